@@ -1,0 +1,73 @@
+# Two commands matter: `make run` and `make test`. Everything they need is
+# installed on first use (virtualenv in .venv, Kafka jars in .local/kafka/libs).
+
+PYTHON   ?= python3
+VENV     := .venv
+PY       := $(VENV)/bin/python
+STAMP    := $(VENV)/.installed
+KAFKA_LIBS := .local/kafka/libs
+KAFKA_STAMP := $(KAFKA_LIBS)/.complete
+PHYSIONET ?= ../shared/data/physionet2019
+
+.PHONY: help install kafka-jars kafka-up kafka-down topics test test-fast run bench lint eval train clean
+
+help:
+	@echo "make run        start Kafka, the workers and a local pager receiver; replay real ICU data"
+	@echo "make test       install what is missing and run the whole test suite on a real broker"
+	@echo "make bench      run the benchmarks, write .bench/results.json"
+	@echo "make eval       evaluate the alert rules on PhysioNet 2019 set A (writes out/eval)"
+	@echo "make train      train the learned risk model on set A"
+	@echo "make lint       ruff (and mypy on the pure core modules)"
+	@echo "make kafka-up / kafka-down   a developer broker with data under .local/"
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP) $(KAFKA_STAMP)
+
+$(KAFKA_STAMP): deploy/kafka/pom.xml
+	@command -v mvn >/dev/null || { echo "Maven (mvn) is required to fetch the Kafka jars"; exit 1; }
+	@command -v java >/dev/null || { echo "Java 17+ is required to run the Kafka broker"; exit 1; }
+	rm -rf $(KAFKA_LIBS) && mkdir -p $(KAFKA_LIBS)
+	mvn -q -B -f deploy/kafka/pom.xml dependency:copy-dependencies \
+	    -DoutputDirectory=$(abspath $(KAFKA_LIBS)) -DincludeScope=runtime
+	@touch $(KAFKA_STAMP)
+
+kafka-jars: $(KAFKA_STAMP)
+
+kafka-up: install
+	$(PY) -m sepsis_alert.kafka.broker up --data-dir .local/kafka/dev
+
+kafka-down: $(STAMP)
+	$(PY) -m sepsis_alert.kafka.broker down --data-dir .local/kafka/dev
+
+topics: install
+	$(VENV)/bin/sepsis-alert topics create
+
+test: install
+	$(PY) -m pytest -q tests
+
+test-fast: install
+	$(PY) -m pytest -q tests -m "not integration"
+
+run: install
+	$(VENV)/bin/sepsis-alert run --physionet $(PHYSIONET)
+
+bench: install
+	$(PY) -m benchmarks.run --out .bench/results.json
+
+eval: install
+	$(VENV)/bin/sepsis-alert eval physionet $(PHYSIONET) --out out/eval
+
+train: install
+	$(VENV)/bin/sepsis-alert train physionet $(PHYSIONET) --out detector/models/risk_model.json
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy --ignore-missing-imports schemas detector/core ingest/core notifier/core
+
+clean:
+	rm -rf .local/kafka/dev .bench out

@@ -1,0 +1,9 @@
+"""Command-line subcommands of the detector package."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # noqa: ARG001
+    """Add this package's subcommands (none yet)."""
