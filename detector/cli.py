@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+from detector import commands_detect, commands_score
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # noqa: ARG001
-    """Add this package's subcommands (none yet)."""
+__all__ = ["register"]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `score` and `detect`."""
+    commands_score.register(subparsers)
+    commands_detect.register(subparsers)

@@ -1,9 +1,15 @@
-"""Command-line subcommands of the ingest package."""
+"""Command-line subcommands of the ingest package (HL7 v2 and FHIR)."""
 
 from __future__ import annotations
 
 import argparse
 
+from ingest import commands_fhir, commands_hl7
+
+__all__ = ["register"]
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add this package's subcommands (none yet)."""
+    """Add `parse`, `ingest-file`, `ingest-hl7` and `ingest-fhir`."""
+    commands_hl7.register(subparsers)
+    commands_fhir.register(subparsers)

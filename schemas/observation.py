@@ -53,9 +53,15 @@ class Observation(CanonicalEvent):
     status: ResultStatus = ResultStatus.FINAL
     location: Location | None = None
     correlation_id: str | None = Field(default=None, max_length=256)
+    part: int | None = Field(default=None, ge=0,
+                             description="0-based position among this patient's observations from the same "
+                                         "source message; the detector scores once per message, after the last")
+    parts: int | None = Field(default=None, ge=1, description="how many observations that message gave this patient")
 
     @model_validator(mode="after")
     def _check_value(self) -> Self:
+        if (self.part is None) != (self.parts is None) or (self.part is not None and self.part >= self.parts):
+            raise ValueError(f"part: {self.part!r} of {self.parts!r} is not a valid position")
         spec = MEASURES[self.measure]
         if self.unit != spec.unit:
             raise ValueError(f"unit: {self.unit!r} is not the canonical unit {spec.unit!r} of {self.measure}")
