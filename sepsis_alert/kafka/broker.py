@@ -1,0 +1,588 @@
+"""A real single-node Kafka broker (KRaft combined mode) run from the jars in `.local/kafka/libs`.
+
+Used by the test suite (one broker per test session, plus throwaway ones for
+fault tests) and by `make kafka-up` / `make kafka-down`:
+
+    python -m sepsis_alert.kafka.broker up     --data-dir .local/kafka/dev [--port 9092]
+    python -m sepsis_alert.kafka.broker status --data-dir .local/kafka/dev
+    python -m sepsis_alert.kafka.broker down   --data-dir .local/kafka/dev
+
+Layout of a data directory: `server.properties` and `log4j2.properties`
+(written on every start), `kraft/` (log.dirs and the metadata log), `broker.log`
+(the broker's own log, via log4j2), `broker.out` (JVM stdout/stderr) and
+`broker.pid` while it runs. The controller's port is part of the formatted
+metadata, so a data directory keeps its ports for life: restarting reuses them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import ctypes
+import fcntl
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+
+from sepsis_alert.kafka.errors import BrokerStartError, JarsUnavailableError
+
+__all__ = ["DEFAULT_JVM_OPTS", "DEFAULT_LIBS_DIR", "REPO_ROOT", "LocalBroker", "ensure_jars", "free_port", "main"]
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+"""The repository root: the parent of the `sepsis_alert` package."""
+DEFAULT_LIBS_DIR = REPO_ROOT / ".local" / "kafka" / "libs"
+"""Where `make kafka-jars` puts the broker's classpath."""
+
+DEFAULT_JVM_OPTS: tuple[str, ...] = (
+    "-Xms64m",
+    "-Xmx512m",
+    "-XX:+UseSerialGC",         # one GC thread: the machine is shared and has 2 cores
+    "-XX:TieredStopAtLevel=1",  # C1 only: much faster start-up, plenty for a dev broker
+    "-Xss512k",
+    "-Djava.awt.headless=true",
+)
+"""JVM options of the local broker: small heap, quick start-up."""
+
+_KAFKA_MAIN = "kafka.Kafka"
+_STORAGE_TOOL = "kafka.tools.StorageTool"
+_PR_SET_PDEATHSIG = 1
+
+_LOG4J2 = """\
+status = warn
+name = sepsis-local-broker
+appender.file.type = RollingFile
+appender.file.name = FILE
+appender.file.fileName = {log}
+appender.file.filePattern = {log}.%i
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+appender.file.policies.type = Policies
+appender.file.policies.size.type = SizeBasedTriggeringPolicy
+appender.file.policies.size.size = 20MB
+appender.file.strategy.type = DefaultRolloverStrategy
+appender.file.strategy.max = 2
+rootLogger.level = INFO
+rootLogger.appenderRef.file.ref = FILE
+logger.request.name = kafka.request.logger
+logger.request.level = WARN
+logger.authorizer.name = kafka.authorizer.logger
+logger.authorizer.level = WARN
+logger.cleaner.name = kafka.log.LogCleaner
+logger.cleaner.level = INFO
+"""
+
+
+def jars_present(libs_dir: Path = DEFAULT_LIBS_DIR) -> bool:
+    """True if `libs_dir` holds the Kafka server and client jars."""
+    return any(libs_dir.glob("kafka_2.13-*.jar")) and any(libs_dir.glob("kafka-clients-*.jar"))
+
+
+def ensure_jars(libs_dir: Path = DEFAULT_LIBS_DIR, timeout_s: float = 900.0) -> Path:
+    """Make sure the broker jars are in `libs_dir`; fetch them with the Makefile's Maven command if not.
+
+    Does nothing when `libs_dir/.complete` exists (the Makefile's stamp).
+    Otherwise runs `mvn dependency:copy-dependencies` on deploy/kafka/pom.xml into
+    a staging directory, moves the jars in one by one (atomic renames, so a broker
+    already running from `libs_dir` is not disturbed) and writes the stamp.
+    Concurrent callers (parallel test sessions) serialise on a lock file.
+    Waits at most `timeout_s` seconds for Maven. Returns `libs_dir`.
+    """
+    stamp = libs_dir / ".complete"
+    if stamp.exists():
+        return libs_dir
+    libs_dir.parent.mkdir(parents=True, exist_ok=True)
+    with (libs_dir.parent / ".jars.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if stamp.exists():
+            return libs_dir
+        mvn = shutil.which("mvn")
+        if mvn is None:
+            raise JarsUnavailableError(f"Kafka jars missing ({stamp} absent) and Maven (mvn) is not installed")
+        staging = libs_dir.parent / f"libs.staging-{os.getpid()}"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+        cmd = [mvn, "-q", "-B", "-f", str(REPO_ROOT / "deploy" / "kafka" / "pom.xml"),
+               "dependency:copy-dependencies", f"-DoutputDirectory={staging}", "-DincludeScope=runtime"]
+        try:
+            done = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout_s,
+                                  check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise JarsUnavailableError(f"fetching the Kafka jars failed: {exc}") from exc
+        if done.returncode != 0 or not jars_present(staging):
+            shutil.rmtree(staging, ignore_errors=True)
+            raise JarsUnavailableError(f"`{' '.join(cmd)}` failed (exit {done.returncode}):\n"
+                                       f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+        libs_dir.mkdir(parents=True, exist_ok=True)
+        fetched = {jar.name for jar in staging.iterdir()}
+        for jar in staging.iterdir():
+            os.replace(jar, libs_dir / jar.name)
+        for old in libs_dir.glob("*.jar"):
+            if old.name not in fetched:
+                old.unlink()
+        staging.rmdir()
+        stamp.touch()
+    return libs_dir
+
+
+def free_port(host: str = "127.0.0.1", exclude: Sequence[int] = ()) -> int:
+    """A currently free TCP port on `host`, chosen BELOW the kernel's ephemeral range.
+
+    Ports from the ephemeral range (what `bind(0)` returns) can be taken by any
+    outgoing connection while a test keeps the broker down for a while; ports
+    below it are only ever taken by explicit listeners.
+    """
+    low = 32768
+    with contextlib.suppress(OSError, ValueError):
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    top = max(low - 1, 12_000)
+    rng = int.from_bytes(os.urandom(4), "big")
+    for attempt in range(200):
+        port = 10_000 + (rng + attempt * 7919) % (top - 10_000)
+        if port not in exclude and _port_free(host, port):
+            return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:  # fall back to the kernel's choice
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _port_open(host: str, port: int, timeout_s: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def _tail(path: Path, lines: int) -> str:
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - 256 * lines))
+            text = fh.read().decode("utf-8", "replace")
+    except OSError:
+        return f"(no {path.name})"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _read_properties(path: Path) -> dict[str, str]:
+    props: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, _, value = line.partition("=")
+            props[key.strip()] = value.strip()
+    return props
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+class LocalBroker:
+    """One Kafka 4.x process in KRaft combined mode (broker + controller, node.id 1) on 127.0.0.1.
+
+    Ports: given explicitly, else taken from an existing `server.properties`
+    in `data_dir`, else free ports are chosen. `detached=True` lets the broker
+    outlive this Python process (for `make kafka-up`); otherwise the JVM is
+    killed if the thread that started it dies (Linux PR_SET_PDEATHSIG), so a
+    crashed test session leaves no broker behind.
+    """
+
+    def __init__(
+        self,
+        data_dir: str | os.PathLike[str],
+        port: int | None = None,
+        controller_port: int | None = None,
+        *,
+        libs_dir: str | os.PathLike[str] | None = None,
+        java: str = "java",
+        jvm_opts: Sequence[str] = DEFAULT_JVM_OPTS,
+        detached: bool = False,
+        extra_properties: dict[str, str] | None = None,
+    ) -> None:
+        self.data_dir = Path(data_dir).resolve()
+        self.libs_dir = Path(libs_dir).resolve() if libs_dir is not None else DEFAULT_LIBS_DIR
+        self.java = java
+        self.jvm_opts = tuple(jvm_opts)
+        self.detached = detached
+        self.extra_properties = dict(extra_properties or {})
+        self.host = "127.0.0.1"
+        stored = self._stored_ports()
+        if stored is not None:
+            wanted = (port or stored[0], controller_port or stored[1])
+            if self.formatted and wanted != stored:
+                raise BrokerStartError(
+                    f"{self.data_dir} was formatted for ports {stored[0]}/{stored[1]} (broker/controller), "
+                    f"not {wanted[0]}/{wanted[1]}: use those ports or a fresh data directory")
+            port, controller_port = wanted
+        self.port: int = port if port is not None else free_port(self.host)
+        self.controller_port: int = (controller_port if controller_port is not None
+                                     else free_port(self.host, exclude=(self.port,)))
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    # ---------------------------------------------------------------- paths
+    @property
+    def bootstrap(self) -> str:
+        """`host:port` of the client listener (PLAINTEXT)."""
+        return f"{self.host}:{self.port}"
+
+    @property
+    def properties_file(self) -> Path:
+        return self.data_dir / "server.properties"
+
+    @property
+    def log_dir(self) -> Path:
+        """Kafka's `log.dirs` (partitions and the KRaft metadata log)."""
+        return self.data_dir / "kraft"
+
+    @property
+    def log_file(self) -> Path:
+        """The broker's own log (log4j2)."""
+        return self.data_dir / "broker.log"
+
+    @property
+    def out_file(self) -> Path:
+        """JVM stdout/stderr (start-up crashes that happen before logging is set up)."""
+        return self.data_dir / "broker.out"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.data_dir / "broker.pid"
+
+    @property
+    def formatted(self) -> bool:
+        """True once the storage has been formatted (`meta.properties` exists)."""
+        return (self.log_dir / "meta.properties").exists()
+
+    def _stored_ports(self) -> tuple[int, int] | None:
+        if not self.properties_file.exists():
+            return None
+        props = _read_properties(self.properties_file)
+        ports: dict[str, int] = {}
+        for listener in props.get("listeners", "").split(","):
+            name, _, address = listener.partition("://")
+            if address.rpartition(":")[2].isdigit():
+                ports[name.strip()] = int(address.rpartition(":")[2])
+        if "PLAINTEXT" in ports and "CONTROLLER" in ports:
+            return ports["PLAINTEXT"], ports["CONTROLLER"]
+        return None
+
+    # -------------------------------------------------------------- process
+    @property
+    def pid(self) -> int | None:
+        """Process id of the running broker (ours or found via the pid file), else None."""
+        if self._proc is not None and self._proc.poll() is None:
+            return self._proc.pid
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        return pid if self._is_our_java(pid) else None
+
+    def _is_our_java(self, pid: int) -> bool:
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return False
+        if stat.rpartition(")")[2].split()[0] == "Z":  # zombie: exited, not reaped yet
+            return False
+        return _KAFKA_MAIN.encode() in cmdline and str(self.properties_file).encode() in cmdline
+
+    def is_running(self) -> bool:
+        """True while the broker process exists (it may still be starting)."""
+        return self.pid is not None
+
+    def is_ready(self, timeout_s: float = 5.0) -> bool:
+        """True if the broker answers a real admin request (describe cluster) within `timeout_s` seconds."""
+        return self._probe(timeout_s) is None
+
+    def log_tail(self, lines: int = 60) -> str:
+        """Last lines of the broker log and of the JVM output, for error messages."""
+        return (f"--- {self.log_file} (last {lines} lines) ---\n{_tail(self.log_file, lines)}\n"
+                f"--- {self.out_file} (last 20 lines) ---\n{_tail(self.out_file, 20)}")
+
+    def _classpath(self) -> str:
+        return str(self.libs_dir / "*")
+
+    def _java_cmd(self, main_class: str, *args: str) -> list[str]:
+        return [self.java, *self.jvm_opts,
+                f"-Dlog4j2.configurationFile={self.data_dir / 'log4j2.properties'}",
+                f"-Dkafka.logs.dir={self.data_dir}",
+                "-Dlog4j2.shutdownHookEnabled=false",  # keep logging until Kafka's own shutdown is done
+                "-cp", self._classpath(), main_class, *args]
+
+    def _properties(self) -> dict[str, str]:
+        props = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.bootstrap.servers": f"{self.host}:{self.controller_port}",
+            "listeners": f"PLAINTEXT://{self.host}:{self.port},CONTROLLER://{self.host}:{self.controller_port}",
+            "advertised.listeners": f"PLAINTEXT://{self.host}:{self.port}",
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "log.dirs": str(self.log_dir),
+            "num.partitions": "6",
+            "default.replication.factor": "1",
+            "min.insync.replicas": "1",
+            "offsets.topic.replication.factor": "1",
+            "offsets.topic.num.partitions": "10",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "transaction.state.log.num.partitions": "4",
+            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.min.isr": "1",
+            "auto.create.topics.enable": "false",
+            "group.initial.rebalance.delay.ms": "0",
+            "log.cleaner.enable": "true",
+            "log.cleaner.threads": "1",
+            "log.cleaner.dedupe.buffer.size": str(8 * 1024 * 1024),
+            "log.cleaner.backoff.ms": "5000",
+            "num.network.threads": "2",
+            "num.io.threads": "4",
+            "num.recovery.threads.per.data.dir": "1",
+            "log.retention.check.interval.ms": "60000",
+            # A crashed (SIGKILLed) broker can only re-register once its old session expired:
+            # keep that short so crash-and-restart fault tests do not wait the default 9 s.
+            "broker.session.timeout.ms": "4000",
+            "broker.heartbeat.interval.ms": "1000",
+        }
+        props.update(self.extra_properties)
+        return props
+
+    def _write_config(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        lines = ["# Written by sepsis_alert.kafka.broker on every start; edits are overwritten."]
+        lines += [f"{k}={v}" for k, v in self._properties().items()]
+        self.properties_file.write_text("\n".join(lines) + "\n")
+        (self.data_dir / "log4j2.properties").write_text(_LOG4J2.format(log=self.log_file))
+
+    def _format_storage(self, timeout_s: float) -> None:
+        cluster_id = _random_cluster_id()
+        cmd = self._java_cmd(_STORAGE_TOOL, "format", "--standalone", "-t", cluster_id,
+                             "-c", str(self.properties_file))
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise BrokerStartError(f"formatting {self.log_dir} failed: {exc}") from exc
+        if done.returncode != 0:
+            raise BrokerStartError(f"formatting {self.log_dir} failed (exit {done.returncode}):\n"
+                                   f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+
+    def start(self, timeout_s: float = 120.0) -> None:
+        """Start the broker and wait (up to `timeout_s` seconds) until it serves admin requests.
+
+        Idempotent: returns at once if this data directory's broker already runs
+        and answers. Raises BrokerStartError with the reason and the log tail.
+        """
+        deadline = time.monotonic() + timeout_s
+        if self.is_running():
+            self._wait_ready(deadline)
+            return
+        if not jars_present(self.libs_dir):
+            raise BrokerStartError(f"Kafka jars missing in {self.libs_dir}: run `make kafka-jars` "
+                                   f"(or sepsis_alert.kafka.broker.ensure_jars())")
+        for port in (self.port, self.controller_port):
+            if not _port_free(self.host, port):
+                raise BrokerStartError(f"port {self.host}:{port} is already in use by another process")
+        self._write_config()
+        if not self.formatted:
+            self._format_storage(max(5.0, deadline - time.monotonic()))
+        with self.out_file.open("ab") as out:
+            out.write(f"\n=== start {time.strftime('%Y-%m-%d %H:%M:%S')} ===\n".encode())
+            out.flush()
+            self._proc = subprocess.Popen(
+                self._java_cmd(_KAFKA_MAIN, str(self.properties_file)),
+                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                cwd=self.data_dir, start_new_session=True,
+                preexec_fn=None if self.detached else _die_with_parent,
+            )
+        self.pid_file.write_text(f"{self._proc.pid}\n")
+        try:
+            self._wait_ready(deadline)
+        except BrokerStartError:
+            self.kill()
+            raise
+
+    def _wait_ready(self, deadline: float) -> None:
+        reason = "not started"
+        while True:
+            if self._proc is not None and self._proc.poll() is not None:
+                raise BrokerStartError(f"broker process exited with code {self._proc.returncode} during "
+                                       f"start-up\n{self.log_tail()}")
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise BrokerStartError(f"broker at {self.bootstrap} not ready in time ({reason})\n"
+                                       f"{self.log_tail()}")
+            if _port_open(self.host, self.port):
+                problem = self._probe(min(5.0, max(1.0, remaining)))
+                if problem is None:
+                    return
+                reason = problem
+            else:
+                reason = f"port {self.port} not listening yet"
+            time.sleep(min(0.25, max(0.0, deadline - time.monotonic())))
+
+    def _probe(self, timeout_s: float) -> str | None:
+        """None if the broker answers DescribeCluster with itself unfenced and a controller, else why not."""
+        from kafka.admin import KafkaAdminClient  # imported lazily: the CLI `down` must not need it
+        from kafka.errors import KafkaError
+
+        timeout_ms = int(timeout_s * 1000)
+        try:
+            admin = KafkaAdminClient(bootstrap_servers=[self.bootstrap], client_id="local-broker-probe",
+                                     bootstrap_timeout_ms=timeout_ms, request_timeout_ms=max(timeout_ms, 1001),
+                                     reconnect_backoff_max_ms=200)
+        except (KafkaError, OSError) as exc:
+            return f"bootstrap failed: {exc!r}"
+        try:
+            cluster = admin.describe_cluster()
+            brokers = [b for b in cluster.get("brokers", []) if not b.get("is_fenced", False)]
+            if not brokers:
+                return "no unfenced broker registered yet"
+            if cluster.get("controller_id", -1) in (-1, None):
+                return "no active controller yet"
+            admin.list_topics()
+            return None
+        except (KafkaError, OSError) as exc:
+            return f"describe_cluster failed: {exc!r}"
+        finally:
+            with contextlib.suppress(Exception):
+                admin.close()
+
+    def stop(self, timeout_s: float = 60.0) -> None:
+        """Graceful shutdown: SIGTERM, wait up to `timeout_s` seconds, then SIGKILL. No-op if not running."""
+        pid = self.pid
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+            if not self._wait_exit(pid, timeout_s):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                self._wait_exit(pid, 30.0)
+        self._forget()
+
+    def kill(self) -> None:
+        """Crash the broker (SIGKILL, no clean shutdown) and wait for the process to be gone."""
+        pid = self.pid
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            self._wait_exit(pid, 30.0)
+        self._forget()
+
+    def restart(self, timeout_s: float = 120.0, down_s: float = 0.0, *, crash: bool = False) -> None:
+        """Stop (or, with `crash=True`, kill), stay down `down_s` seconds, start again on the same ports and data."""
+        if crash:
+            self.kill()
+        else:
+            self.stop()
+        if down_s > 0:
+            time.sleep(down_s)
+        self.start(timeout_s)
+
+    def _wait_exit(self, pid: int, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        if self._proc is not None and self._proc.pid == pid:
+            try:
+                self._proc.wait(timeout=timeout_s)
+                return True
+            except subprocess.TimeoutExpired:
+                return False
+        while time.monotonic() < deadline:
+            if not self._is_our_java(pid):
+                return True
+            time.sleep(0.1)
+        return not self._is_our_java(pid)
+
+    def _forget(self) -> None:
+        self._proc = None
+        with contextlib.suppress(OSError):
+            self.pid_file.unlink()
+
+    def __enter__(self) -> LocalBroker:
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"LocalBroker({str(self.data_dir)!r}, port={self.port}, controller_port={self.controller_port})"
+
+
+def _random_cluster_id() -> str:
+    """A Kafka cluster id: 16 random bytes, URL-safe base64 without padding (22 characters)."""
+    return base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
+
+
+# ------------------------------------------------------------------ the CLI
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m sepsis_alert.kafka.broker up|down|status --data-dir DIR [--port 9092]`."""
+    parser = argparse.ArgumentParser(prog="python -m sepsis_alert.kafka.broker",
+                                     description="Run a detached local Kafka broker (KRaft, single node).")
+    parser.add_argument("action", choices=("up", "down", "status"))
+    parser.add_argument("--data-dir", required=True, type=Path, help="broker data directory")
+    parser.add_argument("--port", type=int, default=None,
+                        help="client port for a new data directory (default 9092; the controller uses port+1)")
+    parser.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for start / stop")
+    args = parser.parse_args(argv)
+    data_dir: Path = args.data_dir if args.data_dir.is_absolute() else Path.cwd() / args.data_dir
+    try:
+        if args.action == "up":
+            port = args.port
+            if port is None and not (data_dir / "server.properties").exists():
+                port = 9092
+            ensure_jars()
+            broker = LocalBroker(data_dir, port, None if port is None else port + 1, detached=True)
+            already = broker.is_running()
+            started = time.monotonic()
+            broker.start(args.timeout)
+            verb = "already running" if already else f"started in {time.monotonic() - started:.1f} s"
+            print(f"Kafka broker {verb}: bootstrap {broker.bootstrap} (pid {broker.pid}, "
+                  f"data {broker.data_dir}, log {broker.log_file})")
+            return 0
+        broker = LocalBroker(data_dir)
+        if args.action == "down":
+            if not broker.is_running():
+                print(f"Kafka broker in {broker.data_dir} is not running")
+                return 0
+            broker.stop(args.timeout)
+            print(f"Kafka broker in {broker.data_dir} stopped")
+            return 0
+        pid = broker.pid
+        if pid is None:
+            print(f"not running (data {broker.data_dir})")
+            return 3
+        state = "ready" if broker.is_ready() else "starting or unhealthy"
+        print(f"running, {state}: bootstrap {broker.bootstrap} (pid {pid}, data {broker.data_dir})")
+        return 0
+    except BrokerStartError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
