@@ -60,7 +60,10 @@ class Observation(CanonicalEvent):
 
     @model_validator(mode="after")
     def _check_value(self) -> Self:
-        if (self.part is None) != (self.parts is None) or (self.part is not None and self.part >= self.parts):
+        bad_part = (self.part is None) != (self.parts is None)
+        if self.part is not None and self.parts is not None and self.part >= self.parts:
+            bad_part = True
+        if bad_part:
             raise ValueError(f"part: {self.part!r} of {self.parts!r} is not a valid position")
         spec = MEASURES[self.measure]
         if self.unit != spec.unit:

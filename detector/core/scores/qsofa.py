@@ -1,0 +1,78 @@
+"""qSOFA: Seymour et al. 2016 / Singer et al. 2016 (clinical-scores.md §2.2, §5).
+
+One point per criterion; positive means >= 2. Altered mentation is GCS < 15 OR ACVPU other than A
+(the task force's published definition, not the derivation model's GCS <= 13).
+The engine counts a criterion if ANY valid value in the trailing 6 h meets it (§3.2).
+"""
+
+from __future__ import annotations
+
+from itertools import compress
+
+from detector.core.scores._text import num, with_missing
+from detector.core.scores.inputs import ScoreInputs, ScoreResult, make_result
+
+__all__ = ["CRITERIA", "consciousness_met", "gcs_met", "mentation_met", "qsofa", "rr_met", "sbp_met"]
+
+CRITERIA: tuple[str, ...] = ("respiratory_rate", "systolic_bp", "mentation")
+"""Criterion names, in table order (keys of `ScoreResult.points`)."""
+
+POSITIVE_AT = 2  # Singer 2016: qSOFA >= 2 prompts a search for organ dysfunction
+
+
+def rr_met(rr: float | None) -> bool:
+    """Respiratory rate >= 22 /min (22 counts)."""
+    return rr is not None and rr >= 22
+
+
+def sbp_met(sbp: float | None) -> bool:
+    """Systolic BP <= 100 mmHg (100 counts)."""
+    return sbp is not None and sbp <= 100
+
+
+def gcs_met(gcs: int | None) -> bool:
+    """GCS below 15."""
+    return gcs is not None and gcs < 15
+
+
+def consciousness_met(consciousness: str | None) -> bool:
+    """ACVPU is C, V, P or U (anything recorded other than A)."""
+    return consciousness is not None and consciousness != "A"
+
+
+def mentation_met(gcs: int | None, consciousness: str | None) -> bool:
+    """Altered mentation: GCS < 15 or ACVPU in C/V/P/U (counted once)."""
+    return gcs_met(gcs) or consciousness_met(consciousness)
+
+
+def qsofa(inputs: ScoreInputs) -> ScoreResult:
+    """qSOFA 0-3 from one input set; band "positive" at >= 2. Missing items count as not met (§3.3)."""
+    rr = rr_met(inputs.rr)
+    sbp = sbp_met(inputs.sbp)
+    ment = mentation_met(inputs.gcs, inputs.consciousness)
+    value = rr + sbp + ment
+    points = {"respiratory_rate": int(rr), "systolic_bp": int(sbp), "mentation": int(ment)}
+    met = tuple(compress(CRITERIA, (rr, sbp, ment))) if value else ()
+    missing: tuple[str, ...] = ()
+    if value < 3:
+        absent = []
+        if not rr and inputs.rr is None:
+            absent.append("rr")
+        if not sbp and inputs.sbp is None:
+            absent.append("sbp")
+        if not ment and inputs.gcs is None and inputs.consciousness is None:
+            absent.extend(("gcs", "consciousness"))  # either scale could show altered mentation
+        missing = tuple(absent)
+    band = "positive" if value >= POSITIVE_AT else "negative"
+
+    def explain() -> str:
+        shown = []
+        if rr:
+            shown.append(f"RR {num(inputs.rr)}")
+        if sbp:
+            shown.append(f"SBP {num(inputs.sbp)}")
+        if ment:
+            shown.append(f"GCS {inputs.gcs}" if gcs_met(inputs.gcs) else f"ACVPU {inputs.consciousness}")
+        return with_missing(f"qSOFA {value} ({band})" + (": " + ", ".join(shown) if shown else ""), missing)
+
+    return make_result("qsofa", value, band, points, met, missing, explain)

@@ -1,0 +1,208 @@
+"""Sepsis definitions: CMS SEP-1 severe sepsis / septic shock (§2.8) and Sepsis-3 (§2.7).
+
+These functions judge ONE set of inputs. The engine owns the timing: SEP-1 needs infection documentation,
+>= 2 SEP-1 SIRS criteria and one organ-dysfunction sign within 6 h of each other (pass each criterion's worst
+value in that window); Sepsis-3 compares the current SOFA with the 72 h baseline (§3.2).
+Not automated (clinician judgement, §2.8): an SBP fall > 40 mmHg from baseline, "new" need for ventilation
+(`resp_support` is taken as new), urine < 0.5 mL/kg/h for 2 h (needs weight and hourly urine), and values a
+clinician documented as chronic or non-infectious.
+"""
+
+from __future__ import annotations
+
+from detector.core.scores._text import num, with_missing
+from detector.core.scores.inputs import VASOPRESSOR_KEYS, ScoreInputs, ScoreResult, effective_map, make_result
+from detector.core.scores.sirs import sirs_sep1
+
+__all__ = [
+    "ORGAN_SIGNS",
+    "aptt_met",
+    "bilirubin_met",
+    "creatinine_met",
+    "inr_met",
+    "lactate_met",
+    "map_met",
+    "organ_dysfunction_signs",
+    "platelets_met",
+    "sbp_met",
+    "sep1_septic_shock",
+    "sep1_severe_sepsis",
+    "sepsis3",
+    "sepsis3_lactate_met",
+    "sepsis3_septic_shock",
+    "septic_shock_lactate_met",
+    "vasopressor_running",
+]
+
+ORGAN_SIGNS: tuple[str, ...] = (
+    "sbp", "map", "ventilation", "creatinine", "bilirubin", "platelets", "inr", "aptt", "lactate",
+)
+"""SEP-1 organ-dysfunction sign names, in §2.8 order."""
+
+_SIGN_INPUTS = ("sbp", "map", "creatinine", "bilirubin", "platelets", "lactate")  # listed missing when absent
+
+
+def sbp_met(sbp: float | None) -> bool:
+    """SEP-1: SBP < 90 mmHg."""
+    return sbp is not None and sbp < 90
+
+
+def map_met(map_mmhg: float | None) -> bool:
+    """SEP-1: MAP < 65 mmHg (measured, else derived from SBP/DBP)."""
+    return map_mmhg is not None and map_mmhg < 65
+
+
+def creatinine_met(creatinine: float | None) -> bool:
+    """SEP-1: creatinine > 2.0 mg/dL (2.0 itself does not count)."""
+    return creatinine is not None and creatinine > 2.0
+
+
+def bilirubin_met(bilirubin: float | None) -> bool:
+    """SEP-1: total bilirubin > 2 mg/dL (2.00 does not count, E10)."""
+    return bilirubin is not None and bilirubin > 2.0
+
+
+def platelets_met(platelets: float | None) -> bool:
+    """SEP-1: platelets < 100 × 10^9/L."""
+    return platelets is not None and platelets < 100
+
+
+def inr_met(inr: float | None) -> bool:
+    """SEP-1: INR > 1.5."""
+    return inr is not None and inr > 1.5
+
+
+def aptt_met(aptt: float | None) -> bool:
+    """SEP-1: aPTT > 60 s."""
+    return aptt is not None and aptt > 60
+
+
+def lactate_met(lactate: float | None) -> bool:
+    """SEP-1 organ dysfunction: lactate > 2 mmol/L."""
+    return lactate is not None and lactate > 2.0
+
+
+def septic_shock_lactate_met(lactate: float | None) -> bool:
+    """SEP-1 septic shock: initial lactate >= 4 mmol/L (4.0 counts)."""
+    return lactate is not None and lactate >= 4.0
+
+
+def sepsis3_lactate_met(lactate: float | None) -> bool:
+    """Sepsis-3 septic shock: serum lactate > 2 mmol/L (> 18 mg/dL)."""
+    return lactate is not None and lactate > 2.0
+
+
+def vasopressor_running(inputs: ScoreInputs) -> bool | None:
+    """A vasopressor is running (norepinephrine, epinephrine, dopamine or vasopressin > 0); None if none recorded.
+
+    Dobutamine is an inotrope, not a vasopressor, so it does not count here.
+    """
+    doses = (inputs.norepinephrine, inputs.epinephrine, inputs.dopamine, inputs.vasopressin)
+    if all(d is None for d in doses) and inputs.dobutamine is None:
+        return None
+    return any(d is not None and d > 0 for d in doses)
+
+
+def organ_dysfunction_signs(inputs: ScoreInputs) -> tuple[str, ...]:
+    """The SEP-1 organ-dysfunction signs met by one input set, in `ORGAN_SIGNS` order."""
+    checks = (
+        sbp_met(inputs.sbp), map_met(effective_map(inputs)), inputs.resp_support,
+        creatinine_met(inputs.creatinine), bilirubin_met(inputs.bilirubin), platelets_met(inputs.platelets),
+        inr_met(inputs.inr), aptt_met(inputs.aptt), lactate_met(inputs.lactate),
+    )
+    return tuple(name for name, ok in zip(ORGAN_SIGNS, checks, strict=True) if ok)
+
+
+def sep1_severe_sepsis(inputs: ScoreInputs, infection_suspected: bool) -> ScoreResult:
+    """SEP-1 severe sepsis: documented/suspected infection AND >= 2 SEP-1 SIRS AND >= 1 organ-dysfunction sign.
+
+    `value` is a bool. `points`: infection (0/1), sirs_sep1 (count), organ_dysfunction (number of signs).
+    `met` lists "infection", "sirs" and the organ signs met. Missing inputs are listed only while the
+    criterion they belong to is unmet.
+    """
+    sirs = sirs_sep1(inputs)
+    signs = organ_dysfunction_signs(inputs)
+    sirs_ok = sirs.value >= 2  # type: ignore[operator]
+    value = bool(infection_suspected and sirs_ok and signs)
+    missing: list[str] = []
+    if not sirs_ok:
+        missing.extend(sirs.missing)
+    if not signs:
+        missing.extend(k for k in _SIGN_INPUTS if (effective_map(inputs) if k == "map" else getattr(inputs, k)) is None)
+    met = (("infection",) if infection_suspected else ()) + (("sirs",) if sirs_ok else ()) + signs
+    points = {"infection": int(bool(infection_suspected)), "sirs_sep1": int(sirs.value),  # type: ignore[arg-type]
+              "organ_dysfunction": len(signs)}
+    text = (f"SEP-1 severe sepsis {'met' if value else 'not met'}: infection "
+            f"{'suspected' if infection_suspected else 'not documented'}, SEP-1 SIRS {sirs.value}, organ dysfunction "
+            f"{', '.join(signs) if signs else 'none'}")
+    miss = tuple(missing)
+    return make_result("sep1_severe_sepsis", value, None, points, met, miss, with_missing(text, miss))
+
+
+def sep1_septic_shock(inputs: ScoreInputs, infection_suspected: bool, *,
+                      persistent_hypotension: bool = False) -> ScoreResult:
+    """SEP-1 septic shock: severe sepsis AND (initial lactate >= 4 OR hypotension persisting after 30 mL/kg fluids).
+
+    `inputs.lactate` should be the initial lactate of the episode; `persistent_hypotension` is the engine's
+    judgement of two consecutive SBP < 90 / MAP < 65 readings in the hour after the fluid bolus ended.
+    """
+    severe = sep1_severe_sepsis(inputs, infection_suspected)
+    lactate = septic_shock_lactate_met(inputs.lactate)
+    value = bool(severe.value and (lactate or persistent_hypotension))
+    met = (("severe_sepsis",) if severe.value else ()) + (("lactate",) if lactate else ()) + (
+        ("persistent_hypotension",) if persistent_hypotension else ())
+    points = {"severe_sepsis": int(bool(severe.value)), "lactate": int(lactate),
+              "persistent_hypotension": int(persistent_hypotension)}
+    missing = list(severe.missing)
+    if severe.value and not value and inputs.lactate is None:
+        missing.append("lactate")
+    miss = tuple(missing)
+    text = (f"SEP-1 septic shock {'met' if value else 'not met'}: severe sepsis {'yes' if severe.value else 'no'}, "
+            f"lactate {num(inputs.lactate)}" + (", persistent hypotension" if persistent_hypotension else ""))
+    return make_result("sep1_septic_shock", value, None, points, met, miss, with_missing(text, miss))
+
+
+def sepsis3(sofa_now: int, sofa_baseline: int, infection_suspected: bool) -> ScoreResult:
+    """Sepsis-3 sepsis: suspected infection AND SOFA rise >= 2 from the baseline (0 when unknown, §2.7)."""
+    change = sofa_now - sofa_baseline
+    rise = change >= 2
+    value = bool(infection_suspected and rise)
+    met = (("infection",) if infection_suspected else ()) + (("sofa_rise",) if rise else ())
+    points = {"infection": int(bool(infection_suspected)), "sofa_now": sofa_now, "sofa_baseline": sofa_baseline,
+              "sofa_change": change}
+    text = (f"Sepsis-3 sepsis {'met' if value else 'not met'}: SOFA {sofa_now} vs baseline {sofa_baseline} "
+            f"({change:+d}), infection {'suspected' if infection_suspected else 'not suspected'}")
+    return make_result("sepsis3", value, None, points, met, (), text)
+
+
+def sepsis3_septic_shock(inputs: ScoreInputs, sofa_now: int, sofa_baseline: int,
+                         infection_suspected: bool) -> ScoreResult:
+    """Sepsis-3 septic shock: sepsis AND a vasopressor running to hold MAP >= 65 AND lactate > 2 mmol/L.
+
+    `value` is None (undecided, incomplete) when sepsis holds but the vasopressor data or the lactate that
+    could complete it are missing (E9: no vasopressor data). "Despite adequate fluids" is clinical judgement.
+    """
+    sepsis = sepsis3(sofa_now, sofa_baseline, infection_suspected)
+    pressor = vasopressor_running(inputs)
+    lactate = sepsis3_lactate_met(inputs.lactate)
+    missing: list[str] = []
+    value: bool | None
+    if not sepsis.value or pressor is False or (inputs.lactate is not None and not lactate):
+        value = False
+    elif pressor and lactate:
+        value = True
+    else:
+        value = None
+        if pressor is None:
+            missing.extend(k for k in VASOPRESSOR_KEYS if k != "dobutamine")
+        if inputs.lactate is None:
+            missing.append("lactate")
+    met = (("sepsis",) if sepsis.value else ()) + (("vasopressor",) if pressor else ()) + (
+        ("lactate",) if lactate else ())
+    points = {"sepsis": int(bool(sepsis.value)), "vasopressor": int(bool(pressor)), "lactate": int(lactate)}
+    verdict = {True: "met", False: "not met", None: "undecided"}[value]
+    pressor_text = {True: "running", False: "none", None: "unknown"}[pressor]
+    text = (f"Sepsis-3 septic shock {verdict}: sepsis {'yes' if sepsis.value else 'no'}, vasopressor "
+            f"{pressor_text}, lactate {num(inputs.lactate)}")
+    miss = tuple(missing)
+    return make_result("sepsis3_septic_shock", value, None, points, met, miss, with_missing(text, miss))

@@ -1,0 +1,145 @@
+"""Escalation state machine (§3.4 ladder, §3.5 repeat / cool-down, hysteresis) in event time."""
+
+from __future__ import annotations
+
+import pytest
+
+from detector.core.config import EscalationConfig, LadderConfig
+from detector.core.escalation import Assessment, DecisionReason, EscalationState, decide, discharge, ladder_level
+from schemas.alert import AlertTransition
+
+MIN = 60
+CONFIG = EscalationConfig()
+
+
+def _run(levels: list[tuple[int, int] | tuple[int, int, bool]], config: EscalationConfig = CONFIG):
+    """Feed (minute, level[, incomplete_low]) assessments; return [(minute, transition, reason, level)]."""
+    state = EscalationState()
+    out = []
+    for item in levels:
+        minute, level = item[0], item[1]
+        incomplete = bool(item[2]) if len(item) > 2 else False  # type: ignore[misc]
+        state, decision = decide(state, Assessment(level, (f"level {level}",), True, incomplete), minute * MIN,
+                                 config, "ep-test")
+        out.append((minute, decision.transition, decision.reason, decision.level))
+    return out, state
+
+
+def _transitions(rows):  # noqa: ANN001, ANN202
+    return [(m, t, lvl) for m, t, _, lvl in rows if t is not None]
+
+
+def test_open_escalate_deescalate_resolve() -> None:
+    rows, state = _run([(0, 0), (10, 2), (20, 3), (30, 2), (60, 2), (90, 2), (100, 0), (130, 0), (170, 0)])
+    assert _transitions(rows) == [
+        (10, AlertTransition.OPENED, 2),
+        (20, AlertTransition.ESCALATED, 3),
+        (90, AlertTransition.DE_ESCALATED, 2),  # level 2 held 60 min (from minute 30)
+        (170, AlertTransition.RESOLVED, 0),  # two clear sets (100, 130) and 60 min clear (100 -> 170)
+    ]
+    assert rows[0][2] is DecisionReason.BELOW_THRESHOLD
+    assert rows[3][2] is DecisionReason.LOWER_LEVEL_PENDING
+    assert rows[-1][2] is DecisionReason.TRIGGERS_CLEARED
+    assert state == EscalationState()
+
+
+def test_sequence_numbers_and_episode_id() -> None:
+    state = EscalationState()
+    seen = []
+    for minute, level in [(0, 1), (5, 2), (10, 4)]:
+        state, decision = decide(state, Assessment(level), minute * MIN, CONFIG, f"ep-{minute}")
+        seen.append((decision.sequence, decision.episode_id))
+    assert seen == [(0, "ep-0"), (1, "ep-0"), (2, "ep-0")]
+
+
+def test_repeat_reminders_follow_the_level_interval_in_event_time() -> None:
+    rows, _ = _run([(0, 3)] + [(m, 3) for m in range(10, 100, 10)])
+    repeats = [m for m, t, _, _ in rows if t is AlertTransition.REPEATED]
+    assert repeats == [30, 60, 90]  # high: every 30 min (§3.5)
+    rows, _ = _run([(0, 2)] + [(m, 2) for m in range(10, 130, 10)])
+    assert [m for m, t, _, _ in rows if t is AlertTransition.REPEATED] == [60, 120]
+
+
+def test_no_reminder_when_disabled() -> None:
+    config = EscalationConfig(repeat_minutes={1: None, 2: None, 3: None, 4: None})
+    rows, _ = _run([(m, 2) for m in range(0, 300, 10)], config)
+    assert [t for _, t, _, _ in rows if t is not None] == [AlertTransition.OPENED]
+
+
+def test_flapping_around_a_threshold_does_not_storm() -> None:
+    """NEWS2 4/5 alternating every 15 min for 12 h: one episode, no open/resolve churn, only hourly reminders."""
+    rows, _ = _run([(m, 2 if (m // 15) % 2 else 0) for m in range(0, 12 * 60, 15)])
+    kinds = [t for _, t, _, _ in rows if t is not None]
+    assert kinds.count(AlertTransition.OPENED) == 1
+    assert AlertTransition.RESOLVED not in kinds
+    assert AlertTransition.DE_ESCALATED not in kinds
+    assert kinds.count(AlertTransition.REPEATED) <= 12
+    # Flapping between two alert levels: escalation is immediate, but de-escalation needs 60 min held.
+    rows, _ = _run([(m, 3 if (m // 15) % 2 else 2) for m in range(0, 12 * 60, 15)])
+    kinds = [t for _, t, _, _ in rows if t is not None]
+    assert kinds.count(AlertTransition.ESCALATED) == 1
+    assert AlertTransition.DE_ESCALATED not in kinds
+
+
+def test_flapping_with_two_clear_sets_in_a_row_still_needs_the_hold_time() -> None:
+    rows, _ = _run([(m, 2 if m % 45 == 0 else 0) for m in range(0, 6 * 60, 15)])
+    kinds = [t for _, t, _, _ in rows if t is not None]
+    assert kinds == [AlertTransition.OPENED] + [AlertTransition.REPEATED] * (kinds.count(AlertTransition.REPEATED))
+
+
+def test_incomplete_low_never_cancels_an_escalation() -> None:
+    rows, state = _run([(0, 3), (10, 0, True), (60, 0, True), (120, 0, True), (180, 0, True)])
+    assert all(t in (None, AlertTransition.OPENED, AlertTransition.REPEATED) for _, t, _, _ in rows)
+    assert rows[1][2] is DecisionReason.INCOMPLETE_LOW_IGNORED
+    assert state.level == 3
+
+
+def test_discharge_resolves_an_open_episode() -> None:
+    _, state = _run([(0, 2)])
+    state, decision = discharge(state)
+    assert decision.transition is AlertTransition.RESOLVED and decision.reason is DecisionReason.DISCHARGED
+    assert decision.previous_level == 2 and state == EscalationState()
+    _, decision = discharge(EscalationState())
+    assert decision.transition is None and decision.reason is DecisionReason.NO_EPISODE
+
+
+LADDER = LadderConfig()
+BASE = {"news2": 0, "news2_band": "low", "qsofa": 0, "sirs": 0, "infection": False, "sep1_severe": False,
+        "sofa_rise": 0, "septic_shock": False, "lactate": None, "shock_index": None, "sbp": None, "map_mmhg": None}
+LADDER_CASES = {
+    "nothing": ({}, 0),
+    "single red score": ({"news2": 3, "news2_band": "low-medium"}, 1),
+    "NEWS2 4 low": ({"news2": 4}, 0),
+    "NEWS2 5": ({"news2": 5, "news2_band": "medium"}, 2),
+    "NEWS2 6": ({"news2": 6, "news2_band": "medium"}, 2),
+    "NEWS2 7": ({"news2": 7, "news2_band": "high"}, 3),
+    "qSOFA 2": ({"qsofa": 2}, 2),
+    "qSOFA 1": ({"qsofa": 1}, 0),
+    "SIRS 2 without infection": ({"sirs": 2}, 0),
+    "SIRS 2 with infection": ({"sirs": 2, "infection": True}, 2),
+    "SEP-1 severe sepsis": ({"sep1_severe": True}, 3),
+    "SOFA rise 2 with infection": ({"sofa_rise": 2, "infection": True}, 3),
+    "SOFA rise 2 without infection": ({"sofa_rise": 2}, 0),
+    "SOFA rise 1 with infection": ({"sofa_rise": 1, "infection": True}, 0),
+    "septic shock": ({"septic_shock": True}, 4),
+    "lactate 4.0": ({"lactate": 4.0}, 4),
+    "lactate 3.99": ({"lactate": 3.99}, 0),
+    "SI 1.0 with SBP 89": ({"shock_index": 1.0, "sbp": 89.0}, 4),
+    "SI 1.0 with SBP 90": ({"shock_index": 1.0, "sbp": 90.0}, 0),
+    "SI 1.0 with MAP 64": ({"shock_index": 1.0, "map_mmhg": 64.0}, 4),
+    "SI 0.99 with SBP 80": ({"shock_index": 0.99, "sbp": 80.0}, 0),
+}
+
+
+@pytest.mark.parametrize("changes, level", LADDER_CASES.values(), ids=LADDER_CASES.keys())
+def test_ladder(changes: dict, level: int) -> None:
+    got, reasons = ladder_level(**{**BASE, **changes}, config=LADDER)
+    assert got == level
+    assert bool(reasons) == (level > 0)
+
+
+def test_ladder_reasons_most_important_first() -> None:
+    level, reasons = ladder_level(**{**BASE, "news2": 8, "news2_band": "high", "qsofa": 2, "lactate": 4.5},
+                                  config=LADDER, texts={"news2": "NEWS2 8 (high)", "qsofa": "qSOFA 2"})
+    assert level == 4
+    assert reasons == ("lactate 4.5 mmol/L >= 4", "NEWS2 8 (high)", "qSOFA 2")
