@@ -70,4 +70,5 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy --ignore-missing-imports schemas detector/core ingest/core notifier/core
 
 clean:
+	-test -x $(PY) && $(PY) -m sepsis_alert.kafka.broker down --data-dir .local/kafka/dev
 	rm -rf .local/kafka/dev .bench out

@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "detector.cli",
     "notifier.cli",
     "evaluation.cli",
+    "learning.cli",
     "sepsis_alert.runner",
 )
 

@@ -16,7 +16,6 @@ metadata, so a data directory keeps its ports for life: restarting reuses them.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import contextlib
 import ctypes
@@ -28,7 +27,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -46,7 +45,6 @@ DEFAULT_JVM_OPTS: tuple[str, ...] = (
     "-Xmx512m",
     "-XX:+UseSerialGC",         # one GC thread: the machine is shared and has 2 cores
     "-XX:TieredStopAtLevel=1",  # C1 only: much faster start-up, plenty for a dev broker
-    "-Xss512k",
     "-Djava.awt.headless=true",
 )
 """JVM options of the local broker: small heap, quick start-up."""
@@ -176,7 +174,7 @@ def _tail(path: Path, lines: int) -> str:
     try:
         with path.open("rb") as fh:
             fh.seek(0, os.SEEK_END)
-            fh.seek(max(0, fh.tell() - 256 * lines))
+            fh.seek(max(0, fh.tell() - 400 * lines))
             text = fh.read().decode("utf-8", "replace")
     except OSError:
         return f"(no {path.name})"
@@ -193,9 +191,21 @@ def _read_properties(path: Path) -> dict[str, str]:
     return props
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    with contextlib.suppress(Exception):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+def _pdeathsig_hook() -> Callable[[], None] | None:
+    """A preexec_fn making the child get SIGKILL when the thread that forked it dies (Linux only).
+
+    libc's prctl is looked up here, in the parent: the hook itself must not load
+    libraries, because it runs between fork and exec of a multi-threaded process.
+    """
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+    def hook() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+    return hook
 
 
 class LocalBroker:
@@ -239,6 +249,8 @@ class LocalBroker:
         self.controller_port: int = (controller_port if controller_port is not None
                                      else free_port(self.host, exclude=(self.port,)))
         self._proc: subprocess.Popen[bytes] | None = None
+        self.last_start_s: float | None = None
+        """Seconds the last successful `start()` took (format + JVM start + readiness), for reports."""
 
     # ---------------------------------------------------------------- paths
     @property
@@ -396,7 +408,8 @@ class LocalBroker:
         Idempotent: returns at once if this data directory's broker already runs
         and answers. Raises BrokerStartError with the reason and the log tail.
         """
-        deadline = time.monotonic() + timeout_s
+        began = time.monotonic()
+        deadline = began + timeout_s
         if self.is_running():
             self._wait_ready(deadline)
             return
@@ -416,7 +429,7 @@ class LocalBroker:
                 self._java_cmd(_KAFKA_MAIN, str(self.properties_file)),
                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                 cwd=self.data_dir, start_new_session=True,
-                preexec_fn=None if self.detached else _die_with_parent,
+                preexec_fn=None if self.detached else _pdeathsig_hook(),
             )
         self.pid_file.write_text(f"{self._proc.pid}\n")
         try:
@@ -424,6 +437,7 @@ class LocalBroker:
         except BrokerStartError:
             self.kill()
             raise
+        self.last_start_s = time.monotonic() - began
 
     def _wait_ready(self, deadline: float) -> None:
         reason = "not started"
@@ -538,50 +552,11 @@ def _random_cluster_id() -> str:
     return base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
 
 
-# ------------------------------------------------------------------ the CLI
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m sepsis_alert.kafka.broker up|down|status --data-dir DIR [--port 9092]`."""
-    parser = argparse.ArgumentParser(prog="python -m sepsis_alert.kafka.broker",
-                                     description="Run a detached local Kafka broker (KRaft, single node).")
-    parser.add_argument("action", choices=("up", "down", "status"))
-    parser.add_argument("--data-dir", required=True, type=Path, help="broker data directory")
-    parser.add_argument("--port", type=int, default=None,
-                        help="client port for a new data directory (default 9092; the controller uses port+1)")
-    parser.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for start / stop")
-    args = parser.parse_args(argv)
-    data_dir: Path = args.data_dir if args.data_dir.is_absolute() else Path.cwd() / args.data_dir
-    try:
-        if args.action == "up":
-            port = args.port
-            if port is None and not (data_dir / "server.properties").exists():
-                port = 9092
-            ensure_jars()
-            broker = LocalBroker(data_dir, port, None if port is None else port + 1, detached=True)
-            already = broker.is_running()
-            started = time.monotonic()
-            broker.start(args.timeout)
-            verb = "already running" if already else f"started in {time.monotonic() - started:.1f} s"
-            print(f"Kafka broker {verb}: bootstrap {broker.bootstrap} (pid {broker.pid}, "
-                  f"data {broker.data_dir}, log {broker.log_file})")
-            return 0
-        broker = LocalBroker(data_dir)
-        if args.action == "down":
-            if not broker.is_running():
-                print(f"Kafka broker in {broker.data_dir} is not running")
-                return 0
-            broker.stop(args.timeout)
-            print(f"Kafka broker in {broker.data_dir} stopped")
-            return 0
-        pid = broker.pid
-        if pid is None:
-            print(f"not running (data {broker.data_dir})")
-            return 3
-        state = "ready" if broker.is_ready() else "starting or unhealthy"
-        print(f"running, {state}: bootstrap {broker.bootstrap} (pid {pid}, data {broker.data_dir})")
-        return 0
-    except BrokerStartError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    """`python -m sepsis_alert.kafka.broker up|down|status --data-dir DIR [--port 9092]` (see commands.py)."""
+    from sepsis_alert.kafka.commands import broker_main  # the CLI lives with the other commands
+
+    return broker_main(argv)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ __all__ = [
     "BrokerStartError",
     "JarsUnavailableError",
     "KafkaPlumbingError",
+    "KafkaRejectedError",
     "KafkaUnavailableError",
     "TopicConfigError",
     "TopicNotFoundError",
@@ -40,6 +41,14 @@ class KafkaUnavailableError(KafkaPlumbingError):
         super().__init__(message)
         self.acknowledged = acknowledged
         self.total = total
+
+
+class KafkaRejectedError(KafkaPlumbingError):
+    """The client or broker refused a record for good (e.g. too large, not authorised).
+
+    Retrying the same record will fail the same way: callers should reject the
+    input (dead letter / negative acknowledgement that does not ask for a resend).
+    """
 
 
 class TopicConfigError(KafkaPlumbingError):

@@ -1,0 +1,1 @@
+"""Training the learned sepsis risk score (issue 8)."""
