@@ -1,9 +1,46 @@
-"""Subcommands (filled in by the commands_fhir work)."""
+"""`sepsis-alert ingest-fhir`: run the FHIR R4 HTTP endpoint."""
 
 from __future__ import annotations
 
 import argparse
+import logging
+import sys
+
+from pydantic import ValidationError
+
+__all__ = ["register"]
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # noqa: ARG001
-    """Add subcommands (none yet)."""
+def _run(args: argparse.Namespace) -> int:
+    from ingest.fhir_worker import FhirWorkerSettings, run_worker
+
+    overrides: dict[str, object] = {"host": args.host, "port": args.port}
+    if args.dev:
+        overrides["dev_no_auth"] = True
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        settings = FhirWorkerSettings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        print(f"ingest-fhir: invalid settings: {exc}", file=sys.stderr)
+        return 2
+    try:
+        run_worker(settings)
+    except ValueError as exc:  # e.g. token file without a write token
+        print(f"ingest-fhir: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `ingest-fhir`."""
+    p = subparsers.add_parser(
+        "ingest-fhir",
+        help="run the FHIR R4 HTTP endpoint (POST /fhir/Observation, /fhir batch|transaction, "
+             "/fhir/$subscription-notification)",
+        description="FHIR R4 ingest endpoint. Bearer tokens from SEPSIS_FHIR_TOKENS or SEPSIS_FHIR_TOKENS_FILE; "
+                    "other settings from SEPSIS_FHIR_*, SEPSIS_INGEST_* and SEPSIS_KAFKA_* variables.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8080, help="TCP port (default 8080)")
+    p.add_argument("--dev", action="store_true", help="local development: no authentication")
+    p.set_defaults(func=_run)

@@ -1,0 +1,128 @@
+"""Settings and wiring of the FHIR ingest worker (`sepsis-alert ingest-fhir`).
+
+Settings come from the environment (prefix SEPSIS_FHIR_) and command-line flags.
+Bearer tokens are secrets: they come from `SEPSIS_FHIR_TOKENS` (comma-separated) or
+from a secrets file (`SEPSIS_FHIR_TOKENS_FILE`, one token per line, `#` comments;
+a line `<token> read` grants metadata only), never from a config file, and are
+never logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Self
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ingest.config import IngestSettings
+from sepsis_alert.kafka.config import KafkaSettings
+
+__all__ = ["FhirWorkerSettings", "TokenTable", "load_tokens", "run_worker"]
+
+log = logging.getLogger(__name__)
+
+
+class FhirWorkerSettings(BaseSettings):
+    """HTTP side of the FHIR worker (env prefix SEPSIS_FHIR_)."""
+
+    model_config = SettingsConfigDict(env_prefix="SEPSIS_FHIR_", extra="forbid")
+
+    host: str = Field(default="127.0.0.1", description="address to bind; 127.0.0.1 keeps it local")
+    port: int = Field(default=8080, ge=0, le=65535, description="TCP port (0 = any free port)")
+    base_path: str = Field(default="/fhir", pattern=r"^/[A-Za-z0-9_/-]*[A-Za-z0-9_-]$",
+                           description="FHIR base path; resources are posted under it")
+    max_body_bytes: int = Field(default=5 * 1024 * 1024, gt=0, le=256 * 1024 * 1024,
+                                description="largest accepted request body in bytes (413 above)")
+    dev_no_auth: bool = Field(default=False,
+                              description="local development only: accept requests without a bearer token")
+    tokens: SecretStr | None = Field(default=None, description="comma-separated bearer tokens with write access")
+    tokens_file: Path | None = Field(default=None,
+                                     description="secrets file: one bearer token per line, optional ' read' "
+                                                 "suffix for metadata-only tokens")
+    tls_certfile: Path | None = Field(default=None, description="PEM certificate: serve HTTPS when set")
+    tls_keyfile: Path | None = Field(default=None, description="PEM private key of tls_certfile")
+    dedup_capacity: int = Field(default=100_000, ge=0, le=10_000_000,
+                                description="how many accepted resource ids/identifiers are remembered to answer "
+                                            "a duplicate POST with 200 (in memory; 0 disables)")
+    retry_after_s: int = Field(default=10, ge=1, le=3600,
+                               description="seconds in the Retry-After header of a 503 (Kafka unavailable)")
+    worker_name: str = Field(default="fhir-http", min_length=1, max_length=64,
+                             description="worker name written into dead letters")
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        if (self.tls_certfile is None) != (self.tls_keyfile is None):
+            raise ValueError("tls_certfile and tls_keyfile go together")
+        if not self.dev_no_auth and self.tokens is None and self.tokens_file is None:
+            raise ValueError("no bearer tokens configured: set SEPSIS_FHIR_TOKENS or SEPSIS_FHIR_TOKENS_FILE "
+                             "(or --dev for local development without authentication)")
+        return self
+
+
+class TokenTable:
+    """Known bearer tokens and whether each may write (constant-time comparison)."""
+
+    def __init__(self, write: set[str], read_only: set[str]) -> None:
+        self._write = frozenset(write)
+        self._read = frozenset(read_only)
+
+    def __len__(self) -> int:
+        return len(self._write) + len(self._read)
+
+    def check(self, token: str) -> str | None:
+        """'write', 'read' or None for an unknown token."""
+        import hmac
+
+        found: str | None = None
+        for known in self._write:
+            if hmac.compare_digest(known.encode(), token.encode()):
+                found = "write"
+        for known in self._read:
+            if found is None and hmac.compare_digest(known.encode(), token.encode()):
+                found = "read"
+        return found
+
+
+def load_tokens(settings: FhirWorkerSettings) -> TokenTable:
+    """Tokens from the environment and the secrets file (the file is read once, at start-up)."""
+    write: set[str] = set()
+    read_only: set[str] = set()
+    if settings.tokens is not None:
+        write |= {t.strip() for t in settings.tokens.get_secret_value().split(",") if t.strip()}
+    if settings.tokens_file is not None:
+        for line in settings.tokens_file.read_text(encoding="utf-8").splitlines():
+            line = line.split("#", 1)[0].strip()
+            if not line:
+                continue
+            token, _, role = line.partition(" ")
+            (read_only if role.strip() == "read" else write).add(token)
+    if not settings.dev_no_auth and not write:
+        raise ValueError("the configured token sources hold no write token")
+    return TokenTable(write, read_only)
+
+
+def run_worker(settings: FhirWorkerSettings, ingest: IngestSettings | None = None,
+               kafka: KafkaSettings | None = None) -> None:
+    """Start the FHIR HTTP endpoint and serve until interrupted (uvicorn)."""
+    import uvicorn
+
+    from ingest.adapters.fhir_http import KafkaFhirSink, create_app, uvicorn_config
+    from ingest.metrics_fhir import FhirMetrics
+    from sepsis_alert.kafka.producer import EventProducer
+
+    ingest = ingest or IngestSettings()
+    kafka = kafka or KafkaSettings()
+    tokens = load_tokens(settings)
+    if settings.dev_no_auth:
+        log.warning("FHIR endpoint running WITHOUT authentication (--dev); never expose it")
+    producer = EventProducer(kafka)
+    try:
+        app = create_app(settings, ingest, KafkaFhirSink(producer, ingest.send_timeout_s), tokens, FhirMetrics())
+        server = uvicorn.Server(uvicorn_config(app, settings))
+        log.info("FHIR endpoint on %s:%d%s (tls=%s, tokens=%d)", settings.host, settings.port,
+                 settings.base_path, settings.tls_certfile is not None, len(tokens))
+        server.run()
+    finally:
+        producer.close()

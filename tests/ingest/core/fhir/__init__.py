@@ -1,0 +1,1 @@
+"""Tests of ingest/core/fhir (pure FHIR normalisation)."""
