@@ -1,9 +1,417 @@
-"""Command-line subcommands of `sepsis-alert run` (the whole local stack)."""
+"""`sepsis-alert run` (what `make run` calls): the whole service on this machine, on real ICU data.
+
+Starts, all on 127.0.0.1 and with data under `.local/run/` (wiped at each start
+unless --keep-data):
+
+1. a local Kafka broker (KRaft, from the jars) and every topic of schemas/topics.py;
+2. the local receiver (sepsis_alert/local_receiver.py) standing in for pagers, chat and webhooks;
+3. the workers that exist, as child processes: ingest-hl7, ingest-fhir, detect, notify
+   (a worker whose command is not there yet is reported "not available", not fatal);
+4. a replay of a sample of PhysioNet 2019 stays through MLLP, at an accelerated rate.
+
+Then it prints where to look and keeps running until Ctrl-C or --duration seconds.
+Stopping order: replay, ingest, detector, notifier (so in-flight work drains downstream),
+then the receiver and the broker. Exit code 0 on a clean run, 1 if a worker died or
+the stack could not start.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import secrets
+import shutil
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+from sepsis_alert.local_receiver import LocalReceiver
+from sepsis_alert.local_receiver import register as register_receiver
+from sepsis_alert.ops.supervisor import ManagedProcess, http_status
+
+__all__ = ["RunOptions", "WorkerPlan", "plan_workers", "register", "run_stack"]
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_PHYSIONET = REPO_ROOT.parent / "shared" / "data" / "physionet2019"
+WORKER_ORDER = ("ingest-hl7", "ingest-fhir", "detect", "notify")
+"""Start order; stopped in the same order so that producers stop before their consumers."""
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # noqa: ARG001
-    """Add this package's subcommands (none yet)."""
+@dataclass(frozen=True)
+class RunOptions:
+    """What `sepsis-alert run` was asked to do. Durations in seconds (wall clock)."""
+
+    physionet: Path = DEFAULT_PHYSIONET
+    run_dir: Path = REPO_ROOT / ".local" / "run"
+    patients: int = 20
+    speed: float = 3600.0
+    duration_s: float | None = None
+    replay: bool = True
+    keep_data: bool = False
+    ready_timeout_s: float = 180.0
+    stop_after_pages: int | None = None
+    receiver_port: int = 0
+
+
+@dataclass
+class WorkerPlan:
+    """How to launch one worker and where its ops endpoints are."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    ops_url: str | None
+    probe_path: str  # /readyz with the ops endpoints, /metrics when only metrics, "" with neither
+    links: dict[str, str] = field(default_factory=dict)
+
+
+def available_commands() -> dict[str, set[str]]:
+    """{subcommand: its option strings} of the installed `sepsis-alert` CLI (read from its argparse tree)."""
+    from sepsis_alert.cli import build_parser
+
+    parser = build_parser()
+    found: dict[str, set[str]] = {}
+    for action in parser._actions:  # argparse offers no public accessor for sub-parsers
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found[name] = {opt for a in sub._actions for opt in a.option_strings}
+    return found
+
+
+def _free_ports(count: int) -> list[int]:
+    from sepsis_alert.kafka.broker import free_port
+
+    ports: list[int] = []
+    for _ in range(count):
+        ports.append(free_port(exclude=ports))
+    return ports
+
+
+def _ops_args(options: set[str], port: int) -> tuple[list[str], str]:
+    if "--ops-port" in options:
+        return ["--ops-port", str(port)], "/readyz"
+    if "--metrics-port" in options:
+        return ["--metrics-port", str(port)], "/metrics"
+    return [], ""  # no ops endpoint yet: reported as "running (no ops endpoint)"
+
+
+def plan_workers(commands: dict[str, set[str]], bootstrap: str, run_dir: Path) -> tuple[list[WorkerPlan], list[str]]:
+    """The launch plan of each available worker, and the names of those not available yet.
+
+    `commands` is `available_commands()`; every port is a free one on 127.0.0.1, every URL local.
+    """
+    hl7_ops, mllp, fhir_ops, fhir_http, detect_ops, notify_ops, notify_api = _free_ports(7)
+    base_env = {"SEPSIS_KAFKA_BOOTSTRAP_SERVERS": bootstrap, "SEPSIS_OPS_HOST": "127.0.0.1",
+                "SEPSIS_LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1"}
+    cli = [sys.executable, "-m", "sepsis_alert.cli"]
+    plans: list[WorkerPlan] = []
+    missing: list[str] = []
+    # name: (ops port, arguments, extra environment, links printed for the operator)
+    wanted: dict[str, tuple[int, list[str], dict[str, str], dict[str, str]]] = {
+        "ingest-hl7": (hl7_ops, ["--host", "127.0.0.1", "--port", str(mllp)], {}, {"mllp": f"127.0.0.1:{mllp}"}),
+        "ingest-fhir": (fhir_ops, ["--host", "127.0.0.1", "--port", str(fhir_http), "--dev"], {},
+                        {"fhir": f"http://127.0.0.1:{fhir_http}/fhir"}),
+        "detect": (detect_ops, [], {}, {}),
+        "notify": (notify_ops, ["--config", str(run_dir / "notifier.yaml"), "--api-port", str(notify_api)],
+                   {"SEPSIS_NOTIFIER_PUBLIC_BASE_URL": f"http://127.0.0.1:{notify_api}",
+                    "SEPSIS_NOTIFIER_API_HOST": "127.0.0.1"},
+                   {"api": f"http://127.0.0.1:{notify_api}"}),
+    }
+    for name in WORKER_ORDER:
+        if name not in commands:
+            missing.append(name)
+            continue
+        port, args, env, links = wanted[name]
+        args = [a for a in args if a != "--dev" or "--dev" in commands[name]]
+        ops_args, probe = _ops_args(commands[name], port)
+        plans.append(WorkerPlan(name, [*cli, name, *args, *ops_args],
+                                {**base_env, "SEPSIS_OPS_PORT": str(port), **env},
+                                f"http://127.0.0.1:{port}" if probe else None, probe, links))
+    return plans, missing
+
+
+def notifier_config(receiver_url: str, webhook_secret: str) -> str:
+    """Routing YAML pointing every receiver kind at the local receiver (only 127.0.0.1 traffic).
+
+    The demo shows the ward, bed, scores and reasons (no name, no identifier: the receiver page is public
+    on this machine).
+    """
+    phi = "unit, room, bed, level, transition, scores, reasons, links"
+    return f"""# Written by `sepsis-alert run`: every receiver is the local receiver at {receiver_url}.
+receivers:
+  - name: ward-chat
+    type: slack
+    url: {{value: "{receiver_url}/slack/ward-chat"}}
+    phi: {{allow: [{phi}]}}
+  - name: charge-nurse-teams
+    type: teams
+    url: {{value: "{receiver_url}/teams/charge-nurse"}}
+    phi: {{allow: [{phi}]}}
+  - name: rrt-pager
+    type: pagerduty
+    routing_key: {{value: "local0000000000000000000000000000"}}
+    url: {{value: "{receiver_url}/pagerduty/v2/enqueue"}}
+    phi: {{allow: [{phi}]}}
+  - name: ehr-inbox
+    type: webhook
+    url: {{value: "{receiver_url}/webhook/ehr-inbox"}}
+    secret: {{value: "{webhook_secret}"}}
+    phi: {{allow: [{phi}]}}
+escalation_policies:
+  - name: sepsis-chain
+    tiers:
+      - receiver: charge-nurse-teams
+      - receiver: rrt-pager
+        delay_s: 120
+route:
+  receiver: ward-chat
+  routes:
+    - name: severe
+      match: {{min_level: 3, transitions: [opened, escalated, repeated]}}
+      escalation: sepsis-chain
+      continue: true
+    - name: ehr-record
+      match: {{}}
+      receiver: ehr-inbox
+      continue: true
+    - name: ward
+      match: {{}}
+      receiver: ward-chat
+fallback_receiver: ehr-inbox
+retry: {{max_attempts: 3, base_delay_s: 0.2, max_delay_s: 2}}
+"""
+
+
+class _Stop:
+    """Set by SIGINT / SIGTERM (installed only while the stack runs)."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.reason = ""
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        self.reason = signal.Signals(signum).name
+        self.event.set()
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+def _wait_ready(workers: list[tuple[WorkerPlan, ManagedProcess]], deadline: float, stop: _Stop) -> dict[str, str]:
+    """Poll each worker's probe until it answers 200, it exits, or the deadline passes. {name: state}."""
+    state = {plan.name: "starting" for plan, _ in workers}
+    while not stop.event.is_set():
+        for plan, proc in workers:
+            if state[plan.name] != "starting":
+                continue
+            if proc.poll() is not None:
+                state[plan.name] = f"exited ({proc.poll()})"
+            elif plan.ops_url is None:
+                state[plan.name] = "running (no ops endpoint)"
+            elif http_status(plan.ops_url + plan.probe_path) == 200:
+                state[plan.name] = "ready" if plan.probe_path == "/readyz" else "up (/metrics only)"
+        if all(s != "starting" for s in state.values()) or time.monotonic() > deadline:
+            break
+        stop.event.wait(1.0)
+    return {name: ("not ready in time" if s == "starting" else s) for name, s in state.items()}
+
+
+def run_stack(options: RunOptions) -> int:
+    """Run the local stack (see the module docstring); returns the process exit code."""
+    from sepsis_alert.kafka.broker import LocalBroker, ensure_jars
+    from sepsis_alert.kafka.config import KafkaSettings
+    from sepsis_alert.kafka.errors import KafkaPlumbingError
+    from sepsis_alert.kafka.topics import ensure_topics
+
+    stop = _Stop()
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    run_dir = options.run_dir.resolve()
+    if run_dir.exists() and not options.keep_data:
+        shutil.rmtree(run_dir)
+    logs = run_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    broker: LocalBroker | None = None
+    receiver: LocalReceiver | None = None
+    started: list[tuple[WorkerPlan, ManagedProcess]] = []
+    replay: ManagedProcess | None = None
+    failed = False
+    try:
+        _say(f"sepsis-alert run: data and logs under {run_dir}")
+        ensure_jars()
+        broker = LocalBroker(run_dir / "kafka", *_free_ports(2))
+        _say(f"starting Kafka on {broker.host}:{broker.port} ...")
+        broker.start(180.0)
+        settings = KafkaSettings(bootstrap_servers=broker.bootstrap, client_id="sepsis-run")
+        created = ensure_topics(settings)
+        _say(f"Kafka ready at {broker.bootstrap}; {len(created)} topics")
+        webhook_secret = secrets.token_hex(16)
+        receiver = LocalReceiver("127.0.0.1", options.receiver_port, webhook_secret=webhook_secret,
+                                 journal=run_dir / "pages.jsonl")
+        (run_dir / "notifier.yaml").write_text(notifier_config(receiver.url, webhook_secret))
+        plans, missing = plan_workers(available_commands(), broker.bootstrap, run_dir)
+        for name in missing:
+            _say(f"  {name:<12} not available (no `sepsis-alert {name}` command in this build)")
+        for plan in plans:
+            proc = ManagedProcess(plan.name, plan.argv, logs / f"{plan.name}.log", plan.env, cwd=REPO_ROOT)
+            proc.start()
+            started.append((plan, proc))
+        states = _wait_ready(started, time.monotonic() + options.ready_timeout_s, stop)
+        stack = _describe(options, run_dir, broker.bootstrap, receiver.url, started, states, missing)
+        (run_dir / "stack.json").write_text(json.dumps(stack, indent=2))
+        _print_banner(stack)
+        for plan, proc in started:
+            if states[plan.name].startswith(("exited", "not ready")):
+                _say(f"--- {plan.name}: {states[plan.name]}; last log lines:\n{proc.log_tail(15)}")
+        hl7 = next((plan for plan, _ in started if plan.name == "ingest-hl7"), None)
+        if options.replay and hl7 is not None and not stop.event.is_set():
+            replay = _start_replay(options, hl7.links["mllp"], logs / "replay.log")
+        elif options.replay:
+            _say("replay skipped: the HL7 ingest worker is not available")
+        failed = _supervise(options, started, replay, receiver, stop)
+    except KafkaPlumbingError as exc:
+        _say(f"error: Kafka: {exc}")
+        failed = True
+    except OSError as exc:
+        _say(f"error: {exc}")
+        failed = True
+    finally:
+        _say("stopping ...")
+        if replay is not None:
+            replay.stop(5.0)
+        for plan, proc in started:
+            code = proc.stop(20.0)
+            _say(f"  {plan.name:<12} stopped (exit {code})")
+        pages = len(receiver.pages()) if receiver is not None else 0
+        if receiver is not None:
+            receiver.stop()
+        if broker is not None:
+            broker.stop(60.0)
+            _say("  kafka        stopped")
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        _say(f"pages received by the local receiver: {pages} (journal {run_dir / 'pages.jsonl'})")
+    return 1 if failed else 0
+
+
+def _start_replay(options: RunOptions, mllp: str, log: Path) -> ManagedProcess:
+    argv = [sys.executable, "-m", "sepsis_alert.cli", "replay", "physionet", str(options.physionet),
+            "--to", "mllp", mllp, "--patients", str(options.patients), "--sample",
+            "--speed", str(options.speed), "--order", "time", "--no-progress"]
+    proc = ManagedProcess("replay", argv, log, {"PYTHONUNBUFFERED": "1"}, cwd=REPO_ROOT)
+    proc.start()
+    _say(f"replaying {options.patients} PhysioNet 2019 stays through MLLP {mllp} at {options.speed:g}x "
+         f"(log {log})")
+    return proc
+
+
+def _supervise(options: RunOptions, started: list[tuple[WorkerPlan, ManagedProcess]],
+               replay: ManagedProcess | None, receiver: LocalReceiver, stop: _Stop) -> bool:
+    """Wait for Ctrl-C, the duration or the page target; report worker deaths. True if a worker died."""
+    began = time.monotonic()
+    died: set[str] = set()
+    replay_reported = False
+    next_status = began + 10.0
+    while not stop.event.wait(0.5):
+        now = time.monotonic()
+        for plan, proc in started:
+            if plan.name not in died and proc.poll() is not None:
+                died.add(plan.name)
+                _say(f"!! {plan.name} exited with code {proc.poll()}; last log lines:\n{proc.log_tail(20)}")
+        if replay is not None and not replay_reported and replay.poll() is not None:
+            replay_reported = True
+            _say(f"replay finished (exit {replay.poll()}); the stack keeps running")
+            if replay.poll() != 0:
+                _say(replay.log_tail(15))
+        pages = len(receiver.pages())
+        if now >= next_status:
+            next_status = now + 10.0
+            _say(f"[{now - began:5.0f} s] pages received: {pages}; workers running: "
+                 f"{sum(1 for _, p in started if p.running())}/{len(started)}")
+        if options.stop_after_pages is not None and pages >= options.stop_after_pages:
+            _say(f"{pages} pages received: stopping (--stop-after-pages)")
+            break
+        if options.duration_s is not None and now - began >= options.duration_s:
+            _say(f"--duration {options.duration_s:g} s reached")
+            break
+    if stop.event.is_set():
+        _say(f"{stop.reason} received")
+    return bool(died)
+
+
+def _describe(options: RunOptions, run_dir: Path, bootstrap: str, receiver_url: str,
+              started: list[tuple[WorkerPlan, ManagedProcess]], states: dict[str, str],
+              missing: list[str]) -> dict[str, object]:
+    workers: dict[str, object] = {}
+    for plan, proc in started:
+        ops = plan.ops_url
+        workers[plan.name] = {
+            "state": states[plan.name], "pid": proc.pid, "log": str(proc.log_path),
+            "metrics": f"{ops}/metrics" if ops else None,
+            "readyz": f"{ops}/readyz" if ops and plan.probe_path == "/readyz" else None,
+            "healthz": f"{ops}/healthz" if ops and plan.probe_path == "/readyz" else None,
+            **plan.links,
+        }
+    for name in missing:
+        workers[name] = {"state": "not available"}
+    return {"run_dir": str(run_dir), "kafka": bootstrap, "receiver": receiver_url + "/",
+            "pages_json": receiver_url + "/pages.json", "logs": str(run_dir / "logs"), "workers": workers,
+            "replay": {"patients": options.patients, "speed": options.speed, "enabled": options.replay}}
+
+
+def _print_banner(stack: dict[str, object]) -> None:
+    workers = stack["workers"]
+    assert isinstance(workers, dict)
+    lines = ["", "=" * 78, "sepsis-alert is running locally (only 127.0.0.1)",
+             f"  pages received     {stack['receiver']}", f"  Kafka              {stack['kafka']}",
+             f"  logs               {stack['logs']}/<worker>.log"]
+    for name, info in workers.items():
+        lines.append(f"  {name:<12} {info.get('state', '?'):<18} {info.get('metrics') or ''}")
+        for key in ("readyz", "mllp", "fhir", "api"):
+            if info.get(key):
+                lines.append(f"  {'':<12} {'':<18} {key}: {info[key]}")
+    lines += ["Press Ctrl-C to stop everything.", "=" * 78, ""]
+    _say("\n".join(lines))
+
+
+def _run(args: argparse.Namespace) -> int:
+    options = RunOptions(
+        physionet=Path(args.physionet), run_dir=Path(args.run_dir), patients=args.patients, speed=args.speed,
+        duration_s=args.duration, replay=not args.no_replay, keep_data=args.keep_data,
+        ready_timeout_s=args.ready_timeout, stop_after_pages=args.stop_after_pages, receiver_port=args.receiver_port,
+    )
+    if options.replay and not options.physionet.exists():
+        print(f"error: PhysioNet data not found at {options.physionet} (use --physionet DIR or --no-replay)",
+              file=sys.stderr)
+        return 2
+    return run_stack(options)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `sepsis-alert run` and `sepsis-alert local-receiver`."""
+    parser = subparsers.add_parser("run", help="run the whole service locally on replayed ICU data (make run)",
+                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--physionet", default=str(DEFAULT_PHYSIONET),
+                        help="PhysioNet 2019 folder (.psv files or training_set*.tar.gz); "
+                             "default ../shared/data/physionet2019 beside the repository")
+    parser.add_argument("--patients", type=int, default=20, help="how many stays to replay (random sample; 20)")
+    parser.add_argument("--speed", type=float, default=3600.0,
+                        help="event time runs this many times faster than real time (3600 = 1 ICU hour/s)")
+    parser.add_argument("--duration", type=float, default=None, metavar="S",
+                        help="stop after S seconds (default: run until Ctrl-C)")
+    parser.add_argument("--no-replay", action="store_true", help="start the stack without replaying data")
+    parser.add_argument("--run-dir", default=str(REPO_ROOT / ".local" / "run"),
+                        help="broker data, logs, pages journal (default .local/run; wiped at start)")
+    parser.add_argument("--keep-data", action="store_true", help="do not wipe --run-dir at start")
+    parser.add_argument("--ready-timeout", type=float, default=180.0, metavar="S",
+                        help="seconds to wait for the workers to report ready (default 180)")
+    parser.add_argument("--stop-after-pages", type=int, default=None, metavar="N",
+                        help="stop once the local receiver has N pages (tests)")
+    parser.add_argument("--receiver-port", type=int, default=0,
+                        help="port of the local receiver page (default: any free port)")
+    parser.set_defaults(func=_run)
+    register_receiver(subparsers)

@@ -1,0 +1,122 @@
+"""Consumer lag per partition, one metric name for every consuming worker.
+
+kafka-python's KafkaConsumer is not thread-safe, so the scrape thread must not
+touch it. Instead the worker's own poll loop calls `update(consumer)` now and then
+(every poll is fine: it makes no network call, it reads the high-water marks the
+last fetches brought back and the consumer's positions):
+
+    lag = ConsumerLag("detector")           # once; registers on the default registry
+    ...
+    records = consumer.poll(timeout_ms=500)
+    lag.update(consumer)
+
+Exported:
+- `sepsis_kafka_consumer_lag_records{group,topic,partition}`: high-water mark minus
+  position (records not yet consumed) for each assigned partition;
+- `sepsis_kafka_consumer_assigned_partitions{group}`: how many partitions this process holds;
+- `sepsis_kafka_consumer_lag_updated_timestamp_seconds{group}`: when `update` last ran
+  (a stuck poll loop shows up as this timestamp going stale).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+from prometheus_client import REGISTRY, CollectorRegistry
+from prometheus_client.core import GaugeMetricFamily, Metric
+
+__all__ = ["ConsumerLag", "lag_by_partition"]
+
+TopicPartitionKey = tuple[str, int]
+
+
+def lag_by_partition(positions: Mapping[TopicPartitionKey, int | None],
+                     highwaters: Mapping[TopicPartitionKey, int | None]) -> dict[TopicPartitionKey, int]:
+    """Records behind per (topic, partition): high-water mark minus position, never negative.
+
+    Partitions whose position or high-water mark is not known yet (nothing fetched) are left out
+    rather than reported as 0, so "no data" is not mistaken for "caught up".
+    """
+    lags: dict[TopicPartitionKey, int] = {}
+    for key, position in positions.items():
+        highwater = highwaters.get(key)
+        if position is not None and highwater is not None:
+            lags[key] = max(0, highwater - position)
+    return lags
+
+
+class ConsumerLag:
+    """Lag gauges of one consumer group in this process (see the module docstring)."""
+
+    def __init__(self, group: str, registry: CollectorRegistry | None = REGISTRY,
+                 clock: Callable[[], float] = time.time) -> None:
+        """`registry=None` registers nothing (tests); `clock` gives Unix seconds (processing time)."""
+        self.group = group
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._lags: dict[TopicPartitionKey, int] = {}
+        self._assigned = 0
+        self._updated_at: float | None = None
+        if registry is not None:
+            registry.register(self)
+
+    def set(self, lags: Mapping[TopicPartitionKey, int], assigned: int) -> None:
+        """Replace the exported figures (use `update` with a real consumer)."""
+        with self._lock:
+            self._lags = dict(lags)
+            self._assigned = assigned
+            self._updated_at = self._clock()
+
+    def update(self, consumer: Any) -> dict[TopicPartitionKey, int]:
+        """Read positions and high-water marks from a kafka-python KafkaConsumer (call from its own thread).
+
+        Returns the lag per (topic, partition). Makes no network request: `highwater()` is what the
+        last fetch response reported and positions of assigned partitions are local state.
+        """
+        assignment = list(consumer.assignment())
+        positions: dict[TopicPartitionKey, int | None] = {}
+        highwaters: dict[TopicPartitionKey, int | None] = {}
+        for tp in assignment:
+            key = (tp.topic, tp.partition)
+            highwaters[key] = consumer.highwater(tp)
+            # position() may block on a network lookup when the position is unknown; only ask
+            # once a fetch has happened (highwater known), when the position is known too.
+            positions[key] = consumer.position(tp) if highwaters[key] is not None else None
+        lags = lag_by_partition(positions, highwaters)
+        self.set(lags, len(assignment))
+        return lags
+
+    def total(self) -> int:
+        """Sum of the lag over all assigned partitions."""
+        with self._lock:
+            return sum(self._lags.values())
+
+    # prometheus_client collector protocol
+    def describe(self) -> Iterable[Metric]:
+        return [
+            GaugeMetricFamily("sepsis_kafka_consumer_lag_records", "", labels=["group", "topic", "partition"]),
+            GaugeMetricFamily("sepsis_kafka_consumer_assigned_partitions", "", labels=["group"]),
+            GaugeMetricFamily("sepsis_kafka_consumer_lag_updated_timestamp_seconds", "", labels=["group"]),
+        ]
+
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            lags, assigned, updated_at = dict(self._lags), self._assigned, self._updated_at
+        lag = GaugeMetricFamily("sepsis_kafka_consumer_lag_records",
+                                "records not yet consumed (high-water mark minus position) per assigned partition",
+                                labels=["group", "topic", "partition"])
+        for (topic, partition), records in sorted(lags.items()):
+            lag.add_metric([self.group, topic, str(partition)], float(records))
+        yield lag
+        count = GaugeMetricFamily("sepsis_kafka_consumer_assigned_partitions",
+                                  "partitions currently assigned to this process", labels=["group"])
+        count.add_metric([self.group], float(assigned))
+        yield count
+        if updated_at is not None:
+            stamp = GaugeMetricFamily("sepsis_kafka_consumer_lag_updated_timestamp_seconds",
+                                      "Unix time when the poll loop last refreshed the lag figures", labels=["group"])
+            stamp.add_metric([self.group], updated_at)
+            yield stamp
