@@ -3,28 +3,32 @@
 from __future__ import annotations
 
 import argparse
-import logging
+import os
 import sys
 
 from pydantic import ValidationError
+
+from sepsis_alert.ops.settings import add_ops_arguments
 
 __all__ = ["register"]
 
 
 def _run(args: argparse.Namespace) -> int:
     from ingest.fhir_worker import FhirWorkerSettings, run_worker
+    from sepsis_alert.ops.logging import configure_logging
+    from sepsis_alert.ops.settings import ops_settings_from_args
 
     overrides: dict[str, object] = {"host": args.host, "port": args.port}
     if args.dev:
         overrides["dev_no_auth"] = True
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    redactor = configure_logging("ingest-fhir", os.environ.get("SEPSIS_LOG_LEVEL", "INFO"))
     try:
         settings = FhirWorkerSettings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         print(f"ingest-fhir: invalid settings: {exc}", file=sys.stderr)
         return 2
     try:
-        run_worker(settings)
+        run_worker(settings, ops=ops_settings_from_args(args), redactor=redactor)
     except ValueError as exc:  # e.g. token file without a write token
         print(f"ingest-fhir: {exc}", file=sys.stderr)
         return 2
@@ -43,4 +47,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8080, help="TCP port (default 8080)")
     p.add_argument("--dev", action="store_true", help="local development: no authentication")
+    add_ops_arguments(p, "ingest-fhir")
     p.set_defaults(func=_run)

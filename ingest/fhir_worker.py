@@ -10,14 +10,19 @@ never logged.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ingest.config import IngestSettings
 from sepsis_alert.kafka.config import KafkaSettings
+from sepsis_alert.ops.readiness import ReadinessRegistry
+from sepsis_alert.ops.redaction import Redactor
+from sepsis_alert.ops.settings import OpsSettings
 
 __all__ = ["FhirWorkerSettings", "TokenTable", "load_tokens", "run_worker"]
 
@@ -104,25 +109,63 @@ def load_tokens(settings: FhirWorkerSettings) -> TokenTable:
 
 
 def run_worker(settings: FhirWorkerSettings, ingest: IngestSettings | None = None,
-               kafka: KafkaSettings | None = None) -> None:
-    """Start the FHIR HTTP endpoint and serve until interrupted (uvicorn)."""
+               kafka: KafkaSettings | None = None, *, ops: OpsSettings | None = None,
+               redactor: Redactor | None = None) -> None:
+    """Start the FHIR HTTP endpoint and its ops server; serve until SIGINT/SIGTERM (uvicorn)."""
     import uvicorn
 
     from ingest.adapters.fhir_http import KafkaFhirSink, create_app, uvicorn_config
     from ingest.metrics_fhir import FhirMetrics
     from sepsis_alert.kafka.producer import EventProducer
+    from sepsis_alert.ops.http import start_ops_server_from_settings
+    from sepsis_alert.ops.kafka_probe import KafkaProbe
 
     ingest = ingest or IngestSettings()
     kafka = kafka or KafkaSettings()
     tokens = load_tokens(settings)
+    if redactor is not None:
+        for secret in _secrets_of(settings, kafka):
+            redactor.add_secret(secret)
     if settings.dev_no_auth:
         log.warning("FHIR endpoint running WITHOUT authentication (--dev); never expose it")
+    readiness = ReadinessRegistry()
+    readiness.register("listener_bound")
+    probe = KafkaProbe(kafka, readiness).start()
+    metrics = FhirMetrics()
+    ops_server = None
+    if ops is not None and ops.enabled:
+        ops_server = start_ops_server_from_settings(ops, readiness=readiness, registry=metrics.registry,
+                                                    worker="ingest-fhir")
     producer = EventProducer(kafka)
     try:
-        app = create_app(settings, ingest, KafkaFhirSink(producer, ingest.send_timeout_s), tokens, FhirMetrics())
+        app = create_app(settings, ingest, KafkaFhirSink(producer, ingest.send_timeout_s), tokens, metrics)
         server = uvicorn.Server(uvicorn_config(app, settings))
         log.info("FHIR endpoint on %s:%d%s (tls=%s, tokens=%d)", settings.host, settings.port,
                  settings.base_path, settings.tls_certfile is not None, len(tokens))
-        server.run()
+        threading.Thread(target=_mark_bound, args=(server, readiness), daemon=True).start()
+        server.run()  # uvicorn handles SIGINT/SIGTERM with a graceful shutdown
     finally:
+        readiness.set("listener_bound", False)
+        probe.stop()
         producer.close()
+        if ops_server is not None:
+            ops_server.stop()
+
+
+def _mark_bound(server: Any, readiness: ReadinessRegistry) -> None:
+    """Flip `listener_bound` once uvicorn has bound its socket (it sets `started` then)."""
+    while not server.should_exit:
+        if server.started:
+            readiness.set("listener_bound", True)
+            return
+        time.sleep(0.05)
+
+
+def _secrets_of(settings: FhirWorkerSettings, kafka: KafkaSettings) -> list[str]:
+    """Every secret value this worker holds, so the log redactor can mask it anywhere."""
+    found: list[str] = []
+    if settings.tokens is not None:
+        found += [t.strip() for t in settings.tokens.get_secret_value().split(",") if t.strip()]
+    if kafka.sasl_password is not None:
+        found.append(kafka.sasl_password.get_secret_value())
+    return found

@@ -407,7 +407,7 @@ def create_app(settings: FhirWorkerSettings, ingest: IngestSettings, sink: FhirS
 def uvicorn_config(app: FastAPI, settings: FhirWorkerSettings, **overrides: Any) -> uvicorn.Config:
     """uvicorn settings for the app: bind, optional TLS, no access log of bodies (uvicorn never logs them)."""
     kwargs: dict[str, Any] = {
-        "host": settings.host, "port": settings.port, "log_level": "info", "access_log": False,
+        "host": settings.host, "port": settings.port, "log_level": "info", "access_log": False, "log_config": None,
         "limit_concurrency": 512, "timeout_keep_alive": 30,
     }
     if settings.tls_certfile is not None:
