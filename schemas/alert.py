@@ -96,3 +96,6 @@ class Alert(CanonicalEvent):
     location: Location | None = None
     encounter_id: str | None = None
     rules_version: str = "1"
+    correlation_id: str | None = Field(default=None, max_length=256,
+                                       description="correlation id of the triggering input (MLLP control id / "
+                                                   "FHIR id), so logs can follow it to the delivery")
