@@ -26,7 +26,8 @@ def obs(key: str, measure: Measure, value: float | str | None, when: datetime, s
     number = None if measure is Measure.CONSCIOUSNESS or value is None else float(value)  # type: ignore[arg-type]
     sid = source_id or f"{key}|{measure.value}|{when.isoformat()}"
     return Observation(patient_key=key, measure=measure, code="test", value=number, value_code=code,  # type: ignore[arg-type]
-                       unit=MEASURES[measure].unit, effective_at=when, received_at=received or when + timedelta(minutes=2),
+                       unit=MEASURES[measure].unit, effective_at=when,
+                       received_at=received or when + timedelta(minutes=2),
                        source=Source.REPLAY, source_message_id=f"msg|{sid}", source_id=sid, status=status,
                        part=part, parts=parts, location=location)
 
@@ -65,7 +66,7 @@ def patient_event(key: str, kind: PatientEventKind, when: datetime, *, location:
                         merged_from_key=merged_from, cancels=cancels)
 
 
-def feed(engine, events: Iterable) -> list:  # noqa: ANN001
+def feed(engine, events: Iterable) -> list:
     """Process events in order; return every alert."""
     alerts = []
     for event in events:

@@ -25,7 +25,7 @@ def _run(levels: list[tuple[int, int] | tuple[int, int, bool]], config: Escalati
     return out, state
 
 
-def _transitions(rows):  # noqa: ANN001, ANN202
+def _transitions(rows):
     return [(m, t, lvl) for m, t, _, lvl in rows if t is not None]
 
 
@@ -140,6 +140,6 @@ def test_ladder(changes: dict, level: int) -> None:
 
 def test_ladder_reasons_most_important_first() -> None:
     level, reasons = ladder_level(**{**BASE, "news2": 8, "news2_band": "high", "qsofa": 2, "lactate": 4.5},
-                                  config=LADDER, texts={"news2": "NEWS2 8 (high)", "qsofa": "qSOFA 2"})
+                                  config=LADDER, texts={"news2_emergency": "NEWS2 8 (high)", "qsofa": "qSOFA 2"})
     assert level == 4
-    assert reasons == ("lactate 4.5 mmol/L >= 4", "NEWS2 8 (high)", "qSOFA 2")
+    assert reasons == ("lactate at or above the critical level", "NEWS2 8 (high)", "qSOFA 2")

@@ -25,7 +25,7 @@ def _window(rows: list[tuple[float, Measure, float | str]]) -> PatientWindow:
     return window
 
 
-def _select(rows, care: CareLog | None = None, weight: float | None = None):  # noqa: ANN001, ANN202
+def _select(rows, care: CareLog | None = None, weight: float | None = None):
     return select_inputs(_window(rows), care or CareLog(), NOW, CFG, weight)
 
 
@@ -102,8 +102,12 @@ def test_pf_room_air_without_oxygen_and_unknown_on_oxygen() -> None:
     assert (sel.sofa.pao2, sel.sofa.fio2) == (70, 0.21)
     sel = _select([(2, Measure.O2_FLOW, 4), (1, Measure.PAO2, 70)])
     assert sel.sofa.fio2 is None and sel.sofa.on_oxygen is True
-    sel = _select([(5, Measure.FIO2, 0.6), (1, Measure.PAO2, 70)])  # FiO2 older than 4 h: not paired
-    assert sel.sofa.fio2 == 0.21 or sel.sofa.fio2 is None
+    sel = _select([(5, Measure.FIO2, 0.6), (1, Measure.PAO2, 70)])  # FiO2 exactly 4 h before: paired
+    assert sel.sofa.fio2 == 0.6
+    sel = _select([(5.1, Measure.FIO2, 0.6), (1, Measure.PAO2, 70)])  # older oxygen record: FiO2 unknown
+    assert sel.sofa.fio2 is None and sel.sofa.on_oxygen is True
+    sel = _select([(5.1, Measure.FIO2, 0.21), (1, Measure.PAO2, 70)])  # older record says room air
+    assert sel.sofa.fio2 == 0.21
 
 
 def test_on_oxygen_from_flow_or_fio2() -> None:

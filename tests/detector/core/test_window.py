@@ -129,7 +129,7 @@ def _consistent(items: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]
 
 @settings(max_examples=150, deadline=None)
 @given(observations, st.randoms(use_true_random=False))
-def test_state_does_not_depend_on_arrival_order_within_grace(items: list[tuple[int, int, int]], rnd) -> None:  # noqa: ANN001
+def test_state_does_not_depend_on_arrival_order_within_grace(items: list[tuple[int, int, int]], rnd) -> None:
     items = _consistent(items)
     shuffled = list(items)
     rnd.shuffle(shuffled)
@@ -138,7 +138,7 @@ def test_state_does_not_depend_on_arrival_order_within_grace(items: list[tuple[i
 
 @settings(max_examples=150, deadline=None)
 @given(observations, st.randoms(use_true_random=False))
-def test_duplicates_change_nothing(items: list[tuple[int, int, int]], rnd) -> None:  # noqa: ANN001
+def test_duplicates_change_nothing(items: list[tuple[int, int, int]], rnd) -> None:
     items = _consistent(items)
     with_dupes = items + [rnd.choice(items) for _ in range(len(items))]
     rnd.shuffle(with_dupes)

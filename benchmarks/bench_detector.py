@@ -1,0 +1,205 @@
+"""Detector benchmarks: pure core observations/s, state bytes per patient, changelog restore, Kafka throughput.
+
+Workload (realistic ward/ICU mix, event time): per patient one vitals message per hour (8 observations:
+HR, RR, T, SBP, DBP, SpO2, O2 flag, ACVPU, as `part`/`parts` of one message) and a labs message every 6 h
+(6 observations). Vitals drift slowly, some patients deteriorate, so alerts happen at a realistic rate.
+Reference figures measured in the same run: pydantic validation of the same observations (what decoding
+costs) and `score_all` on one input set (the score formulas alone).
+"""
+
+from __future__ import annotations
+
+import gc
+import random
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+
+from detector.core.engine import DetectorEngine
+from detector.core.scores import ScoreInputs, score_all
+from schemas import MEASURES, Measure, Observation, Source
+
+T0 = datetime(2026, 1, 5, tzinfo=UTC)
+VITALS = (Measure.HEART_RATE, Measure.RESPIRATORY_RATE, Measure.TEMPERATURE, Measure.SYSTOLIC_BP,
+          Measure.DIASTOLIC_BP, Measure.SPO2, Measure.ON_OXYGEN, Measure.CONSCIOUSNESS)
+LABS = (Measure.WBC, Measure.LACTATE, Measure.CREATININE, Measure.BILIRUBIN, Measure.PLATELETS, Measure.BANDS)
+
+
+def _observation(key: str, measure: Measure, value: float | str, when: datetime, sid: str, part: int,
+                 parts: int) -> Observation:
+    acvpu = measure is Measure.CONSCIOUSNESS
+    return Observation(patient_key=key, measure=measure, code="bench", value=None if acvpu else value,
+                       value_code=value if acvpu else None, unit=MEASURES[measure].unit, effective_at=when,
+                       received_at=when + timedelta(minutes=3), source=Source.REPLAY, source_message_id=sid,
+                       source_id=f"{sid}|{measure.value}", part=part, parts=parts)
+
+
+def workload(patients: int, hours: int, seed: int = 7) -> list[Observation]:
+    """Events in arrival order (patients interleaved hour by hour, as a ward feed would deliver them)."""
+    rnd = random.Random(seed)
+    state = {p: {"hr": rnd.uniform(65, 95), "rr": rnd.uniform(12, 19), "t": rnd.uniform(36.3, 37.6),
+                 "sbp": rnd.uniform(105, 140), "spo2": rnd.uniform(94, 99), "sick": rnd.random() < 0.15}
+             for p in range(patients)}
+    events: list[Observation] = []
+    for hour in range(hours):
+        for p in range(patients):
+            s = state[p]
+            drift = 1.5 if s["sick"] and hour > hours // 3 else 0.0
+            s["hr"] = min(160, max(45, s["hr"] + rnd.gauss(drift, 3)))
+            s["rr"] = min(40, max(8, s["rr"] + rnd.gauss(drift / 4, 1)))
+            s["t"] = min(41, max(35, s["t"] + rnd.gauss(drift / 20, 0.15)))
+            s["sbp"] = min(200, max(70, s["sbp"] + rnd.gauss(-drift, 4)))
+            s["spo2"] = min(100, max(85, s["spo2"] + rnd.gauss(-drift / 5, 0.8)))
+            key = f"bench-{p:05d}"
+            when = T0 + timedelta(hours=hour, minutes=p % 50)
+            sid = f"{key}|v|{hour}"
+            values = (round(s["hr"]), round(s["rr"]), round(s["t"], 1), round(s["sbp"]), round(s["sbp"] * 0.6),
+                      round(s["spo2"]), 0.0, "A" if s["rr"] < 30 else "C")
+            events += [_observation(key, m, v, when, sid, i, len(VITALS)) for i, (m, v) in enumerate(zip(VITALS,
+                                                                                                          values,
+                                                                                                          strict=True))]
+            if hour % 6 == 0:
+                sid = f"{key}|l|{hour}"
+                labs = (round(rnd.uniform(4, 16), 1), round(rnd.uniform(0.6, 3.5), 1), round(rnd.uniform(0.6, 2.5), 2),
+                        round(rnd.uniform(0.3, 2.5), 1), round(rnd.uniform(60, 300)), round(rnd.uniform(0, 14)))
+                events += [_observation(key, m, v, when + timedelta(minutes=5), sid, i, len(LABS))
+                           for i, (m, v) in enumerate(zip(LABS, labs, strict=True))]
+    return events
+
+
+def _core(events: list[Observation]) -> dict[str, float | int]:
+    """Single thread; CPU time (process_time) is the per-core figure, wall time is shown beside it because the
+    benchmark machine is shared."""
+    engine = DetectorEngine()
+    started, cpu_started = time.perf_counter(), time.process_time()
+    for event in events:
+        engine.process(event)
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    transitions = sum(engine.stats.transitions.values())
+    return {"detector_core_obs_per_cpu_s": round(len(events) / cpu),
+            "detector_core_obs_per_wall_s": round(len(events) / elapsed),
+            "detector_core_scorings_per_cpu_s": round(engine.stats.scored / cpu),
+            "detector_core_obs_per_message": round(len(events) / max(engine.stats.scored, 1), 2),
+            "detector_core_alert_transitions_per_1k_scorings": round(1000 * transitions / max(engine.stats.scored, 1),
+                                                                     1)}
+
+
+def _references(events: list[Observation]) -> dict[str, float | int]:
+    sample = [e.model_dump_json() for e in events[:5000]]
+    started = time.perf_counter()
+    for raw in sample:
+        Observation.model_validate_json(raw)
+    decode = len(sample) / (time.perf_counter() - started)
+    inputs = ScoreInputs(hr=110, rr=24, temp_c=38.6, sbp=95, dbp=60, spo2=93, on_oxygen=False, consciousness="A",
+                         gcs=15, wbc=13.0, lactate=2.5, creatinine=1.4, bilirubin=1.1, platelets=140)
+    started = time.perf_counter()
+    for _ in range(5000):
+        score_all(inputs, infection_suspected=True)
+    return {"reference_pydantic_observation_decode_per_s": round(decode),
+            "reference_score_all_per_s": round(5000 / (time.perf_counter() - started))}
+
+
+def _state_size() -> dict[str, float | int]:
+    engine = DetectorEngine()
+    for event in workload(1, 24, seed=3):
+        engine.process(event)
+    key = "bench-00000"
+    data = engine.export_state(key) or b""
+    state = engine.patient(key)
+    assert state is not None
+    w = state.window
+    memory = (sys.getsizeof(state) + sys.getsizeof(w) + sys.getsizeof(w.series)
+              + sum(sys.getsizeof(s) for s in w.series if s is not None) + sys.getsizeof(state.sofa_ring)
+              + sys.getsizeof(state.care.events) + sys.getsizeof(state.positions))
+    return {"detector_state_bytes_per_patient_24h": len(data), "detector_state_memory_bytes_per_patient_24h": memory,
+            "detector_state_values_per_patient_24h": w.count()}
+
+
+def _kafka(patients_state: int = 10_000) -> dict[str, float | int]:
+    """Start a private broker; time the changelog restore of 10 000 patients and one detector's throughput."""
+    import threading
+
+    from detector.adapters.kafka_stream import DetectorStream, StreamTopics, restore_partition
+    from detector.core.state import encode_state
+    from schemas.topics import ALL_TOPICS, Topics
+    from sepsis_alert.kafka.broker import LocalBroker, ensure_jars
+    from sepsis_alert.kafka.config import KafkaSettings
+    from sepsis_alert.kafka.topics import create_topic
+
+    ensure_jars()
+    out: dict[str, float | int] = {}
+    with tempfile.TemporaryDirectory() as tmp, LocalBroker(tmp) as broker:
+        settings = KafkaSettings(bootstrap_servers=broker.bootstrap, client_id="bench-detector")
+        state_configs = next(t.configs for t in ALL_TOPICS if t.name == Topics.DETECTOR_STATE)
+        names = {n: f"bench.{n}" for n in ("obs", "pe", "ce", "alerts", "state", "dead", "restore")}
+        for n, topic in names.items():
+            create_topic(settings, topic, 6, state_configs if n in ("state", "restore") else None)
+        topics = StreamTopics(names["obs"], names["pe"], names["ce"], names["alerts"], names["state"], names["dead"])
+
+        # --- restore: 10 000 patients with 24 h of state each
+        engine = DetectorEngine()
+        for event in workload(1, 24, seed=3):
+            engine.process(event)
+        template = engine.patient("bench-00000")
+        assert template is not None
+        blob = encode_state(template)
+        from kafka import KafkaProducer
+        producer = KafkaProducer(**settings.producer_kwargs(), acks="all", linger_ms=20, batch_size=512 * 1024)
+        for p in range(patients_state):
+            producer.send(names["restore"], key=f"restore-{p:05d}".encode(), value=blob, partition=p % 6)
+        producer.flush(60)
+        gc.collect()
+        started = time.perf_counter()
+        for partition in range(6):  # the changelog read alone (reference for the full restore below)
+            restore_partition(settings, names["restore"], partition)
+        out["detector_restore_10k_fetch_only_s"] = round(time.perf_counter() - started, 3)
+        # the production path: the rebalance callback of a detector that was assigned all 6 partitions
+        restorer = DetectorStream(settings, topics=StreamTopics(state=names["restore"]))
+        started = time.perf_counter()
+        restorer._assign(set(range(6)))
+        out["detector_restore_10k_patients_s"] = round(time.perf_counter() - started, 3)
+        assert len(restorer.engine.patients) == patients_state
+        del restorer
+
+        # --- through Kafka: one detector process consuming pre-produced observations
+        events = workload(400, 24, seed=11)
+        for event in events:
+            producer.send(topics.observations, key=event.kafka_key(), value=event.to_json_bytes())
+        producer.flush(120)
+        producer.close()
+        stream = DetectorStream(settings, group_id="bench-detector", topics=topics, max_poll_records=5000)
+        stop = threading.Event()
+        stream.start()
+        started, cpu_started = time.perf_counter(), time.process_time()
+        thread = threading.Thread(target=stream.run, args=(stop,), daemon=True)
+        thread.start()
+        deadline = started + 120
+        while stream.engine.stats.observations < len(events) and time.perf_counter() < deadline:
+            time.sleep(0.05)
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+        stop.set()
+        thread.join(30)
+        stream.close()
+        out["detector_kafka_obs_per_wall_s"] = round(stream.engine.stats.observations / elapsed)
+        out["detector_kafka_obs_per_process_cpu_s"] = round(stream.engine.stats.observations / cpu)
+        out["detector_kafka_observations"] = stream.engine.stats.observations
+    return out
+
+
+def run() -> dict[str, float | int | str]:
+    """All detector figures (flat, units in the key names)."""
+    events = workload(400, 24)
+    results: dict[str, float | int | str] = {"detector_core_workload": "400 patients x 24 h, 8 vitals/h, 6 labs/6 h"}
+    results.update(_core(events))
+    results.update(_references(events))
+    del events  # a big heap makes the cyclic GC slow down everything after this point
+    results.update(_state_size())
+    results.update(_kafka())
+    return results
+
+
+if __name__ == "__main__":
+    import json
+
+    print(json.dumps(run(), indent=2))

@@ -1,0 +1,308 @@
+"""The detector on Kafka: consume events, run the pure engine, produce alerts and changed state, commit.
+
+Processing guarantee (at-least-once input, effectively-once state):
+
+1. poll a batch from the observations, patient-events and care-events topics (one consumer group; the three
+   topics are co-partitioned by patient key and the range assignor gives one process the same partition
+   number of every topic, so a patient's state lives in exactly one process);
+2. feed every record to the engine, skipping records the patient's state already reflects (below);
+3. produce the alerts (topic `alerts`, key = patient key) and FLUSH;
+4. produce every changed patient state to the compacted changelog (`detector-state`, key = patient key,
+   partition = the input partition number; a tombstone when a patient was discharged or merged away) and FLUSH;
+5. commit the input offsets (synchronously).
+
+Restore on partition assignment: the assigned partitions are not fetched until the rebalance callback
+returns, so they are effectively paused while the callback reads the changelog partition from the beginning
+to its end offset, keeps the newest record per key and installs it; then fetching resumes from the committed
+input offsets.
+
+Why this is correct even though the newest changelog record may be NEWER than the committed input offset
+(a crash between step 4 and step 5): every state records, per input topic, the offset of the last input
+record applied to it (`PatientState.positions`). When input is re-delivered after a restore, records at or
+below that offset are skipped for that patient, so nothing is applied twice. Alerts were flushed before the
+state (step 3 before 4), so a skipped record's alerts are already on the alerts topic; if the crash hit
+between 3 and 4, the old state is restored, the records are re-applied and produce the SAME alerts with the
+same deterministic ids (the notifier de-duplicates by id). Compaction may delete older state records, which
+is why "keep the newest record whose offsets are committed" would not be safe, but "newest + skip" is.
+Known edge: after a discharge tombstone, a crash before the commit re-creates the discharged patient from
+re-delivered input and may emit a new, immediately resolved episode for a patient who has left.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.coordinator.assignors.range import RangePartitionAssignor
+from kafka.errors import CommitFailedError, KafkaError
+from kafka.structs import OffsetAndMetadata
+from pydantic import ValidationError
+
+from detector.core.config import DetectorConfig
+from detector.core.engine import DetectorEngine
+from detector.metrics import DetectorMetrics
+from schemas import CareEvent, Observation, PatientEvent, Topics, decode_event, describe_validation_error
+from schemas.dead_letter import DeadLetter
+from sepsis_alert.kafka.config import KafkaSettings
+from sepsis_alert.kafka.consumer import make_consumer
+from sepsis_alert.kafka.errors import KafkaUnavailableError
+
+__all__ = ["DetectorStream", "StreamTopics", "restore_partition"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StreamTopics:
+    """Topic names (defaults: schemas.topics.Topics); tests pass throwaway topics."""
+
+    observations: str = Topics.OBSERVATIONS
+    patient_events: str = Topics.PATIENT_EVENTS
+    care_events: str = Topics.CARE_EVENTS
+    alerts: str = Topics.ALERTS
+    state: str = Topics.DETECTOR_STATE
+    dead_letter: str = Topics.DEAD_LETTER
+
+    def inputs(self) -> tuple[str, str, str]:
+        """The input topics, in the order of PatientState.positions."""
+        return (self.observations, self.patient_events, self.care_events)
+
+
+def restore_partition(settings: KafkaSettings, state_topic: str, partition: int,
+                      timeout_s: float = 60.0) -> dict[str, bytes | None]:
+    """Read one changelog partition from the beginning to its current end; newest value per key (None =
+    tombstone). Raises KafkaUnavailableError if the end is not reached within `timeout_s` seconds."""
+    consumer = make_consumer(settings, None, max_partition_fetch_bytes=8 * 1024 * 1024,
+                             fetch_max_bytes=64 * 1024 * 1024, max_poll_records=50_000)
+    try:
+        tp = TopicPartition(state_topic, partition)
+        consumer.assign([tp])
+        consumer.seek_to_beginning(tp)
+        end = consumer.end_offsets([tp])[tp]
+        latest: dict[str, bytes | None] = {}
+        deadline = time.monotonic() + timeout_s
+        while consumer.position(tp) < end:
+            if time.monotonic() > deadline:
+                raise KafkaUnavailableError(f"restoring {state_topic}[{partition}] did not reach offset {end} "
+                                            f"in {timeout_s} s")
+            for records in consumer.poll(timeout_ms=500).values():
+                for record in records:
+                    if record.key is not None:
+                        latest[record.key.decode()] = record.value
+        return latest
+    finally:
+        consumer.close(autocommit=False)
+
+
+class _Rebalance(ConsumerRebalanceListener):
+    def __init__(self, stream: DetectorStream) -> None:
+        self.stream = stream
+
+    def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        self.stream._revoke({tp.partition for tp in revoked})
+
+    def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        self.stream._assign({tp.partition for tp in assigned})
+
+
+class DetectorStream:
+    """One detector worker: a consumer-group member that owns some partitions and their patients' state."""
+
+    def __init__(self, settings: KafkaSettings, config: DetectorConfig | None = None, *,
+                 group_id: str = "sepsis-detector", topics: StreamTopics | None = None,
+                 metrics: DetectorMetrics | None = None, clock: Callable[[], datetime] | None = None,
+                 max_poll_records: int = 5000, poll_timeout_ms: int = 200, flush_timeout_s: float = 30.0) -> None:
+        self.settings = settings
+        self.topics = topics or StreamTopics()
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.engine = DetectorEngine(config, clock=self.clock)
+        self.metrics = metrics or DetectorMetrics()
+        self.group_id = group_id
+        self.max_poll_records = max_poll_records
+        self.poll_timeout_ms = poll_timeout_ms
+        self.flush_timeout_s = flush_timeout_s
+        self.partition_of: dict[str, int] = {}
+        self.owned: set[int] = set()
+        self._topic_index = {name: i for i, name in enumerate(self.topics.inputs())}
+        self._consumer: KafkaConsumer | None = None
+        self._producer: KafkaProducer | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        """Connect and join the group (partitions arrive with the first polls)."""
+        self._producer = KafkaProducer(**self.settings.producer_kwargs(), acks="all", enable_idempotence=True,
+                                       linger_ms=5, batch_size=256 * 1024, allow_auto_create_topics=False)
+        consumer = make_consumer(self.settings, self.group_id, (), max_poll_records=self.max_poll_records,
+                                 partition_assignment_strategy=[RangePartitionAssignor],
+                                 max_poll_interval_ms=300_000, fetch_max_bytes=32 * 1024 * 1024)
+        consumer.subscribe(topics=list(self.topics.inputs()), listener=_Rebalance(self))
+        self._consumer = consumer
+
+    def run(self, stop: threading.Event | None = None) -> None:
+        """Poll and process until `stop` is set. Infrastructure errors propagate (the process restarts)."""
+        if self._consumer is None:
+            self.start()
+        stop = stop or threading.Event()
+        while not stop.is_set():
+            self.poll_once()
+
+    def close(self) -> None:
+        """Leave the group and release connections (nothing uncommitted is lost: input is re-delivered)."""
+        if self._consumer is not None:
+            self._consumer.close(autocommit=False)
+            self._consumer = None
+        if self._producer is not None:
+            self._producer.close(timeout=5)
+            self._producer = None
+
+    # ------------------------------------------------------------------ rebalance
+
+    def _revoke(self, partitions: set[int]) -> None:
+        """Forget the revoked partitions' patients (their state is in the changelog, offsets committed)."""
+        for key in [k for k, p in self.partition_of.items() if p in partitions]:
+            self.engine.drop(key)
+            del self.partition_of[key]
+        self.owned -= partitions
+        self._set_gauges()
+        log.info("detector revoked partitions %s", sorted(partitions))
+
+    def _assign(self, partitions: set[int]) -> None:
+        """Restore each newly assigned partition's state before any of its input is fetched."""
+        gc_was_enabled = gc.isenabled()
+        gc.disable()  # thousands of small acyclic objects: generation scans would dominate the restore time
+        try:
+            self._restore(partitions - self.owned)
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+        self.owned |= partitions
+        self.engine.changed_keys()  # restored states are already in the changelog
+        self.engine.removed_keys()
+        self._set_gauges()
+
+    def _restore(self, partitions: set[int]) -> None:
+        for partition in sorted(partitions):
+            started = time.perf_counter()
+            latest = restore_partition(self.settings, self.topics.state, partition)
+            restored = 0
+            for key, value in latest.items():
+                if value is None:
+                    continue
+                self.engine.import_state(key, value)
+                self.partition_of[key] = partition
+                restored += 1
+            elapsed = time.perf_counter() - started
+            self.metrics.restore_seconds.observe(elapsed)
+            self.metrics.restored_patients.inc(restored)
+            log.info("detector restored %d patients of partition %d in %.3f s", restored, partition, elapsed)
+
+    def _set_gauges(self) -> None:
+        self.metrics.patients.set(len(self.engine.patients))
+        self.metrics.partitions.set(len(self.owned))
+
+    # ------------------------------------------------------------------ processing
+
+    def poll_once(self) -> int:
+        """Process one batch end to end (steps 1-5 of the module docstring); returns records consumed."""
+        consumer, producer = self._consumer, self._producer
+        assert consumer is not None and producer is not None, "start() first"
+        batch = consumer.poll(timeout_ms=self.poll_timeout_ms, max_records=self.max_poll_records)
+        if not batch:
+            return 0
+        started = time.perf_counter()
+        now = self.clock()
+        engine = self.engine
+        patients = engine.patients
+        alerts = []
+        dead: list[DeadLetter] = []
+        commits: dict[TopicPartition, OffsetAndMetadata] = {}
+        newest_event: datetime | None = None
+        consumed = 0
+        for tp, records in batch.items():
+            index = self._topic_index[tp.topic]
+            for record in records:
+                consumed += 1
+                try:
+                    event = decode_event(record.value)
+                except (ValidationError, ValueError) as exc:
+                    reason = describe_validation_error(exc) if isinstance(exc, ValidationError) else str(exc)
+                    dead.append(self._dead_letter(record.value, "invalid_event", reason, now, record.key))
+                    continue
+                if not isinstance(event, Observation | PatientEvent | CareEvent):
+                    dead.append(self._dead_letter(record.value, "unexpected_kind", f"kind {event.kind!r} on "
+                                                  f"{tp.topic}", now, record.key))
+                    continue
+                key = event.patient_key
+                state = patients.get(key)
+                if state is not None and state.positions[index] >= record.offset:
+                    self.metrics.skipped.inc()
+                    continue
+                try:
+                    alerts.extend(engine.process(event, now))
+                except Exception as exc:  # a detector bug must not stop the stream: dead-letter and go on
+                    log.exception("detector failed on %s[%d]@%d (patient key %s)", tp.topic, tp.partition,
+                                  record.offset, key)
+                    dead.append(self._dead_letter(record.value, "detector_error", type(exc).__name__, now,
+                                                  record.key))
+                    continue
+                state = patients.get(key)
+                if state is not None:
+                    state.positions[index] = record.offset
+                    self.partition_of[key] = tp.partition
+                when = getattr(event, "effective_at", None) or getattr(event, "event_time", None)
+                if when is not None and (newest_event is None or when > newest_event):
+                    newest_event = when
+            commits[tp] = OffsetAndMetadata(records[-1].offset + 1, "", -1)
+        self._publish(producer, alerts, dead)
+        self._commit(consumer, commits)
+        self.metrics.update_from(engine.stats)
+        self._set_gauges()
+        if newest_event is not None:
+            self.metrics.event_time_lag.set((now - newest_event).total_seconds())
+        self.metrics.batch_seconds.observe(time.perf_counter() - started)
+        return consumed
+
+    def _commit(self, consumer: KafkaConsumer, commits: dict[TopicPartition, OffsetAndMetadata]) -> None:
+        """Step 5: commit the input offsets of the batch (synchronously)."""
+        try:
+            consumer.commit(commits)
+        except CommitFailedError:
+            # The group rebalanced while we processed: the partitions' new owner re-reads these records,
+            # restores the state we just flushed and skips what it already reflects (module docstring).
+            log.warning("detector commit failed after a rebalance; input will be re-delivered and skipped")
+
+    def _publish(self, producer: KafkaProducer, alerts: list, dead: list[DeadLetter]) -> None:
+        """Steps 3 and 4: alerts (and dead letters), flush; then changed states and tombstones, flush."""
+        engine = self.engine
+        try:
+            for alert in alerts:
+                producer.send(self.topics.alerts, key=alert.kafka_key(), value=alert.to_json_bytes())
+            for letter in dead:
+                producer.send(self.topics.dead_letter, key=letter.kafka_key(), value=letter.to_json_bytes())
+                self.metrics.dead_letters.labels(letter.error_code).inc()
+            producer.flush(timeout=self.flush_timeout_s)
+            for key in engine.changed_keys():
+                data = engine.export_state(key)
+                partition = self.partition_of.get(key)
+                if data is not None and partition is not None:
+                    producer.send(self.topics.state, key=key.encode(), value=data, partition=partition)
+            for key in engine.removed_keys():
+                partition = self.partition_of.pop(key, None)
+                if partition is not None and key not in engine.patients:
+                    producer.send(self.topics.state, key=key.encode(), value=None, partition=partition)
+            producer.flush(timeout=self.flush_timeout_s)
+        except KafkaError as exc:
+            raise KafkaUnavailableError(f"detector could not publish a batch: {exc!r}") from exc
+
+    @staticmethod
+    def _dead_letter(raw: bytes | None, code: str, message: str, now: datetime, key: bytes | None) -> DeadLetter:
+        return DeadLetter.for_payload(raw or b"", source="detector", worker="detector", error_code=code,
+                                      error_message=message[:2000], received_at=now,
+                                      patient_key=key.decode(errors="replace") if key else None)

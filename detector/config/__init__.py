@@ -1,0 +1,1 @@
+"""Packaged detector configuration files (default.yaml)."""

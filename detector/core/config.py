@@ -1,0 +1,187 @@
+"""Validated detector configuration (window, timing, infection, ladder, escalation).
+
+Every default comes from clinical-scores.md §3.2 (timing), §2.7 (Seymour windows),
+§3.4 (ladder) and §3.5 (repeat / cool-down); rows marked [ENG] there are engineering
+choices a clinical lead must sign off. `detector/config/default.yaml` mirrors these
+defaults with a comment on every setting; `load_config(path)` reads and validates a
+YAML file (unknown keys are rejected, so a typo fails at start-up, not at 3 a.m.).
+
+All durations are in event time. Field names carry their unit (`_hours`, `_minutes`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Self
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "DEFAULT_CONFIG_PATH",
+    "DetectorConfig",
+    "EscalationConfig",
+    "InfectionConfig",
+    "LadderConfig",
+    "TimingConfig",
+    "WindowConfig",
+    "load_config",
+]
+
+DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config" / "default.yaml"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WindowConfig(_Strict):
+    """Per-patient rolling window of raw values (event time)."""
+
+    length_hours: float = Field(default=24.0, gt=0, le=96, description="values older than the patient's newest event "
+                                "time minus this are evicted; 24 h = SOFA daily worst (Vincent 1996)")
+    late_grace_hours: float = Field(default=24.0, ge=0, le=96, description="an observation older than the newest event "
+                                    "time minus this is counted as late and dropped; within it, inserted in order")
+    future_tolerance_minutes: float = Field(default=5.0, ge=0, le=1440,
+        description="an observation whose effective time "
+                                            "is this far after its own receive time is dropped (clock error)")
+    max_entries_per_measure: int = Field(default=288, ge=8, le=10_000, description="hard cap per measure (288 = one "
+                                         "value every 5 min for 24 h); the oldest is evicted beyond it")
+    baseline_hours: float = Field(default=72.0, gt=0, le=168, description="SOFA baseline look-back before the current "
+                                  "window (§3.2), kept as hourly worst SOFA totals")
+    max_care_events: int = Field(default=32, ge=4, le=1000, description="cap on remembered care events per patient")
+
+
+class TimingConfig(_Strict):
+    """§3.2 detector defaults [ENG, configurable]."""
+
+    observation_set_minutes: float = Field(default=15.0, gt=0, le=120, description="an observation set is the vitals "
+                                           "within this of the newest vital (NEWS2/MEWS)")
+    carry_forward_hours: float = Field(default=4.0, ge=0, le=12, description="a NEWS2/MEWS parameter missing from the "
+                                       "newest set may be carried forward from a set at most this old")
+    criteria_window_hours: float = Field(default=6.0, gt=0, le=24,
+        description="SIRS/qSOFA/SEP-1 criteria count if met by "
+                                         "any valid value in this trailing window (SEP-1 6 h)")
+    shock_index_pair_minutes: float = Field(default=15.0, gt=0, le=120,
+        description="HR and SBP of the shock index must "
+                                            "be this close in time")
+    sofa_lab_window_hours: float = Field(default=24.0, gt=0, le=48, description="SOFA uses the worst value in this "
+                                         "trailing window")
+    lactate_window_hours: float = Field(default=6.0, gt=0, le=24, description="lactate follows SEP-1: trailing window")
+    pf_fio2_before_hours: float = Field(default=4.0, gt=0, le=12, description="FiO2 / oxygen status for a PaO2 must be "
+                                        "recorded at most this long before the arterial sample")
+    vital_stale_hours: float = Field(default=12.0, gt=0, le=48,
+        description="vital signs older than this are never used")
+    lab_stale_hours: float = Field(default=24.0, gt=0, le=72, description="labs older than this are never used")
+    vasopressor_min_run_minutes: float = Field(default=60.0, ge=0, le=240,
+        description="SOFA counts a catecholamine dose "
+                                               "only if it has run this long (§1.5)")
+
+
+class InfectionConfig(_Strict):
+    """Suspected infection from care events, Seymour et al. 2016 (§2.7)."""
+
+    antibiotic_then_culture_hours: float = Field(default=24.0, gt=0,
+        description="antibiotic first, culture within this")
+    culture_then_antibiotic_hours: float = Field(default=72.0, gt=0,
+        description="culture first, antibiotic within this")
+    relevant_after_onset_hours: float = Field(default=24.0, gt=0, description="infection counts for the ladder until "
+                                              "this long after onset (Seymour: SOFA judged up to +24 h)")
+    treatment_lookback_hours: float = Field(default=72.0, gt=0,
+        description="an antibiotic ordered or given this recently "
+                                            "means treatment has started")
+
+
+class LadderConfig(_Strict):
+    """§3.4 escalation ladder thresholds."""
+
+    news2_urgent: int = Field(default=5, ge=1, le=20, description="level 2: NEWS2 at or above (RCP urgent response)")
+    news2_emergency: int = Field(default=7, ge=1, le=20,
+        description="level 3: NEWS2 at or above (RCP emergency response)")
+    qsofa_urgent: int = Field(default=2, ge=1, le=3, description="level 2: qSOFA at or above (Singer 2016)")
+    sirs_with_infection_urgent: int = Field(default=2, ge=1, le=4, description="level 2: SIRS at or above with "
+                                            "suspected infection")
+    sofa_rise_with_infection: int = Field(default=2, ge=1, le=24, description="level 3: SOFA rise from baseline at or "
+                                          "above, with suspected infection (Sepsis-3)")
+    lactate_critical: float = Field(default=4.0, gt=0, le=30, description="level 4: lactate mmol/L at or above (SEP-1)")
+    shock_index_critical: float = Field(default=1.0, gt=0, le=5, description="level 4: shock index at or above, with "
+                                        "hypotension")
+    hypotension_sbp_below: float = Field(default=90.0, gt=0, le=200, description="hypotension: SBP below (SEP-1)")
+    hypotension_map_below: float = Field(default=65.0, gt=0, le=200, description="hypotension: MAP below (SEP-1)")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.news2_emergency <= self.news2_urgent:
+            raise ValueError(f"ladder.news2_emergency ({self.news2_emergency}) must be above "
+                             f"ladder.news2_urgent ({self.news2_urgent})")
+        return self
+
+
+def _default_repeats() -> dict[int, float | None]:
+    return {1: 60.0, 2: 60.0, 3: 30.0, 4: 30.0}
+
+
+class EscalationConfig(_Strict):
+    """§3.5 repeat / cool-down rules and the hysteresis that stops alert storms."""
+
+    de_escalation_hold_minutes: float = Field(default=60.0, ge=0, le=1440, description="a lower level must hold this "
+                                              "long before `de-escalated` (escalation is immediate)")
+    resolve_clear_sets: int = Field(default=2, ge=1, le=10, description="`resolved` needs this many consecutive "
+                                    "observation sets with every trigger below threshold (§3.5)")
+    resolve_hold_minutes: float = Field(default=60.0, ge=0, le=1440, description="... and the clear run must span at "
+                                        "least this long (hysteresis against flapping)")
+    repeat_minutes: dict[int, float | None] = Field(
+        default_factory=_default_repeats,
+        description="reminder (`repeated`) interval per level while it persists; null = never "
+                    "(§3.5: 1 h for low-medium/medium, 30 min for high)")
+    incomplete_low_blocks_resolution: bool = Field(default=True, description="an incomplete NEWS2 `low` never counts "
+                                                   "towards de-escalation or resolution (§3.3)")
+
+    @model_validator(mode="after")
+    def _levels(self) -> Self:
+        unknown = set(self.repeat_minutes) - {1, 2, 3, 4}
+        if unknown:
+            raise ValueError(f"escalation.repeat_minutes: levels must be 1-4, got {sorted(unknown)}")
+        for level, minutes in self.repeat_minutes.items():
+            if minutes is not None and minutes <= 0:
+                raise ValueError(f"escalation.repeat_minutes[{level}]: must be > 0 or null, got {minutes}")
+        return self
+
+
+class DetectorConfig(_Strict):
+    """The whole detector configuration."""
+
+    rules_version: str = Field(default="1", min_length=1, max_length=32,
+        description="copied into every alert for audit")
+    window: WindowConfig = WindowConfig()
+    timing: TimingConfig = TimingConfig()
+    infection: InfectionConfig = InfectionConfig()
+    ladder: LadderConfig = LadderConfig()
+    escalation: EscalationConfig = EscalationConfig()
+
+    @model_validator(mode="after")
+    def _cross(self) -> Self:
+        longest = max(self.timing.sofa_lab_window_hours, self.timing.lab_stale_hours, self.timing.vital_stale_hours,
+                      self.timing.criteria_window_hours + self.timing.pf_fio2_before_hours)
+        if self.window.length_hours < longest:
+            raise ValueError(f"window.length_hours ({self.window.length_hours}) must cover the longest look-back "
+                             f"of timing ({longest} h)")
+        return self
+
+
+def load_config(path: Path | str | None = None) -> DetectorConfig:
+    """Read and validate a YAML config (the packaged default when `path` is None).
+
+    Raises ValueError naming the file and the bad field on invalid content.
+    """
+    file = Path(path) if path is not None else DEFAULT_CONFIG_PATH
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{file}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ValueError(f"{file}: top level must be a mapping, got {type(data).__name__}")
+    try:
+        return DetectorConfig.model_validate(data)
+    except Exception as exc:  # pydantic ValidationError: name the file too
+        raise ValueError(f"{file}: {exc}") from exc

@@ -1,0 +1,355 @@
+"""The detector's pure core: `(state, event) -> (state, alert transitions)`, driven by EVENT time only.
+
+`DetectorEngine(config).process(event)` takes an `Observation`, `PatientEvent` or `CareEvent` and returns the
+`Alert` transitions it caused (usually none). There is no wall clock: each alert's `emitted_at` is the
+`emitted_at` argument, else the injected `clock()`, else the alert's own event time (replays stay identical).
+
+A patient is scored once per source message: an Observation with `part`/`parts` is scored after its last
+part (`part == parts - 1`); one without part info is scored at once. So results do not depend on how Kafka
+batches records. The scoring time is the patient's newest event time.
+
+Hooks for other components:
+* `on_scored(patient_key, event_time, scores, level)` is called after every scoring (evaluation records every
+  scoring for hour-level AUROC);
+* `current_scores(key)` returns the latest `ScoreResult`s; `window(key)` gives read access to the raw window
+  (feature extraction for a learned model);
+* `changed_keys()` / `removed_keys()` tell an adapter which patients' state to write to the changelog, and
+  `export_state` / `import_state` (state.py format) serialise one patient.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from detector.core.config import DetectorConfig
+from detector.core.escalation import Decision, decide
+from detector.core.escalation import discharge as close_episode
+from detector.core.infection import (
+    CARE_KIND_CODE,
+    DRUG_CODE,
+    NO_CODE,
+    RATE_SCALE,
+    RATE_UNIT_CODE,
+    CareOutcome,
+    infection_status,
+)
+from detector.core.patient import NO_POSITION, PatientState
+from detector.core.report import build_alert
+from detector.core.scores import ScoreResult
+from detector.core.scoring import Scoring, render_reasons, score_selected
+from detector.core.state import decode_state, encode_state
+from detector.core.timing import select_inputs
+from detector.core.window import (
+    CONSCIOUSNESS_CODE,
+    MEASURE_INDEX,
+    InsertOutcome,
+    PatientWindow,
+    event_seconds,
+    seconds_to_datetime,
+    source_hash,
+)
+from schemas.alert import Alert, AlertTransition, episode_id_for
+from schemas.care_event import CareEvent, CareEventKind
+from schemas.measures import Measure
+from schemas.observation import Observation, ResultStatus
+from schemas.patient_event import PatientEvent, PatientEventKind
+
+__all__ = ["DetectorEngine", "EngineStats", "ScoredCallback"]
+
+ScoredCallback = Callable[[str, datetime, dict[str, ScoreResult], int], None]
+"""on_scored(patient_key, event_time, scores by name, ladder level 0-4)."""
+
+_CONSCIOUSNESS = MEASURE_INDEX[Measure.CONSCIOUSNESS]
+_WEIGHT = Measure.WEIGHT
+_CANCELLED = ResultStatus.CANCELLED
+_CORRECTED = ResultStatus.CORRECTED
+_CARE_CANCELLED = CareEventKind.CANCELLED
+
+
+@dataclass
+class EngineStats:
+    """Counters since start (the adapter exports them as metrics)."""
+
+    observations: int = 0
+    inserted: int = 0
+    duplicates: int = 0
+    late_dropped: int = 0
+    future_dropped: int = 0
+    retracted: int = 0
+    scored: int = 0
+    care_events: int = 0
+    patient_events: int = 0
+    transitions: Counter[tuple[int, str]] = field(default_factory=Counter)  # (level, transition) -> count
+
+
+class DetectorEngine:
+    """Per-patient windows, scores and alert episodes (see the module docstring)."""
+
+    def __init__(self, config: DetectorConfig | None = None, *, clock: Callable[[], datetime] | None = None,
+                 on_scored: ScoredCallback | None = None) -> None:
+        self.config = config or DetectorConfig()
+        self.clock = clock
+        self.on_scored = on_scored
+        self.patients: dict[str, PatientState] = {}
+        self.stats = EngineStats()
+        self._scores: dict[str, Scoring] = {}
+        self._changed: set[str] = set()
+        self._removed: set[str] = set()
+        w = self.config.window
+        self._length_s = int(w.length_hours * 3600)
+        self._grace_s = int(w.late_grace_hours * 3600)
+        self._future_s = int(w.future_tolerance_minutes * 60)
+        self._max_entries = w.max_entries_per_measure
+
+    # ------------------------------------------------------------------ public API
+
+    def process(self, event: Observation | PatientEvent | CareEvent,
+                emitted_at: datetime | None = None) -> list[Alert]:
+        """Apply one event; return the alert transitions it caused (in order)."""
+        kind = event.kind
+        if kind == "observation":
+            return self._observation(event, emitted_at)  # type: ignore[arg-type]
+        if kind == "care_event":
+            return self._care(event, emitted_at)  # type: ignore[arg-type]
+        return self._patient_event(event, emitted_at)  # type: ignore[arg-type]
+
+    def current_scores(self, patient_key: str) -> dict[str, ScoreResult]:
+        """The scores of the patient's latest scoring (empty if never scored)."""
+        scoring = self._scores.get(patient_key)
+        return dict(scoring.scores) if scoring is not None else {}
+
+    def window(self, patient_key: str) -> PatientWindow | None:
+        """Read-only access to the patient's raw window (do not mutate it)."""
+        state = self.patients.get(patient_key)
+        return state.window if state is not None else None
+
+    def patient(self, patient_key: str) -> PatientState | None:
+        """The patient's whole state, or None."""
+        return self.patients.get(patient_key)
+
+    def changed_keys(self) -> set[str]:
+        """Keys whose state changed since the last call (then forgotten)."""
+        changed, self._changed = self._changed, set()
+        return changed
+
+    def removed_keys(self) -> set[str]:
+        """Keys whose state was dropped (discharge, merge) since the last call (then forgotten)."""
+        removed, self._removed = self._removed, set()
+        return removed
+
+    def export_state(self, patient_key: str) -> bytes | None:
+        """The patient's state in the changelog format (state.py), or None if not held."""
+        state = self.patients.get(patient_key)
+        return encode_state(state) if state is not None else None
+
+    def import_state(self, patient_key: str, data: bytes | None) -> None:
+        """Install a patient's state from the changelog (None = tombstone: forget the patient)."""
+        if data is None:
+            self.patients.pop(patient_key, None)
+            self._scores.pop(patient_key, None)
+            return
+        self.patients[patient_key] = decode_state(data)
+
+    def drop(self, patient_key: str) -> None:
+        """Forget a patient without emitting anything (partition revoked from this process)."""
+        self.patients.pop(patient_key, None)
+        self._scores.pop(patient_key, None)
+        self._changed.discard(patient_key)
+        self._removed.discard(patient_key)
+
+    # ------------------------------------------------------------------ observations
+
+    def _state(self, key: str) -> PatientState:
+        state = self.patients.get(key)
+        if state is None:
+            state = self.patients[key] = PatientState()
+            self._removed.discard(key)
+        return state
+
+    def _observation(self, obs: Observation, emitted_at: datetime | None) -> list[Alert]:
+        stats = self.stats
+        stats.observations += 1
+        key = obs.patient_key
+        state = self._state(key)
+        t = event_seconds(obs.effective_at)
+        if t > event_seconds(obs.received_at) + self._future_s:
+            stats.future_dropped += 1
+            outcome = InsertOutcome.LATE
+        else:
+            slot = MEASURE_INDEX[obs.measure]
+            status = obs.status
+            if slot == _CONSCIOUSNESS:
+                value = float(CONSCIOUSNESS_CODE.get(obs.value_code or "A", 0))
+            else:
+                value = obs.value if obs.value is not None else 0.0
+            outcome = state.window.add(slot, t, value, source_hash(obs.source_id),
+                                       status_cancelled=status is _CANCELLED, status_corrected=status is _CORRECTED,
+                                       length_s=self._length_s, grace_s=self._grace_s, max_entries=self._max_entries)
+            if outcome <= InsertOutcome.REPLACED:
+                stats.inserted += 1
+                state.dirty = True
+                if obs.measure is _WEIGHT and (state.weight_s is None or t >= state.weight_s):
+                    state.weight_kg, state.weight_s = obs.value, t
+            elif outcome == InsertOutcome.RETRACTED:
+                stats.retracted += 1
+                state.dirty = True
+            elif outcome == InsertOutcome.DUPLICATE:
+                stats.duplicates += 1
+            elif outcome == InsertOutcome.LATE:
+                stats.late_dropped += 1
+        if state.location is None and obs.location is not None:
+            state.location = obs.location
+        if obs.encounter_id is not None:
+            state.encounter_id = obs.encounter_id
+        self._changed.add(key)
+        part = obs.part
+        if part is not None and part != obs.parts - 1:  # type: ignore[operator]
+            return []
+        if not state.dirty:
+            return []
+        return self._score(key, state, emitted_at)
+
+    # ------------------------------------------------------------------ scoring
+
+    def _score(self, key: str, state: PatientState, emitted_at: datetime | None) -> list[Alert]:
+        config = self.config
+        now_s = state.window.newest_s
+        state.dirty = False
+        self.stats.scored += 1
+        selected = select_inputs(state.window, state.care, now_s, config.timing, state.weight_kg)
+        baseline = state.sofa_baseline(now_s, config.timing.sofa_lab_window_hours, config.window.baseline_hours)
+        infection = infection_status(state.care, now_s, config.infection)
+        scoring = score_selected(selected, infection, baseline, state.last_anchor_s, config)
+        state.record_sofa(now_s, int(scoring.scores["sofa"].value))  # type: ignore[arg-type]
+        if selected.set_anchor_s is not None and scoring.assessment.new_set:
+            state.last_anchor_s = selected.set_anchor_s
+        self._scores[key] = scoring
+        new_esc, decision = decide(state.escalation, scoring.assessment, now_s, config.escalation)
+        if self.on_scored is not None:
+            self.on_scored(key, seconds_to_datetime(now_s), scoring.scores, scoring.assessment.level)
+        if decision.transition is None:
+            state.escalation = new_esc
+            return []
+        if decision.transition is AlertTransition.OPENED:  # the id is a hash: only computed when needed
+            episode_id = episode_id_for(key, seconds_to_datetime(now_s))
+            new_esc = replace(new_esc, episode_id=episode_id)
+            decision = replace(decision, episode_id=episode_id)
+        state.escalation = new_esc
+        decision = replace(decision, reasons=render_reasons(decision.reasons, scoring.scores, scoring.lactate))
+        return [self._alert(key, state, decision, now_s, scoring, selected, emitted_at)]
+
+    def _alert(self, key: str, state: PatientState, decision: Decision, now_s: int, scoring: Scoring | None,
+               selected: object, emitted_at: datetime | None) -> Alert:
+        event_time = seconds_to_datetime(now_s)
+        if emitted_at is None:
+            emitted_at = self.clock() if self.clock is not None else event_time
+        self.stats.transitions[(decision.level, decision.transition.value)] += 1  # type: ignore[union-attr]
+        return build_alert(key, decision, event_time, emitted_at, scoring, selected, state.location,
+                           state.encounter_id, self.config.rules_version)
+
+    # ------------------------------------------------------------------ care events
+
+    def _care(self, event: CareEvent, emitted_at: datetime | None) -> list[Alert]:
+        self.stats.care_events += 1
+        key = event.patient_key
+        state = self._state(key)
+        max_events = self.config.window.max_care_events
+        if event.event is _CARE_CANCELLED:
+            outcome = state.care.retract(source_hash(event.cancels_source_id or ""))
+        else:
+            t = event_seconds(event.event_time)
+            if t > event_seconds(event.received_at) + self._future_s:  # clock error: would stall the window
+                self.stats.future_dropped += 1
+                return []
+            drug = DRUG_CODE[event.drug] if event.drug is not None else NO_CODE
+            rate = round(event.rate * RATE_SCALE) if event.rate is not None else NO_CODE
+            unit = RATE_UNIT_CODE.get(event.rate_unit or "", NO_CODE)
+            outcome = state.care.add((t, CARE_KIND_CODE[event.event], source_hash(event.source_id), drug, rate, unit),
+                                     max_events)
+            state.care.evict(state.window.newest_s - self._length_s - int(self.config.infection
+                                                                          .treatment_lookback_hours * 3600))
+            if t > state.window.newest_s:
+                state.window.newest_s = t
+        if event.location is not None:
+            state.location = event.location
+        self._changed.add(key)
+        if outcome in (CareOutcome.DUPLICATE, CareOutcome.UNKNOWN_RETRACTION):
+            return []
+        return self._score(key, state, emitted_at)
+
+    # ------------------------------------------------------------------ patient events
+
+    def _patient_event(self, event: PatientEvent, emitted_at: datetime | None) -> list[Alert]:
+        self.stats.patient_events += 1
+        key = event.patient_key
+        kind = event.event
+        if kind is PatientEventKind.DISCHARGE or (kind is PatientEventKind.CANCEL
+                                                  and event.cancels is PatientEventKind.ADMIT):
+            return self._discharge(key, event, emitted_at)
+        if kind is PatientEventKind.MERGE:
+            return self._merge(key, event)
+        state = self._state(key)
+        if kind is PatientEventKind.CANCEL and event.cancels is PatientEventKind.TRANSFER:
+            if event.prior_location is not None:
+                state.location = event.prior_location
+        elif event.location is not None:
+            state.location = event.location
+        if event.encounter_id is not None:
+            state.encounter_id = event.encounter_id
+        self._changed.add(key)
+        return []
+
+    def _discharge(self, key: str, event: PatientEvent, emitted_at: datetime | None) -> list[Alert]:
+        state = self.patients.pop(key, None)
+        self._scores.pop(key, None)
+        self._changed.discard(key)
+        self._removed.add(key)
+        if state is None:
+            return []
+        now_s = max(state.window.newest_s, event_seconds(event.event_time))
+        _, decision = close_episode(state.escalation)
+        if decision.transition is None:
+            return []
+        return [self._alert(key, state, decision, now_s, None, None, emitted_at)]
+
+    def _merge(self, key: str, event: PatientEvent) -> list[Alert]:
+        """Move the retired key's state to the surviving key (only if this process holds it)."""
+        retired_key = event.merged_from_key or ""
+        retired = self.patients.pop(retired_key, None)
+        self._scores.pop(retired_key, None)
+        if retired is None:
+            self._state(key)
+            self._changed.add(key)
+            return []
+        self._removed.add(retired_key)
+        self._changed.discard(retired_key)
+        survivor = self.patients.get(key)
+        if survivor is None:
+            # The retired key may live on another partition: its source positions mean nothing here.
+            retired.positions = [NO_POSITION, NO_POSITION, NO_POSITION]
+            self.patients[key] = retired
+        else:
+            _merge_into(survivor, retired, self)
+        self.patients[key].dirty = True
+        self._changed.add(key)
+        return []
+
+
+def _merge_into(survivor: PatientState, retired: PatientState, engine: DetectorEngine) -> None:
+    """Copy the retired patient's values and care events into the survivor (duplicates collapse)."""
+    for slot, series in enumerate(retired.window.series):
+        if series is None:
+            continue
+        for i in range(0, len(series), 3):
+            survivor.window.add(slot, series[i], series[i + 1] / 10_000, series[i + 2], length_s=engine._length_s,
+                                grace_s=engine._length_s, max_entries=engine._max_entries)
+    for entry in retired.care.events:
+        survivor.care.add(entry, engine.config.window.max_care_events)
+    if survivor.escalation.opened_s is None and retired.escalation.opened_s is not None:
+        survivor.escalation = retired.escalation
+    if survivor.weight_kg is None:
+        survivor.weight_kg, survivor.weight_s = retired.weight_kg, retired.weight_s
+

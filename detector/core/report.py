@@ -1,0 +1,112 @@
+"""Turn an escalation decision and the scoring behind it into a `schemas.Alert` (only on transitions).
+
+Pydantic models are built here and nowhere on the hot path: a transition is rare compared with a scoring.
+The nested snapshots use `model_construct` (the engine built and checked every value); the Alert itself is
+validated.
+Every snapshot names the inputs it used with their event times, what was missing, and whether NEWS2 /
+MEWS values were carried forward from an earlier observation set (§3.2).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from detector.core.escalation import Decision
+from detector.core.scoring import SCORE_VIEWS, Scoring
+from detector.core.timing import SelectedInputs
+from detector.core.window import seconds_to_datetime
+from schemas.alert import Alert, AlertLevel, ScoreInput, ScoreSnapshot, alert_id_for
+from schemas.base import Location
+
+__all__ = ["INPUT_UNITS", "build_alert", "snapshots"]
+
+INPUT_UNITS: dict[str, str] = {
+    "hr": "/min", "rr": "/min", "temp_c": "Cel", "sbp": "mm[Hg]", "dbp": "mm[Hg]", "map": "mm[Hg]", "spo2": "%",
+    "fio2": "1", "wbc": "10*9/L", "bands_pct": "%", "lactate": "mmol/L", "creatinine": "mg/dL",
+    "bilirubin": "mg/dL", "platelets": "10*9/L", "pao2": "mm[Hg]", "paco2": "mm[Hg]", "inr": "{INR}", "aptt": "s",
+    "gcs": "{score}", "urine_ml_24h": "mL", "norepinephrine": "ug/kg/min", "epinephrine": "ug/kg/min",
+    "dopamine": "ug/kg/min", "dobutamine": "ug/kg/min", "vasopressin": "U/min",
+}
+"""Canonical unit of each ScoreInputs key shown in alerts."""
+
+_SHOWN = ("news2", "qsofa", "sirs", "sofa", "shock_index", "mews", "sep1_severe_sepsis", "sep1_septic_shock",
+          "sepsis3", "sepsis3_septic_shock")
+
+
+def _inputs(selected: SelectedInputs, view: str) -> list[ScoreInput]:
+    if view == "set":
+        values, times = selected.observation_set, selected.set_times
+    elif view == "criteria":
+        values, times = selected.criteria, selected.criteria_times
+    else:
+        values, times = selected.sofa, selected.sofa_times
+    shown: list[ScoreInput] = []
+    for key, t in sorted(times.items()):
+        value = getattr(values, key, None)
+        if isinstance(value, bool):
+            value = float(value)
+        shown.append(ScoreInput.model_construct(measure=key, value=value, unit=INPUT_UNITS.get(key),
+                                                effective_at=seconds_to_datetime(t)))
+    return shown
+
+
+def _view_inputs(cache: dict[str, list[ScoreInput]], selected: SelectedInputs | None, view: str
+                 ) -> list[ScoreInput]:
+    if selected is None:
+        return []
+    if view not in cache:
+        cache[view] = _inputs(selected, view)
+    return cache[view]
+
+
+def snapshots(scoring: Scoring, selected: SelectedInputs | None) -> list[ScoreSnapshot]:
+    """The alert's score snapshots (most relevant first), plus `sofa_delta` (SOFA minus its baseline)."""
+    out: list[ScoreSnapshot] = []
+    carried = selected.carried_forward if selected is not None else ()
+    per_view: dict[str, list[ScoreInput]] = {}  # frozen models: one list per input set, shared by its scores
+    for name in _SHOWN:
+        result = scoring.scores.get(name)
+        if result is None:
+            continue
+        view = SCORE_VIEWS[name]
+        reason = result.reason
+        if view == "set" and carried:
+            reason = f"{reason}; carried_forward {', '.join(carried)}"
+        value = result.value
+        out.append(ScoreSnapshot.model_construct(
+            name=name, value=float(value) if isinstance(value, int) and not isinstance(value, bool) else value,
+            band=result.band, incomplete=result.incomplete, missing=list(result.missing),
+            inputs=_view_inputs(per_view, selected, view), reason=reason))
+    sofa = scoring.scores.get("sofa")
+    if sofa is not None:
+        delta = int(sofa.value) - scoring.sofa_baseline  # type: ignore[arg-type]
+        out.append(ScoreSnapshot.model_construct(
+            name="sofa_delta", value=float(delta), band=None, incomplete=sofa.incomplete, missing=[], inputs=[],
+            reason=f"SOFA {sofa.value} - baseline {scoring.sofa_baseline} = {delta:+d}"))
+    return out
+
+
+def build_alert(patient_key: str, decision: Decision, event_time: datetime, emitted_at: datetime,
+                scoring: Scoring | None, selected: object, location: Location | None, encounter_id: str | None,
+                rules_version: str) -> Alert:
+    """The Alert for one transition; ids are deterministic (episode id, transition sequence)."""
+    episode_id = decision.episode_id or ""
+    chosen = selected if isinstance(selected, SelectedInputs) else None
+    return Alert(
+        patient_key=patient_key,
+        alert_id=alert_id_for(episode_id, decision.sequence),
+        episode_id=episode_id,
+        sequence=decision.sequence,
+        level=AlertLevel(decision.level),
+        previous_level=AlertLevel(decision.previous_level),
+        transition=decision.transition,  # type: ignore[arg-type]
+        scores=snapshots(scoring, chosen) if scoring is not None else [],
+        reasons=list(decision.reasons) or [decision.reason.value],
+        infection_suspected=scoring.infection.suspected if scoring is not None else False,
+        treatment_started=scoring.infection.treatment_started if scoring is not None else False,
+        event_time=event_time,
+        emitted_at=emitted_at,
+        location=location,
+        encounter_id=encounter_id,
+        rules_version=rules_version,
+    )

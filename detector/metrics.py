@@ -1,0 +1,71 @@
+"""Prometheus metrics of the detector worker (prometheus-client), fed from the engine's counters.
+
+Every metric lives in the registry passed in (a fresh one by default), so several detectors can run in one
+process (tests) and `serve(port)` exposes only this worker's metrics on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from detector.core.engine import EngineStats
+
+__all__ = ["DetectorMetrics"]
+
+_LEVEL_NAMES = {0: "none", 1: "review", 2: "urgent", 3: "emergency", 4: "critical"}
+
+
+class DetectorMetrics:
+    """Counters, gauges and histograms of one detector worker."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.observations = Counter("sepsis_detector_observations", "observations consumed, by outcome "
+                                    "(inserted, duplicate, late, future, retracted)", ["outcome"], registry=r)
+        self.scored = Counter("sepsis_detector_scorings", "patient scorings (one per source message)", registry=r)
+        self.events = Counter("sepsis_detector_events", "patient and care events consumed", ["kind"], registry=r)
+        self.transitions = Counter("sepsis_detector_alert_transitions", "alert transitions emitted",
+                                   ["level", "transition"], registry=r)
+        self.dead_letters = Counter("sepsis_detector_dead_letters", "records dead-lettered", ["reason"], registry=r)
+        self.skipped = Counter("sepsis_detector_replayed_records_skipped", "records skipped after a restore because "
+                               "the restored state already reflected them", registry=r)
+        self.patients = Gauge("sepsis_detector_patients", "patients held in state", registry=r)
+        self.partitions = Gauge("sepsis_detector_partitions", "input partitions owned", registry=r)
+        self.restore_seconds = Histogram("sepsis_detector_restore_seconds", "time to restore one partition's state "
+                                         "from the changelog", buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
+                                         registry=r)
+        self.restored_patients = Counter("sepsis_detector_restored_patients", "patient states restored", registry=r)
+        self.event_time_lag = Gauge("sepsis_detector_event_time_lag_seconds", "processing time minus the newest "
+                                    "event time of the last batch", registry=r)
+        self.batch_seconds = Histogram("sepsis_detector_batch_seconds", "process + produce + commit time per batch",
+                                       registry=r)
+        self._seen = EngineStats()
+
+    def update_from(self, stats: EngineStats) -> None:
+        """Add the engine counters' growth since the previous call."""
+        seen = self._seen
+        for outcome, now, before in (("inserted", stats.inserted, seen.inserted),
+                                     ("duplicate", stats.duplicates, seen.duplicates),
+                                     ("late", stats.late_dropped, seen.late_dropped),
+                                     ("future", stats.future_dropped, seen.future_dropped),
+                                     ("retracted", stats.retracted, seen.retracted)):
+            if now > before:
+                self.observations.labels(outcome).inc(now - before)
+        if stats.scored > seen.scored:
+            self.scored.inc(stats.scored - seen.scored)
+        if stats.care_events > seen.care_events:
+            self.events.labels("care_event").inc(stats.care_events - seen.care_events)
+        if stats.patient_events > seen.patient_events:
+            self.events.labels("patient_event").inc(stats.patient_events - seen.patient_events)
+        for (level, transition), count in stats.transitions.items():
+            grown = count - seen.transitions.get((level, transition), 0)
+            if grown > 0:
+                self.transitions.labels(_LEVEL_NAMES.get(level, str(level)), transition).inc(grown)
+        self._seen = EngineStats(stats.observations, stats.inserted, stats.duplicates, stats.late_dropped,
+                                 stats.future_dropped, stats.retracted, stats.scored, stats.care_events,
+                                 stats.patient_events, stats.transitions.copy())
+
+    def serve(self, port: int, host: str = "127.0.0.1") -> None:
+        """Expose /metrics on host:port in a background thread."""
+        start_http_server(port, addr=host, registry=self.registry)

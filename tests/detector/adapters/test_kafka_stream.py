@@ -1,0 +1,254 @@
+"""The detector on the REAL broker: end to end, kill -9 and restart, two detectors with a rebalance.
+
+The oracle is the pure engine run over the same events: per patient the stream must produce exactly the
+same alert transitions with the same ids (duplicates are allowed only as exact copies with the same id).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import httpx
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+
+from detector.adapters.kafka_stream import DetectorStream, StreamTopics
+from detector.core.engine import DetectorEngine
+from schemas import Alert, decode_event
+from schemas.topics import ALL_TOPICS, Topics
+from sepsis_alert.kafka.broker import free_port
+from sepsis_alert.kafka.config import KafkaSettings
+from sepsis_alert.kafka.consumer import read_all
+from sepsis_alert.kafka.producer import EventProducer, OutboundRecord
+from tests.detector.builders import NORMAL, at, message
+
+pytestmark = pytest.mark.integration
+
+STATE_CONFIGS = next(t.configs for t in ALL_TOPICS if t.name == Topics.DETECTOR_STATE)
+SICK = [{**NORMAL, "hr": 96, "rr": 21, "temp": 38.4},
+        {**NORMAL, "hr": 112, "rr": 23, "temp": 38.6, "sbp": 98, "dbp": 60, "spo2": 94},
+        {**NORMAL, "hr": 128, "rr": 28, "temp": 39.4, "sbp": 82, "dbp": 44, "spo2": 91, "acvpu": "V"}]
+
+
+def _events(patients: int = 12) -> list:
+    """Per patient: a few normal hours, deterioration, recovery (staggered so patients differ)."""
+    events = []
+    for p in range(patients):
+        key = f"pt-{p:03d}"
+        rows = [NORMAL] * (1 + p % 3) + SICK[: 2 + p % 2] + [NORMAL] * 11
+        for hour, values in enumerate(rows):
+            events += message(key, at(hour + p * 0.1), **values)
+    return events
+
+
+def _expected(events: list) -> dict[str, Alert]:
+    engine = DetectorEngine()
+    out = {}
+    for event in events:
+        for alert in engine.process(event):
+            out[alert.alert_id] = alert
+    return out
+
+
+def _comparable(alert: Alert) -> dict:
+    data = alert.model_dump()
+    data.pop("emitted_at")
+    return data
+
+
+@pytest.fixture
+def topics(make_topic: Callable[..., str]) -> StreamTopics:
+    return StreamTopics(observations=make_topic(), patient_events=make_topic(), care_events=make_topic(),
+                        alerts=make_topic(), state=make_topic(configs=STATE_CONFIGS), dead_letter=make_topic())
+
+
+def _produce(settings: KafkaSettings, topic: str, events: list) -> None:
+    with EventProducer(settings) as producer:
+        for start in range(0, len(events), 500):
+            producer.send_all([OutboundRecord.from_event(topic, e) for e in events[start:start + 500]], 60)
+
+
+def _committed_all(settings: KafkaSettings, group: str, topics: StreamTopics, timeout_s: float = 120.0,
+                   fraction: float = 1.0) -> None:
+    """Wait until the group committed `fraction` of every input partition's end offset (bounded)."""
+    consumer = KafkaConsumer(**settings.client_kwargs(), group_id=group, enable_auto_commit=False)
+    try:
+        tps = [TopicPartition(t, p) for t in topics.inputs() for p in range(6)]
+        end = consumer.end_offsets(tps)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            done = sum(consumer.committed(tp) or 0 for tp in tps)
+            if done >= fraction * sum(end.values()):
+                return
+            assert time.monotonic() < deadline, f"detector committed {done} of {sum(end.values())} offsets"
+            time.sleep(0.2)
+    finally:
+        consumer.close(autocommit=False)
+
+
+def _alerts(settings: KafkaSettings, topic: str) -> list[Alert]:
+    return [decode_event(r.value) for r in read_all(settings, topic, timeout_s=60)]  # type: ignore[misc]
+
+
+def _assert_same_alerts(actual: list[Alert], expected: dict[str, Alert]) -> None:
+    got: dict[str, Alert] = {}
+    for alert in actual:
+        if alert.alert_id in got:  # a duplicate is only allowed as an exact copy (same id, same content)
+            assert _comparable(got[alert.alert_id]) == _comparable(alert)
+        got[alert.alert_id] = alert
+    assert set(got) == set(expected), (sorted(set(expected) - set(got)), sorted(set(got) - set(expected)))
+    for alert_id, alert in expected.items():
+        assert _comparable(got[alert_id]) == _comparable(alert)
+
+
+@contextmanager
+def _detector(settings: KafkaSettings, topics: StreamTopics, group: str, **kwargs) -> Iterator[DetectorStream]:
+    stream = DetectorStream(settings, group_id=group, topics=topics, poll_timeout_ms=100, **kwargs)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            stream.run(stop)
+        except BaseException as exc:  # surfaced by the test below
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, name=f"detector-{group}", daemon=True)
+    thread.start()
+    try:
+        yield stream
+    finally:
+        stop.set()
+        thread.join(60)
+        stream.close()
+    assert not errors, errors
+
+
+def test_end_to_end_observations_to_alerts(kafka_settings: KafkaSettings, topics: StreamTopics) -> None:
+    events = _events()
+    expected = _expected(events)
+    assert len(expected) >= 24
+    _produce(kafka_settings, topics.observations, events)
+    with EventProducer(kafka_settings) as producer:  # one malformed record: dead-lettered, the stream goes on
+        producer.send_all([OutboundRecord(topics.observations, "pt-bad", b'{"kind": "observation"}')], 30)
+    group = f"detector-{uuid.uuid4().hex[:8]}"
+    with _detector(kafka_settings, topics, group) as stream:
+        _committed_all(kafka_settings, group, topics)
+        assert stream.engine.stats.observations == len(events)
+    _assert_same_alerts(_alerts(kafka_settings, topics.alerts), expected)
+    dead = read_all(kafka_settings, topics.dead_letter, timeout_s=30)
+    assert len(dead) == 1 and b"invalid_event" in dead[0].value
+    states = read_all(kafka_settings, topics.state, timeout_s=30)
+    assert {r.key.decode() for r in states} == {f"pt-{p:03d}" for p in range(12)}
+    assert max(len(r.value) for r in states if r.value) < 4096
+
+
+def _spawn(settings: KafkaSettings, topics: StreamTopics, group: str, metrics_port: int | None = None
+           ) -> subprocess.Popen:
+    env = {**os.environ, "SEPSIS_KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+           "SEPSIS_DETECTOR_GROUP_ID": group, "SEPSIS_DETECTOR_MAX_POLL_RECORDS": "40",
+           "SEPSIS_DETECTOR_POLL_TIMEOUT_MS": "100",
+           "SEPSIS_DETECTOR_OBSERVATIONS_TOPIC": topics.observations,
+           "SEPSIS_DETECTOR_PATIENT_EVENTS_TOPIC": topics.patient_events,
+           "SEPSIS_DETECTOR_CARE_EVENTS_TOPIC": topics.care_events,
+           "SEPSIS_DETECTOR_ALERTS_TOPIC": topics.alerts, "SEPSIS_DETECTOR_STATE_TOPIC": topics.state,
+           "SEPSIS_DETECTOR_DEAD_LETTER_TOPIC": topics.dead_letter}
+    if metrics_port is not None:
+        env["SEPSIS_DETECTOR_METRICS_PORT"] = str(metrics_port)
+    return subprocess.Popen([sys.executable, "-m", "detector.app"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+
+
+def test_kill_and_restart_mid_stream_gives_the_same_alerts(kafka_settings: KafkaSettings,
+                                                           topics: StreamTopics) -> None:
+    events = _events()
+    expected = _expected(events)
+    _produce(kafka_settings, topics.observations, events)
+    group = f"detector-{uuid.uuid4().hex[:8]}"
+    first = _spawn(kafka_settings, topics, group)
+    try:
+        _committed_all(kafka_settings, group, topics, fraction=0.4)
+    finally:
+        first.send_signal(signal.SIGKILL)  # no clean shutdown: mid-batch, offsets partly committed
+        first.wait(30)
+    partial = _alerts(kafka_settings, topics.alerts)
+    assert 0 < len(partial) < len(expected) + 10
+    port = free_port()
+    second = _spawn(kafka_settings, topics, group, metrics_port=port)
+    try:
+        _committed_all(kafka_settings, group, topics, timeout_s=180)
+        scraped = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+        restored = next(float(line.split()[-1]) for line in scraped.splitlines()
+                        if line.startswith("sepsis_detector_restored_patients_total"))
+        assert restored > 0  # the restarted detector rebuilt its patients from the changelog
+    finally:
+        second.terminate()
+        second.wait(30)
+    _assert_same_alerts(_alerts(kafka_settings, topics.alerts), expected)
+
+
+def test_two_detectors_and_a_rebalance_mid_stream(kafka_settings: KafkaSettings, topics: StreamTopics) -> None:
+    events = _events()
+    expected = _expected(events)
+    third = len(events) // 3
+    group = f"detector-{uuid.uuid4().hex[:8]}"
+    with _detector(kafka_settings, topics, group, max_poll_records=50) as first:
+        _produce(kafka_settings, topics.observations, events[:third])
+        _committed_all(kafka_settings, group, topics)
+        with _detector(kafka_settings, topics, group, max_poll_records=50) as second:
+            _produce(kafka_settings, topics.observations, events[third:2 * third])
+            deadline = time.monotonic() + 60
+            while not (first.owned and second.owned):  # the group rebalanced: both own partitions
+                assert time.monotonic() < deadline, "no rebalance"
+                time.sleep(0.2)
+            _committed_all(kafka_settings, group, topics)
+            restored = second.metrics.restored_patients._value.get()
+        # the second detector left (the first restores its partitions); then a third joins: two more rebalances
+        _produce(kafka_settings, topics.observations, events[2 * third:])
+        with _detector(kafka_settings, topics, group, max_poll_records=50):
+            _committed_all(kafka_settings, group, topics)
+    assert restored > 0
+    _assert_same_alerts(_alerts(kafka_settings, topics.alerts), expected)
+
+
+class _CrashBeforeCommit(DetectorStream):
+    """Dies after publishing alerts and state but before committing offsets: the worst crash point."""
+
+    def _commit(self, consumer, commits) -> None:
+        raise _Crash
+
+
+class _Crash(Exception):
+    pass
+
+
+def test_state_newer_than_the_committed_offsets_is_not_applied_twice(kafka_settings: KafkaSettings,
+                                                                     topics: StreamTopics) -> None:
+    events = _events(6)
+    expected = _expected(events)
+    _produce(kafka_settings, topics.observations, events)
+    group = f"detector-{uuid.uuid4().hex[:8]}"
+    crashing = _CrashBeforeCommit(kafka_settings, group_id=group, topics=topics, poll_timeout_ms=200,
+                                  max_poll_records=200)
+    crashing.start()
+    try:
+        deadline = time.monotonic() + 60
+        with pytest.raises(_Crash):
+            while time.monotonic() < deadline:
+                crashing.poll_once()
+    finally:
+        crashing.close()
+    assert read_all(kafka_settings, topics.state, timeout_s=30)  # the state went out, the offsets did not
+    with _detector(kafka_settings, topics, group) as stream:
+        _committed_all(kafka_settings, group, topics)
+        skipped = stream.metrics.skipped._value.get()
+    assert skipped > 0  # re-delivered records that the restored state already reflected were skipped
+    _assert_same_alerts(_alerts(kafka_settings, topics.alerts), expected)

@@ -1,0 +1,30 @@
+"""Detector configuration: the packaged YAML equals the model defaults; bad files fail loudly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from detector.core.config import DEFAULT_CONFIG_PATH, DetectorConfig, load_config
+
+
+def test_packaged_yaml_matches_the_defaults() -> None:
+    assert load_config() == DetectorConfig()
+    assert load_config(DEFAULT_CONFIG_PATH).escalation.repeat_minutes == {1: 60, 2: 60, 3: 30, 4: 30}
+
+
+@pytest.mark.parametrize("text, message", [
+    ("window:\n  lenght_hours: 24\n", "lenght_hours"),
+    ("ladder:\n  news2_urgent: 7\n  news2_emergency: 5\n", "news2_emergency"),
+    ("escalation:\n  repeat_minutes: {5: 10}\n", "levels must be 1-4"),
+    ("timing:\n  vital_stale_hours: 30\n", "window.length_hours"),
+    ("- a list\n", "top level must be a mapping"),
+    ("window: [unclosed\n", "not valid YAML"),
+])
+def test_invalid_config_names_the_problem(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=message) as info:
+        load_config(path)
+    assert str(path) in str(info.value)
