@@ -1,9 +1,207 @@
-"""Command-line subcommands of the notifier package."""
+"""Command-line subcommands of the notifier.
+
+    sepsis-alert notify [--config FILE] [--metrics-port N] [--api-port N]   run the worker
+    sepsis-alert ack EPISODE [--by NAME]                                    acknowledge an episode
+    sepsis-alert silence create (--unit U | --facility F | --patient P | --episode E)...
+                                --duration 2h --by NAME --reason TEXT [--starts-in 30m]
+    sepsis-alert silence list
+    sepsis-alert silence expire SILENCE_ID --by NAME
+
+`ack` and `silence` write straight to the acks / silences topics (the same
+records the HTTP API writes), so they work whether or not a notifier is running.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import re
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from notifier.errors import ConfigError, NotifierError
+
+if TYPE_CHECKING:
+    from notifier.core.silence import Silence
+    from sepsis_alert.kafka.config import KafkaSettings
+
+__all__ = ["parse_duration", "register"]
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # noqa: ARG001
-    """Add this package's subcommands (none yet)."""
+def parse_duration(text: str) -> float:
+    """`90`, `90s`, `30m`, `2h`, `1d` or a combination such as `1h30m` -> seconds."""
+    text = text.strip().lower()
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)
+    parts = re.findall(r"(\d+(?:\.\d+)?)([smhd])", text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise argparse.ArgumentTypeError(f"duration: expected e.g. 90s, 30m, 2h, 1h30m (got {text!r})")
+    return sum(float(n) * _UNITS[u] for n, u in parts)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `notify`, `ack` and `silence`."""
+    notify = subparsers.add_parser("notify", help="run the notifier worker (alerts -> pagers and chat)")
+    notify.add_argument("--config", type=Path, help="routing / receiver YAML (default: SEPSIS_NOTIFIER_CONFIG_FILE)")
+    notify.add_argument("--metrics-port", type=int, help="serve Prometheus /metrics on this port")
+    notify.add_argument("--api-port", type=int, help="HTTP API port (acks, silences, PagerDuty webhooks)")
+    notify.add_argument("--check", action="store_true", help="validate the config and exit")
+    notify.set_defaults(func=_cmd_notify)
+
+    ack = subparsers.add_parser("ack", help="acknowledge an alert episode (stops its escalation)")
+    ack.add_argument("episode", help="episode id (ep-...)")
+    ack.add_argument("--by", default="cli", help="who acknowledges (audit)")
+    ack.set_defaults(func=_cmd_ack)
+
+    silence = subparsers.add_parser("silence", help="create, list or expire silences")
+    sil_sub = silence.add_subparsers(dest="silence_command", metavar="ACTION", required=True)
+    create = sil_sub.add_parser("create", help="mute matching alerts for a while (audited)")
+    create.add_argument("--facility")
+    create.add_argument("--unit")
+    create.add_argument("--patient", dest="patient_key")
+    create.add_argument("--episode", dest="episode_id")
+    create.add_argument("--duration", type=parse_duration, required=True, help="e.g. 2h, 30m")
+    create.add_argument("--starts-in", type=parse_duration, default=0.0, help="delay before it starts, e.g. 1h")
+    create.add_argument("--by", required=True, help="author (audit)")
+    create.add_argument("--reason", required=True, help="why (audit)")
+    create.add_argument("--config", type=Path, help="config YAML (for max_silence_s)")
+    create.set_defaults(func=_cmd_silence_create)
+    listing = sil_sub.add_parser("list", help="current and future silences (JSON lines)")
+    listing.set_defaults(func=_cmd_silence_list)
+    expire = sil_sub.add_parser("expire", help="end a silence early (audited)")
+    expire.add_argument("silence_id")
+    expire.add_argument("--by", required=True)
+    expire.set_defaults(func=_cmd_silence_expire)
+
+
+def _kafka() -> KafkaSettings:
+    from sepsis_alert.kafka.config import KafkaSettings
+
+    return KafkaSettings()
+
+
+def _cmd_notify(args: argparse.Namespace) -> int:
+    from notifier.app import NotifierApp
+    from notifier.config import NotifierSettings, load_config
+
+    overrides: dict[str, object] = {}
+    if args.config:
+        overrides["config_file"] = args.config
+    if args.metrics_port is not None:
+        overrides["metrics_port"] = args.metrics_port
+    if args.api_port is not None:
+        overrides["api_port"] = args.api_port
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("kafka").setLevel(logging.WARNING)  # kafka-python's connection chatter
+    try:
+        settings = NotifierSettings.with_secret_files(**overrides)
+        config = load_config(settings.config_file)
+        app = NotifierApp(settings, config, _kafka())
+    except (ConfigError, ValueError) as exc:
+        print(f"notify: configuration error: {exc}", file=sys.stderr)
+        return 2
+    if args.check:
+        print(f"notify: {settings.config_file} is valid ({len(config.receivers)} receivers)")
+        return 0
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        await app.start()
+        logging.getLogger("notifier").info("notifier running; API on %s:%s", settings.api_host, app.api_port)
+        await stop.wait()
+        await app.stop()
+
+    asyncio.run(main())
+    return 0
+
+
+def _cmd_ack(args: argparse.Namespace) -> int:
+    from notifier.adapters.kafka_state import publish_ack
+    from notifier.core.model import AckEvent
+    from sepsis_alert.kafka.producer import EventProducer
+
+    ack = AckEvent(episode_id=args.episode, acked_by=args.by, via="cli", acked_at_s=time.time())
+    with EventProducer(_kafka()) as producer:
+        asyncio.run(publish_ack(producer, ack))
+    print(json.dumps(ack.model_dump(mode="json")))
+    return 0
+
+
+def _cmd_silence_create(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from notifier.adapters.kafka_state import publish_silence_audit
+    from notifier.config import NotifierSettings, load_config
+    from notifier.core.silence import SilenceAudit, SilenceRequest, new_silence
+    from schemas.base import describe_validation_error
+    from sepsis_alert.kafka.producer import EventProducer
+
+    try:
+        request = SilenceRequest(facility=args.facility, unit=args.unit, patient_key=args.patient_key,
+                                 episode_id=args.episode_id, duration_s=args.duration, starts_in_s=args.starts_in,
+                                 created_by=args.by, reason=args.reason)
+        config_file = args.config or NotifierSettings().config_file
+        max_s = load_config(config_file).max_silence_s if config_file.exists() else 12 * 3600.0
+        now = time.time()
+        silence = new_silence(request, now, max_s)
+    except ValidationError as exc:
+        print(f"silence create: {describe_validation_error(exc)}", file=sys.stderr)
+        return 2
+    except (NotifierError, ValueError) as exc:
+        print(f"silence create: {exc}", file=sys.stderr)
+        return 2
+    audit = SilenceAudit(action="create", actor=args.by, at_s=now, silence=silence)
+    with EventProducer(_kafka()) as producer:
+        asyncio.run(publish_silence_audit(producer, audit))
+    print(json.dumps(silence.model_dump(mode="json")))
+    return 0
+
+
+def _read_silences() -> dict[str, Silence]:
+    from notifier.core.silence import SilenceAudit, apply_audit
+    from schemas.topics import Topics
+    from sepsis_alert.kafka.consumer import read_all
+
+    table: dict[str, Silence] = {}
+    for record in read_all(_kafka(), Topics.SILENCES):
+        if record.value:
+            table = apply_audit(table, SilenceAudit.model_validate_json(record.value))
+    return table
+
+
+def _cmd_silence_list(args: argparse.Namespace) -> int:
+    now = time.time()
+    for silence in sorted(_read_silences().values(), key=lambda s: s.starts_at_s):
+        if silence.ends_at_s > now and (silence.expired_at_s is None or silence.expired_at_s > now):
+            print(json.dumps(silence.model_dump(mode="json")))
+    return 0
+
+
+def _cmd_silence_expire(args: argparse.Namespace) -> int:
+    from notifier.adapters.kafka_state import publish_silence_audit
+    from notifier.core.silence import SilenceAudit
+    from sepsis_alert.kafka.producer import EventProducer
+
+    silence = _read_silences().get(args.silence_id)
+    if silence is None:
+        print(f"silence expire: silence_id: unknown silence {args.silence_id!r}", file=sys.stderr)
+        return 2
+    now = time.time()
+    ended = silence.model_copy(update={"expired_at_s": now, "expired_by": args.by})
+    audit = SilenceAudit(action="expire", actor=args.by, at_s=now, silence=ended)
+    with EventProducer(_kafka()) as producer:
+        asyncio.run(publish_silence_audit(producer, audit))
+    print(json.dumps(ended.model_dump(mode="json")))
+    return 0

@@ -392,7 +392,7 @@ class LocalBroker:
 
     def _format_storage(self, timeout_s: float) -> None:
         cluster_id = _random_cluster_id()
-        cmd = self._java_cmd(_STORAGE_TOOL, "format", "--standalone", "-t", cluster_id,
+        cmd = self._java_cmd(_STORAGE_TOOL, "format", "--standalone", f"--cluster-id={cluster_id}",
                              "-c", str(self.properties_file))
         try:
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False)

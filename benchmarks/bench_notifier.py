@@ -1,0 +1,221 @@
+"""Notifier benchmark: alert produced to Kafka -> webhook 2xx on loopback, latency and sustained throughput.
+
+Starts its own LocalBroker (fresh data directory), a fast HTTP receiver in a
+subprocess (raw asyncio HTTP/1.1, keep-alive, answers 200 at once) and one
+NotifierApp replica in this process, routing everything to one signed generic
+webhook. Latency per alert = notification-log `sent_at_s` (recorded right after
+the 2xx) minus the wall-clock time just before the alert was produced, so it
+includes Kafka produce + consume. Targets: p99 < 50 ms, >= 1,000 notifications/s.
+
+Reference figures measured in the same run: a bare httpx POST loop to the same
+receiver (what the HTTP leg alone costs with the same client library).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from pydantic import SecretStr
+
+from notifier.adapters.http_transport import StreamTransport
+from notifier.app import NotifierApp
+from notifier.config import NotifierSettings, parse_config
+from schemas.alert import Alert, AlertLevel, AlertTransition, ScoreSnapshot, alert_id_for, episode_id_for
+from schemas.base import Location
+from schemas.topics import Topics
+from sepsis_alert.kafka.broker import LocalBroker, ensure_jars, free_port
+from sepsis_alert.kafka.config import KafkaSettings
+from sepsis_alert.kafka.producer import EventProducer
+from sepsis_alert.kafka.topics import ensure_topics
+
+LATENCY_ALERTS = 300
+LATENCY_INTERVAL_S = 0.01
+THROUGHPUT_ALERTS = 4000
+
+_RECEIVER = r'''
+import asyncio, sys
+class P(asyncio.Protocol):
+    def connection_made(self, t): self.t, self.buf = t, b""
+    def data_received(self, data):
+        self.buf += data
+        while True:
+            head, sep, rest = self.buf.partition(b"\r\n\r\n")
+            if not sep: return
+            length = 0
+            for line in head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length": length = int(value)
+            if len(rest) < length: return
+            self.buf = rest[length:]
+            self.t.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok")
+async def main():
+    server = await asyncio.get_running_loop().create_server(P, "127.0.0.1", 0, backlog=1024)
+    print(server.sockets[0].getsockname()[1], flush=True)
+    await server.serve_forever()
+asyncio.run(main())
+'''
+
+
+def _alert(i: int, t0: float) -> Alert:
+    from datetime import UTC, datetime
+
+    now = datetime.fromtimestamp(t0, UTC)
+    patient = f"BENCH{i:07d}"
+    episode = episode_id_for(patient, now)
+    return Alert(patient_key=patient, alert_id=alert_id_for(episode, 0), episode_id=episode, sequence=0,
+                 level=AlertLevel.URGENT, transition=AlertTransition.OPENED,
+                 scores=[ScoreSnapshot(name="news2", value=6, band="medium"), ScoreSnapshot(name="qsofa", value=2)],
+                 reasons=["NEWS2 6", "qSOFA 2"], event_time=now, emitted_at=now,
+                 location=Location(unit="4W", room="12", bed="A"))
+
+
+def _config(port: int) -> dict:
+    return {
+        "receivers": [{"name": "pager", "type": "webhook", "url": {"value": f"http://127.0.0.1:{port}/hook"},
+                       "secret": {"value": "bench-webhook-secret"}}],
+        "route": {"receiver": "pager"},
+        "retry": {"max_attempts": 3, "base_delay_s": 0.05},
+    }
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+async def _reference_httpx(port: int, prefix: str, transport: httpx.AsyncBaseTransport | None) -> dict[str, float]:
+    url = f"http://127.0.0.1:{port}/hook"
+    body = b'{"episode_id":"ep-x","level":2}' * 4
+    async with httpx.AsyncClient(transport=transport) as client:
+        samples = []
+        for _ in range(200):
+            t = time.perf_counter()
+            (await client.post(url, content=body)).raise_for_status()
+            samples.append((time.perf_counter() - t) * 1000)
+        sem = asyncio.Semaphore(64)
+
+        async def one() -> None:
+            async with sem:
+                (await client.post(url, content=body)).raise_for_status()
+
+        n = 600
+        t = time.perf_counter()
+        await asyncio.gather(*(one() for _ in range(n)))
+        rate = n / (time.perf_counter() - t)
+    return {f"{prefix}_post_p50_ms": round(_percentile(samples, 50), 2),
+            f"{prefix}_post_p99_ms": round(_percentile(samples, 99), 2),
+            f"{prefix}_post_concurrent_per_s": round(rate)}
+
+
+async def _bench(kafka: KafkaSettings, receiver_port: int) -> dict[str, float | int | str]:
+    settings = NotifierSettings(consumer_group="bench-notifier", api_port=0, link_secret=SecretStr("bench-link"),
+                                poll_timeout_ms=20, max_poll_records=1000, max_concurrency=128)
+    app = NotifierApp(settings, parse_config(_config(receiver_port)), kafka, worker_id="bench")
+    await app.start()
+    producer = EventProducer(kafka, linger_ms=0)
+    loop = asyncio.get_running_loop()
+    try:
+        # Warm-up: connections, group assignment.
+        warm = [_alert(10_000_000 + i, time.time()) for i in range(20)]
+        for alert in warm:
+            producer.send_event(Topics.ALERTS, alert)
+        producer.flush(10)
+        await _wait(lambda: len(app.log_view) >= len(warm), 60)
+
+        # Latency: one alert at a time, unloaded.
+        sent_at: dict[str, float] = {}
+        base = len(app.log_view)
+        for i in range(LATENCY_ALERTS):
+            alert = _alert(i, time.time())
+            sent_at[f"{alert.alert_id}|pager"] = time.time()
+            await loop.run_in_executor(None, lambda a=alert: producer.send_event(Topics.ALERTS, a).get(10))
+            await asyncio.sleep(LATENCY_INTERVAL_S)
+        await _wait(lambda: len(app.log_view) >= base + LATENCY_ALERTS, 60)
+        latencies = [(app.log_view.entries[k].sent_at_s - t) * 1000 for k, t in sent_at.items()]
+
+        # Throughput: a burst of distinct patients written first by another process (as the detector would),
+        # then drained: time from the first delivery to the last.
+        base = len(app.log_view)
+        t_produce = time.time()
+        await loop.run_in_executor(None, lambda: subprocess.run(
+            [sys.executable, "-m", "benchmarks.bench_notifier", "produce", kafka.bootstrap_servers,
+             str(THROUGHPUT_ALERTS)], check=True, timeout=120))
+        produced_s = time.time() - t_produce
+        await _wait(lambda: len(app.log_view) >= base + THROUGHPUT_ALERTS, 120)
+        sent = sorted(e.sent_at_s for e in app.log_view.entries.values())[-THROUGHPUT_ALERTS:]
+        elapsed = max(1e-3, sent[-1] - sent[0])
+        delivered = app.metrics.registry.get_sample_value("notifier_deliveries_total",
+                                                          {"receiver": "pager", "outcome": "delivered"})
+    finally:
+        producer.close()
+        await app.stop()
+    return {
+        "notifier_kafka_to_webhook_p50_ms": round(statistics.median(latencies), 2),
+        "notifier_kafka_to_webhook_p99_ms": round(_percentile(latencies, 99), 2),
+        "notifier_kafka_to_webhook_max_ms": round(max(latencies), 2),
+        "notifier_throughput_notifications_per_s": round(THROUGHPUT_ALERTS / elapsed),
+        "notifier_throughput_alerts": THROUGHPUT_ALERTS,
+        "notifier_throughput_produce_s": round(produced_s, 2),
+        "notifier_throughput_drain_s": round(elapsed, 2),
+        "notifier_delivered_total": int(delivered or 0),
+        "notifier_p99_target_ms": 50,
+        "notifier_throughput_target_per_s": 1000,
+    }
+
+
+async def _wait(predicate, timeout_s: float) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"benchmark did not finish within {timeout_s} s")
+        await asyncio.sleep(0.005)
+
+
+def run() -> dict[str, float | int | str]:
+    ensure_jars()
+    receiver = subprocess.Popen([sys.executable, "-c", _RECEIVER], stdout=subprocess.PIPE, text=True)
+    try:
+        assert receiver.stdout is not None
+        port = int(receiver.stdout.readline())
+        with tempfile.TemporaryDirectory(prefix="bench-notifier-") as tmp:
+            broker = LocalBroker(Path(tmp) / "kafka", port=free_port())
+            broker.start(180)
+            try:
+                kafka = KafkaSettings(bootstrap_servers=broker.bootstrap, client_id="bench-notifier")
+                ensure_topics(kafka)
+                reference = asyncio.run(_reference_httpx(port, "ref_httpx_default", None))
+                reference.update(asyncio.run(_reference_httpx(port, "ref_httpx_stream_transport", StreamTransport())))
+                figures = asyncio.run(_bench(kafka, port))
+            finally:
+                broker.stop()
+    finally:
+        receiver.terminate()
+        receiver.wait(10)
+    figures.update(reference)
+    return figures
+
+
+def _produce(bootstrap: str, count: int) -> None:
+    """Write `count` alerts of distinct patients (run in a separate process by the throughput phase)."""
+    kafka = KafkaSettings(bootstrap_servers=bootstrap, client_id="bench-notifier-producer")
+    t0 = time.time()
+    with EventProducer(kafka, linger_ms=5) as producer:
+        for i in range(count):
+            producer.send_event(Topics.ALERTS, _alert(1_000_000 + i, t0))
+        producer.flush(60)
+
+
+if __name__ == "__main__":
+    import json
+
+    if len(sys.argv) == 4 and sys.argv[1] == "produce":
+        _produce(sys.argv[2], int(sys.argv[3]))
+    else:
+        print(json.dumps(run(), indent=2))

@@ -1,0 +1,1 @@
+"""Thin adapters: Kafka in/out, the notification-log / acks / silences topics, the HTTP API."""

@@ -1,0 +1,104 @@
+"""Alerts in from Kafka, at least once: offsets are committed only after the batch's outcomes are logged.
+
+A crash between a delivery and the commit re-delivers the alert; the
+notification log (read back at start-up) then stops it from being sent again,
+except in the short window between the HTTP 2xx and the log write (PagerDuty's
+dedup_key makes even that repeat harmless there).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import time
+from dataclasses import dataclass
+
+from kafka import TopicPartition
+from kafka.structs import OffsetAndMetadata
+from pydantic import ValidationError
+
+from schemas.alert import Alert
+from schemas.base import describe_validation_error
+from schemas.codec import decode_event
+from schemas.topics import Topics
+from sepsis_alert.kafka.config import KafkaSettings
+from sepsis_alert.kafka.consumer import make_consumer
+from sepsis_alert.kafka.errors import TopicNotFoundError
+
+__all__ = ["AlertRecord", "AlertSource"]
+
+
+@dataclass(frozen=True)
+class AlertRecord:
+    """One record of the alerts topic: the decoded alert, or the reason it could not be decoded."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    raw: bytes
+    alert: Alert | None
+    error: str = ""
+
+
+def decode_alert(raw: bytes) -> tuple[Alert | None, str]:
+    """Decode one record value; (None, reason) for malformed input or a non-alert event."""
+    try:
+        event = decode_event(raw)
+    except ValidationError as exc:
+        return None, describe_validation_error(exc)
+    except ValueError as exc:
+        return None, f"not JSON: {type(exc).__name__}"
+    if not isinstance(event, Alert):
+        return None, f"kind: expected 'alert' (got {getattr(event, 'kind', '?')!r})"
+    return event, ""
+
+
+class AlertSource:
+    """Consumer-group reader of Topics.ALERTS. All consumer calls run on one dedicated thread."""
+
+    def __init__(self, settings: KafkaSettings, group_id: str, max_poll_records: int = 500,
+                 topic: str = Topics.ALERTS) -> None:
+        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="alerts-in")
+        consumer = make_consumer(settings, group_id, (), max_poll_records=max_poll_records,
+                                 fetch_max_wait_ms=5, fetch_min_bytes=1)
+        # Subscribe only once the topic's metadata is known: a group joined without it assigns nothing and needs
+        # another rebalance, which kafka-python sometimes takes many seconds to finish.
+        deadline = time.monotonic() + settings.request_timeout_ms / 1000
+        while not consumer.partitions_for_topic(topic):
+            if time.monotonic() > deadline:
+                consumer.close(autocommit=False)
+                raise TopicNotFoundError(f"topic {topic!r} not found")
+            time.sleep(0.05)
+        consumer.subscribe(topics=[topic])
+        self._consumer = consumer
+
+    async def poll(self, timeout_ms: int) -> list[AlertRecord]:
+        loop = asyncio.get_running_loop()
+        batch = await loop.run_in_executor(self._executor, lambda: self._consumer.poll(timeout_ms=timeout_ms))
+        out: list[AlertRecord] = []
+        for records in batch.values():
+            for record in records:
+                raw = record.value or b""
+                alert, error = decode_alert(raw)
+                out.append(AlertRecord(record.topic, record.partition, record.offset, record.key, raw, alert, error))
+        return out
+
+    async def commit(self, records: list[AlertRecord]) -> None:
+        """Commit past `records` only (not past later polls): call once their outcomes are in the log."""
+        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
+        for record in records:
+            tp = TopicPartition(record.topic, record.partition)
+            if tp not in offsets or offsets[tp].offset <= record.offset:
+                offsets[tp] = OffsetAndMetadata(record.offset + 1, "", -1)
+        if not offsets:
+            return
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, lambda: self._consumer.commit(offsets))
+
+    def close(self) -> None:
+        def _close() -> None:
+            self._consumer.close(autocommit=False)
+
+        self._executor.submit(_close).result(timeout=30)
+        self._executor.shutdown(wait=True)

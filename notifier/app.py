@@ -1,0 +1,332 @@
+"""Wiring of `sepsis-alert notify`: Kafka in, the stage pipeline, escalation timers, the HTTP API.
+
+Lifecycle: read the notification log, acks and silences to their end; rebuild
+the escalation timers; then run three loops (alerts, escalation tick, state
+tail) and the HTTP API until stopped. Alert offsets are committed after the
+outcomes of their batch are in the notification log (at least once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections import defaultdict
+
+import httpx
+import uvicorn
+from prometheus_client import start_http_server
+
+from notifier.adapters.http_api import create_api
+from notifier.adapters.http_transport import StreamTransport
+from notifier.adapters.kafka_in import AlertRecord, AlertSource
+from notifier.adapters.kafka_state import (
+    KafkaDeadLetters,
+    KafkaLogSink,
+    NotifierTopics,
+    StateRecord,
+    StateTail,
+    publish_ack,
+    publish_silence_audit,
+)
+from notifier.clock import Clock, SystemClock
+from notifier.config import NotifierConfig, NotifierSettings
+from notifier.core.dedup import NotificationLogView
+from notifier.core.links import ack_url
+from notifier.core.model import AckEvent, Notification, NotificationLogEntry, NotifyAction, action_for
+from notifier.core.silence import Silence, SilenceAudit, SilenceRequest, apply_audit, new_silence
+from notifier.escalator import EscalationTracker
+from notifier.integrations.base import Integration
+from notifier.logsafe import register_secrets
+from notifier.metrics import NotifierMetrics
+from notifier.pipeline import Stage
+from notifier.ports import LogSink
+from notifier.wiring import build_pipeline
+from schemas.alert import Alert
+from sepsis_alert.kafka.config import KafkaSettings
+from sepsis_alert.kafka.producer import EventProducer
+
+__all__ = ["NotifierApp"]
+
+log = logging.getLogger("notifier.app")
+
+
+class NotifierApp:
+    """One notifier replica. `await start()`, then `await stop()`; `api_port` is known after start."""
+
+    def __init__(self, settings: NotifierSettings, config: NotifierConfig, kafka: KafkaSettings,
+                 clock: Clock | None = None, worker_id: str = "notifier", topics: NotifierTopics | None = None) -> None:
+        self.settings = settings
+        self.topics = topics or NotifierTopics()
+        self.config = config
+        self.kafka = kafka
+        self.clock: Clock = clock or SystemClock()
+        self.worker_id = worker_id
+        self.metrics = NotifierMetrics()
+        self.integrations: dict[str, Integration] = {r.name: r.build() for r in config.receivers}
+        secrets = [s for i in self.integrations.values() for s in i.secrets()]
+        secrets += [s.get_secret_value() for s in (settings.link_secret, settings.api_token,
+                                                    settings.pagerduty_webhook_secret) if s is not None]
+        register_secrets(secrets)
+        self.log_view = NotificationLogView()
+        self.silences: dict[str, Silence] = {}
+        self.acks: dict[str, AckEvent] = {}
+        self.tracker = EscalationTracker(config.policies(), self.metrics)
+        self.producer = EventProducer(kafka, linger_ms=1)
+        if settings.http_transport == "stream":
+            self.http = httpx.AsyncClient(transport=StreamTransport(max_per_host=settings.max_concurrency))
+        else:
+            self.http = httpx.AsyncClient(limits=httpx.Limits(max_connections=256, max_keepalive_connections=128))
+        self.log_sink: LogSink = KafkaLogSink(self.producer, self.topics.notification_log)
+        self.dead_letters = KafkaDeadLetters(self.producer, worker_id, self.topics.dead_letter)
+        self.pipeline = self._build_pipeline()
+        self.api_port: int | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
+        self._source: AlertSource | None = None
+        self._tail: StateTail | None = None
+        self._server: uvicorn.Server | None = None
+        self._metrics_server: object | None = None
+        self._tasks_api: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------------ wiring
+    def _ack_link(self, episode_id: str) -> str:
+        expires = int(self.clock.now_s() + self.config.ack_link_ttl_s)
+        return ack_url(self.settings.public_base_url, self.settings.link_secret.get_secret_value().encode(),
+                       episode_id, expires)
+
+    def _build_pipeline(self) -> Stage:
+        built = build_pipeline(self.config, self.integrations, self.http, self.clock, self.metrics, self.log_view,
+                               self.log_sink, self.dead_letters, lambda: self.silences.values(), self._ack_link,
+                               self._on_recorded)
+        self.dedup = built.dedup
+        return built.pipeline
+
+    def _on_recorded(self, entry: NotificationLogEntry) -> None:
+        self.tracker.on_sent(entry)
+        ack = self.acks.get(entry.episode_id)
+        if ack is not None:
+            self.tracker.on_ack(ack, live=False)
+
+    # ------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        """Load shared state, rebuild timers, start the loops and the HTTP API."""
+        self._tail = StateTail(self.kafka, self.topics)
+        records = await self._tail.load()
+        for record in records:
+            self._apply_state(record, live=False)
+        self.tracker.rebuild(self.log_view.entries.values(), self.acks.values())
+        log.info("notifier %s loaded %d log entries, %d acks, %d silences", self.worker_id, len(self.log_view),
+                 len(self.acks), len(self.silences))
+        loop = asyncio.get_running_loop()
+        self._source = await loop.run_in_executor(
+            None, lambda: AlertSource(self.kafka, self.settings.consumer_group, self.settings.max_poll_records,
+                                      self.topics.alerts))
+        if self.settings.metrics_port is not None:
+            self._metrics_server = start_http_server(self.settings.metrics_port, addr=self.settings.api_host,
+                                                     registry=self.metrics.registry)
+        await self._start_api()
+        self._tasks = [asyncio.create_task(self._alert_loop(), name="alerts"),
+                       asyncio.create_task(self._escalation_loop(), name="escalation"),
+                       asyncio.create_task(self._tail_loop(), name="state-tail")]
+
+    async def _start_api(self) -> None:
+        api = create_api(self, self.settings.link_secret, self.settings.api_token,
+                         self.settings.pagerduty_webhook_secret)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.settings.api_host, self.settings.api_port))
+        self.api_port = sock.getsockname()[1]
+        config = uvicorn.Config(api, log_level="warning", lifespan="off", access_log=False)
+        self._server = uvicorn.Server(config)
+        self._tasks_api = asyncio.create_task(self._server.serve(sockets=[sock]), name="http-api")
+        for _ in range(200):
+            if self._server.started:
+                break
+            await asyncio.sleep(0.01)
+
+    async def stop(self) -> None:
+        """Stop the loops, flush what is queued, close the clients."""
+        self._stopping.set()
+        # Let the loops finish the batch in hand: cancelling between a 2xx and its log write would page twice.
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=30)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._server is not None and self._tasks_api is not None:
+            self._server.should_exit = True
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._tasks_api, 10)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self.producer.flush, 10.0)
+        if self._source is not None:
+            await loop.run_in_executor(None, self._source.close)
+        if self._tail is not None:
+            await loop.run_in_executor(None, self._tail.close)
+        await loop.run_in_executor(None, self.producer.close, 5.0)
+        await self.http.aclose()
+        if self._metrics_server is not None:
+            with contextlib.suppress(Exception):
+                self._metrics_server[0].shutdown()  # type: ignore[index]
+
+    # ------------------------------------------------------------------ loops
+    async def _alert_loop(self) -> None:
+        assert self._source is not None
+        limit = asyncio.Semaphore(self.settings.max_concurrency)
+        commit: asyncio.Task[None] | None = None
+        while not self._stopping.is_set():
+            records = await self._source.poll(self.settings.poll_timeout_ms)
+            if not records:
+                continue
+            received = self.clock.now_s()
+            by_patient: dict[bytes | None, list[AlertRecord]] = defaultdict(list)
+            for record in records:
+                if record.alert is None:
+                    await self._dead_letter_invalid(record)
+                    continue
+                by_patient[record.key].append(record)
+
+            async def one_patient(items: list[AlertRecord], received_at_s: float) -> None:
+                async with limit:
+                    for item in items:  # one patient's transitions in order
+                        assert item.alert is not None
+                        await self.process_alert(item.alert, received_at_s)
+
+            await asyncio.gather(*(one_patient(v, received) for v in by_patient.values()))
+            # Flush the log writes and commit in the background, in order, so the next poll is not delayed;
+            # the offsets committed are this batch's own, so at-least-once holds.
+            commit = asyncio.create_task(self._flush_and_commit(commit, records))
+        if commit is not None:
+            await commit
+
+    async def _flush_and_commit(self, previous: asyncio.Task[None] | None, records: list[AlertRecord]) -> None:
+        if previous is not None:
+            await previous
+        assert self._source is not None
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(None, self.producer.flush, 30.0)
+            await self._source.commit(records)
+        except Exception as exc:  # not committed: the alerts are re-read after a restart and de-duplicated
+            log.error("OPS ALERT: commit of %d alert offsets failed: %s", len(records), type(exc).__name__)
+
+    async def _dead_letter_invalid(self, record: AlertRecord) -> None:
+        self.metrics.invalid_alerts.inc()
+        log.error("malformed alert at %s partition %d offset %d dead-lettered: %s", record.topic, record.partition,
+                  record.offset, record.error)
+        key = record.key.decode(errors="replace") if record.key else None
+        await self.dead_letters.dead_letter_raw(record.raw, "invalid_alert", record.error, key,
+                                                f"{record.topic}/{record.partition}/{record.offset}")
+
+    async def process_alert(self, alert: Alert, received_at_s: float) -> list[Notification]:
+        """Run one alert through the pipeline (plus an immediate escalation when its level went up)."""
+        items = [Notification(alert=alert, action=action_for(alert), received_at_s=received_at_s)]
+        decision = self.tracker.on_alert(alert, self.clock.now_s())
+        if decision.step is not None:
+            step = decision.step
+            items.append(Notification(alert=alert, receiver=step.receiver, route="escalation",
+                                      escalation_policy=step.policy, tier=step.tier, received_at_s=received_at_s))
+        return await self._run(items)
+
+    async def _run(self, items: list[Notification]) -> list[Notification]:
+        try:
+            return await self.pipeline.run(items)
+        except Exception as exc:  # a bug in one stage must not stop paging for everyone else
+            log.error("OPS ALERT: pipeline failed for alert %s: %s", items[0].alert.alert_id if items else "-",
+                      type(exc).__name__)
+            return []
+
+    async def _escalation_loop(self) -> None:
+        while not self._stopping.is_set():
+            await self.clock.sleep(self.config.escalation_tick_s)
+            now = self.clock.now_s()
+            steps = self.tracker.due(now)
+            if not steps:
+                continue
+            items = [Notification(alert=s.alert, receiver=s.receiver, route="escalation", escalation_policy=s.policy,
+                                  tier=s.tier, received_at_s=now) for s in steps]
+            await self._run(items)
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, self.producer.flush, 30.0)
+
+    async def _tail_loop(self) -> None:
+        assert self._tail is not None
+        while not self._stopping.is_set():
+            for record in await self._tail.poll(200):
+                self._apply_state(record, live=True)
+
+    def _apply_state(self, record: StateRecord, live: bool) -> None:
+        if isinstance(record, NotificationLogEntry):
+            self.log_view.add(record)
+            if live:
+                self._on_recorded(record)
+        elif isinstance(record, AckEvent):
+            self.acks[record.episode_id] = record
+            if live:
+                self.tracker.on_ack(record, live=True)
+        else:
+            self.silences = apply_audit(self.silences, record)
+
+    # ------------------------------------------------------ API service calls
+    def now_s(self) -> float:
+        return self.clock.now_s()
+
+    async def acknowledge(self, episode_id: str, acked_by: str, via: str, resolved: bool = False) -> AckEvent:
+        """Record an acknowledgement for every replica, stop escalation, mirror it to PagerDuty."""
+        ack = AckEvent(episode_id=episode_id, acked_by=acked_by, via=via, acked_at_s=self.clock.now_s(),  # type: ignore[arg-type]
+                       resolved=resolved)
+        await publish_ack(self.producer, ack, self.topics.acks)
+        self.acks[episode_id] = ack
+        self.metrics.acks.labels(via).inc()
+        self.tracker.on_ack(ack, live=True)
+        log.info("episode %s acknowledged via %s", episode_id, via)
+        if via != "pagerduty":
+            await self._mirror_ack_to_pagerduty(episode_id)
+        return ack
+
+    async def _mirror_ack_to_pagerduty(self, episode_id: str) -> None:
+        entries = self.log_view.for_episode(episode_id)
+        if not entries:
+            return
+        latest = max(entries, key=lambda e: e.alert.sequence).alert
+        items = [Notification(alert=latest, receiver=r, route="ack-mirror", action=NotifyAction.ACKNOWLEDGE)
+                 for r in self.log_view.delivered_receivers(episode_id)
+                 if getattr(self.integrations.get(r), "kind", "") == "pagerduty"]
+        if items:
+            await self._run(items)
+
+    async def create_silence(self, request: SilenceRequest) -> Silence:
+        silence = new_silence(request, self.clock.now_s(), self.config.max_silence_s)
+        audit = SilenceAudit(action="create", actor=request.created_by, at_s=self.clock.now_s(), silence=silence)
+        await publish_silence_audit(self.producer, audit, self.topics.silences)
+        self.silences = apply_audit(self.silences, audit)
+        log.info("silence %s created by %s until %.0f", silence.id, request.created_by, silence.ends_at_s)
+        return silence
+
+    def list_silences(self) -> list[Silence]:
+        now = self.clock.now_s()
+        current = [s for s in self.silences.values()
+                   if (s.expired_at_s is None or s.expired_at_s > now) and s.ends_at_s > now]
+        return sorted(current, key=lambda s: s.starts_at_s)
+
+    async def expire_silence(self, silence_id: str, by: str) -> Silence | None:
+        silence = self.silences.get(silence_id)
+        if silence is None:
+            return None
+        now = self.clock.now_s()
+        ended = replace_silence(silence, now, by)
+        audit = SilenceAudit(action="expire", actor=by, at_s=now, silence=ended)
+        await publish_silence_audit(self.producer, audit, self.topics.silences)
+        self.silences = apply_audit(self.silences, audit)
+        return ended
+
+
+def replace_silence(silence: Silence, now_s: float, by: str) -> Silence:
+    """The silence ended early at `now_s` by `by`."""
+    return silence.model_copy(update={"expired_at_s": now_s, "expired_by": by})
+
+

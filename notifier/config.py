@@ -1,0 +1,188 @@
+"""Notifier configuration: process settings from the environment, routing and receivers from validated YAML.
+
+Two layers:
+
+- `NotifierSettings` (pydantic-settings, environment prefix `SEPSIS_NOTIFIER_`): where
+  to listen, the public URL used in acknowledge links, and the process secrets
+  (link secret, API token, PagerDuty webhook secret) as SecretStr, from the
+  environment or from `*_FILE` secret files.
+- `NotifierConfig` (the YAML file named by `--config` / `SEPSIS_NOTIFIER_CONFIG_FILE`):
+  receivers, the routing tree, escalation policies, the fallback receiver, retry
+  and silence limits. Cross references are checked when it loads: a route or a
+  tier naming a missing receiver, an unknown escalation policy, duplicate names
+  or a missing fallback are start-up errors.
+
+Receiver URLs and keys are `SecretRef`s (`{env: NAME}`, `{file: /run/secrets/x}`
+or `{value: ...}` for local use): resolved once at start-up, then only ever
+shown redacted.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Annotated, Literal, Self
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from notifier.core.escalation import EscalationPolicy
+from notifier.core.redact import Redactor
+from notifier.core.retry_policy import RetryPolicy
+from notifier.core.routing import Route, iter_routes
+from notifier.errors import ConfigError
+from notifier.integrations.pagerduty import PagerDutyReceiver
+from notifier.integrations.slack import SlackReceiver
+from notifier.integrations.teams import TeamsReceiver
+from notifier.integrations.webhook import WebhookReceiver
+from schemas.base import describe_validation_error
+
+__all__ = ["NotifierConfig", "NotifierSettings", "ReceiverConfig", "RetryConfig", "load_config"]
+
+ReceiverConfig = Annotated[PagerDutyReceiver | SlackReceiver | TeamsReceiver | WebhookReceiver,
+                           Field(discriminator="type")]
+
+
+class RetryConfig(BaseModel):
+    """Bounded exponential backoff with full jitter; after the last attempt: fallback + dead letter."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_attempts: int = Field(default=5, ge=1, le=20, description="attempts per receiver, the first included")
+    base_delay_s: float = Field(default=0.5, ge=0, description="cap of the first backoff, seconds")
+    factor: float = Field(default=2.0, ge=1, description="backoff growth per attempt")
+    max_delay_s: float = Field(default=30.0, ge=0, description="cap of any one backoff, seconds")
+    max_retry_after_s: float = Field(default=60.0, ge=0, description="longest Retry-After honoured, seconds")
+
+    def policy(self) -> RetryPolicy:
+        return RetryPolicy(self.max_attempts, self.base_delay_s, self.factor, self.max_delay_s, self.max_retry_after_s)
+
+
+class NotifierConfig(BaseModel):
+    """The routing / receiver YAML (see notifier/config/example.yaml)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    receivers: list[ReceiverConfig] = Field(min_length=1, description="every place a message can go")
+    route: Route = Field(description="routing tree; the root must name a receiver or an escalation")
+    escalation_policies: list[EscalationPolicy] = Field(default_factory=list)
+    fallback_receiver: str | None = Field(
+        default=None, description="receiver that gets a notification whose delivery failed after the last attempt")
+    retry: RetryConfig = Field(default_factory=RetryConfig)
+    max_silence_s: float = Field(default=12 * 3600, gt=0, description="longest silence allowed, seconds")
+    ack_link_ttl_s: float = Field(default=24 * 3600, gt=0, description="lifetime of acknowledge links, seconds")
+    escalation_tick_s: float = Field(default=1.0, gt=0, le=60, description="how often escalation timers are checked")
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> Self:
+        names = [r.name for r in self.receivers]
+        duplicates = sorted(n for n, c in Counter(names).items() if c > 1)
+        if duplicates:
+            raise ValueError(f"receivers: duplicate names {duplicates}")
+        policy_names = [p.name for p in self.escalation_policies]
+        duplicates = sorted(n for n, c in Counter(policy_names).items() if c > 1)
+        if duplicates:
+            raise ValueError(f"escalation_policies: duplicate names {duplicates}")
+        known, policies = set(names), set(policy_names)
+        for policy in self.escalation_policies:
+            for index, tier in enumerate(policy.tiers):
+                if tier.receiver not in known:
+                    raise ValueError(f"escalation_policies.{policy.name}.tiers[{index}].receiver: "
+                                     f"unknown receiver {tier.receiver!r} (known: {sorted(known)})")
+        if not (self.route.receiver or self.route.escalation):
+            raise ValueError("route: the root route must name a receiver or an escalation (the default target)")
+        for path, node in iter_routes(self.route):
+            if node.receiver and node.receiver not in known:
+                raise ValueError(f"route {path}.receiver: unknown receiver {node.receiver!r} "
+                                 f"(known: {sorted(known)})")
+            if node.escalation and node.escalation not in policies:
+                raise ValueError(f"route {path}.escalation: unknown escalation policy {node.escalation!r} "
+                                 f"(known: {sorted(policies)})")
+        if self.fallback_receiver is not None and self.fallback_receiver not in known:
+            raise ValueError(f"fallback_receiver: unknown receiver {self.fallback_receiver!r}")
+        return self
+
+    def policies(self) -> dict[str, EscalationPolicy]:
+        return {p.name: p for p in self.escalation_policies}
+
+
+def load_config(path: Path) -> NotifierConfig:
+    """Read and validate the YAML file; raises ConfigError naming the field and the bad value."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read ({type(exc).__name__})") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+    return parse_config(raw, source=str(path))
+
+
+def parse_config(raw: object, source: str = "<config>") -> NotifierConfig:
+    """Validate an already-parsed document."""
+    try:
+        return NotifierConfig.model_validate(raw)
+    except ValidationError as exc:
+        # Error messages quote bad inputs; never let an inline secret (`{value: ...}`) through.
+        message = Redactor(_inline_secrets(raw)).scrub(describe_validation_error(exc))
+        raise ConfigError(f"{source}: {message}") from None
+
+
+def _inline_secrets(node: object) -> list[str]:
+    """Every string given as a SecretRef `value` anywhere in the document."""
+    found: list[str] = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "value" and isinstance(value, str):
+                found.append(value)
+                found.extend(value[i:i + 24] for i in range(0, max(0, len(value) - 23), 12))  # truncated quotes
+            else:
+                found.extend(_inline_secrets(value))
+    elif isinstance(node, list):
+        for item in node:
+            found.extend(_inline_secrets(item))
+    return found
+
+
+class NotifierSettings(BaseSettings):
+    """Process settings of `sepsis-alert notify` (environment prefix `SEPSIS_NOTIFIER_`)."""
+
+    model_config = SettingsConfigDict(env_prefix="SEPSIS_NOTIFIER_", extra="ignore", frozen=True)
+
+    config_file: Path = Field(default=Path(__file__).parent / "config" / "example.yaml",
+                              description="routing / receiver YAML")
+    consumer_group: str = Field(default="sepsis-notifier", min_length=1,
+                                description="Kafka consumer group shared by notifier replicas")
+    api_host: str = Field(default="127.0.0.1", description="bind address of the HTTP API (acks, silences, webhooks)")
+    api_port: int = Field(default=8087, ge=0, le=65535, description="HTTP API port; 0 = pick a free one")
+    metrics_port: int | None = Field(default=None, ge=0, le=65535,
+                                     description="Prometheus /metrics port; None = no metrics server")
+    public_base_url: str = Field(default="http://127.0.0.1:8087",
+                                 description="URL responders reach the API at; used in acknowledge links")
+    link_secret: SecretStr = Field(default=SecretStr("local-dev-link-secret-change-me"),
+                                   description="HMAC key of acknowledge links; the same on every replica")
+    api_token: SecretStr | None = Field(default=None,
+                                        description="bearer token required by POST /ack and /silences; "
+                                                    "None = no token (local use only)")
+    pagerduty_webhook_secret: SecretStr | None = Field(
+        default=None, description="secret of the PagerDuty V3 webhook subscription; None = endpoint disabled")
+    poll_timeout_ms: int = Field(default=100, gt=0, le=5_000, description="Kafka poll wait, milliseconds")
+    max_poll_records: int = Field(default=500, gt=0, le=10_000, description="alerts per poll batch")
+    max_concurrency: int = Field(default=64, gt=0, le=1_000, description="patients notified concurrently")
+    http_transport: Literal["stream", "httpx"] = Field(
+        default="stream", description="HTTP transport under httpx: 'stream' (our asyncio HTTP/1.1 keep-alive "
+                                      "transport, ~10x faster here) or 'httpx' (httpcore default)")
+
+    @classmethod
+    def with_secret_files(cls, **overrides: object) -> NotifierSettings:
+        """Settings, with `SEPSIS_NOTIFIER_<SECRET>_FILE` env vars read for the three secrets."""
+        import os
+
+        for name in ("link_secret", "api_token", "pagerduty_webhook_secret"):
+            file_var = f"SEPSIS_NOTIFIER_{name.upper()}_FILE"
+            if name not in overrides and os.environ.get(file_var):
+                try:
+                    overrides[name] = SecretStr(Path(os.environ[file_var]).read_text(encoding="utf-8").strip())
+                except OSError as exc:
+                    raise ConfigError(f"{file_var}: cannot read the secret file ({type(exc).__name__})") from None
+        return cls(**overrides)  # type: ignore[arg-type]

@@ -1,0 +1,1 @@
+"""Pure decisions of the notifier: no Kafka, no HTTP, no sockets, no wall-clock reads (time is passed in)."""

@@ -1,0 +1,123 @@
+"""What every integration shares: the request it formats, the POST, and the retryable/permanent verdict.
+
+An integration only formats and posts. Retries, throttling, fallback and
+logging belong to the pipeline stages. Error details never carry the URL (it
+holds the token) or the body (it holds PHI): only the status or the exception type.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+from notifier.core.model import Notification
+from notifier.core.phi import AlertView, PhiPolicy
+from notifier.core.retry_policy import AttemptResult, FailureKind, classify_status, parse_retry_after
+
+__all__ = [
+    "Integration",
+    "OutgoingRequest",
+    "ReceiverBase",
+    "SecretRef",
+    "post_request",
+]
+
+
+class SecretRef(BaseModel):
+    """Where a URL or key comes from: exactly one of `env` (variable name), `file` (secret file) or `value`.
+
+    `value` is for local development and tests; deployments should use `env` or
+    `file` (Kubernetes / Docker secrets). The resolved value is a SecretStr.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    env: str | None = Field(default=None, description="environment variable holding the value")
+    file: Path | None = Field(default=None, description="file holding the value (trailing newline stripped)")
+    value: SecretStr | None = Field(default=None, description="the value itself (local use only)")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SecretRef:
+        given = [name for name in ("env", "file", "value") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of env, file, value (got {given or 'none'})")
+        return self
+
+    def resolve(self) -> SecretStr:
+        """Read the value (environment or file). Raises ValueError naming the source, never the value."""
+        if self.value is not None:
+            return self.value
+        if self.env is not None:
+            found = os.environ.get(self.env)
+            if not found:
+                raise ValueError(f"environment variable {self.env} is not set or empty")
+            return SecretStr(found.strip())
+        assert self.file is not None
+        try:
+            text = self.file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ValueError(f"secret file {self.file} cannot be read ({type(exc).__name__})") from None
+        if not text:
+            raise ValueError(f"secret file {self.file} is empty")
+        return SecretStr(text)
+
+
+class ReceiverBase(BaseModel):
+    """Settings every receiver has."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    phi: PhiPolicy = Field(default_factory=PhiPolicy, description="what messages to this receiver may carry")
+    timeout_s: float = Field(default=5.0, gt=0, le=60, description="seconds for one HTTP attempt")
+    rate_per_s: float | None = Field(default=None, gt=0, description="throttle; None = integration default")
+    burst: float | None = Field(default=None, ge=1, description="token-bucket size; None = integration default")
+
+
+@dataclass(frozen=True)
+class OutgoingRequest:
+    """A formatted POST. `url` is a secret; never log it."""
+
+    url: str
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class Integration(Protocol):
+    """A receiver's integration: formats a notification and posts it."""
+
+    name: str
+    kind: str
+    phi: PhiPolicy
+    timeout_s: float
+    default_rate_per_s: float | None
+    default_burst: float
+
+    def format(self, item: Notification, view: AlertView, now_s: float) -> OutgoingRequest:
+        """The request for `item`, built only from `view` (PHI policy applied) and the action."""
+        ...
+
+    def secrets(self) -> list[str]:
+        """Every secret value this integration holds (for the log redactor)."""
+        ...
+
+
+async def post_request(client: httpx.AsyncClient, request: OutgoingRequest, timeout_s: float,
+                       now_s: float) -> AttemptResult:
+    """POST and classify: 2xx delivered; 5xx / timeout / connection error retryable; 429 with Retry-After; other
+    4xx permanent. `now_s` (wall-clock epoch s) is only used to read an HTTP-date Retry-After."""
+    try:
+        response = await client.post(request.url, content=request.body, headers=request.headers, timeout=timeout_s)
+    except httpx.TimeoutException as exc:
+        return AttemptResult(False, True, FailureKind.TIMEOUT, detail=type(exc).__name__)
+    except httpx.TransportError as exc:
+        return AttemptResult(False, True, FailureKind.CONNECTION, detail=type(exc).__name__)
+    except httpx.HTTPError as exc:
+        return AttemptResult(False, False, FailureKind.OTHER, detail=type(exc).__name__)
+    retry_after = parse_retry_after(response.headers.get("retry-after"), now_s)
+    return classify_status(response.status_code, retry_after)

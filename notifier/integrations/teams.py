@@ -1,0 +1,72 @@
+"""Microsoft Teams through a Workflows ("Post to a channel when a webhook request is received") webhook.
+
+The retired Office 365 connectors took MessageCards; Workflows take a message
+whose single attachment is an Adaptive Card
+(`contentType: application/vnd.microsoft.card.adaptive`). The Acknowledge
+button is an `Action.OpenUrl` to the signed link.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import orjson
+from pydantic import Field
+
+from notifier.core.model import Notification, NotifyAction
+from notifier.core.phi import AlertView, PhiPolicy
+from notifier.integrations.base import OutgoingRequest, ReceiverBase, SecretRef
+
+__all__ = ["TeamsIntegration", "TeamsReceiver"]
+
+ADAPTIVE_CARD_TYPE = "application/vnd.microsoft.card.adaptive"
+_COLOUR = {1: "Default", 2: "Warning", 3: "Attention", 4: "Attention"}
+
+
+class TeamsReceiver(ReceiverBase):
+    type: Literal["teams"] = "teams"
+    url: SecretRef = Field(description="Workflows webhook URL (it carries a signature in its query)")
+
+    def build(self) -> TeamsIntegration:
+        return TeamsIntegration(self)
+
+
+class TeamsIntegration:
+    kind = "teams"
+    default_rate_per_s: float | None = 1.0
+    default_burst = 4.0
+
+    def __init__(self, config: TeamsReceiver) -> None:
+        self.name = config.name
+        self.phi: PhiPolicy = config.phi
+        self.timeout_s = config.timeout_s
+        self._url = config.url.resolve().get_secret_value()
+
+    def secrets(self) -> list[str]:
+        return [self._url]
+
+    def format(self, item: Notification, view: AlertView, now_s: float) -> OutgoingRequest:
+        if item.action == NotifyAction.RESOLVE:
+            title = f"Resolved - {view.location}"
+        else:
+            title = (f"[tier {item.tier + 1}] " if item.tier else "") + view.headline()
+        facts = [{"title": "Location", "value": view.location}]
+        if view.level_name:
+            facts.append({"title": "Level", "value": f"{view.level} ({view.level_name})"})
+        if view.masked_mrn:
+            facts.append({"title": "MRN", "value": view.masked_mrn})
+        facts.extend({"title": s.name, "value": s.value + (f" ({s.band})" if s.band else "")} for s in view.scores)
+        body: list[dict[str, Any]] = [
+            {"type": "TextBlock", "text": title, "weight": "Bolder", "size": "Medium", "wrap": True,
+             "color": _COLOUR.get(view.level or 0, "Default")},
+            {"type": "FactSet", "facts": facts},
+        ]
+        body.extend({"type": "TextBlock", "text": f"- {r}", "wrap": True, "spacing": "None"} for r in view.reasons)
+        body.append({"type": "TextBlock", "text": f"episode {view.episode_id}", "isSubtle": True, "size": "Small"})
+        card: dict[str, Any] = {"type": "AdaptiveCard", "version": "1.4",
+                                "$schema": "http://adaptivecards.io/schemas/adaptive-card.json", "body": body}
+        if view.ack_url and item.action == NotifyAction.TRIGGER:
+            card["actions"] = [{"type": "Action.OpenUrl", "title": "Acknowledge", "url": view.ack_url}]
+        message = {"type": "message", "attachments": [{"contentType": ADAPTIVE_CARD_TYPE, "contentUrl": None,
+                                                       "content": card}]}
+        return OutgoingRequest(self._url, orjson.dumps(message), {"Content-Type": "application/json"})

@@ -1,0 +1,80 @@
+"""Generic webhook: a JSON body signed Stripe-style (see notifier.core.signing for the verification recipe).
+
+Headers: `X-Sepsis-Signature: t=<unix s>,v1=<hex HMAC-SHA256 over "<t>.<body>">`
+and `X-Sepsis-Delivery: <alert id>|<receiver>` (stable across retries, so a
+receiver can drop a duplicate delivery).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import orjson
+from pydantic import Field
+
+from notifier.core.model import Notification
+from notifier.core.phi import AlertView, PhiPolicy
+from notifier.core.signing import SIGNATURE_HEADER, sign_webhook
+from notifier.integrations.base import OutgoingRequest, ReceiverBase, SecretRef
+
+__all__ = ["DELIVERY_HEADER", "WebhookIntegration", "WebhookReceiver", "webhook_body"]
+
+DELIVERY_HEADER = "X-Sepsis-Delivery"
+
+
+class WebhookReceiver(ReceiverBase):
+    type: Literal["webhook"] = "webhook"
+    url: SecretRef = Field(description="endpoint URL")
+    secret: SecretRef = Field(description="shared HMAC secret for the X-Sepsis-Signature header")
+
+    def build(self) -> WebhookIntegration:
+        return WebhookIntegration(self)
+
+
+def webhook_body(item: Notification, view: AlertView) -> dict[str, Any]:
+    """The JSON document: only fields of the view (the PHI policy is already applied)."""
+    body: dict[str, Any] = {
+        "version": 1,
+        "action": str(item.action),
+        "episode_id": view.episode_id,
+        "alert_id": view.alert_id,
+        "tier": item.tier,
+        "location": view.location,
+    }
+    optional: dict[str, Any] = {
+        "level": view.level, "level_name": view.level_name, "transition": view.transition,
+        "facility": view.facility, "unit": view.unit, "room": view.room, "bed": view.bed,
+        "masked_mrn": view.masked_mrn, "event_time": view.event_time, "ack_url": view.ack_url,
+        "infection_suspected": view.infection_suspected, "treatment_started": view.treatment_started,
+    }
+    body.update({k: v for k, v in optional.items() if v is not None})
+    if view.scores:
+        body["scores"] = [{"name": s.name, "value": s.value, "band": s.band} for s in view.scores]
+    if view.reasons:
+        body["reasons"] = list(view.reasons)
+    return body
+
+
+class WebhookIntegration:
+    kind = "webhook"
+    default_rate_per_s: float | None = None  # our own endpoints: no throttle unless configured
+    default_burst = 1.0
+
+    def __init__(self, config: WebhookReceiver) -> None:
+        self.name = config.name
+        self.phi: PhiPolicy = config.phi
+        self.timeout_s = config.timeout_s
+        self._url = config.url.resolve().get_secret_value()
+        self._secret = config.secret.resolve().get_secret_value()
+
+    def secrets(self) -> list[str]:
+        return [self._url, self._secret]
+
+    def format(self, item: Notification, view: AlertView, now_s: float) -> OutgoingRequest:
+        body = orjson.dumps(webhook_body(item, view))
+        headers = {
+            "Content-Type": "application/json",
+            SIGNATURE_HEADER: sign_webhook(self._secret.encode(), int(now_s), body),
+            DELIVERY_HEADER: item.log_key,
+        }
+        return OutgoingRequest(self._url, body, headers)

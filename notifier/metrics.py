@@ -1,0 +1,40 @@
+"""Prometheus metrics of the notifier (one registry per app, so tests can run several)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+__all__ = ["NotifierMetrics"]
+
+_LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+_ACK_BUCKETS_S = (30, 60, 120, 300, 600, 900, 1800, 3600, 7200)
+
+
+class NotifierMetrics:
+    """Counters and histograms; labels are receiver names and reason enums, never patient data."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.deliveries = Counter("notifier_deliveries_total", "Finished deliveries by receiver and outcome",
+                                  ["receiver", "outcome"], registry=r)
+        self.attempts = Counter("notifier_delivery_attempts_total", "HTTP attempts by receiver and failure kind",
+                                ["receiver", "kind"], registry=r)
+        self.retries = Counter("notifier_retries_total", "Retries scheduled, by receiver", ["receiver"], registry=r)
+        self.latency = Histogram("notifier_delivery_latency_seconds",
+                                 "Alert read to receiver 2xx, wall-clock seconds", ["receiver"],
+                                 buckets=_LATENCY_BUCKETS_S, registry=r)
+        self.dead_letters = Counter("notifier_dead_letters_total", "Notifications dead-lettered after the last "
+                                    "attempt", ["receiver"], registry=r)
+        self.escalations = Counter("notifier_escalations_total", "Escalation steps by policy and reason",
+                                   ["policy", "reason"], registry=r)
+        self.time_to_ack = Histogram("notifier_time_to_acknowledge_seconds", "First page to acknowledgement, "
+                                     "wall-clock seconds", ["via"], buckets=_ACK_BUCKETS_S, registry=r)
+        self.acks = Counter("notifier_acks_total", "Acknowledgements received, by channel", ["via"], registry=r)
+        self.silenced = Counter("notifier_silenced_total", "Notifications muted by a silence", registry=r)
+        self.deduplicated = Counter("notifier_deduplicated_total", "Notifications not re-sent, by reason",
+                                    ["reason"], registry=r)
+        self.throttled = Counter("notifier_throttle_waits_total", "Sends delayed by a rate limit", ["receiver"],
+                                 registry=r)
+        self.invalid_alerts = Counter("notifier_invalid_alerts_total", "Malformed alert records dead-lettered",
+                                      registry=r)

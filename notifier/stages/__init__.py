@@ -1,0 +1,1 @@
+"""One module per pipeline stage: route, silence, dedup, throttle, send, retry, record_sent."""

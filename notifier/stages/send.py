@@ -1,0 +1,67 @@
+"""Sending: build the PHI-limited view, let the integration format it, POST once, classify.
+
+`Sender.attempt` is one attempt; the retry stage decides whether there is
+another. `SendStage` is the single-attempt stage for pipelines without retry
+(dry runs, the benchmark's reference figure).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import httpx
+
+from notifier.clock import Clock
+from notifier.core.model import DeliveryOutcome, Notification, NotifyAction
+from notifier.core.phi import build_view
+from notifier.core.retry_policy import AttemptResult, FailureKind
+from notifier.integrations.base import Integration, post_request
+from notifier.metrics import NotifierMetrics
+
+__all__ = ["SendStage", "Sender"]
+
+AckLinkMaker = Callable[[str], str]
+"""Episode id -> signed acknowledge URL."""
+
+
+class Sender:
+    """Formats and posts one attempt through the receiver's integration."""
+
+    def __init__(self, integrations: Mapping[str, Integration], client: httpx.AsyncClient, ack_link: AckLinkMaker,
+                 clock: Clock, metrics: NotifierMetrics) -> None:
+        self._integrations = integrations
+        self._client = client
+        self._ack_link = ack_link
+        self._clock = clock
+        self._metrics = metrics
+
+    async def attempt(self, item: Notification) -> AttemptResult:
+        integration = self._integrations[item.receiver]
+        now_s = self._clock.now_s()
+        link = self._ack_link(item.alert.episode_id) if item.action == NotifyAction.TRIGGER else None
+        view = build_view(item.alert, integration.phi, link)
+        try:
+            request = integration.format(item, view, now_s)
+        except Exception as exc:  # a formatting bug must not kill the worker; it is permanent, not retryable
+            result = AttemptResult(False, False, FailureKind.OTHER, detail=f"format failed: {type(exc).__name__}")
+        else:
+            result = await post_request(self._client, request, integration.timeout_s, now_s)
+        self._metrics.attempts.labels(item.receiver, str(result.kind)).inc()
+        return result
+
+
+class SendStage:
+    """One attempt per item, no retry."""
+
+    name = "send"
+
+    def __init__(self, sender: Sender) -> None:
+        self._sender = sender
+
+    async def run(self, items: list[Notification]) -> list[Notification]:
+        out = []
+        for item in items:
+            result = await self._sender.attempt(item)
+            outcome = DeliveryOutcome.DELIVERED if result.ok else DeliveryOutcome.FAILED
+            out.append(item.with_(outcome=outcome, attempts=1, failure_reason=result.detail))
+        return out
