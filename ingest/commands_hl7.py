@@ -1,9 +1,196 @@
-"""Subcommands (filled in by the commands_hl7 work)."""
+"""`sepsis-alert parse`, `ingest-file` and `ingest-hl7`: the HL7 v2 (and, for files, FHIR JSON) entry points.
+
+* `parse PATH...` (no Kafka): one JSON line per canonical event on stdout; a rejected
+  message prints `error: <file>[#n]: <reason>` on stderr (#n = position of the message
+  in a file of several); exit status 1 if anything was rejected, the rest still printed.
+  Files may hold one message, several, an FHS/BHS batch or MLLP frames; a file whose
+  content starts with `{` is a FHIR JSON document.
+* `ingest-file PATH...`: the same, written to Kafka (events + raw; rejections dead-lettered).
+* `ingest-hl7`: the MLLP listener (settings from SEPSIS_HL7_*, SEPSIS_INGEST_*, SEPSIS_KAFKA_*).
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from ingest.config import IngestSettings
+from ingest.core.errors import InputRejected
+from ingest.core.hl7v2 import Hl7Normaliser, read_ack_header, split_messages
+from ingest.core.result import ClinicalEvent, Normalised
+
+__all__ = ["event_json", "register"]
+
+log = logging.getLogger(__name__)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # noqa: ARG001
-    """Add subcommands (none yet)."""
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `parse`, `ingest-file` and `ingest-hl7`."""
+    p = subparsers.add_parser("parse", help="parse HL7 v2 / FHIR JSON files and print canonical events (no Kafka)")
+    p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    p.set_defaults(func=_parse_command)
+
+    p = subparsers.add_parser("ingest-file", help="parse HL7 v2 / FHIR JSON files and write the events to Kafka")
+    p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    p.set_defaults(func=_ingest_file_command)
+
+    p = subparsers.add_parser("ingest-hl7", help="run the HL7 v2 MLLP listener (writes to Kafka, ACKs after acks=all)")
+    p.add_argument("--host", default=None, help="address to bind (default 127.0.0.1, or SEPSIS_HL7_MLLP__HOST)")
+    p.add_argument("--port", type=int, default=None, help="TCP port (default 2575, or SEPSIS_HL7_MLLP__PORT)")
+    p.add_argument("--metrics-port", type=int, default=None, help="serve Prometheus /metrics on this port")
+    p.set_defaults(func=_ingest_hl7_command)
+
+
+@dataclass(frozen=True, slots=True)
+class FileItem:
+    """One message of an input file: its label for errors and its raw bytes."""
+
+    label: str
+    raw: bytes
+    is_fhir: bool
+
+
+def _items(path: Path) -> Iterator[FileItem]:
+    data = path.read_bytes()
+    if data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
+        yield FileItem(str(path), data, True)
+        return
+    messages = split_messages(data)
+    for n, raw in enumerate(messages, 1):
+        yield FileItem(f"{path}#{n}" if len(messages) > 1 else str(path), raw, False)
+
+
+def _normalise(item: FileItem, normaliser: Hl7Normaliser, settings: IngestSettings,
+               received_at: datetime) -> Normalised:
+    if item.is_fhir:
+        from ingest.core.fhir import normalise_fhir_document  # the FHIR path is optional for HL7-only sites
+
+        return normalise_fhir_document(item.raw, settings, received_at)
+    return normaliser.normalise(item.raw, received_at)
+
+
+def event_json(event: ClinicalEvent) -> str:
+    """One output line: `kind` and `patient_id` (= the patient key) first, then every field of the event."""
+    body: dict[str, Any] = event.model_dump(mode="json")
+    line = {"kind": body.pop("kind"), "patient_id": event.patient_key, **body}
+    return json.dumps(line, ensure_ascii=False)
+
+
+def _parse_command(args: argparse.Namespace) -> int:
+    settings = IngestSettings()
+    normaliser = Hl7Normaliser(settings)
+    failed = False
+    for path in args.paths:
+        try:
+            items = list(_items(path))
+        except OSError as exc:
+            print(f"error: {path}: cannot read ({exc.strerror})", file=sys.stderr)
+            failed = True
+            continue
+        for item in items:
+            try:
+                result = _normalise(item, normaliser, settings, datetime.now(UTC))
+            except InputRejected as exc:
+                print(f"error: {item.label}: {exc}", file=sys.stderr)
+                failed = True
+                continue
+            for event in result.events:
+                print(event_json(event))
+    sys.stdout.flush()
+    return 1 if failed else 0
+
+
+def _ingest_file_command(args: argparse.Namespace) -> int:
+    from ingest.adapters.kafka_sink import KafkaEventSink
+    from schemas.dead_letter import DeadLetter, DeadLetterDetail
+    from schemas.topics import Topics
+    from sepsis_alert.kafka.config import KafkaSettings
+    from sepsis_alert.kafka.errors import KafkaPlumbingError
+    from sepsis_alert.kafka.producer import EventProducer
+
+    settings = IngestSettings()
+    normaliser = Hl7Normaliser(settings)
+    rejected = written = 0
+    with EventProducer(KafkaSettings()) as producer:
+        hl7_sink = KafkaEventSink(producer, raw_topic=Topics.RAW_HL7, timeout_s=settings.send_timeout_s)
+        fhir_sink = KafkaEventSink(producer, raw_topic=Topics.RAW_FHIR, timeout_s=settings.send_timeout_s,
+                                   source="fhir")
+        for path in args.paths:
+            for item in _items(path):
+                sink = fhir_sink if item.is_fhir else hl7_sink
+                received_at = datetime.now(UTC)
+                try:
+                    try:
+                        result = _normalise(item, normaliser, settings, received_at)
+                    except InputRejected as exc:
+                        print(f"error: {item.label}: {exc}", file=sys.stderr)
+                        rejected += 1
+                        sink.write_dead_letter_sync(DeadLetter.for_payload(
+                            item.raw, source=sink.source, worker="ingest-file", error_code=exc.code,
+                            error_message=str(exc), received_at=received_at,
+                            source_message_id=None if item.is_fhir else (read_ack_header(item.raw).control_id or None),
+                            details=[DeadLetterDetail(location=exc.location or "message", message=exc.message)]))
+                        continue
+                    written += sink.write_accepted_sync(result.events, item.raw, message_id=result.message_id,
+                                                        sender=result.sender, received_at=received_at)
+                except KafkaPlumbingError as exc:
+                    print(f"error: {item.label}: not written to Kafka: {exc}", file=sys.stderr)
+                    return 2
+    print(f"wrote {written} records; {rejected} messages rejected (dead-lettered)", file=sys.stderr)
+    return 1 if rejected else 0
+
+
+def _ingest_hl7_command(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    return asyncio.run(_run_listener(args))
+
+
+async def _run_listener(args: argparse.Namespace) -> int:
+    from ingest.adapters.dedup import RetransmissionIndex, load_from_kafka
+    from ingest.adapters.kafka_sink import KafkaEventSink
+    from ingest.hl7_worker import Hl7Worker, Hl7WorkerSettings
+    from ingest.metrics_hl7 import Hl7Metrics
+    from sepsis_alert.kafka.config import KafkaSettings
+    from sepsis_alert.kafka.producer import EventProducer
+
+    ingest = IngestSettings()
+    worker_settings = Hl7WorkerSettings()
+    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    if overrides:
+        worker_settings = worker_settings.model_copy(
+            update={"mllp": worker_settings.mllp.model_copy(update=overrides)})
+    metrics_port = args.metrics_port or worker_settings.metrics_port
+    kafka = KafkaSettings()
+    dedup = RetransmissionIndex(timedelta(seconds=worker_settings.dedup_window_s))
+    if worker_settings.load_dedup_on_start:
+        loaded = await asyncio.to_thread(load_from_kafka, dedup, kafka, datetime.now(UTC))
+        log.info("loaded %d retransmission keys from Kafka", loaded)
+    metrics = Hl7Metrics()
+    if metrics_port:
+        metrics.serve(metrics_port)
+    producer = EventProducer(kafka, linger_ms=0)  # senders wait for each ACK: do not hold records back
+    sink = KafkaEventSink(producer, raw_topic=worker_settings.raw_topic, timeout_s=ingest.send_timeout_s)
+    worker = Hl7Worker(ingest, worker_settings, sink, metrics=metrics, dedup=dedup)
+    await worker.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    print(f"ingest-hl7 listening on {worker_settings.mllp.host}:{worker.port}", file=sys.stderr, flush=True)
+    try:
+        await stop.wait()
+    finally:
+        await worker.stop()
+        await asyncio.to_thread(producer.close)
+    return 0

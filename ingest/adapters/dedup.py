@@ -1,0 +1,83 @@
+"""Retransmission de-duplication: same sender + MSH-10 within a window -> AA again, nothing re-produced.
+
+`RetransmissionIndex` is the pure part (time is passed in). Accepted messages
+write a marker to Topics.INGEST_DEDUP (compacted, keyed `sender|control id`) in
+the same acks=all batch as their events (see kafka_sink), and
+`load_from_kafka` replays that topic at start-up, so a restarted or replacement
+worker still recognises retransmissions of messages accepted before it started.
+Rejected messages are not remembered: a retransmission is judged (and
+dead-lettered) again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import OrderedDict
+from datetime import datetime, timedelta
+
+from schemas.topics import Topics
+from sepsis_alert.kafka.config import KafkaSettings
+from sepsis_alert.kafka.consumer import read_all
+
+__all__ = ["RetransmissionIndex", "dedup_key", "load_from_kafka"]
+
+log = logging.getLogger(__name__)
+
+
+def dedup_key(sender: str, control_id: str) -> str:
+    """`<MSH-3>|<MSH-4>|<MSH-10>`: MSH-10 is unique only per sending application and facility."""
+    return f"{sender}|{control_id}"
+
+
+class RetransmissionIndex:
+    """Keys of accepted messages with their acceptance time (event: processing time), oldest first."""
+
+    def __init__(self, window: timedelta, max_entries: int = 1_000_000) -> None:
+        self.window = window
+        self.max_entries = max_entries
+        self._seen: OrderedDict[str, datetime] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def is_duplicate(self, key: str, now: datetime) -> bool:
+        """True when `key` was accepted within the window before `now`."""
+        accepted = self._seen.get(key)
+        return accepted is not None and now - accepted <= self.window
+
+    def remember(self, key: str, accepted_at: datetime) -> None:
+        """Record an accepted message; forgets the oldest entries past the window or the size cap."""
+        self._seen[key] = accepted_at
+        self._seen.move_to_end(key)
+        self.evict(accepted_at)
+
+    def evict(self, now: datetime) -> None:
+        while self._seen:
+            key, accepted = next(iter(self._seen.items()))
+            if now - accepted > self.window or len(self._seen) > self.max_entries:
+                del self._seen[key]
+            else:
+                break
+
+
+def load_from_kafka(index: RetransmissionIndex, settings: KafkaSettings, now: datetime,
+                    timeout_s: float = 30.0, topic: str = Topics.INGEST_DEDUP) -> int:
+    """Fill `index` from the dedup topic (entries younger than the window); returns how many were loaded.
+
+    Raises KafkaUnavailableError when the topic cannot be read (the worker
+    should not start blind: it would re-produce retransmissions).
+    """
+    loaded = 0
+    for record in read_all(settings, topic, timeout_s=timeout_s):
+        if record.key is None or record.value is None:
+            continue
+        try:
+            accepted_at = datetime.fromisoformat(json.loads(record.value)["accepted_at"])
+        except (ValueError, KeyError, TypeError):
+            log.warning("ignoring an unreadable dedup marker at %s/%d@%d", topic, record.partition, record.offset)
+            continue
+        if now - accepted_at <= index.window:
+            index.remember(record.key.decode(), accepted_at)
+            loaded += 1
+    return loaded

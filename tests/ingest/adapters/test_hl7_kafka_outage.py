@@ -1,0 +1,94 @@
+"""Kafka stops while a sender is connected: no AA; once Kafka is back the retransmission is accepted once.
+
+Uses its own LocalBroker so that the shared session broker is not disturbed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ingest.adapters.kafka_sink import KafkaEventSink
+from ingest.adapters.mllp import MllpSettings
+from ingest.config import IngestSettings
+from ingest.hl7_worker import Hl7Worker, Hl7WorkerSettings
+from schemas.topics import Topics
+from sepsis_alert.kafka.broker import LocalBroker
+from sepsis_alert.kafka.config import KafkaSettings
+from sepsis_alert.kafka.consumer import read_all
+from sepsis_alert.kafka.errors import BrokerStartError
+from sepsis_alert.kafka.producer import EventProducer
+from sepsis_alert.kafka.topics import ensure_topics
+from tests.ingest.adapters.harness import MllpClient, WorkerThread, ack_fields, unique_id
+from tests.ingest.core.samples import VITALS_ORU, with_ids
+
+pytestmark = pytest.mark.integration
+
+SEND_TIMEOUT_S = 2.0
+SLACK_S = 5.0
+"""Allowed overrun of the send timeout on a busy 2-core machine."""
+
+
+@pytest.fixture
+def own_broker(kafka_broker: LocalBroker, tmp_path: Path) -> Iterator[LocalBroker]:
+    """A private broker (depends on kafka_broker only so that the jars are known to be present)."""
+    broker = LocalBroker(tmp_path / "kafka")
+    try:
+        broker.start(180)
+    except BrokerStartError as exc:
+        pytest.fail(f"private test broker did not start: {exc}", pytrace=False)
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+def test_no_aa_while_kafka_is_down_and_retransmission_accepted_once(own_broker: LocalBroker) -> None:
+    # Records of a failed attempt expire quickly instead of landing after the broker returns.
+    kafka = KafkaSettings(bootstrap_servers=own_broker.bootstrap, request_timeout_ms=1500,
+                          delivery_timeout_ms=int(SEND_TIMEOUT_S * 1000))
+    ensure_topics(kafka)
+    producer = EventProducer(kafka)
+    ingest = IngestSettings(send_timeout_s=SEND_TIMEOUT_S)
+    settings = Hl7WorkerSettings(mllp=MllpSettings(port=0, idle_timeout_s=300))
+    thread = WorkerThread(lambda: Hl7Worker(ingest, settings, KafkaEventSink(
+        producer, raw_topic=settings.raw_topic, timeout_s=SEND_TIMEOUT_S)))
+    port = thread.start()
+    client = MllpClient("127.0.0.1", port, timeout_s=60)
+    try:
+        first_id, second_id = unique_id("UP"), unique_id("DOWN")
+        assert ack_fields(client.send(with_ids(VITALS_ORU, first_id, "MRN-1")))["MSA"][1] == "AA"
+
+        own_broker.stop()
+        second = with_ids(VITALS_ORU, second_id, "MRN-1")
+        started = time.monotonic()
+        ack = ack_fields(client.send(second))
+        elapsed = time.monotonic() - started
+        assert ack["MSA"][1:3] == ["AE", second_id]
+        assert "retransmit" in ack["MSA"][3]
+        assert elapsed < SEND_TIMEOUT_S + SLACK_S, f"AE took {elapsed:.1f} s"
+
+        own_broker.start(180)
+        codes = []
+        for _ in range(20):  # the sender retransmits until it gets AA (the producer reconnects meanwhile)
+            codes.append(ack_fields(client.send(second))["MSA"][1])
+            if codes[-1] == "AA":
+                break
+            time.sleep(1.0)
+        assert codes[-1] == "AA" and set(codes[:-1]) <= {"AE"}
+        assert ack_fields(client.send(second))["MSA"][1] == "AA"  # a late retransmission: deduplicated
+    finally:
+        client.close()
+        thread.stop()
+        producer.close()
+
+    def count(topic: str, message_id: str) -> int:
+        return sum(1 for r in read_all(kafka, topic, timeout_s=60)
+                   if dict(r.headers).get("source_message_id") == message_id.encode())
+
+    assert count(Topics.OBSERVATIONS, first_id) == 6
+    assert count(Topics.OBSERVATIONS, second_id) == 6
+    assert count(Topics.RAW_HL7, second_id) == 1
