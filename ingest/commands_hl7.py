@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import Iterator
@@ -28,6 +29,8 @@ from ingest.config import IngestSettings
 from ingest.core.errors import InputRejected
 from ingest.core.hl7v2 import Hl7Normaliser, read_ack_header, split_messages
 from ingest.core.result import ClinicalEvent, Normalised
+from sepsis_alert.ops.redaction import Redactor
+from sepsis_alert.ops.settings import add_ops_arguments
 
 __all__ = ["event_json", "register"]
 
@@ -47,7 +50,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("ingest-hl7", help="run the HL7 v2 MLLP listener (writes to Kafka, ACKs after acks=all)")
     p.add_argument("--host", default=None, help="address to bind (default 127.0.0.1, or SEPSIS_HL7_MLLP__HOST)")
     p.add_argument("--port", type=int, default=None, help="TCP port (default 2575, or SEPSIS_HL7_MLLP__PORT)")
-    p.add_argument("--metrics-port", type=int, default=None, help="serve Prometheus /metrics on this port")
+    p.add_argument("--metrics-port", type=int, default=None, help="deprecated alias of --ops-port")
+    add_ops_arguments(p, "ingest-hl7")
     p.set_defaults(func=_ingest_hl7_command)
 
 
@@ -151,17 +155,23 @@ def _ingest_file_command(args: argparse.Namespace) -> int:
 
 
 def _ingest_hl7_command(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    return asyncio.run(_run_listener(args))
+    from sepsis_alert.ops.logging import configure_logging
+
+    redactor = configure_logging("ingest-hl7", os.environ.get("SEPSIS_LOG_LEVEL", "INFO"))
+    return asyncio.run(_run_listener(args, redactor))
 
 
-async def _run_listener(args: argparse.Namespace) -> int:
+async def _run_listener(args: argparse.Namespace, redactor: Redactor | None = None) -> int:
     from ingest.adapters.dedup import RetransmissionIndex, load_from_kafka
     from ingest.adapters.kafka_sink import KafkaEventSink
     from ingest.hl7_worker import Hl7Worker, Hl7WorkerSettings
     from ingest.metrics_hl7 import Hl7Metrics
     from sepsis_alert.kafka.config import KafkaSettings
     from sepsis_alert.kafka.producer import EventProducer
+    from sepsis_alert.ops.http import start_ops_server_from_settings
+    from sepsis_alert.ops.kafka_probe import KafkaProbe
+    from sepsis_alert.ops.readiness import ReadinessRegistry
+    from sepsis_alert.ops.settings import ops_settings_from_args
 
     ingest = IngestSettings()
     worker_settings = Hl7WorkerSettings()
@@ -169,19 +179,29 @@ async def _run_listener(args: argparse.Namespace) -> int:
     if overrides:
         worker_settings = worker_settings.model_copy(
             update={"mllp": worker_settings.mllp.model_copy(update=overrides)})
-    metrics_port = args.metrics_port or worker_settings.metrics_port
+    if args.metrics_port is not None and args.ops_port is None:
+        args.ops_port = args.metrics_port  # deprecated alias
+    elif args.ops_port is None and worker_settings.metrics_port:
+        args.ops_port = worker_settings.metrics_port
     kafka = KafkaSettings()
+    if redactor is not None and kafka.sasl_password is not None:
+        redactor.add_secret(kafka.sasl_password.get_secret_value())
+    readiness = ReadinessRegistry()
+    readiness.register("listener_bound")
+    probe = KafkaProbe(kafka, readiness).start()
     dedup = RetransmissionIndex(timedelta(seconds=worker_settings.dedup_window_s))
     if worker_settings.load_dedup_on_start:
         loaded = await asyncio.to_thread(load_from_kafka, dedup, kafka, datetime.now(UTC))
         log.info("loaded %d retransmission keys from Kafka", loaded)
     metrics = Hl7Metrics()
-    if metrics_port:
-        metrics.serve(metrics_port)
+    ops_settings = ops_settings_from_args(args)
+    ops = (start_ops_server_from_settings(ops_settings, readiness=readiness, registry=metrics.registry,
+                                          worker="ingest-hl7") if ops_settings.enabled else None)
     producer = EventProducer(kafka, linger_ms=0)  # senders wait for each ACK: do not hold records back
     sink = KafkaEventSink(producer, raw_topic=worker_settings.raw_topic, timeout_s=ingest.send_timeout_s)
     worker = Hl7Worker(ingest, worker_settings, sink, metrics=metrics, dedup=dedup)
     await worker.start()
+    readiness.set("listener_bound", True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -191,6 +211,10 @@ async def _run_listener(args: argparse.Namespace) -> int:
     try:
         await stop.wait()
     finally:
+        readiness.set("listener_bound", False)
         await worker.stop()
         await asyncio.to_thread(producer.close)
+        probe.stop()
+        if ops is not None:
+            ops.stop()
     return 0

@@ -45,7 +45,7 @@ class Normalised:
 
 
 def number_parts(events: list[ClinicalEvent]) -> list[ClinicalEvent]:
-    """Set `part`/`parts` on each patient's observations of one message, in message order.
+    """Set `part`/`parts` on each patient's observations of one message, in message order (in place).
 
     The detector scores a patient once per message, after the observation whose
     part is parts-1, so scoring does not depend on Kafka batch boundaries.
@@ -55,11 +55,13 @@ def number_parts(events: list[ClinicalEvent]) -> list[ClinicalEvent]:
         if isinstance(e, Observation):
             counts[e.patient_key] = counts.get(e.patient_key, 0) + 1
     seen: dict[str, int] = {}
-    out: list[ClinicalEvent] = []
     for e in events:
         if isinstance(e, Observation):
             i = seen.get(e.patient_key, 0)
             seen[e.patient_key] = i + 1
-            e = e.model_copy(update={"part": i, "parts": counts[e.patient_key]})
-        out.append(e)
-    return out
+            # The events were built by the caller's normaliser and are not shared yet, so setting the
+            # two numbering fields in place is safe; model_copy() cost ~15% of HL7 normalisation time.
+            # The values are valid by construction (0 <= i < count).
+            object.__setattr__(e, "part", i)
+            object.__setattr__(e, "parts", counts[e.patient_key])
+    return list(events)

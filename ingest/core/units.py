@@ -148,8 +148,11 @@ CONVERSIONS: dict[Measure, dict[str, _Conv]] = {
     Measure.BASE_EXCESS: {"mmol/L": _ID, "mEq/L": _ID},
 }
 
-# Measures whose value may arrive with no unit at all (dimensionless scores and ratios).
+# Measures whose value may arrive with no unit at all: dimensionless scores and ratios, and the two
+# rates whose only possible unit is /min (no other unit exists to confuse them with, so this is
+# not guessing a unit from the size of the number).
 _UNITLESS_OK: dict[Measure, str] = {
+    Measure.HEART_RATE: "/min", Measure.RESPIRATORY_RATE: "/min",
     Measure.GCS: "{score}", Measure.GCS_EYE: "{score}", Measure.GCS_VERBAL: "{score}",
     Measure.GCS_MOTOR: "{score}", Measure.INR: "{INR}", Measure.PH: "[pH]", Measure.FIO2: "1",
     Measure.SPO2_SCALE: "{scale}", Measure.ON_OXYGEN: "{bool}", Measure.RESP_SUPPORT: "{bool}",

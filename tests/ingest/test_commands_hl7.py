@@ -108,7 +108,7 @@ def test_ingest_hl7_command_serves_mllp_and_stops_on_sigterm(kafka_settings: Kaf
         for _ in range(200):
             line = proc.stderr.readline()
             seen.append(line)
-            if "listening on" in line or not line:
+            if "ingest-hl7 listening on" in line or not line:
                 break
         assert f"listening on 127.0.0.1:{port}" in "".join(seen), "".join(seen)[-2000:]
         client = MllpClient("127.0.0.1", port)

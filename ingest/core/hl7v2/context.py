@@ -57,6 +57,13 @@ class MessageContext:
         msh_time = parse_ts(message.msh.get(7), site_zone, location="MSH-7")
         return cls(message, control_id[:256], message.sender, msh_time, received_at, site_zone, policy, key_memo)
 
+    @property
+    def correlation_id(self) -> str:
+        """`hl7:<MSH-4 sending facility>:<MSH-10>`: follows the message into logs, alerts and deliveries
+        (same format as sepsis_alert.ops.logging.hl7_correlation_id)."""
+        facility = self.message.msh.get(4).split("^", 1)[0].strip()
+        return f"hl7:{facility or '-'}:{self.control_id}"
+
     def patient_key(self, pid: Segment | None) -> str:
         """patient_key_of under this message's policy, memoised."""
         return patient_key_of(pid, self.policy, self.key_memo)

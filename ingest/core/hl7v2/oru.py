@@ -301,6 +301,7 @@ def _observation(obx: Segment, ctx: MessageContext, codes: CodeCache, patient_ke
             code_system=resolved.system, value=value, value_code=value_code, unit=resolved.canonical_unit,
             effective_at=effective_at, received_at=ctx.received_at, source=Source.HL7V2,
             source_message_id=ctx.control_id, source_id=source_id, status=status, location=where,
+            correlation_id=ctx.correlation_id,
         )
     except ValidationError as exc:
         raise InputRejected(describe_validation_error(exc), location=obx.label, code="invalid_event") from None

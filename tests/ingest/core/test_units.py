@@ -44,6 +44,7 @@ M = Measure
         (M.FIO2, 40, None, 0.40),
         (M.FIO2, 0.5, "1", 0.5),
         (M.GCS, 14, None, 14),
+        (M.HEART_RATE, 72, None, 72),  # /min is the only unit a rate can have
         (M.WEIGHT, 154, "lb", 69.85),
     ],
 )
@@ -58,7 +59,8 @@ def test_conversions(measure: Measure, value: float, unit: str | None, expected:
         (M.TEMPERATURE, 37.0, "K"),
         (M.LACTATE, 2.0, "mEq/L"),  # not in the spec's table: rejected, not assumed equal
         (M.CREATININE, 1.0, "mmol/L"),
-        (M.HEART_RATE, 80, None),  # a unit is required for dimensioned measures
+        (M.TEMPERATURE, 37.0, None),  # a unit is required where more than one exists
+        (M.CREATININE, 1.0, ""),
         (M.WBC, 7.0, "g/L"),
     ],
 )
@@ -92,3 +94,21 @@ def test_every_measure_with_a_range_has_a_conversion_table() -> None:
     assert missing == []
     for measure, table in CONVERSIONS.items():
         assert MEASURES[measure].unit in table, f"{measure}: canonical unit must convert to itself"
+
+
+def test_number_parts_numbers_each_patients_observations_in_order() -> None:
+    from datetime import UTC, datetime
+
+    from ingest.core.result import number_parts
+    from schemas import Observation
+
+    t = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def obs(key: str, i: int) -> Observation:
+        return Observation(patient_key=key, measure="heart_rate", code="8867-4", value=80 + i, unit="/min",
+                           effective_at=t, received_at=t, source="hl7v2", source_message_id="m",
+                           source_id=f"{key}{i}")
+
+    events = number_parts([obs("A", 0), obs("B", 0), obs("A", 1)])
+    assert [(e.patient_key, e.part, e.parts) for e in events] == [("A", 0, 2), ("B", 0, 1), ("A", 1, 2)]
+    assert Observation.model_validate_json(events[2].to_json_bytes()).part == 1
