@@ -9,7 +9,7 @@ KAFKA_LIBS := .local/kafka/libs
 KAFKA_STAMP := $(KAFKA_LIBS)/.complete
 PHYSIONET ?= ../shared/data/physionet2019
 
-.PHONY: help install kafka-jars kafka-up kafka-down topics test test-fast run bench lint eval train clean
+.PHONY: help install kafka-jars kafka-up kafka-down topics test test-fast run bench lint eval train docs clean
 
 help:
 	@echo "make run        start Kafka, the workers and a local pager receiver; replay real ICU data"
@@ -64,6 +64,9 @@ eval: install
 
 train: install
 	$(VENV)/bin/sepsis-alert train physionet $(PHYSIONET) --out detector/models/risk_model.json
+
+docs: $(STAMP)
+	$(PY) -m sepsis_alert.config_reference --write-readme
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
