@@ -1,11 +1,15 @@
-"""Wiring of the `detect` worker: settings -> config -> metrics -> DetectorStream -> run until a signal.
+"""Wiring of the `detect` worker: settings -> config -> metrics + ops server -> DetectorStream -> run.
 
-Run as `sepsis-alert detect` (detector/commands_detect.py) or `python -m detector.app`.
+Run as `sepsis-alert detect` (detector/commands_detect.py) or `python -m detector.app`. The ops server
+(/metrics, /healthz, /readyz; sepsis_alert.ops) serves the detector's own metrics registry, consumer lag and
+the readiness checks `kafka_connected`, `partitions_assigned` and `state_restored`. SIGTERM / SIGINT stop
+the poll loop after the current batch; then the ops server stops and the Kafka clients close.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from pathlib import Path
@@ -17,8 +21,12 @@ from detector.adapters.kafka_stream import DetectorStream, StreamTopics
 from detector.core.config import load_config
 from detector.metrics import DetectorMetrics
 from sepsis_alert.kafka.config import KafkaSettings
+from sepsis_alert.ops.http import start_ops_server_from_settings
+from sepsis_alert.ops.logging import configure_logging
+from sepsis_alert.ops.readiness import ReadinessRegistry
+from sepsis_alert.ops.settings import DEFAULT_OPS_PORTS, OpsSettings
 
-__all__ = ["DetectorSettings", "main", "run_detector"]
+__all__ = ["DetectorSettings", "kafka_secrets", "main", "run_detector"]
 
 log = logging.getLogger("detector")
 
@@ -32,9 +40,9 @@ class DetectorSettings(BaseSettings):
                                      "detector/config/default.yaml")
     group_id: str = Field(default="sepsis-detector", min_length=1, description="Kafka consumer group shared "
                           "by every detector process")
-    metrics_port: int | None = Field(default=None, ge=0, le=65535, description="serve Prometheus /metrics on "
-                                     "this port (None = do not serve)")
-    metrics_host: str = Field(default="127.0.0.1", description="address the metrics endpoint binds to")
+    metrics_port: int | None = Field(default=None, ge=0, le=65535, description="DEPRECATED alias of "
+                                     "SEPSIS_OPS_PORT: the ops server (/metrics, /healthz, /readyz) port")
+    metrics_host: str | None = Field(default=None, description="DEPRECATED alias of SEPSIS_OPS_HOST")
     max_poll_records: int = Field(default=5000, ge=1, le=100_000, description="records per processing batch")
     poll_timeout_ms: int = Field(default=200, ge=1, le=60_000, description="how long one poll waits for input")
     observations_topic: str = Field(default=StreamTopics.observations, description="input: observations")
@@ -49,29 +57,61 @@ class DetectorSettings(BaseSettings):
                             self.alerts_topic, self.state_topic, self.dead_letter_topic)
 
 
-def run_detector(settings: DetectorSettings, kafka: KafkaSettings, stop: threading.Event | None = None) -> int:
-    """Run one detector worker until `stop` is set (or SIGTERM/SIGINT in the main thread); returns 0."""
+def kafka_secrets(kafka: KafkaSettings) -> list[str]:
+    """Secret values of the Kafka settings, for the log redactor (the SASL password when set)."""
+    return [kafka.sasl_password.get_secret_value()] if kafka.sasl_password is not None else []
+
+
+def _ops_settings(settings: DetectorSettings, ops: OpsSettings | None) -> OpsSettings:
+    """`ops` as given, else SEPSIS_OPS_* with the deprecated SEPSIS_DETECTOR_METRICS_* as overrides."""
+    if ops is not None:
+        return ops
+    overrides: dict[str, object] = {}
+    if settings.metrics_port is not None:
+        overrides["port"] = settings.metrics_port
+    elif "SEPSIS_OPS_PORT" not in os.environ:
+        overrides["port"] = DEFAULT_OPS_PORTS["detect"]
+    if settings.metrics_host is not None:
+        overrides["host"] = settings.metrics_host
+    return OpsSettings(**overrides)  # type: ignore[arg-type]
+
+
+def run_detector(settings: DetectorSettings, kafka: KafkaSettings, stop: threading.Event | None = None, *,
+                 ops: OpsSettings | None = None) -> int:
+    """Run one detector worker until `stop` is set (or SIGTERM/SIGINT in the main thread); returns 0.
+
+    `ops` defaults to the SEPSIS_OPS_* settings (port 9403 unless set). Raises OpsServerError when the ops
+    port is taken, KafkaUnavailableError when the cluster is unreachable.
+    """
     config = load_config(settings.config_path)
     metrics = DetectorMetrics()
-    if settings.metrics_port is not None:
-        metrics.serve(settings.metrics_port, settings.metrics_host)
+    readiness = ReadinessRegistry()
     stream = DetectorStream(kafka, config, group_id=settings.group_id, topics=settings.topics(), metrics=metrics,
-                            max_poll_records=settings.max_poll_records, poll_timeout_ms=settings.poll_timeout_ms)
+                            max_poll_records=settings.max_poll_records, poll_timeout_ms=settings.poll_timeout_ms,
+                            readiness=readiness)
+    ops_server = start_ops_server_from_settings(_ops_settings(settings, ops), readiness=readiness,
+                                                registry=metrics.registry, worker="detect")
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
-    log.info("detector starting (group %s, rules version %s)", settings.group_id, config.rules_version)
+    log.info("detector starting (group %s, rules version %s)", settings.group_id, config.rules_version,
+             extra={"ops_url": ops_server.url if ops_server is not None else None})
     try:
         stream.run(stop)
     finally:
+        if ops_server is not None:
+            ops_server.stop()
         stream.close()
+        log.info("detector stopped")
     return 0
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    return run_detector(DetectorSettings(), KafkaSettings())
+    """`python -m detector.app`: settings from the environment only; JSON logs at $SEPSIS_LOG_LEVEL."""
+    kafka = KafkaSettings()
+    configure_logging("detect", os.environ.get("SEPSIS_LOG_LEVEL", "INFO"), secrets=kafka_secrets(kafka))
+    return run_detector(DetectorSettings(), kafka)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,13 @@
-"""`sepsis-alert detect`: run a detector worker (settings from SEPSIS_DETECTOR_* / SEPSIS_KAFKA_* variables)."""
+"""`sepsis-alert detect`: run a detector worker (settings from SEPSIS_DETECTOR_* / SEPSIS_KAFKA_* / SEPSIS_OPS_*)."""
 
 from __future__ import annotations
 
 import argparse
-import logging
+import os
+import sys
 from pathlib import Path
+
+from sepsis_alert.ops.settings import add_ops_arguments
 
 __all__ = ["register"]
 
@@ -14,26 +17,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("detect", help="run the sepsis detector on the Kafka event topics")
     parser.add_argument("--config", type=Path, default=None,
                         help="detector rules YAML (default: the packaged detector/config/default.yaml)")
-    parser.add_argument("--metrics-port", type=int, default=None, help="serve Prometheus /metrics on this port")
+    parser.add_argument("--metrics-port", type=int, default=None,
+                        help="deprecated alias of --ops-port (ignored when --ops-port is given)")
     parser.add_argument("--group-id", default=None, help="consumer group (default: sepsis-detector)")
+    add_ops_arguments(parser, "detect")
     parser.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
-    from detector.app import DetectorSettings, run_detector
-    from sepsis_alert.kafka.config import KafkaSettings
+    from pydantic import ValidationError
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from detector.app import DetectorSettings, kafka_secrets, run_detector
+    from sepsis_alert.kafka.config import KafkaSettings
+    from sepsis_alert.ops.http import OpsServerError
+    from sepsis_alert.ops.logging import configure_logging
+    from sepsis_alert.ops.settings import ops_settings_from_args
+
+    if args.ops_port is None and args.metrics_port is not None:
+        print("sepsis-alert detect: --metrics-port is deprecated, use --ops-port", file=sys.stderr)
+        args.ops_port = args.metrics_port
     overrides: dict[str, object] = {}
     if args.config is not None:
         overrides["config_path"] = args.config
-    if args.metrics_port is not None:
-        overrides["metrics_port"] = args.metrics_port
     if args.group_id is not None:
         overrides["group_id"] = args.group_id
     try:
+        kafka = KafkaSettings()
+        configure_logging("detect", os.environ.get("SEPSIS_LOG_LEVEL", "INFO"), secrets=kafka_secrets(kafka))
         settings = DetectorSettings(**overrides)  # type: ignore[arg-type]
-        return run_detector(settings, KafkaSettings())
-    except ValueError as exc:  # invalid settings or rules file: say which, exit 2
-        print(f"sepsis-alert detect: {exc}")
+        ops = ops_settings_from_args(args)
+        return run_detector(settings, kafka, ops=ops)
+    except (ValidationError, ValueError, OpsServerError) as exc:  # invalid settings, rules file or ops port
+        print(f"sepsis-alert detect: {exc}", file=sys.stderr)
         return 2

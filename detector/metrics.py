@@ -1,7 +1,11 @@
 """Prometheus metrics of the detector worker (prometheus-client), fed from the engine's counters.
 
 Every metric lives in the registry passed in (a fresh one by default), so several detectors can run in one
-process (tests) and `serve(port)` exposes only this worker's metrics on 127.0.0.1.
+process (tests) and the ops server exposes only this worker's metrics.
+
+`sepsis_detector_scorings_total` and `sepsis_detector_alert_transitions_total` carry a `unit` label
+(Location.unit, "unknown" when not known). A hospital has tens of units, but the label comes from input
+data, so its cardinality is capped: after `max_units` distinct values every new one is counted as "other".
 """
 
 from __future__ import annotations
@@ -10,23 +14,31 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 
 from detector.core.engine import EngineStats
 
-__all__ = ["DetectorMetrics"]
+__all__ = ["MAX_UNIT_LABELS", "OTHER_UNIT", "DetectorMetrics"]
 
 _LEVEL_NAMES = {0: "none", 1: "review", 2: "urgent", 3: "emergency", 4: "critical"}
+
+MAX_UNIT_LABELS = 64
+"""Distinct `unit` label values per worker before new ones are folded into OTHER_UNIT."""
+
+OTHER_UNIT = "other"
 
 
 class DetectorMetrics:
     """Counters, gauges and histograms of one detector worker."""
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(self, registry: CollectorRegistry | None = None, *, max_units: int = MAX_UNIT_LABELS) -> None:
         self.registry = registry or CollectorRegistry()
+        self.max_units = max_units
+        self._units: set[str] = set()
         r = self.registry
         self.observations = Counter("sepsis_detector_observations", "observations consumed, by outcome "
                                     "(inserted, duplicate, late, future, retracted)", ["outcome"], registry=r)
-        self.scored = Counter("sepsis_detector_scorings", "patient scorings (one per source message)", registry=r)
+        self.scored = Counter("sepsis_detector_scorings", "patient scorings (one per source message), by ward unit",
+                              ["unit"], registry=r)
         self.events = Counter("sepsis_detector_events", "patient and care events consumed", ["kind"], registry=r)
-        self.transitions = Counter("sepsis_detector_alert_transitions", "alert transitions emitted",
-                                   ["level", "transition"], registry=r)
+        self.transitions = Counter("sepsis_detector_alert_transitions", "alert transitions emitted, by ward unit",
+                                   ["level", "transition", "unit"], registry=r)
         self.dead_letters = Counter("sepsis_detector_dead_letters", "records dead-lettered", ["reason"], registry=r)
         self.skipped = Counter("sepsis_detector_replayed_records_skipped", "records skipped after a restore because "
                                "the restored state already reflected them", registry=r)
@@ -52,20 +64,31 @@ class DetectorMetrics:
                                      ("retracted", stats.retracted, seen.retracted)):
             if now > before:
                 self.observations.labels(outcome).inc(now - before)
-        if stats.scored > seen.scored:
-            self.scored.inc(stats.scored - seen.scored)
+        for unit, count in stats.scored_by_unit.items():
+            grown = count - seen.scored_by_unit.get(unit, 0)
+            if grown > 0:
+                self.scored.labels(self.unit_label(unit)).inc(grown)
         if stats.care_events > seen.care_events:
             self.events.labels("care_event").inc(stats.care_events - seen.care_events)
         if stats.patient_events > seen.patient_events:
             self.events.labels("patient_event").inc(stats.patient_events - seen.patient_events)
-        for (level, transition), count in stats.transitions.items():
-            grown = count - seen.transitions.get((level, transition), 0)
+        for (level, transition, unit), count in stats.transitions_by_unit.items():
+            grown = count - seen.transitions_by_unit.get((level, transition, unit), 0)
             if grown > 0:
-                self.transitions.labels(_LEVEL_NAMES.get(level, str(level)), transition).inc(grown)
-        self._seen = EngineStats(stats.observations, stats.inserted, stats.duplicates, stats.late_dropped,
-                                 stats.future_dropped, stats.retracted, stats.scored, stats.care_events,
-                                 stats.patient_events, stats.transitions.copy())
+                self.transitions.labels(_LEVEL_NAMES.get(level, str(level)), transition,
+                                        self.unit_label(unit)).inc(grown)
+        self._seen = stats.copy()
+
+    def unit_label(self, unit: str) -> str:
+        """`unit` itself while fewer than `max_units` distinct values were seen, else "other" for new ones."""
+        units = self._units
+        if unit in units:
+            return unit
+        if len(units) < self.max_units:
+            units.add(unit)
+            return unit
+        return OTHER_UNIT
 
     def serve(self, port: int, host: str = "127.0.0.1") -> None:
-        """Expose /metrics on host:port in a background thread."""
+        """Expose /metrics alone on host:port in a background thread (workers use the ops server instead)."""
         start_http_server(port, addr=host, registry=self.registry)

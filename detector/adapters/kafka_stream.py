@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
 from kafka.coordinator.assignors.range import RangePartitionAssignor
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata
@@ -52,8 +53,13 @@ from schemas.dead_letter import DeadLetter
 from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.kafka.consumer import make_consumer
 from sepsis_alert.kafka.errors import KafkaUnavailableError
+from sepsis_alert.ops.kafka_lag import ConsumerLag
+from sepsis_alert.ops.readiness import ReadinessRegistry
 
-__all__ = ["DetectorStream", "StreamTopics", "restore_partition"]
+__all__ = ["READINESS_CHECKS", "DetectorStream", "StreamTopics", "restore_partition"]
+
+READINESS_CHECKS = ("kafka_connected", "partitions_assigned", "state_restored")
+"""What /readyz of a detector waits for: the broker answered, partitions are assigned, their state restored."""
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +123,10 @@ class DetectorStream:
     def __init__(self, settings: KafkaSettings, config: DetectorConfig | None = None, *,
                  group_id: str = "sepsis-detector", topics: StreamTopics | None = None,
                  metrics: DetectorMetrics | None = None, clock: Callable[[], datetime] | None = None,
-                 max_poll_records: int = 5000, poll_timeout_ms: int = 200, flush_timeout_s: float = 30.0) -> None:
+                 max_poll_records: int = 5000, poll_timeout_ms: int = 200, flush_timeout_s: float = 30.0,
+                 readiness: ReadinessRegistry | None = None, consumer_lag: ConsumerLag | None = None) -> None:
+        """`readiness` (default: a private registry) receives the READINESS_CHECKS; `consumer_lag` (default:
+        one for `group_id` on the metrics registry) is refreshed after every poll."""
         self.settings = settings
         self.topics = topics or StreamTopics()
         self.clock = clock or (lambda: datetime.now(UTC))
@@ -132,6 +141,14 @@ class DetectorStream:
         self._topic_index = {name: i for i, name in enumerate(self.topics.inputs())}
         self._consumer: KafkaConsumer | None = None
         self._producer: KafkaProducer | None = None
+        self.readiness = readiness if readiness is not None else ReadinessRegistry()
+        self.readiness.register(*READINESS_CHECKS)
+        if consumer_lag is None:
+            try:
+                consumer_lag = ConsumerLag(group_id, registry=self.metrics.registry)
+            except ValueError:  # this registry already exports consumer lag (metrics shared by two streams)
+                consumer_lag = ConsumerLag(group_id, registry=None)
+        self.consumer_lag = consumer_lag
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -144,6 +161,10 @@ class DetectorStream:
                                  max_poll_interval_ms=300_000, fetch_max_bytes=32 * 1024 * 1024)
         consumer.subscribe(topics=list(self.topics.inputs()), listener=_Rebalance(self))
         self._consumer = consumer
+        # The producer's bootstrap answered (the constructor raises NoBrokersAvailable otherwise).
+        self.readiness.set("kafka_connected", True, self.settings.bootstrap_servers)
+        self.readiness.set("partitions_assigned", False, "waiting for the consumer group to assign partitions")
+        self.readiness.set("state_restored", False, "no partitions assigned yet")
 
     def run(self, stop: threading.Event | None = None) -> None:
         """Poll and process until `stop` is set. Infrastructure errors propagate (the process restarts)."""
@@ -151,7 +172,11 @@ class DetectorStream:
             self.start()
         stop = stop or threading.Event()
         while not stop.is_set():
-            self.poll_once()
+            try:
+                self.poll_once()
+            except KafkaUnavailableError as exc:
+                self.readiness.set("kafka_connected", False, type(exc.__cause__ or exc).__name__)
+                raise
 
     def close(self) -> None:
         """Leave the group and release connections (nothing uncommitted is lost: input is re-delivered)."""
@@ -171,6 +196,7 @@ class DetectorStream:
             del self.partition_of[key]
         self.owned -= partitions
         self._set_gauges()
+        self._partitions_readiness()
         log.info("detector revoked partitions %s", sorted(partitions))
 
     def _assign(self, partitions: set[int]) -> None:
@@ -186,9 +212,18 @@ class DetectorStream:
         self.engine.changed_keys()  # restored states are already in the changelog
         self.engine.removed_keys()
         self._set_gauges()
+        self._partitions_readiness()
+        self.readiness.set("state_restored", True, f"{len(self.owned)} partitions restored")
+
+    def _partitions_readiness(self) -> None:
+        owned = len(self.owned)
+        self.readiness.set("partitions_assigned", owned > 0, f"{owned} partitions" if owned else
+                           "no partitions assigned (more detectors than partitions, or a rebalance is running)")
 
     def _restore(self, partitions: set[int]) -> None:
-        for partition in sorted(partitions):
+        total = len(partitions)
+        for done, partition in enumerate(sorted(partitions)):
+            self.readiness.set("state_restored", False, f"restoring {done} of {total} partitions")
             started = time.perf_counter()
             latest = restore_partition(self.settings, self.topics.state, partition)
             restored = 0
@@ -201,7 +236,8 @@ class DetectorStream:
             elapsed = time.perf_counter() - started
             self.metrics.restore_seconds.observe(elapsed)
             self.metrics.restored_patients.inc(restored)
-            log.info("detector restored %d patients of partition %d in %.3f s", restored, partition, elapsed)
+            log.info("detector restored %d patients of partition %d in %.3f s", restored, partition, elapsed,
+                     extra={"topic": self.topics.state, "partition": partition})
 
     def _set_gauges(self) -> None:
         self.metrics.patients.set(len(self.engine.patients))
@@ -214,6 +250,7 @@ class DetectorStream:
         consumer, producer = self._consumer, self._producer
         assert consumer is not None and producer is not None, "start() first"
         batch = consumer.poll(timeout_ms=self.poll_timeout_ms, max_records=self.max_poll_records)
+        self.consumer_lag.update(consumer)
         if not batch:
             return 0
         started = time.perf_counter()
@@ -233,11 +270,11 @@ class DetectorStream:
                     event = decode_event(record.value)
                 except (ValidationError, ValueError) as exc:
                     reason = describe_validation_error(exc) if isinstance(exc, ValidationError) else str(exc)
-                    dead.append(self._dead_letter(record.value, "invalid_event", reason, now, record.key))
+                    dead.append(self._dead_letter(record, "invalid_event", reason, now))
                     continue
                 if not isinstance(event, Observation | PatientEvent | CareEvent):
-                    dead.append(self._dead_letter(record.value, "unexpected_kind", f"kind {event.kind!r} on "
-                                                  f"{tp.topic}", now, record.key))
+                    dead.append(self._dead_letter(record, "unexpected_kind", f"kind {event.kind!r} on {tp.topic}",
+                                                  now))
                     continue
                 key = event.patient_key
                 state = patients.get(key)
@@ -247,10 +284,8 @@ class DetectorStream:
                 try:
                     alerts.extend(engine.process(event, now))
                 except Exception as exc:  # a detector bug must not stop the stream: dead-letter and go on
-                    log.exception("detector failed on %s[%d]@%d (patient key %s)", tp.topic, tp.partition,
-                                  record.offset, key)
-                    dead.append(self._dead_letter(record.value, "detector_error", type(exc).__name__, now,
-                                                  record.key))
+                    log.exception("detector failed on a record; dead-lettered", extra=_record_fields(record, key))
+                    dead.append(self._dead_letter(record, "detector_error", type(exc).__name__, now, key))
                     continue
                 state = patients.get(key)
                 if state is not None:
@@ -301,8 +336,17 @@ class DetectorStream:
         except KafkaError as exc:
             raise KafkaUnavailableError(f"detector could not publish a batch: {exc!r}") from exc
 
-    @staticmethod
-    def _dead_letter(raw: bytes | None, code: str, message: str, now: datetime, key: bytes | None) -> DeadLetter:
-        return DeadLetter.for_payload(raw or b"", source="detector", worker="detector", error_code=code,
-                                      error_message=message[:2000], received_at=now,
-                                      patient_key=key.decode(errors="replace") if key else None)
+    def _dead_letter(self, record: ConsumerRecord, code: str, message: str, now: datetime,
+                     patient_key: str | None = None) -> DeadLetter:
+        """A dead letter for `record`, logged with its coordinates (never its body)."""
+        key = patient_key or (record.key.decode(errors="replace") if record.key else None)
+        log.warning("detector dead-lettered a record: %s", code, extra={**_record_fields(record, key),
+                                                                         "reason": code})
+        return DeadLetter.for_payload(record.value or b"", source="detector", worker="detector", error_code=code,
+                                      error_message=message[:2000], received_at=now, patient_key=key)
+
+
+def _record_fields(record: ConsumerRecord, patient_key: str | None) -> dict[str, object]:
+    """Structured log fields naming one input record: topic, partition, offset and patient key (no body)."""
+    return {"topic": record.topic, "partition": record.partition, "offset": record.offset,
+            "patient_key": patient_key}

@@ -118,7 +118,8 @@ class LadderConfig(_Strict):
 
 
 def _default_repeats() -> dict[int, float | None]:
-    return {1: 60.0, 2: 60.0, 3: 30.0, 4: 30.0}
+    # §3.5: re-alert on escalation only; reminders until acknowledgement belong to the notifier.
+    return {1: None, 2: None, 3: None, 4: None}
 
 
 class EscalationConfig(_Strict):
@@ -132,8 +133,8 @@ class EscalationConfig(_Strict):
                                         "least this long (hysteresis against flapping)")
     repeat_minutes: dict[int, float | None] = Field(
         default_factory=_default_repeats,
-        description="reminder (`repeated`) interval per level while it persists; null = never "
-                    "(§3.5: 1 h for low-medium/medium, 30 min for high)")
+        description="reminder (`repeated`) interval in minutes per level while it persists; null = never "
+                    "(default: never, §3.5 re-alert on escalation only; RCP high = 30 min if wanted)")
     incomplete_low_blocks_resolution: bool = Field(default=True, description="an incomplete NEWS2 `low` never counts "
                                                    "towards de-escalation or resolution (§3.3)")
 

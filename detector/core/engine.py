@@ -39,7 +39,7 @@ from detector.core.infection import (
 from detector.core.patient import NO_POSITION, PatientState
 from detector.core.report import build_alert
 from detector.core.scores import ScoreResult
-from detector.core.scoring import Scoring, render_reasons, score_selected
+from detector.core.scoring import Scoring, ScoringBasis, basis_of, render_reasons, score_selected
 from detector.core.state import decode_state, encode_state
 from detector.core.timing import select_inputs
 from detector.core.window import (
@@ -52,12 +52,13 @@ from detector.core.window import (
     source_hash,
 )
 from schemas.alert import Alert, AlertTransition, episode_id_for
+from schemas.base import Location
 from schemas.care_event import CareEvent, CareEventKind
 from schemas.measures import Measure
 from schemas.observation import Observation, ResultStatus
 from schemas.patient_event import PatientEvent, PatientEventKind
 
-__all__ = ["DetectorEngine", "EngineStats", "ScoredCallback"]
+__all__ = ["UNKNOWN_UNIT", "DetectorEngine", "EngineStats", "ScoredCallback", "unit_of"]
 
 ScoredCallback = Callable[[str, datetime, dict[str, ScoreResult], int], None]
 """on_scored(patient_key, event_time, scores by name, ladder level 0-4)."""
@@ -83,6 +84,25 @@ class EngineStats:
     care_events: int = 0
     patient_events: int = 0
     transitions: Counter[tuple[int, str]] = field(default_factory=Counter)  # (level, transition) -> count
+    # Per ward (Location.unit, "unknown" when not known): the metrics adapter caps the label cardinality.
+    scored_by_unit: Counter[str] = field(default_factory=Counter)
+    transitions_by_unit: Counter[tuple[int, str, str]] = field(default_factory=Counter)  # (level, transition, unit)
+
+    def copy(self) -> EngineStats:
+        """An independent snapshot (the counters are copied)."""
+        return replace(self, transitions=self.transitions.copy(), scored_by_unit=self.scored_by_unit.copy(),
+                       transitions_by_unit=self.transitions_by_unit.copy())
+
+
+UNKNOWN_UNIT = "unknown"
+"""The `unit` of a patient whose location (or its unit) is not known."""
+
+
+def unit_of(location: Location | None) -> str:
+    """The ward / point-of-care label used in per-unit counters (Location.unit, else "unknown")."""
+    if location is None or not location.unit:
+        return UNKNOWN_UNIT
+    return location.unit
 
 
 class DetectorEngine:
@@ -96,6 +116,11 @@ class DetectorEngine:
         self.patients: dict[str, PatientState] = {}
         self.stats = EngineStats()
         self._scores: dict[str, Scoring] = {}
+        # Per patient: the inputs of the latest scoring, so the next one reuses the scores whose inputs did not
+        # change (scoring.ScoringBasis). Derived data: never serialised, rebuilt by the first scoring after a
+        # restore. `incremental=False` recomputes everything (the reference in the differential tests).
+        self._basis: dict[str, ScoringBasis] = {}
+        self.incremental = True
         self._changed: set[str] = set()
         self._removed: set[str] = set()
         w = self.config.window
@@ -150,6 +175,7 @@ class DetectorEngine:
         if data is None:
             self.patients.pop(patient_key, None)
             self._scores.pop(patient_key, None)
+            self._basis.pop(patient_key, None)
             return
         self.patients[patient_key] = decode_state(data)
 
@@ -157,6 +183,7 @@ class DetectorEngine:
         """Forget a patient without emitting anything (partition revoked from this process)."""
         self.patients.pop(patient_key, None)
         self._scores.pop(patient_key, None)
+        self._basis.pop(patient_key, None)
         self._changed.discard(patient_key)
         self._removed.discard(patient_key)
 
@@ -210,19 +237,26 @@ class DetectorEngine:
             return []
         if not state.dirty:
             return []
-        return self._score(key, state, emitted_at)
+        return self._score(key, state, emitted_at, obs.correlation_id)
 
     # ------------------------------------------------------------------ scoring
 
-    def _score(self, key: str, state: PatientState, emitted_at: datetime | None) -> list[Alert]:
+    def _score(self, key: str, state: PatientState, emitted_at: datetime | None,
+               correlation_id: str | None = None) -> list[Alert]:
+        """Score the patient at its newest event time; `correlation_id` is the triggering input's (copied into
+        any alert)."""
         config = self.config
         now_s = state.window.newest_s
         state.dirty = False
-        self.stats.scored += 1
+        stats = self.stats
+        stats.scored += 1
+        stats.scored_by_unit[unit_of(state.location)] += 1
         selected = select_inputs(state.window, state.care, now_s, config.timing, state.weight_kg)
         baseline = state.sofa_baseline(now_s, config.timing.sofa_lab_window_hours, config.window.baseline_hours)
         infection = infection_status(state.care, now_s, config.infection)
-        scoring = score_selected(selected, infection, baseline, state.last_anchor_s, config)
+        scoring = score_selected(selected, infection, baseline, state.last_anchor_s, config,
+                                 self._basis.get(key) if self.incremental else None)
+        self._basis[key] = basis_of(selected, scoring)
         state.record_sofa(now_s, int(scoring.scores["sofa"].value))  # type: ignore[arg-type]
         if selected.set_anchor_s is not None and scoring.assessment.new_set:
             state.last_anchor_s = selected.set_anchor_s
@@ -239,16 +273,18 @@ class DetectorEngine:
             decision = replace(decision, episode_id=episode_id)
         state.escalation = new_esc
         decision = replace(decision, reasons=render_reasons(decision.reasons, scoring.scores, scoring.lactate))
-        return [self._alert(key, state, decision, now_s, scoring, selected, emitted_at)]
+        return [self._alert(key, state, decision, now_s, scoring, selected, emitted_at, correlation_id)]
 
     def _alert(self, key: str, state: PatientState, decision: Decision, now_s: int, scoring: Scoring | None,
-               selected: object, emitted_at: datetime | None) -> Alert:
+               selected: object, emitted_at: datetime | None, correlation_id: str | None) -> Alert:
         event_time = seconds_to_datetime(now_s)
         if emitted_at is None:
             emitted_at = self.clock() if self.clock is not None else event_time
-        self.stats.transitions[(decision.level, decision.transition.value)] += 1  # type: ignore[union-attr]
+        transition = decision.transition.value  # type: ignore[union-attr]
+        self.stats.transitions[(decision.level, transition)] += 1
+        self.stats.transitions_by_unit[(decision.level, transition, unit_of(state.location))] += 1
         return build_alert(key, decision, event_time, emitted_at, scoring, selected, state.location,
-                           state.encounter_id, self.config.rules_version)
+                           state.encounter_id, self.config.rules_version, correlation_id=correlation_id)
 
     # ------------------------------------------------------------------ care events
 
@@ -278,7 +314,7 @@ class DetectorEngine:
         self._changed.add(key)
         if outcome in (CareOutcome.DUPLICATE, CareOutcome.UNKNOWN_RETRACTION):
             return []
-        return self._score(key, state, emitted_at)
+        return self._score(key, state, emitted_at, getattr(event, "correlation_id", None))
 
     # ------------------------------------------------------------------ patient events
 
@@ -305,6 +341,7 @@ class DetectorEngine:
     def _discharge(self, key: str, event: PatientEvent, emitted_at: datetime | None) -> list[Alert]:
         state = self.patients.pop(key, None)
         self._scores.pop(key, None)
+        self._basis.pop(key, None)
         self._changed.discard(key)
         self._removed.add(key)
         if state is None:
@@ -313,13 +350,15 @@ class DetectorEngine:
         _, decision = close_episode(state.escalation)
         if decision.transition is None:
             return []
-        return [self._alert(key, state, decision, now_s, None, None, emitted_at)]
+        return [self._alert(key, state, decision, now_s, None, None, emitted_at,
+                            getattr(event, "correlation_id", None))]
 
     def _merge(self, key: str, event: PatientEvent) -> list[Alert]:
         """Move the retired key's state to the surviving key (only if this process holds it)."""
         retired_key = event.merged_from_key or ""
         retired = self.patients.pop(retired_key, None)
         self._scores.pop(retired_key, None)
+        self._basis.pop(retired_key, None)
         if retired is None:
             self._state(key)
             self._changed.add(key)

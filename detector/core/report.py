@@ -88,8 +88,11 @@ def snapshots(scoring: Scoring, selected: SelectedInputs | None) -> list[ScoreSn
 
 def build_alert(patient_key: str, decision: Decision, event_time: datetime, emitted_at: datetime,
                 scoring: Scoring | None, selected: object, location: Location | None, encounter_id: str | None,
-                rules_version: str) -> Alert:
-    """The Alert for one transition; ids are deterministic (episode id, transition sequence)."""
+                rules_version: str, *, correlation_id: str | None = None) -> Alert:
+    """The Alert for one transition; ids are deterministic (episode id, transition sequence).
+
+    `correlation_id` is the triggering input's (an Observation's MLLP control id / FHIR id), so logs can
+    follow one message from ingest to the page."""
     episode_id = decision.episode_id or ""
     chosen = selected if isinstance(selected, SelectedInputs) else None
     return Alert(
@@ -109,4 +112,5 @@ def build_alert(patient_key: str, decision: Decision, event_time: datetime, emit
         location=location,
         encounter_id=encounter_id,
         rules_version=rules_version,
+        correlation_id=correlation_id,
     )

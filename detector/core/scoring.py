@@ -29,7 +29,7 @@ from detector.core.scores import (
 )
 from detector.core.timing import SelectedInputs, fast_inputs
 
-__all__ = ["SCORE_VIEWS", "Scoring", "render_reasons", "score_selected"]
+__all__ = ["SCORE_VIEWS", "Scoring", "ScoringBasis", "basis_of", "render_reasons", "score_selected"]
 
 SCORE_VIEWS: dict[str, str] = {
     "news2": "set", "mews": "set", "shock_index": "set",
@@ -51,29 +51,62 @@ class Scoring:
     lactate: float | None = None  # trailing 6 h maximum, mmol/L (level 4 reason text)
 
 
+@dataclass(frozen=True, slots=True)
+class ScoringBasis:
+    """What the previous scoring of a patient computed its scores from (for `score_selected(previous=...)`).
+
+    Score functions are pure and their results immutable, so when a view's inputs are equal to the previous
+    scoring's, its results can be reused unchanged: NEWS2/MEWS/shock index read only the newest set, the
+    criteria scores the 6 h extremes, SOFA the 24 h worst values, which a new message often leaves as they were.
+    """
+
+    observation_set: ScoreInputs
+    shock_index_pair: tuple[float, float] | None
+    criteria: ScoreInputs
+    sofa: ScoreInputs
+    infected: bool
+    sofa_baseline: int
+    scores: dict[str, ScoreResult]
+
+
 def score_selected(selected: SelectedInputs, infection: InfectionStatus, sofa_baseline: int,
-                   previous_anchor_s: int | None, config: DetectorConfig) -> Scoring:
+                   previous_anchor_s: int | None, config: DetectorConfig,
+                   previous: ScoringBasis | None = None) -> Scoring:
     """Score the selected inputs and place the patient on the §3.4 ladder.
 
     `sofa_baseline`: lowest SOFA in the 72 h before the window, 0 when unknown (§3.2, Sepsis-3).
     `previous_anchor_s`: the observation-set anchor of the previous scoring (a new set when it moved).
+    `previous`: the basis of the patient's previous scoring (`basis_of`); the results of every score whose
+    inputs did not change are reused (identical to recomputing them, see the differential tests).
     """
     infected = infection.suspected
     obs_set = selected.observation_set
     crit = selected.criteria
-    news = news2(obs_set)
+    sofa_in = selected.sofa
     pair = selected.shock_index_pair
-    si = shock_index(fast_inputs(hr=pair[0], sbp=pair[1]) if pair is not None else _EMPTY)
-    sofa_result = sofa(selected.sofa)
+    old = previous.scores if previous is not None else None
+    if old is not None and previous.observation_set == obs_set and previous.shock_index_pair == pair:  # type: ignore[union-attr]
+        news, news_mews, si = old["news2"], old["mews"], old["shock_index"]
+    else:
+        news, news_mews = news2(obs_set), mews(obs_set)
+        si = shock_index(fast_inputs(hr=pair[0], sbp=pair[1]) if pair is not None else _EMPTY)
+    same_infection = old is not None and previous.infected == infected  # type: ignore[union-attr]
+    if same_infection and previous.criteria == crit:  # type: ignore[union-attr]
+        sirs, sirs2, q = old["sirs"], old["sirs_sep1"], old["qsofa"]  # type: ignore[index]
+        severe, shock = old["sep1_severe_sepsis"], old["sep1_septic_shock"]  # type: ignore[index]
+    else:
+        sirs, sirs2, q = sirs_bone(crit), sirs_sep1(crit), qsofa(crit)
+        severe, shock = sep1_severe_sepsis(crit, infected), sep1_septic_shock(crit, infected)
+    same_sofa = old is not None and previous.sofa == sofa_in  # type: ignore[union-attr]
+    sofa_result = old["sofa"] if same_sofa else sofa(sofa_in)  # type: ignore[index]
     sofa_now = int(sofa_result.value)  # type: ignore[arg-type]
-    severe = sep1_severe_sepsis(crit, infected)
-    shock = sep1_septic_shock(crit, infected)
-    s3 = sepsis3(sofa_now, sofa_baseline, infected)
-    s3_shock = sepsis3_septic_shock(selected.sofa, sofa_now, sofa_baseline, infected)
-    sirs = sirs_bone(crit)
-    q = qsofa(crit)
+    if same_sofa and same_infection and previous.sofa_baseline == sofa_baseline:  # type: ignore[union-attr]
+        s3, s3_shock = old["sepsis3"], old["sepsis3_septic_shock"]  # type: ignore[index]
+    else:
+        s3 = sepsis3(sofa_now, sofa_baseline, infected)
+        s3_shock = sepsis3_septic_shock(sofa_in, sofa_now, sofa_baseline, infected)
     scores = {
-        "news2": news, "mews": mews(obs_set), "shock_index": si, "sirs": sirs, "sirs_sep1": sirs_sep1(crit),
+        "news2": news, "mews": news_mews, "shock_index": si, "sirs": sirs, "sirs_sep1": sirs2,
         "qsofa": q, "sofa": sofa_result, "sep1_severe_sepsis": severe, "sep1_septic_shock": shock,
         "sepsis3": s3, "sepsis3_septic_shock": s3_shock,
     }
@@ -90,6 +123,12 @@ def score_selected(selected: SelectedInputs, infection: InfectionStatus, sofa_ba
     new_set = anchor is not None and (previous_anchor_s is None or anchor > previous_anchor_s)
     assessment = Assessment(level, triggers, new_set, news.band == "low" and news.incomplete)
     return Scoring(scores, sofa_baseline, infection, assessment, crit.lactate)
+
+
+def basis_of(selected: SelectedInputs, scoring: Scoring) -> ScoringBasis:
+    """The basis to pass as `previous` to the patient's next `score_selected`."""
+    return ScoringBasis(selected.observation_set, selected.shock_index_pair, selected.criteria, selected.sofa,
+                        scoring.infection.suspected, scoring.sofa_baseline, scoring.scores)
 
 
 def render_reasons(triggers: tuple[str, ...], scores: dict[str, ScoreResult], lactate: float | None = None

@@ -7,6 +7,7 @@ import httpx
 from detector.core.engine import DetectorEngine
 from detector.metrics import DetectorMetrics
 from schemas import Measure
+from schemas.base import Location
 from sepsis_alert.kafka.broker import free_port
 from tests.detector.builders import NORMAL, at, feed, message, obs
 from tests.detector.core.test_engine import _deteriorating
@@ -21,12 +22,28 @@ def test_engine_counters_are_exported_as_deltas() -> None:
     metrics.update_from(engine.stats)  # no growth: nothing added twice
     value = metrics.registry.get_sample_value
     assert value("sepsis_detector_observations_total", {"outcome": "inserted"}) == engine.stats.inserted
-    assert value("sepsis_detector_scorings_total") == engine.stats.scored
-    assert value("sepsis_detector_alert_transitions_total", {"level": "emergency", "transition": "opened"}) == 1
-    assert value("sepsis_detector_alert_transitions_total", {"level": "none", "transition": "resolved"}) == 1
+    assert value("sepsis_detector_scorings_total", {"unit": "unknown"}) == engine.stats.scored
+    assert value("sepsis_detector_alert_transitions_total",
+                 {"level": "emergency", "transition": "opened", "unit": "unknown"}) == 1
+    assert value("sepsis_detector_alert_transitions_total",
+                 {"level": "none", "transition": "resolved", "unit": "unknown"}) == 1
     feed(engine, message("p2", at(0), **NORMAL))
     metrics.update_from(engine.stats)
-    assert value("sepsis_detector_scorings_total") == engine.stats.scored
+    assert value("sepsis_detector_scorings_total", {"unit": "unknown"}) == engine.stats.scored
+
+
+def test_unit_label_cardinality_is_capped() -> None:
+    engine = DetectorEngine()
+    metrics = DetectorMetrics(max_units=2)
+    for n, unit in enumerate(("MICU", "4W", "5E", "6N")):
+        events = [e.model_copy(update={"location": Location(unit=unit)}) for e in message(f"p{n}", at(0), **NORMAL)]
+        feed(engine, events)
+    metrics.update_from(engine.stats)
+    value = metrics.registry.get_sample_value
+    assert value("sepsis_detector_scorings_total", {"unit": "MICU"}) == 1
+    assert value("sepsis_detector_scorings_total", {"unit": "4W"}) == 1
+    assert value("sepsis_detector_scorings_total", {"unit": "other"}) == 2  # 5E and 6N folded together
+    assert value("sepsis_detector_scorings_total", {"unit": "5E"}) is None
 
 
 def test_metrics_endpoint_serves_prometheus_text() -> None:

@@ -161,8 +161,11 @@ def _spawn(settings: KafkaSettings, topics: StreamTopics, group: str, metrics_po
            "SEPSIS_DETECTOR_CARE_EVENTS_TOPIC": topics.care_events,
            "SEPSIS_DETECTOR_ALERTS_TOPIC": topics.alerts, "SEPSIS_DETECTOR_STATE_TOPIC": topics.state,
            "SEPSIS_DETECTOR_DEAD_LETTER_TOPIC": topics.dead_letter}
+    # the deprecated SEPSIS_DETECTOR_METRICS_PORT still sets the ops port; else any free port (never 9403 in tests)
     if metrics_port is not None:
         env["SEPSIS_DETECTOR_METRICS_PORT"] = str(metrics_port)
+    else:
+        env["SEPSIS_OPS_PORT"] = "0"
     return subprocess.Popen([sys.executable, "-m", "detector.app"], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
 

@@ -11,7 +11,8 @@ from detector.core.config import DEFAULT_CONFIG_PATH, DetectorConfig, load_confi
 
 def test_packaged_yaml_matches_the_defaults() -> None:
     assert load_config() == DetectorConfig()
-    assert load_config(DEFAULT_CONFIG_PATH).escalation.repeat_minutes == {1: 60, 2: 60, 3: 30, 4: 30}
+    # §3.5: re-alert on escalation only; the detector sends no reminders by default.
+    assert load_config(DEFAULT_CONFIG_PATH).escalation.repeat_minutes == {1: None, 2: None, 3: None, 4: None}
 
 
 @pytest.mark.parametrize("text, message", [

@@ -53,16 +53,16 @@ def test_sequence_numbers_and_episode_id() -> None:
 
 
 def test_repeat_reminders_follow_the_level_interval_in_event_time() -> None:
-    rows, _ = _run([(0, 3)] + [(m, 3) for m in range(10, 100, 10)])
+    reminders = EscalationConfig(repeat_minutes={1: 60, 2: 60, 3: 30, 4: 30})  # a site that opts in (§3.5)
+    rows, _ = _run([(0, 3)] + [(m, 3) for m in range(10, 100, 10)], reminders)
     repeats = [m for m, t, _, _ in rows if t is AlertTransition.REPEATED]
-    assert repeats == [30, 60, 90]  # high: every 30 min (§3.5)
-    rows, _ = _run([(0, 2)] + [(m, 2) for m in range(10, 130, 10)])
+    assert repeats == [30, 60, 90]  # high: every 30 min
+    rows, _ = _run([(0, 2)] + [(m, 2) for m in range(10, 130, 10)], reminders)
     assert [m for m, t, _, _ in rows if t is AlertTransition.REPEATED] == [60, 120]
 
 
-def test_no_reminder_when_disabled() -> None:
-    config = EscalationConfig(repeat_minutes={1: None, 2: None, 3: None, 4: None})
-    rows, _ = _run([(m, 2) for m in range(0, 300, 10)], config)
+def test_no_reminder_by_default() -> None:
+    rows, _ = _run([(m, 2) for m in range(0, 300, 10)])
     assert [t for _, t, _, _ in rows if t is not None] == [AlertTransition.OPENED]
 
 
@@ -92,6 +92,21 @@ def test_incomplete_low_never_cancels_an_escalation() -> None:
     assert all(t in (None, AlertTransition.OPENED, AlertTransition.REPEATED) for _, t, _, _ in rows)
     assert rows[1][2] is DecisionReason.INCOMPLETE_LOW_IGNORED
     assert state.level == 3
+
+
+def test_incomplete_low_resolves_when_the_blocking_is_switched_off() -> None:
+    """Data without a consciousness column (PhysioNet) has only incomplete sets: evaluation turns blocking off."""
+    config = CONFIG.model_copy(update={"incomplete_low_blocks_resolution": False})
+    rows, state = _run([(0, 3), (10, 0, True), (60, 0, True), (120, 0, True), (180, 0, True)], config)
+    assert AlertTransition.RESOLVED in [t for _, t, _, _ in rows]
+    assert all(reason is not DecisionReason.INCOMPLETE_LOW_IGNORED for _, _, reason, _ in rows)
+    assert state.level == 0
+
+
+def test_default_rules_file_blocks_incomplete_low_resolution() -> None:
+    from detector.core.config import load_config
+
+    assert load_config(None).escalation.incomplete_low_blocks_resolution is True
 
 
 def test_discharge_resolves_an_open_episode() -> None:
