@@ -1,0 +1,352 @@
+"""`sepsis-alert eval physionet`: the production detector over every stay, offline, in event time.
+
+Each stay is replayed into a fresh `detector.core.engine.DetectorEngine` (the same
+code the streaming detector runs), hour by hour. The engine's `on_scored` hook
+records every scoring (patient, event time, scores, alert level); per row of the
+file we keep the last scoring at or before that hour, carried forward through hours
+without data (what a live screen would show). From those per-hour series:
+
+* single rules (`RULES`: a score and a threshold, e.g. NEWS2 >= 5) give hourly 0/1
+  predictions, and every continuous score gets hour-level AUROC/AUPRC;
+* the ladder gives "an alert at or above level L is active" per hour, L = 1..4;
+* evaluation.metrics turns them into the challenge utility, sensitivity, PPV, alert
+  burden and lead time, written by evaluation.report (JSON, Markdown, plots).
+
+Learned models (issue #8) plug in through `EvalOptions.extra_scores` (or
+`--predictions FILE`): out-of-fold hourly risks per patient and row, reported beside
+the rules as a continuous score and as `<name> >= threshold`.
+
+Work is split over processes in chunks of stays (no shared state between stays).
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing as mp
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from evaluation.dataset import DEFAULT_CACHE_DIR, list_patient_files
+from evaluation.physionet import ConversionCounts, admit_event, hour_messages, read_psv
+from evaluation.replay import DEFAULT_BASE_TIME
+
+__all__ = [
+    "CONTINUOUS_SCORES",
+    "RULES",
+    "ChunkResult",
+    "EvalOptions",
+    "HourlySeries",
+    "Rule",
+    "evaluate_files",
+    "evaluate_physionet",
+    "load_predictions",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """A single-rule alert: `score >= threshold` (booleans count as 1 when true)."""
+
+    name: str
+    score: str
+    threshold: float
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("SIRS >= 2", "sirs", 2),  # Bone 1992: SIRS-positive
+    Rule("SIRS >= 3", "sirs", 3),
+    Rule("qSOFA >= 2", "qsofa", 2),  # Seymour/Singer 2016
+    Rule("NEWS2 >= 5", "news2", 5),  # RCP 2017 urgent response threshold
+    Rule("NEWS2 >= 7", "news2", 7),  # RCP 2017 emergency response threshold
+    Rule("MEWS >= 5", "mews", 5),  # Subbe 2001
+    Rule("SOFA rise >= 2", "sofa_delta", 2),  # Sepsis-3 organ dysfunction (here without the infection part)
+    Rule("SI >= 1.0", "shock_index", 1.0),  # shock index flag [ENG]
+    Rule("SEP-1 SIRS >= 2", "sirs_sep1", 2),  # CMS SEP-1 SIRS thresholds
+    Rule("SOFA >= 2", "sofa", 2),
+)
+"""The single rules reported; any other score the detector emits is added as `<score> >= 1`."""
+
+CONTINUOUS_SCORES: tuple[str, ...] = ("sirs", "sirs_sep1", "qsofa", "news2", "mews", "sofa", "sofa_delta",
+                                      "shock_index")
+"""Scores with hour-level AUROC/AUPRC (plus `ladder_level` and any extra score given)."""
+
+LEVEL_NAMES = {1: "review", 2: "urgent", 3: "emergency", 4: "critical"}
+
+
+@dataclass(frozen=True, slots=True)
+class EvalOptions:
+    """Evaluation settings: processes, detector config, learned-model predictions, progress bar."""
+
+    workers: int = 2
+    config_path: Path | None = None
+    predictions: Path | None = None
+    prediction_name: str = "risk_model"
+    prediction_threshold: float = 0.5
+    extra_scores: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    progress: bool = True
+    chunk_size: int = 128
+    reminders: bool = False  # keep the config's `repeated` reminders (identical levels, much slower)
+
+
+@dataclass(slots=True)
+class ChunkResult:
+    """Per-hour series of a chunk of stays, laid end to end in file order."""
+
+    patient_keys: list[str]
+    lengths: list[int]
+    labels: np.ndarray
+    level: np.ndarray
+    scores: dict[str, np.ndarray]
+    counts: ConversionCounts
+    transitions: Counter[str]
+    scorings: int
+    engine_s: float
+
+
+@dataclass(slots=True)
+class HourlySeries:
+    """Every stay's per-hour labels, ladder level and score values (NaN: nothing scored yet)."""
+
+    patient_keys: list[str]
+    lengths: list[int]
+    labels: np.ndarray
+    level: np.ndarray
+    scores: dict[str, np.ndarray]
+    counts: ConversionCounts
+    transitions: Counter[str]
+    scorings: int
+    wall_s: float
+    engine_cpu_s: float
+
+    def per_patient(self, values: np.ndarray) -> Iterator[np.ndarray]:
+        start = 0
+        for n in self.lengths:
+            yield values[start:start + n]
+            start += n
+
+
+# ----------------------------------------------------------------------------- worker side
+
+_WORKER_CONFIG: Any = None
+
+
+def _init_worker(config_path: Path | None, reminders: bool) -> None:
+    global _WORKER_CONFIG
+    from detector.core.config import load_config
+
+    config = load_config(config_path)
+    if not reminders:
+        # `repeated` reminders never change the alert level (escalation.decide only re-announces the same
+        # level), so no metric depends on them; building their Alert objects is most of the engine's cost.
+        escalation = config.escalation.model_copy(update={"repeat_minutes": dict.fromkeys(range(1, 5))})
+        config = config.model_copy(update={"escalation": escalation})
+    _WORKER_CONFIG = config
+
+
+def _forward_fill(has: np.ndarray) -> np.ndarray:
+    """Index of the last row at or before each row that has a scoring (-1 before the first)."""
+    idx = np.where(has, np.arange(has.size), -1)
+    return np.maximum.accumulate(idx) if has.size else idx
+
+
+def _evaluate_stay(path: Path, config: Any, counts: ConversionCounts, transitions: Counter[str]
+                   ) -> tuple[str, np.ndarray, np.ndarray, dict[str, np.ndarray], int]:
+    """One stay through a fresh engine: labels, announced alert level and score values per row."""
+    from detector.core.engine import DetectorEngine
+    from detector.core.window import event_seconds
+
+    record = read_psv(path)
+    key = record.patient_key
+    n = record.n_hours
+    window_hours, baseline_hours = config.timing.sofa_lab_window_hours, config.window.baseline_hours
+    names: list[str] = []  # score names, in the engine's (stable) order, then ladder_level, sofa_delta
+    scored: list[list[float]] = []  # one row of values per scoring, in order
+    nan = math.nan
+
+    def on_scored(patient_key: str, event_time: Any, scores: dict[str, Any], level: int) -> None:
+        if not names:
+            names.extend([*scores, "ladder_level", "sofa_delta"])
+        row = [nan if (v := result.value) is None else float(v) for result in scores.values()]
+        sofa = scores["sofa"].value
+        state = engine.patient(patient_key)
+        delta = nan
+        if state is not None and sofa is not None:
+            # SOFA rise from the Sepsis-3 baseline the engine uses (lowest hourly SOFA in the 72 h before
+            # the 24 h window, else 0): the hook does not pass it, the patient state computes it.
+            delta = sofa - state.sofa_baseline(event_seconds(event_time), window_hours, baseline_hours)
+        row += [float(level), delta]  # level: assessed by this scoring, before hysteresis
+        scored.append(row)
+
+    engine = DetectorEngine(config, on_scored=on_scored)
+    for alert in engine.process(admit_event(record, DEFAULT_BASE_TIME)):
+        transitions[str(alert.transition)] += 1
+    row_scoring = np.full(n, -1, dtype=np.int64)
+    announced = np.zeros(n, dtype=np.int8)
+    for message in hour_messages(record, DEFAULT_BASE_TIME, counts=counts):
+        for obs in message.observations:
+            for alert in engine.process(obs):
+                transitions[str(alert.transition)] += 1
+        if scored:
+            row_scoring[message.row] = len(scored) - 1
+            state = engine.patient(key)
+            announced[message.row] = state.escalation.level if state is not None else 0
+    # Each row shows the last scoring at or before it (carried forward through hours without data).
+    source = _forward_fill(row_scoring >= 0)
+    have = source >= 0
+    level = np.where(have, announced[np.maximum(source, 0)], 0).astype(np.int8)
+    values: dict[str, np.ndarray] = {}
+    if scored:
+        table = np.asarray(scored, dtype=np.float32)[row_scoring[source[have]]]
+        for j, name in enumerate(names):
+            column = np.full(n, np.nan, dtype=np.float32)
+            column[have] = table[:, j]
+            values[name] = column
+    return key, record.labels, level, values, len(scored)
+
+
+def _evaluate_chunk(paths: Sequence[Path]) -> ChunkResult:
+    started = time.process_time()
+    counts = ConversionCounts()
+    transitions: Counter[str] = Counter()
+    keys: list[str] = []
+    lengths: list[int] = []
+    labels: list[np.ndarray] = []
+    levels: list[np.ndarray] = []
+    per_patient_scores: list[dict[str, np.ndarray]] = []
+    scorings = 0
+    for path in paths:
+        key, label, level, values, n_scored = _evaluate_stay(path, _WORKER_CONFIG, counts, transitions)
+        keys.append(key)
+        lengths.append(int(label.size))
+        labels.append(label)
+        levels.append(level)
+        per_patient_scores.append(values)
+        scorings += n_scored
+    names = sorted({name for values in per_patient_scores for name in values})
+    scores = {name: np.concatenate([v.get(name, np.full(n, np.nan, dtype=np.float32))
+                                    for v, n in zip(per_patient_scores, lengths, strict=True)])
+              for name in names}
+    return ChunkResult(keys, lengths, np.concatenate(labels), np.concatenate(levels), scores, counts,
+                       transitions, scorings, time.process_time() - started)
+
+
+# ----------------------------------------------------------------------------- driver side
+
+def evaluate_files(files: Sequence[Path], options: EvalOptions = EvalOptions()) -> HourlySeries:
+    """Run the detector over `files` (in `options.workers` processes) and collect the hourly series."""
+    if not files:
+        raise ValueError("no PhysioNet files to evaluate")
+    started = time.perf_counter()
+    chunks = [list(files[i:i + options.chunk_size]) for i in range(0, len(files), options.chunk_size)]
+    results: list[ChunkResult] = []
+    with tqdm(total=len(files), unit="patient", disable=not options.progress, desc="eval",
+              dynamic_ncols=True) as bar:
+        if options.workers <= 1:
+            _init_worker(options.config_path, options.reminders)
+            for chunk in chunks:
+                results.append(_evaluate_chunk(chunk))
+                bar.update(len(chunk))
+        else:
+            # fork: workers inherit the imported modules (fast start) and it works from any __main__
+            # (`python -c`, notebooks), which spawn/forkserver do not. The workers only run pure code.
+            method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+            context = mp.get_context(method)
+            with context.Pool(options.workers, initializer=_init_worker,
+                              initargs=(options.config_path, options.reminders)) as pool:
+                for result in pool.imap(_evaluate_chunk, chunks):
+                    results.append(result)
+                    bar.update(len(result.lengths))
+    counts = ConversionCounts()
+    transitions: Counter[str] = Counter()
+    for r in results:
+        counts.merge(r.counts)
+        transitions.update(r.transitions)
+    names = sorted({name for r in results for name in r.scores})
+    scores = {name: np.concatenate([r.scores.get(name, np.full(r.labels.size, np.nan, dtype=np.float32))
+                                    for r in results]) for name in names}
+    return HourlySeries(
+        patient_keys=[k for r in results for k in r.patient_keys],
+        lengths=[n for r in results for n in r.lengths],
+        labels=np.concatenate([r.labels for r in results]),
+        level=np.concatenate([r.level for r in results]),
+        scores=scores,
+        counts=counts,
+        transitions=transitions,
+        scorings=sum(r.scorings for r in results),
+        wall_s=time.perf_counter() - started,
+        engine_cpu_s=sum(r.engine_s for r in results),
+    )
+
+
+def load_predictions(path: Path) -> dict[str, np.ndarray]:
+    """Hourly risks of a learned model: patient key -> risk per row (NaN where not given).
+
+    `.npz` with arrays `patient` (str), `row` (int, 0-based) and `risk` (float), or a
+    `.csv` with a header `patient,row,risk`.
+    """
+    if path.suffix == ".npz":
+        data = np.load(path, allow_pickle=False)
+        patients, rows, risks = data["patient"].astype(str), data["row"].astype(np.int64), data["risk"]
+    else:
+        table = np.genfromtxt(path, delimiter=",", names=True, dtype=None, encoding="utf-8")
+        patients = np.asarray(table["patient"]).astype(str)
+        rows = np.asarray(table["row"]).astype(np.int64)
+        risks = np.asarray(table["risk"]).astype(np.float64)
+    out: dict[str, list[tuple[int, float]]] = {}
+    for p, r, v in zip(patients.tolist(), rows.tolist(), risks.tolist(), strict=True):
+        out.setdefault(p, []).append((r, v))
+    result: dict[str, np.ndarray] = {}
+    for p, pairs in out.items():
+        size = max(r for r, _ in pairs) + 1
+        series = np.full(size, np.nan)
+        for r, v in pairs:
+            series[r] = v
+        result[p] = series
+    return result
+
+
+def attach_extra_scores(series: HourlySeries, extra: dict[str, dict[str, np.ndarray]]) -> None:
+    """Lay per-patient extra score series (e.g. out-of-fold model risks) end to end beside the others."""
+    for name, by_patient in extra.items():
+        parts = []
+        for key, n in zip(series.patient_keys, series.lengths, strict=True):
+            values = np.full(n, np.nan, dtype=np.float32)
+            given = by_patient.get(key)
+            if given is not None:
+                m = min(n, given.size)
+                values[:m] = given[:m]
+            parts.append(values)
+        series.scores[name] = np.concatenate(parts)
+
+
+def evaluate_physionet(data: Path | str, out_dir: Path | str, *, patients: int | None = None, sample: bool = False,
+                       seed: int = 2019, options: EvalOptions = EvalOptions(),
+                       cache_dir: Path = DEFAULT_CACHE_DIR) -> Any:
+    """Evaluate on a PhysioNet folder/tarball and write report.json, report.md and the plots to `out_dir`.
+
+    Returns the evaluation.report.EvalReport.
+    """
+    from evaluation.report import build_report, write_report
+
+    started = time.perf_counter()
+    files = list_patient_files(Path(data), patients=patients, sample=sample, seed=seed, cache_dir=cache_dir)
+    series = evaluate_files(files, options)
+    extra = dict(options.extra_scores)
+    if options.predictions is not None:
+        extra[options.prediction_name] = load_predictions(options.predictions)
+    attach_extra_scores(series, extra)
+    extra_rules = [Rule(f"{name} >= {options.prediction_threshold:g}", name, options.prediction_threshold)
+                   for name in extra]
+    report_started = time.perf_counter()
+    report = build_report(series, extra_rules=extra_rules, data_label=str(data), workers=options.workers)
+    report.summary["metrics_s"] = round(time.perf_counter() - report_started, 2)
+    report.summary["total_wall_s"] = round(time.perf_counter() - started, 2)
+    write_report(report, series, Path(out_dir))
+    return report
