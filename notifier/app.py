@@ -4,6 +4,11 @@ Lifecycle: read the notification log, acks and silences to their end; rebuild
 the escalation timers; then run three loops (alerts, escalation tick, state
 tail) and the HTTP API until stopped. Alert offsets are committed after the
 outcomes of their batch are in the notification log (at least once).
+
+Operations: `readiness` holds the checks `kafka_connected`, `partitions_assigned`
+and `state_loaded` (notification log, acks and silences read to their end);
+`consumer_lag` exports the alerts consumer's lag on the app's metrics registry.
+The ops HTTP server that serves both is started by notifier.worker.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from collections import defaultdict
 
 import httpx
 import uvicorn
-from prometheus_client import start_http_server
+from kafka import KafkaConsumer
 
 from notifier.adapters.http_api import create_api
 from notifier.adapters.http_transport import StreamTransport
@@ -25,6 +30,7 @@ from notifier.adapters.kafka_state import (
     KafkaDeadLetters,
     KafkaLogSink,
     NotifierTopics,
+    OwnWrites,
     StateRecord,
     StateTail,
     publish_ack,
@@ -41,13 +47,18 @@ from notifier.integrations.base import Integration
 from notifier.logsafe import register_secrets
 from notifier.metrics import NotifierMetrics
 from notifier.pipeline import Stage
-from notifier.ports import LogSink
 from notifier.wiring import build_pipeline
 from schemas.alert import Alert
 from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.kafka.producer import EventProducer
+from sepsis_alert.ops.kafka_lag import ConsumerLag
+from sepsis_alert.ops.readiness import ReadinessRegistry
 
-__all__ = ["NotifierApp"]
+__all__ = ["READINESS_CHECKS", "NotifierApp"]
+
+READINESS_CHECKS = ("kafka_connected", "partitions_assigned", "state_loaded")
+COMMIT_INTERVAL_S = 0.2
+"""Longest time (monotonic seconds) between alert-offset commits while alerts keep coming."""
 
 log = logging.getLogger("notifier.app")
 
@@ -64,21 +75,31 @@ class NotifierApp:
         self.clock: Clock = clock or SystemClock()
         self.worker_id = worker_id
         self.metrics = NotifierMetrics()
+        self.readiness = ReadinessRegistry()
+        self.readiness.register(*READINESS_CHECKS)
+        self.consumer_lag = ConsumerLag(settings.consumer_group, registry=self.metrics.registry)
         self.integrations: dict[str, Integration] = {r.name: r.build() for r in config.receivers}
         secrets = [s for i in self.integrations.values() for s in i.secrets()]
         secrets += [s.get_secret_value() for s in (settings.link_secret, settings.api_token,
-                                                    settings.pagerduty_webhook_secret) if s is not None]
+                                                    settings.pagerduty_webhook_secret, kafka.sasl_password)
+                    if s is not None]
+        self.secret_values: list[str] = secrets
+        """Every secret this replica holds (receiver URLs and keys, link secret, API token, PagerDuty webhook
+        secret, Kafka SASL password), for the log redactor."""
         register_secrets(secrets)
         self.log_view = NotificationLogView()
         self.silences: dict[str, Silence] = {}
         self.acks: dict[str, AckEvent] = {}
         self.tracker = EscalationTracker(config.policies(), self.metrics)
         self.producer = EventProducer(kafka, linger_ms=1)
+        self._fast: StreamTransport | None = None
         if settings.http_transport == "stream":
-            self.http = httpx.AsyncClient(transport=StreamTransport(max_per_host=settings.max_concurrency))
+            self._fast = StreamTransport(max_per_host=settings.max_concurrency)
+            self.http = httpx.AsyncClient(transport=self._fast)
         else:
             self.http = httpx.AsyncClient(limits=httpx.Limits(max_connections=256, max_keepalive_connections=128))
-        self.log_sink: LogSink = KafkaLogSink(self.producer, self.topics.notification_log)
+        self.echoes = OwnWrites()
+        self.log_sink = KafkaLogSink(self.producer, self.topics.notification_log, self.echoes)
         self.dead_letters = KafkaDeadLetters(self.producer, worker_id, self.topics.dead_letter)
         self.pipeline = self._build_pipeline()
         self.api_port: int | None = None
@@ -87,7 +108,6 @@ class NotifierApp:
         self._source: AlertSource | None = None
         self._tail: StateTail | None = None
         self._server: uvicorn.Server | None = None
-        self._metrics_server: object | None = None
         self._tasks_api: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ wiring
@@ -99,7 +119,7 @@ class NotifierApp:
     def _build_pipeline(self) -> Stage:
         built = build_pipeline(self.config, self.integrations, self.http, self.clock, self.metrics, self.log_view,
                                self.log_sink, self.dead_letters, lambda: self.silences.values(), self._ack_link,
-                               self._on_recorded)
+                               self._on_recorded, fast=self._fast)
         self.dedup = built.dedup
         return built.pipeline
 
@@ -112,20 +132,26 @@ class NotifierApp:
     # ------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         """Load shared state, rebuild timers, start the loops and the HTTP API."""
-        self._tail = StateTail(self.kafka, self.topics)
-        records = await self._tail.load()
+        self.readiness.set("state_loaded", False, "reading the notification log, acks and silences")
+        self._tail = StateTail(self.kafka, self.topics, self.echoes)
+        try:
+            records = await self._tail.load()
+        except Exception as exc:
+            self.readiness.set("kafka_connected", False, f"state topics: {type(exc).__name__}")
+            raise
+        self.readiness.set("kafka_connected", True, self.kafka.bootstrap_servers)
         for record in records:
             self._apply_state(record, live=False)
         self.tracker.rebuild(self.log_view.entries.values(), self.acks.values())
+        self.readiness.set("state_loaded", True, f"{len(self.log_view)} log entries, {len(self.acks)} acks, "
+                                                 f"{len(self.silences)} silences")
         log.info("notifier %s loaded %d log entries, %d acks, %d silences", self.worker_id, len(self.log_view),
                  len(self.acks), len(self.silences))
         loop = asyncio.get_running_loop()
+        self.readiness.set("partitions_assigned", False, "waiting for the consumer group to assign partitions")
         self._source = await loop.run_in_executor(
             None, lambda: AlertSource(self.kafka, self.settings.consumer_group, self.settings.max_poll_records,
-                                      self.topics.alerts))
-        if self.settings.metrics_port is not None:
-            self._metrics_server = start_http_server(self.settings.metrics_port, addr=self.settings.api_host,
-                                                     registry=self.metrics.registry)
+                                      self.topics.alerts, after_poll=self._after_poll))
         await self._start_api()
         self._tasks = [asyncio.create_task(self._alert_loop(), name="alerts"),
                        asyncio.create_task(self._escalation_loop(), name="escalation"),
@@ -146,9 +172,18 @@ class NotifierApp:
                 break
             await asyncio.sleep(0.01)
 
+    def _after_poll(self, consumer: KafkaConsumer) -> None:
+        """On the consumer's thread after each poll: lag gauges and the partitions_assigned check."""
+        self.consumer_lag.update(consumer)
+        assigned = len(consumer.assignment())
+        self.readiness.set("partitions_assigned", assigned > 0,
+                           f"{assigned} partition(s) of {self.topics.alerts}" if assigned
+                           else "no partition assigned (rebalancing, or more replicas than partitions)")
+
     async def stop(self) -> None:
         """Stop the loops, flush what is queued, close the clients."""
         self._stopping.set()
+        self.readiness.set("kafka_connected", False, "stopping")
         # Let the loops finish the batch in hand: cancelling between a 2xx and its log write would page twice.
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=30)
@@ -162,25 +197,41 @@ class NotifierApp:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._tasks_api, 10)
         loop = asyncio.get_running_loop()
+        self.log_sink.drain()
         await loop.run_in_executor(None, self.producer.flush, 10.0)
-        if self._source is not None:
-            await loop.run_in_executor(None, self._source.close)
-        if self._tail is not None:
-            await loop.run_in_executor(None, self._tail.close)
+        # A close that fails or times out (stopped in the middle of the state load) must not turn a stop into a crash.
+        for close in [c.close for c in (self._source, self._tail) if c is not None]:
+            try:
+                await loop.run_in_executor(None, close)
+            except Exception as exc:
+                log.warning("closing a Kafka consumer failed: %s", type(exc).__name__)
         await loop.run_in_executor(None, self.producer.close, 5.0)
         await self.http.aclose()
-        if self._metrics_server is not None:
-            with contextlib.suppress(Exception):
-                self._metrics_server[0].shutdown()  # type: ignore[index]
 
     # ------------------------------------------------------------------ loops
     async def _alert_loop(self) -> None:
         assert self._source is not None
         limit = asyncio.Semaphore(self.settings.max_concurrency)
         commit: asyncio.Task[None] | None = None
+        uncommitted: list[AlertRecord] = []
+        last_commit_s = self.clock.monotonic_s()
         while not self._stopping.is_set():
-            records = await self._source.poll(self.settings.poll_timeout_ms)
+            # Flush the log writes and commit in the background, in order, so the next poll is not delayed; at
+            # most every COMMIT_INTERVAL_S (one commit per alert would cost a broker round trip each), and at once
+            # when idle. Only records whose batches have finished are committed, so at-least-once holds.
+            if uncommitted and (self.clock.monotonic_s() - last_commit_s >= COMMIT_INTERVAL_S):
+                commit = asyncio.create_task(self._flush_and_commit(commit, uncommitted))
+                uncommitted, last_commit_s = [], self.clock.monotonic_s()
+            try:
+                records = await self._source.poll(self.settings.poll_timeout_ms)
+            except Exception as exc:  # the broker went away or a rebalance failed: report, back off, poll again
+                self.readiness.set("kafka_connected", False, f"poll failed: {type(exc).__name__}")
+                log.error("polling alerts failed: %s", type(exc).__name__)
+                await self.clock.sleep(1.0)
+                continue
+            self.readiness.set("kafka_connected", True, self.kafka.bootstrap_servers)
             if not records:
+                last_commit_s = -COMMIT_INTERVAL_S  # idle: commit what is pending now
                 continue
             received = self.clock.now_s()
             by_patient: dict[bytes | None, list[AlertRecord]] = defaultdict(list)
@@ -197,9 +248,9 @@ class NotifierApp:
                         await self.process_alert(item.alert, received_at_s)
 
             await asyncio.gather(*(one_patient(v, received) for v in by_patient.values()))
-            # Flush the log writes and commit in the background, in order, so the next poll is not delayed;
-            # the offsets committed are this batch's own, so at-least-once holds.
-            commit = asyncio.create_task(self._flush_and_commit(commit, records))
+            uncommitted.extend(records)
+        if uncommitted:
+            commit = asyncio.create_task(self._flush_and_commit(commit, uncommitted))
         if commit is not None:
             await commit
 
@@ -209,9 +260,11 @@ class NotifierApp:
         assert self._source is not None
         loop = asyncio.get_running_loop()
         try:
+            self.log_sink.drain()
             await loop.run_in_executor(None, self.producer.flush, 30.0)
             await self._source.commit(records)
         except Exception as exc:  # not committed: the alerts are re-read after a restart and de-duplicated
+            self.readiness.set("kafka_connected", False, f"flush/commit failed: {type(exc).__name__}")
             log.error("OPS ALERT: commit of %d alert offsets failed: %s", len(records), type(exc).__name__)
 
     async def _dead_letter_invalid(self, record: AlertRecord) -> None:
@@ -237,7 +290,7 @@ class NotifierApp:
             return await self.pipeline.run(items)
         except Exception as exc:  # a bug in one stage must not stop paging for everyone else
             log.error("OPS ALERT: pipeline failed for alert %s: %s", items[0].alert.alert_id if items else "-",
-                      type(exc).__name__)
+                      type(exc).__name__, extra=items[0].log_fields() if items else {})
             return []
 
     async def _escalation_loop(self) -> None:
@@ -250,6 +303,7 @@ class NotifierApp:
             items = [Notification(alert=s.alert, receiver=s.receiver, route="escalation", escalation_policy=s.policy,
                                   tier=s.tier, received_at_s=now) for s in steps]
             await self._run(items)
+            self.log_sink.drain()
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(None, self.producer.flush, 30.0)
 

@@ -1,6 +1,6 @@
 """Command-line subcommands of the notifier.
 
-    sepsis-alert notify [--config FILE] [--metrics-port N] [--api-port N]   run the worker
+    sepsis-alert notify [--config FILE] [--ops-host H] [--ops-port N] [--api-port N]   run the worker
     sepsis-alert ack EPISODE [--by NAME]                                    acknowledge an episode
     sepsis-alert silence create (--unit U | --facility F | --patient P | --episode E)...
                                 --duration 2h --by NAME --reason TEXT [--starts-in 30m]
@@ -15,17 +15,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
-import logging
+import os
 import re
-import signal
 import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from notifier.errors import ConfigError, NotifierError
+from sepsis_alert.ops.settings import add_ops_arguments
 
 if TYPE_CHECKING:
     from notifier.core.silence import Silence
@@ -51,9 +50,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `notify`, `ack` and `silence`."""
     notify = subparsers.add_parser("notify", help="run the notifier worker (alerts -> pagers and chat)")
     notify.add_argument("--config", type=Path, help="routing / receiver YAML (default: SEPSIS_NOTIFIER_CONFIG_FILE)")
-    notify.add_argument("--metrics-port", type=int, help="serve Prometheus /metrics on this port")
+    notify.add_argument("--metrics-port", type=int,
+                        help="deprecated alias of --ops-port (ignored when --ops-port is given)")
     notify.add_argument("--api-port", type=int, help="HTTP API port (acks, silences, PagerDuty webhooks)")
     notify.add_argument("--check", action="store_true", help="validate the config and exit")
+    add_ops_arguments(notify, "notify")
     notify.set_defaults(func=_cmd_notify)
 
     ack = subparsers.add_parser("ack", help="acknowledge an alert episode (stops its escalation)")
@@ -89,42 +90,50 @@ def _kafka() -> KafkaSettings:
 
 
 def _cmd_notify(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
     from notifier.app import NotifierApp
     from notifier.config import NotifierSettings, load_config
+    from notifier.worker import run_worker
+    from sepsis_alert.ops.http import OpsServerError
+    from sepsis_alert.ops.logging import configure_logging
+    from sepsis_alert.ops.settings import ops_settings_from_args
 
+    if args.ops_port is None and args.metrics_port is not None:
+        print("sepsis-alert notify: --metrics-port is deprecated, use --ops-port", file=sys.stderr)
+        args.ops_port = args.metrics_port
     overrides: dict[str, object] = {}
     if args.config:
         overrides["config_file"] = args.config
-    if args.metrics_port is not None:
-        overrides["metrics_port"] = args.metrics_port
     if args.api_port is not None:
         overrides["api_port"] = args.api_port
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("kafka").setLevel(logging.WARNING)  # kafka-python's connection chatter
     try:
         settings = NotifierSettings.with_secret_files(**overrides)
         config = load_config(settings.config_file)
-        app = NotifierApp(settings, config, _kafka())
-    except (ConfigError, ValueError) as exc:
+        kafka = _kafka()
+        app = NotifierApp(settings, config, kafka)
+        # Command-line ops flags or SEPSIS_OPS_PORT win; else the deprecated SEPSIS_NOTIFIER_METRICS_PORT.
+        ops = (ops_settings_from_args(args)
+               if args.ops_port is not None or args.ops_host is not None or "SEPSIS_OPS_PORT" in os.environ
+               or settings.metrics_port is None else None)
+        # Every secret the process holds is masked in every log line from here on.
+        configure_logging("notify", os.environ.get("SEPSIS_LOG_LEVEL", "INFO"), secrets=app.secret_values)
+    except (ConfigError, ValidationError, ValueError) as exc:
         print(f"notify: configuration error: {exc}", file=sys.stderr)
         return 2
     if args.check:
         print(f"notify: {settings.config_file} is valid ({len(config.receivers)} receivers)")
         return 0
+    from sepsis_alert.kafka.errors import KafkaPlumbingError
 
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
-        await app.start()
-        logging.getLogger("notifier").info("notifier running; API on %s:%s", settings.api_host, app.api_port)
-        await stop.wait()
-        await app.stop()
-
-    asyncio.run(main())
-    return 0
+    try:
+        return run_worker(settings, config, kafka, ops, app=app)
+    except OpsServerError as exc:
+        print(f"notify: {exc}", file=sys.stderr)
+        return 2
+    except (KafkaPlumbingError, TimeoutError) as exc:  # no broker, no topic, state topics not readable in time
+        print(f"notify: Kafka: {exc}", file=sys.stderr)
+        return 1
 
 
 def _cmd_ack(args: argparse.Namespace) -> int:

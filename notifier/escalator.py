@@ -64,5 +64,7 @@ class EscalationTracker:
             self.states[step.episode_id] = esc.mark_stepped(self.states[step.episode_id], step, now_s)
             self._metrics.escalations.labels(step.policy, "timer").inc()
             log.warning("episode %s not acknowledged: escalating to tier %d (%s)", step.episode_id, step.tier,
-                        step.receiver)
+                        step.receiver, extra={"correlation_id": step.alert.correlation_id,
+                                              "alert_id": step.alert.alert_id, "episode_id": step.episode_id,
+                                              "receiver": step.receiver, "tier": step.tier})
         return steps

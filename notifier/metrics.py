@@ -1,4 +1,9 @@
-"""Prometheus metrics of the notifier (one registry per app, so tests can run several)."""
+"""Prometheus metrics of the notifier (one registry per app, so tests can run several).
+
+Names follow the project's convention: `sepsis_notifier_` prefix, base units in the
+name (`_seconds`), `_total` on counters. The rules in deploy/prometheus/alerts.yml and
+the dashboard (deploy/scripts/build_dashboard.py) use these names.
+"""
 
 from __future__ import annotations
 
@@ -16,25 +21,26 @@ class NotifierMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
-        self.deliveries = Counter("notifier_deliveries_total", "Finished deliveries by receiver and outcome",
+        self.deliveries = Counter("sepsis_notifier_deliveries_total", "Finished deliveries by receiver and outcome",
                                   ["receiver", "outcome"], registry=r)
-        self.attempts = Counter("notifier_delivery_attempts_total", "HTTP attempts by receiver and failure kind",
+        self.attempts = Counter("sepsis_notifier_delivery_attempts_total", "HTTP attempts by receiver and failure kind",
                                 ["receiver", "kind"], registry=r)
-        self.retries = Counter("notifier_retries_total", "Retries scheduled, by receiver", ["receiver"], registry=r)
-        self.latency = Histogram("notifier_delivery_latency_seconds",
+        self.retries = Counter("sepsis_notifier_retries_total", "Retries scheduled, by receiver", ["receiver"],
+                               registry=r)
+        self.latency = Histogram("sepsis_notifier_delivery_latency_seconds",
                                  "Alert read to receiver 2xx, wall-clock seconds", ["receiver"],
                                  buckets=_LATENCY_BUCKETS_S, registry=r)
-        self.dead_letters = Counter("notifier_dead_letters_total", "Notifications dead-lettered after the last "
+        self.dead_letters = Counter("sepsis_notifier_dead_letters_total", "Notifications dead-lettered after the last "
                                     "attempt", ["receiver"], registry=r)
-        self.escalations = Counter("notifier_escalations_total", "Escalation steps by policy and reason",
+        self.escalations = Counter("sepsis_notifier_escalations_total", "Escalation steps by policy and reason",
                                    ["policy", "reason"], registry=r)
-        self.time_to_ack = Histogram("notifier_time_to_acknowledge_seconds", "First page to acknowledgement, "
+        self.time_to_ack = Histogram("sepsis_notifier_time_to_acknowledge_seconds", "First page to acknowledgement, "
                                      "wall-clock seconds", ["via"], buckets=_ACK_BUCKETS_S, registry=r)
-        self.acks = Counter("notifier_acks_total", "Acknowledgements received, by channel", ["via"], registry=r)
-        self.silenced = Counter("notifier_silenced_total", "Notifications muted by a silence", registry=r)
-        self.deduplicated = Counter("notifier_deduplicated_total", "Notifications not re-sent, by reason",
+        self.acks = Counter("sepsis_notifier_acks_total", "Acknowledgements received, by channel", ["via"], registry=r)
+        self.silenced = Counter("sepsis_notifier_silenced_total", "Notifications muted by a silence", registry=r)
+        self.deduplicated = Counter("sepsis_notifier_deduplicated_total", "Notifications not re-sent, by reason",
                                     ["reason"], registry=r)
-        self.throttled = Counter("notifier_throttle_waits_total", "Sends delayed by a rate limit", ["receiver"],
+        self.throttled = Counter("sepsis_notifier_throttle_waits_total", "Sends delayed by a rate limit", ["receiver"],
                                  registry=r)
-        self.invalid_alerts = Counter("notifier_invalid_alerts_total", "Malformed alert records dead-lettered",
+        self.invalid_alerts = Counter("sepsis_notifier_invalid_alerts_total", "Malformed alert records dead-lettered",
                                       registry=r)

@@ -15,7 +15,7 @@ from notifier.config import NotifierConfig
 from notifier.core.dedup import NotificationLogView
 from notifier.core.model import NotificationLogEntry
 from notifier.core.silence import Silence
-from notifier.integrations.base import Integration
+from notifier.integrations.base import FastPoster, Integration
 from notifier.metrics import NotifierMetrics
 from notifier.pipeline import ByReceiver, Sequence, Stage
 from notifier.ports import DeadLetterSink, LogSink
@@ -40,9 +40,10 @@ def build_pipeline(config: NotifierConfig, integrations: Mapping[str, Integratio
                    clock: Clock, metrics: NotifierMetrics, log_view: NotificationLogView, log_sink: LogSink,
                    dead_letters: DeadLetterSink, silences: Callable[[], Iterable[Silence]],
                    ack_link: Callable[[str], str],
-                   on_recorded: Callable[[NotificationLogEntry], None] | None = None) -> BuiltPipeline:
-    """The whole notify pipeline; every dependency is an explicit argument."""
-    sender = Sender(integrations, http, ack_link, clock, metrics)
+                   on_recorded: Callable[[NotificationLogEntry], None] | None = None,
+                   fast: FastPoster | None = None) -> BuiltPipeline:
+    """The whole notify pipeline; every dependency is an explicit argument (`fast`: see Sender)."""
+    sender = Sender(integrations, http, ack_link, clock, metrics, fast)
     dedup = DedupStage(log_view, metrics)
     retry_policy = config.retry.policy()
     per_receiver: dict[str, Stage] = {}

@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from kafka import TopicPartition
+from kafka import KafkaConsumer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 from pydantic import ValidationError
 
@@ -54,14 +55,20 @@ def decode_alert(raw: bytes) -> tuple[Alert | None, str]:
     return event, ""
 
 
+AfterPoll = Callable[[KafkaConsumer], None]
+"""Called on the consumer's own thread after every poll (consumer lag, partitions assigned): kafka-python's
+KafkaConsumer is not thread-safe, so nothing else may touch it."""
+
+
 class AlertSource:
     """Consumer-group reader of Topics.ALERTS. All consumer calls run on one dedicated thread."""
 
     def __init__(self, settings: KafkaSettings, group_id: str, max_poll_records: int = 500,
-                 topic: str = Topics.ALERTS) -> None:
+                 topic: str = Topics.ALERTS, after_poll: AfterPoll | None = None) -> None:
+        self._after_poll = after_poll
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="alerts-in")
         consumer = make_consumer(settings, group_id, (), max_poll_records=max_poll_records,
-                                 fetch_max_wait_ms=5, fetch_min_bytes=1)
+                                 fetch_max_wait_ms=100, fetch_min_bytes=1)  # answered once 1 byte is there
         # Subscribe only once the topic's metadata is known: a group joined without it assigns nothing and needs
         # another rebalance, which kafka-python sometimes takes many seconds to finish.
         deadline = time.monotonic() + settings.request_timeout_ms / 1000
@@ -73,9 +80,16 @@ class AlertSource:
         consumer.subscribe(topics=[topic])
         self._consumer = consumer
 
+    def _poll(self, timeout_ms: int) -> dict:  # type: ignore[type-arg]
+        batch = self._consumer.poll(timeout_ms=timeout_ms)
+        if self._after_poll is not None:
+            self._after_poll(self._consumer)
+        return batch
+
     async def poll(self, timeout_ms: int) -> list[AlertRecord]:
+        """Records of one poll (waits at most `timeout_ms` milliseconds), decoded; malformed ones carry `error`."""
         loop = asyncio.get_running_loop()
-        batch = await loop.run_in_executor(self._executor, lambda: self._consumer.poll(timeout_ms=timeout_ms))
+        batch = await loop.run_in_executor(self._executor, self._poll, timeout_ms)
         out: list[AlertRecord] = []
         for records in batch.values():
             for record in records:

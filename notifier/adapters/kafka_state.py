@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -26,11 +27,14 @@ from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.kafka.consumer import assign_all, make_consumer
 from sepsis_alert.kafka.producer import EventProducer, OutboundRecord
 
-__all__ = ["KafkaDeadLetters", "KafkaLogSink", "NotifierTopics", "StateTail", "publish_ack", "publish_silence_audit"]
+__all__ = ["KafkaDeadLetters", "KafkaLogSink", "NotifierTopics", "OwnWrites", "StateTail", "publish_ack",
+           "publish_silence_audit"]
 
 log = logging.getLogger("notifier.kafka")
 
 StateRecord = NotificationLogEntry | AckEvent | SilenceAudit
+LOG_WRITE_DELAY_S = 0.005
+"""How long notification-log entries are gathered before they go to the producer (seconds)."""
 
 
 @dataclass(frozen=True)
@@ -44,11 +48,49 @@ class NotifierTopics:
     dead_letter: str = Topics.DEAD_LETTER
 
 
+class OwnWrites:
+    """Notification-log records this replica wrote and has not read back yet.
+
+    The tail reads every record of the log, this replica's own too; those are already in its
+    view (the record stage adds them before writing), so decoding and applying them again is
+    wasted work (a pydantic parse of a whole alert per notification). Records are remembered by
+    (key, digest of the value), so two writes of one key are each recognised and neither older
+    echo can overwrite the newer entry. Written from the event loop, read by the tail's thread:
+    single dict operations, atomic under the GIL. Bounded: past `max_entries` the oldest are
+    forgotten (their echo is then decoded and applied as before, which is harmless).
+    """
+
+    def __init__(self, max_entries: int = 50_000) -> None:
+        self._max = max_entries
+        self._pending: dict[tuple[bytes, bytes], None] = {}
+
+    @staticmethod
+    def _id(key: bytes, value: bytes) -> tuple[bytes, bytes]:
+        return key, hashlib.blake2b(value, digest_size=16).digest()
+
+    def remember(self, key: bytes, value: bytes) -> None:
+        if len(self._pending) >= self._max:
+            self._pending.pop(next(iter(self._pending)), None)
+        self._pending[self._id(key, value)] = None
+
+    def is_echo(self, key: bytes | None, value: bytes) -> bool:
+        """True (once) when this exact record is one this replica wrote."""
+        if key is None:
+            return False
+        try:
+            del self._pending[self._id(key, value)]
+        except KeyError:
+            return False
+        return True
+
+
 class StateTail:
     """Reads the three state topics from the beginning, then keeps returning what is new."""
 
-    def __init__(self, settings: KafkaSettings, topics: NotifierTopics | None = None) -> None:
+    def __init__(self, settings: KafkaSettings, topics: NotifierTopics | None = None,
+                 echoes: OwnWrites | None = None) -> None:
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="state-tail")
+        self._echoes = echoes
         self._settings = settings
         names = topics or NotifierTopics()
         self._parsers: dict[str, Callable[[bytes], StateRecord]] = {
@@ -57,10 +99,13 @@ class StateTail:
             names.silences: SilenceAudit.model_validate_json,
         }
         self._topics = tuple(self._parsers)
+        self._log_topic = names.notification_log
         self._consumer: KafkaConsumer | None = None
 
     def _open(self) -> KafkaConsumer:
-        consumer = make_consumer(self._settings, None, fetch_max_wait_ms=50)
+        # The broker answers a fetch as soon as one byte is there (fetch_min_bytes=1): a long wait costs no
+        # latency, while a short one makes an idle replica send a fetch every few milliseconds.
+        consumer = make_consumer(self._settings, None, fetch_max_wait_ms=500)
         partitions = assign_all(consumer, list(self._topics), timeout_s=self._settings.request_timeout_ms / 1000)
         consumer.seek_to_beginning(*partitions)
         return consumer
@@ -87,6 +132,9 @@ class StateTail:
             for record in sorted(records, key=lambda r: r.offset):
                 if record.value is None:
                     continue  # tombstone
+                if (self._echoes is not None and record.topic == self._log_topic
+                        and self._echoes.is_echo(record.key, record.value)):
+                    continue  # written by this replica: already applied
                 try:
                     out.append(self._parsers[record.topic](record.value))
                 except ValidationError as exc:
@@ -116,13 +164,33 @@ class StateTail:
 class KafkaLogSink:
     """LogSink writing to the compacted notification-log topic keyed (alert id, receiver)."""
 
-    def __init__(self, producer: EventProducer, topic: str = Topics.NOTIFICATION_LOG) -> None:
+    def __init__(self, producer: EventProducer, topic: str = Topics.NOTIFICATION_LOG,
+                 echoes: OwnWrites | None = None) -> None:
         self._producer = producer
         self._topic = topic
+        self._echoes = echoes
+        self._pending: list[tuple[str, bytes]] = []
+        self._scheduled = False
 
     async def append(self, entry: NotificationLogEntry) -> None:
-        # Queued, not awaited: the worker flushes the producer before it commits the alert offsets.
-        self._producer.send(self._topic, entry.key, entry.model_dump_json().encode())
+        # Buffered, then handed to the producer a few milliseconds later in one go: one producer batch (and one
+        # wake-up of its I/O thread) for many entries instead of one per notification. The worker calls drain()
+        # before it flushes the producer and commits the alert offsets, so at-least-once holds.
+        value = entry.model_dump_json().encode()
+        if self._echoes is not None:
+            self._echoes.remember(entry.key.encode(), value)
+        self._pending.append((entry.key, value))
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_later(LOG_WRITE_DELAY_S, self.drain)
+
+    def drain(self) -> int:
+        """Hand every buffered entry to the producer now (not flushed); returns how many."""
+        self._scheduled = False
+        pending, self._pending = self._pending, []
+        for key, value in pending:
+            self._producer.send(self._topic, key, value)
+        return len(pending)
 
 
 class KafkaDeadLetters:

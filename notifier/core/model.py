@@ -83,6 +83,15 @@ class Notification:
         """Key in the compacted notification-log topic: (alert id, receiver)."""
         return f"{self.dedup_id}|{self.receiver}"
 
+    def log_fields(self) -> dict[str, object]:
+        """Identifiers for a delivery log line (`extra=`): correlation id, alert, episode, receiver, tier, action.
+
+        Never the message body, the patient's name or the patient key.
+        """
+        return {"correlation_id": self.alert.correlation_id, "alert_id": self.alert.alert_id,
+                "episode_id": self.alert.episode_id, "receiver": self.receiver or None, "tier": self.tier,
+                "action": str(self.action)}
+
     def with_(self, **changes: object) -> Notification:
         """A copy with some fields changed."""
         return replace(self, **changes)  # type: ignore[arg-type]

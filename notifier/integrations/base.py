@@ -8,6 +8,7 @@ holds the token) or the body (it holds PHI): only the status or the exception ty
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -20,6 +21,7 @@ from notifier.core.phi import AlertView, PhiPolicy
 from notifier.core.retry_policy import AttemptResult, FailureKind, classify_status, parse_retry_after
 
 __all__ = [
+    "FastPoster",
     "Integration",
     "OutgoingRequest",
     "ReceiverBase",
@@ -107,17 +109,40 @@ class Integration(Protocol):
         ...
 
 
+class FastPoster(Protocol):
+    """A transport with a direct POST (notifier.adapters.http_transport.StreamTransport)."""
+
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str], timeout_s: float) -> _PostResult:
+        ...
+
+
+class _PostResult(Protocol):
+    status_code: int
+
+    def header(self, name: str) -> str | None:
+        ...
+
+
 async def post_request(client: httpx.AsyncClient, request: OutgoingRequest, timeout_s: float,
-                       now_s: float) -> AttemptResult:
+                       now_s: float, fast: FastPoster | None = None) -> AttemptResult:
     """POST and classify: 2xx delivered; 5xx / timeout / connection error retryable; 429 with Retry-After; other
-    4xx permanent. `now_s` (wall-clock epoch s) is only used to read an HTTP-date Retry-After."""
+    4xx permanent. `now_s` (wall-clock epoch s) is only used to read an HTTP-date Retry-After.
+
+    With `fast` (the client's own StreamTransport) the request skips httpx's Request/Response models.
+    """
     try:
-        response = await client.post(request.url, content=request.body, headers=request.headers, timeout=timeout_s)
+        if fast is not None:
+            result = await fast.post(request.url, request.body, request.headers, timeout_s)
+            status, retry_after_header = result.status_code, result.header("retry-after")
+        else:
+            response = await client.post(request.url, content=request.body, headers=request.headers,
+                                         timeout=timeout_s)
+            status, retry_after_header = response.status_code, response.headers.get("retry-after")
     except httpx.TimeoutException as exc:
         return AttemptResult(False, True, FailureKind.TIMEOUT, detail=type(exc).__name__)
     except httpx.TransportError as exc:
         return AttemptResult(False, True, FailureKind.CONNECTION, detail=type(exc).__name__)
     except httpx.HTTPError as exc:
         return AttemptResult(False, False, FailureKind.OTHER, detail=type(exc).__name__)
-    retry_after = parse_retry_after(response.headers.get("retry-after"), now_s)
-    return classify_status(response.status_code, retry_after)
+    retry_after = parse_retry_after(retry_after_header, now_s) if retry_after_header is not None else None
+    return classify_status(status, retry_after)

@@ -27,7 +27,8 @@ class DedupStage:
             decision = check_dedup(item, self._log.as_mapping())
             if not decision.send:
                 self._metrics.deduplicated.labels(str(decision.reason)).inc()
-                log.debug("alert %s to %s not re-sent: %s", item.alert.alert_id, item.receiver, decision.reason)
+                log.debug("alert %s to %s not re-sent: %s", item.alert.alert_id, item.receiver, decision.reason,
+                          extra=item.log_fields())
                 continue
             if item.log_key in self._in_flight:
                 self._metrics.deduplicated.labels("in_flight").inc()

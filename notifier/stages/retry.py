@@ -53,7 +53,8 @@ class RetryStage:
                 return result, attempt, decision.reason
             self._metrics.retries.labels(item.receiver).inc()
             log.warning("alert %s to %s: attempt %d failed (%s), retrying in %.3f s", item.alert.alert_id,
-                        item.receiver, attempt, result.detail or result.kind, decision.delay_s)
+                        item.receiver, attempt, result.detail or result.kind, decision.delay_s,
+                        extra={**item.log_fields(), "attempt": attempt})
             await self._clock.sleep(decision.delay_s)
 
     async def _deliver(self, item: Notification) -> Notification:
@@ -63,13 +64,17 @@ class RetryStage:
         result, attempts, reason = await self._attempts(item)
         if result.ok:
             self._metrics.deliveries.labels(item.receiver, "delivered").inc()
-            if item.received_at_s:
-                self._metrics.latency.labels(item.receiver).observe(max(0.0, self._clock.now_s() - item.received_at_s))
+            latency_s = max(0.0, self._clock.now_s() - item.received_at_s) if item.received_at_s else None
+            if latency_s is not None:
+                self._metrics.latency.labels(item.receiver).observe(latency_s)
+            log.info("alert %s delivered to %s (attempt %d)", item.alert.alert_id, item.receiver, attempts,
+                     extra={**item.log_fields(), "attempts": attempts, "outcome": "delivered",
+                            "latency_ms": None if latency_s is None else round(latency_s * 1000, 1)})
             return item.with_(outcome=DeliveryOutcome.DELIVERED, attempts=attempts, delivered_by=item.receiver)
         # The ops alert: an ERROR line (shipped to the on-call log alerting) and the dead-letter metric.
         log.error("OPS ALERT: delivery of alert %s (episode %s) to %s failed after %d attempt(s): %s (%s)",
                   item.alert.alert_id, item.alert.episode_id, item.receiver, attempts, reason,
-                  result.detail or result.kind)
+                  result.detail or result.kind, extra={**item.log_fields(), "attempts": attempts, "outcome": "failed"})
         self._metrics.deliveries.labels(item.receiver, "failed").inc()
         self._metrics.dead_letters.labels(item.receiver).inc()
         message = f"delivery to receiver {item.receiver} failed after {attempts} attempt(s): {reason} ({result.detail})"
@@ -82,10 +87,13 @@ class RetryStage:
                 delivered_by = self._fallback
                 self._metrics.deliveries.labels(self._fallback, "fallback_delivered").inc()
                 log.warning("alert %s delivered to fallback %s instead of %s", item.alert.alert_id,
-                            self._fallback, item.receiver)
+                            self._fallback, item.receiver,
+                            extra={**fallback_item.log_fields(), "attempts": fb_attempts,
+                                   "outcome": "fallback_delivered"})
             else:
                 self._metrics.deliveries.labels(self._fallback, "failed").inc()
                 log.error("OPS ALERT: fallback %s also failed for alert %s after %d attempt(s): %s",
-                          self._fallback, item.alert.alert_id, fb_attempts, fb_reason)
+                          self._fallback, item.alert.alert_id, fb_attempts, fb_reason,
+                          extra={**fallback_item.log_fields(), "attempts": fb_attempts, "outcome": "failed"})
         return item.with_(outcome=DeliveryOutcome.FAILED, attempts=attempts, delivered_by=delivered_by,
                           failure_reason=str(reason))

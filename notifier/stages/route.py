@@ -49,6 +49,6 @@ class RouteStage:
                 for receiver in self._log.delivered_receivers(item.alert.episode_id):
                     routed.setdefault(receiver, item.with_(receiver=receiver, route="resolve-follow-up"))
             if not routed:
-                log.warning("alert %s matched no receiver", item.alert.alert_id)
+                log.warning("alert %s matched no receiver", item.alert.alert_id, extra=item.log_fields())
             out.extend(routed.values())
         return out

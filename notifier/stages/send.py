@@ -15,7 +15,7 @@ from notifier.clock import Clock
 from notifier.core.model import DeliveryOutcome, Notification, NotifyAction
 from notifier.core.phi import build_view
 from notifier.core.retry_policy import AttemptResult, FailureKind
-from notifier.integrations.base import Integration, post_request
+from notifier.integrations.base import FastPoster, Integration, post_request
 from notifier.metrics import NotifierMetrics
 
 __all__ = ["SendStage", "Sender"]
@@ -28,8 +28,10 @@ class Sender:
     """Formats and posts one attempt through the receiver's integration."""
 
     def __init__(self, integrations: Mapping[str, Integration], client: httpx.AsyncClient, ack_link: AckLinkMaker,
-                 clock: Clock, metrics: NotifierMetrics) -> None:
+                 clock: Clock, metrics: NotifierMetrics, fast: FastPoster | None = None) -> None:
+        """`fast`: the client's StreamTransport, to POST without httpx's request/response models."""
         self._integrations = integrations
+        self._fast = fast
         self._client = client
         self._ack_link = ack_link
         self._clock = clock
@@ -45,7 +47,7 @@ class Sender:
         except Exception as exc:  # a formatting bug must not kill the worker; it is permanent, not retryable
             result = AttemptResult(False, False, FailureKind.OTHER, detail=f"format failed: {type(exc).__name__}")
         else:
-            result = await post_request(self._client, request, integration.timeout_s, now_s)
+            result = await post_request(self._client, request, integration.timeout_s, now_s, self._fast)
         self._metrics.attempts.labels(item.receiver, str(result.kind)).inc()
         return result
 

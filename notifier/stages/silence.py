@@ -39,7 +39,7 @@ class SilenceStage:
             if decision.muted:
                 self._metrics.silenced.inc()
                 log.info("alert %s to %s muted by silence %s", item.alert.alert_id, item.receiver or "-",
-                         decision.silence_id)
+                         decision.silence_id, extra=item.log_fields())
                 continue
             out.append(item)
         return out

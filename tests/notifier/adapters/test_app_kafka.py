@@ -110,7 +110,7 @@ def test_escalates_when_not_acknowledged_and_stops_on_ack_link(
                 assert done.status_code == 200 and "acknowledged" in done.text
             await asyncio.sleep(1.5)  # longer than the next tier's delay
             assert rx.at("/intensivist") == []
-            assert app.metrics.registry.get_sample_value("notifier_time_to_acknowledge_seconds_count",
+            assert app.metrics.registry.get_sample_value("sepsis_notifier_time_to_acknowledge_seconds_count",
                                                          {"via": "link"}) == 1
         finally:
             await app.stop()
@@ -179,7 +179,7 @@ def test_silence_suppresses_then_expires_and_is_audited(
                 listed = (await client.get(f"{base}/silences")).json()
                 assert [s["id"] for s in listed] == [silence["id"]]
             produce(kafka_settings, topics.alerts, muted)
-            await eventually(lambda: app.metrics.registry.get_sample_value("notifier_silenced_total") == 1,
+            await eventually(lambda: app.metrics.registry.get_sample_value("sepsis_notifier_silenced_total") == 1,
                              what="the silenced alert")
             assert rx.at("/ward") == []
             await eventually(lambda: time.time() > silence["ends_at_s"], timeout_s=5, what="silence end")

@@ -84,3 +84,31 @@ def test_errors_map_to_httpx_exceptions() -> None:
     with running_receiver() as rx:
         rx.on("/slow", Reply(200, delay_s=1.0))
         asyncio.run(scenario(rx.url("/slow")))
+
+
+def test_fast_post_sends_the_same_request_and_classifies_like_httpx() -> None:
+    from notifier.core.retry_policy import FailureKind
+    from notifier.integrations.base import OutgoingRequest, post_request
+
+    async def scenario(rx_url: str) -> list:
+        transport = StreamTransport()
+        async with httpx.AsyncClient(transport=transport) as client:
+            results = []
+            for path in ("/ok?x=1", "/busy", "/gone"):
+                request = OutgoingRequest(rx_url + path, b'{"a":1}', {"Content-Type": "application/json",
+                                                                      "X-Test": "yes"})
+                results.append(await post_request(client, request, 2.0, 0.0, fast=transport))
+            refused = OutgoingRequest(f"http://127.0.0.1:{closed_port()}/x", b"x")
+            results.append(await post_request(client, refused, 2.0, 0.0, fast=transport))
+        return results
+
+    with running_receiver() as rx:
+        rx.on("/busy", Reply(429, headers={"Retry-After": "7"}))
+        rx.on("/gone", Reply(404))
+        ok, busy, gone, refused = asyncio.run(scenario(rx.url("")))
+        first = rx.requests[0]
+    assert ok.ok and first.path == "/ok?x=1" and first.body == b'{"a":1}' and first.headers["x-test"] == "yes"
+    assert first.headers["host"].startswith("127.0.0.1:") and first.headers["content-length"] == "7"
+    assert (busy.ok, busy.retryable, busy.retry_after_s) == (False, True, 7.0)
+    assert (gone.ok, gone.retryable) == (False, False)
+    assert (refused.retryable, refused.kind) == (True, FailureKind.CONNECTION)

@@ -122,7 +122,7 @@ def test_5xx_then_success_is_retried_and_logged_once(transport: str) -> None:
         assert len(rx.at(HOOK_PATH)) == 3
     assert item.outcome == DeliveryOutcome.DELIVERED and item.attempts == 3
     assert [e.outcome for e in harness.log.entries] == [DeliveryOutcome.DELIVERED]
-    assert harness.metric("notifier_retries_total", receiver="hook") == 2
+    assert harness.metric("sepsis_notifier_retries_total", receiver="hook") == 2
     assert harness.dead_letters.items == []
 
 
@@ -133,7 +133,7 @@ def test_timeout_is_retried(transport: str) -> None:
         harness = make_harness(_doc(rx), transport)
         [item] = asyncio.run(harness.send(make_alert()))
     assert item.outcome == DeliveryOutcome.DELIVERED and item.attempts == 2
-    assert harness.metric("notifier_delivery_attempts_total", receiver="hook", kind="timeout") == 1
+    assert harness.metric("sepsis_notifier_delivery_attempts_total", receiver="hook", kind="timeout") == 1
 
 
 def test_429_honours_retry_after() -> None:
@@ -170,8 +170,8 @@ def test_closed_port_exhausts_retries_then_fallback_dead_letter_and_metric() -> 
         fallback = rx.at(FALLBACK_PATH)
     assert item.outcome == DeliveryOutcome.FAILED and item.attempts == 3
     assert len(fallback) == 1 and json.loads(fallback[0].body)["episode_id"] == alert.episode_id
-    assert harness.metric("notifier_dead_letters_total", receiver="dead") == 1
-    assert harness.metric("notifier_delivery_attempts_total", receiver="dead", kind="connection") == 3
+    assert harness.metric("sepsis_notifier_dead_letters_total", receiver="dead") == 1
+    assert harness.metric("sepsis_notifier_delivery_attempts_total", receiver="dead", kind="connection") == 3
     assert [e.outcome for e in harness.log.entries] == [DeliveryOutcome.FAILED]
     # A re-delivered alert is not retried again (the log says it already failed and went to the fallback).
     asyncio.run(harness.send(alert))
@@ -184,7 +184,7 @@ def test_same_alert_twice_is_sent_once() -> None:
         alert = make_alert()
         asyncio.run(harness.send(alert, alert))
         assert len(rx.at(HOOK_PATH)) == 1
-    assert harness.metric("notifier_deduplicated_total", reason="already_delivered") == 1
+    assert harness.metric("sepsis_notifier_deduplicated_total", reason="already_delivered") == 1
 
 
 def test_throttle_spaces_messages_to_one_receiver() -> None:
@@ -196,7 +196,7 @@ def test_throttle_spaces_messages_to_one_receiver() -> None:
     assert len(arrivals) == 2
     # 5 per second, burst 1: the second message cannot leave before its token, 0.2 s after the start.
     assert arrivals[1] - started >= 0.19
-    assert harness.metric("notifier_throttle_waits_total", receiver="slack") == 1
+    assert harness.metric("sepsis_notifier_throttle_waits_total", receiver="slack") == 1
 
 
 @pytest.mark.parametrize(("phi", "forbidden", "required"), [
@@ -245,3 +245,23 @@ def test_no_secret_leaks_into_any_log_line(caplog: pytest.LogCaptureFixture) -> 
     for secret in secrets:
         assert secret not in text, f"secret {secret[:4]}... leaked into the logs"  # ...without a secret
     assert "MRN12345678" not in text and "NEWS2 7" not in text  # and without message bodies
+
+
+def test_every_delivery_log_line_carries_the_correlation_id_and_no_body(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="notifier")
+    alert = make_alert(correlation_id="hl7:LAB:CTRL-77")
+    with running_receiver() as rx:
+        rx.on(HOOK_PATH, Reply(500))  # one retry, then delivered
+        dead = {"name": "dead", "type": "webhook", "url": {"value": f"http://127.0.0.1:{closed_port()}/x"},
+                "secret": {"value": HOOK_SECRET}}
+        route = {"receiver": "hook", "routes": [{"receiver": "dead", "continue": True}, {"receiver": "hook"}]}
+        harness = make_harness(_doc(rx, fallback=True, route=route, extra_receivers=[dead], retry=fast_retry(2)))
+        asyncio.run(harness.send(alert))
+    delivery = [r for r in caplog.records if r.name.startswith("notifier.stages.")]
+    kinds = {getattr(r, "outcome", "retry") for r in delivery}
+    assert {"retry", "delivered", "failed"} <= kinds  # retry warning, success line, OPS ALERT line
+    for record in delivery:
+        assert record.correlation_id == "hl7:LAB:CTRL-77"  # type: ignore[attr-defined]
+        assert record.alert_id == alert.alert_id and record.receiver  # type: ignore[attr-defined]
+        shown = record.getMessage() + repr(vars(record))
+        assert "NEWS2 7" not in shown and alert.patient_key not in shown

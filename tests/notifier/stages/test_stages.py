@@ -51,7 +51,7 @@ def test_silence_mutes_triggers_but_not_resolves_or_acks() -> None:
              Notification(make_alert(), receiver="pd", action=NotifyAction.ACKNOWLEDGE)]
     out = asyncio.run(stage.run(items))
     assert [n.action for n in out] == [NotifyAction.RESOLVE, NotifyAction.ACKNOWLEDGE]
-    assert metrics.registry.get_sample_value("notifier_silenced_total") == 1
+    assert metrics.registry.get_sample_value("sepsis_notifier_silenced_total") == 1
 
 
 def test_dedup_drops_a_concurrent_duplicate_until_released() -> None:
