@@ -9,7 +9,7 @@ Processing guarantee (at-least-once input, effectively-once state):
 3. produce the alerts (topic `alerts`, key = patient key) and FLUSH;
 4. produce every changed patient state to the compacted changelog (`detector-state`, key = patient key,
    partition = the input partition number; a tombstone when a patient was discharged or merged away) and FLUSH;
-5. commit the input offsets (synchronously).
+5. commit the input offsets (asynchronously: steps 3-4 already made the batch durable).
 
 Restore on partition assignment: the assigned partitions are not fetched until the rebalance callback
 returns, so they are effectively paused while the callback reads the changelog partition from the beginning
@@ -47,6 +47,8 @@ from pydantic import ValidationError
 
 from detector.core.config import DetectorConfig
 from detector.core.engine import DetectorEngine
+from detector.core.fast_decode import observation_fields
+from detector.core.window import seconds_to_datetime
 from detector.metrics import DetectorMetrics
 from schemas import CareEvent, Observation, PatientEvent, Topics, decode_event, describe_validation_error
 from schemas.dead_letter import DeadLetter
@@ -139,6 +141,8 @@ class DetectorStream:
         self.partition_of: dict[str, int] = {}
         self.owned: set[int] = set()
         self._topic_index = {name: i for i, name in enumerate(self.topics.inputs())}
+        self._time_cache: dict[str, int] = {}  # timestamp text -> event seconds (fast decode)
+        self._uncommitted: dict[TopicPartition, OffsetAndMetadata] | None = None  # last async commit in flight
         self._consumer: KafkaConsumer | None = None
         self._producer: KafkaProducer | None = None
         self.readiness = readiness if readiness is not None else ReadinessRegistry()
@@ -158,7 +162,8 @@ class DetectorStream:
                                        linger_ms=5, batch_size=256 * 1024, allow_auto_create_topics=False)
         consumer = make_consumer(self.settings, self.group_id, (), max_poll_records=self.max_poll_records,
                                  partition_assignment_strategy=[RangePartitionAssignor],
-                                 max_poll_interval_ms=300_000, fetch_max_bytes=32 * 1024 * 1024)
+                                 max_poll_interval_ms=300_000, fetch_max_bytes=32 * 1024 * 1024,
+                                 max_partition_fetch_bytes=4 * 1024 * 1024)
         consumer.subscribe(topics=list(self.topics.inputs()), listener=_Rebalance(self))
         self._consumer = consumer
         # The producer's bootstrap answered (the constructor raises NoBrokersAvailable otherwise).
@@ -180,6 +185,13 @@ class DetectorStream:
 
     def close(self) -> None:
         """Leave the group and release connections (nothing uncommitted is lost: input is re-delivered)."""
+        if self._consumer is not None and self._uncommitted is not None:
+            try:  # the last batch was flushed: commit it so a successor does not re-read it
+                self._consumer.commit(self._uncommitted)
+            except (CommitFailedError, KafkaError, AssertionError) as exc:
+                log.warning("detector final offset commit failed (%s); input will be re-delivered and skipped",
+                            type(exc).__name__)
+            self._uncommitted = None
         if self._consumer is not None:
             self._consumer.close(autocommit=False)
             self._consumer = None
@@ -262,10 +274,43 @@ class DetectorStream:
         commits: dict[TopicPartition, OffsetAndMetadata] = {}
         newest_event: datetime | None = None
         consumed = 0
+        newest_s: int | None = None  # newest observation event time taken through the fast path
+        time_cache = self._time_cache
+        skipped = self.metrics.skipped
+        partition_of = self.partition_of
         for tp, records in batch.items():
             index = self._topic_index[tp.topic]
+            partition = tp.partition
             for record in records:
                 consumed += 1
+                # Observations in the canonical wire form skip the pydantic model (fast_decode.py); anything
+                # else, or any doubt, goes through the full schema below, which dead-letters invalid records.
+                fields = None
+                if index == 0 and record.value:
+                    try:
+                        fields = observation_fields(record.value, time_cache)
+                    except Exception:  # a checker bug must not stop the stream: the schema decides below
+                        log.exception("detector fast decode failed; using the full schema",
+                                      extra=_record_fields(record, None))
+                if fields is not None:
+                    key = fields.patient_key
+                    state = patients.get(key)
+                    if state is not None and state.positions[0] >= record.offset:
+                        skipped.inc()
+                        continue
+                    try:
+                        alerts.extend(engine.process_fields(*fields, emitted_at=now))
+                    except Exception as exc:  # a detector bug must not stop the stream: dead-letter and go on
+                        log.exception("detector failed on a record; dead-lettered", extra=_record_fields(record, key))
+                        dead.append(self._dead_letter(record, "detector_error", type(exc).__name__, now, key))
+                        continue
+                    state = patients.get(key)
+                    if state is not None:
+                        state.positions[0] = record.offset
+                        partition_of[key] = partition
+                    if newest_s is None or fields.effective_s > newest_s:
+                        newest_s = fields.effective_s
+                    continue
                 try:
                     event = decode_event(record.value)
                 except (ValidationError, ValueError) as exc:
@@ -279,7 +324,7 @@ class DetectorStream:
                 key = event.patient_key
                 state = patients.get(key)
                 if state is not None and state.positions[index] >= record.offset:
-                    self.metrics.skipped.inc()
+                    skipped.inc()
                     continue
                 try:
                     alerts.extend(engine.process(event, now))
@@ -290,11 +335,15 @@ class DetectorStream:
                 state = patients.get(key)
                 if state is not None:
                     state.positions[index] = record.offset
-                    self.partition_of[key] = tp.partition
+                    partition_of[key] = partition
                 when = getattr(event, "effective_at", None) or getattr(event, "event_time", None)
                 if when is not None and (newest_event is None or when > newest_event):
                     newest_event = when
             commits[tp] = OffsetAndMetadata(records[-1].offset + 1, "", -1)
+        if newest_s is not None:
+            fast_newest = seconds_to_datetime(newest_s)
+            if newest_event is None or fast_newest > newest_event:
+                newest_event = fast_newest
         self._publish(producer, alerts, dead)
         self._commit(consumer, commits)
         self.metrics.update_from(engine.stats)
@@ -305,13 +354,24 @@ class DetectorStream:
         return consumed
 
     def _commit(self, consumer: KafkaConsumer, commits: dict[TopicPartition, OffsetAndMetadata]) -> None:
-        """Step 5: commit the input offsets of the batch (synchronously)."""
-        try:
-            consumer.commit(commits)
-        except CommitFailedError:
-            # The group rebalanced while we processed: the partitions' new owner re-reads these records,
-            # restores the state we just flushed and skips what it already reflects (module docstring).
-            log.warning("detector commit failed after a rebalance; input will be re-delivered and skipped")
+        """Step 5: commit the input offsets of the batch, asynchronously.
+
+        Only called after the batch's alerts and states were flushed, so a commit that is lost (crash, rebalance)
+        just re-delivers records that the restored state then skips (module docstring): waiting for the broker
+        here would only add a round trip per batch. The request completes during the next polls; `close()`
+        commits the last batch synchronously (best effort).
+        """
+        self._uncommitted = commits
+        consumer.commit_async(commits, callback=self._committed)
+
+    def _committed(self, offsets: dict[TopicPartition, OffsetAndMetadata], response: object) -> None:
+        if isinstance(response, Exception):
+            # e.g. the group rebalanced while we processed: the partitions' new owner re-reads these records,
+            # restores the state we flushed and skips what it already reflects (module docstring).
+            log.warning("detector offset commit failed (%s); input will be re-delivered and skipped",
+                        type(response).__name__)
+        elif offsets is self._uncommitted:
+            self._uncommitted = None
 
     def _publish(self, producer: KafkaProducer, alerts: list, dead: list[DeadLetter]) -> None:
         """Steps 3 and 4: alerts (and dead letters), flush; then changed states and tombstones, flush."""
@@ -322,7 +382,8 @@ class DetectorStream:
             for letter in dead:
                 producer.send(self.topics.dead_letter, key=letter.kafka_key(), value=letter.to_json_bytes())
                 self.metrics.dead_letters.labels(letter.error_code).inc()
-            producer.flush(timeout=self.flush_timeout_s)
+            if alerts or dead:  # nothing sent, nothing to wait for
+                producer.flush(timeout=self.flush_timeout_s)
             for key in engine.changed_keys():
                 data = engine.export_state(key)
                 partition = self.partition_of.get(key)

@@ -68,6 +68,10 @@ _WEIGHT = Measure.WEIGHT
 _CANCELLED = ResultStatus.CANCELLED
 _CORRECTED = ResultStatus.CORRECTED
 _CARE_CANCELLED = CareEventKind.CANCELLED
+_SLOT = MEASURE_INDEX
+_ACVPU_CODE = CONSCIOUSNESS_CODE
+_REPLACED, _RETRACTED = InsertOutcome.REPLACED, InsertOutcome.RETRACTED
+_DUPLICATE, _LATE = InsertOutcome.DUPLICATE, InsertOutcome.LATE
 
 
 @dataclass
@@ -128,6 +132,11 @@ class DetectorEngine:
         self._grace_s = int(w.late_grace_hours * 3600)
         self._future_s = int(w.future_tolerance_minutes * 60)
         self._max_entries = w.max_entries_per_measure
+        # event_seconds of the last datetime objects seen (the parts of one message share them)
+        self._last_dt: datetime | None = None
+        self._last_dt_s = 0
+        self._last_dt2: datetime | None = None
+        self._last_dt2_s = 0
 
     # ------------------------------------------------------------------ public API
 
@@ -197,47 +206,72 @@ class DetectorEngine:
         return state
 
     def _observation(self, obs: Observation, emitted_at: datetime | None) -> list[Alert]:
+        effective_at = obs.effective_at
+        if effective_at is self._last_dt:  # the parts of one message usually share their datetime objects
+            t = self._last_dt_s
+        else:
+            t = event_seconds(effective_at)
+            self._last_dt, self._last_dt_s = effective_at, t
+        received_at = obs.received_at
+        if received_at is self._last_dt2:
+            received_s = self._last_dt2_s
+        else:
+            received_s = event_seconds(received_at)
+            self._last_dt2, self._last_dt2_s = received_at, received_s
+        return self.process_fields(obs.patient_key, obs.measure, t, received_s, obs.value, obs.value_code,
+                                   obs.source_id, obs.status, obs.part, obs.parts, obs.location, obs.encounter_id,
+                                   obs.correlation_id, emitted_at)
+
+    def process_fields(self, patient_key: str, measure: Measure, effective_s: int, received_s: int,
+                       value: float | None, value_code: str | None, source_id: str,
+                       status: ResultStatus = ResultStatus.FINAL, part: int | None = None, parts: int | None = None,
+                       location: Location | None = None, encounter_id: str | None = None,
+                       correlation_id: str | None = None, emitted_at: datetime | None = None) -> list[Alert]:
+        """`process(observation)` for an observation already validated field by field (the Kafka adapter's fast
+        path, detector.core.fast_decode): same results, without building the pydantic model.
+
+        `effective_s` / `received_s` are the event time and the processing (receipt) time in whole seconds
+        since 2000-01-01T00:00Z (window.event_seconds). The fields must satisfy the Observation schema.
+        """
         stats = self.stats
         stats.observations += 1
-        key = obs.patient_key
-        state = self._state(key)
-        t = event_seconds(obs.effective_at)
-        if t > event_seconds(obs.received_at) + self._future_s:
+        state = self.patients.get(patient_key)
+        if state is None:
+            state = self._state(patient_key)
+        t = effective_s
+        if t > received_s + self._future_s:
             stats.future_dropped += 1
-            outcome = InsertOutcome.LATE
         else:
-            slot = MEASURE_INDEX[obs.measure]
-            status = obs.status
+            slot = _SLOT[measure]
             if slot == _CONSCIOUSNESS:
-                value = float(CONSCIOUSNESS_CODE.get(obs.value_code or "A", 0))
-            else:
-                value = obs.value if obs.value is not None else 0.0
-            outcome = state.window.add(slot, t, value, source_hash(obs.source_id),
+                value = float(_ACVPU_CODE.get(value_code or "A", 0))
+            elif value is None:
+                value = 0.0
+            outcome = state.window.add(slot, t, value, source_hash(source_id),
                                        status_cancelled=status is _CANCELLED, status_corrected=status is _CORRECTED,
                                        length_s=self._length_s, grace_s=self._grace_s, max_entries=self._max_entries)
-            if outcome <= InsertOutcome.REPLACED:
+            if outcome <= _REPLACED:
                 stats.inserted += 1
                 state.dirty = True
-                if obs.measure is _WEIGHT and (state.weight_s is None or t >= state.weight_s):
-                    state.weight_kg, state.weight_s = obs.value, t
-            elif outcome == InsertOutcome.RETRACTED:
+                if measure is _WEIGHT and (state.weight_s is None or t >= state.weight_s):
+                    state.weight_kg, state.weight_s = value, t
+            elif outcome == _RETRACTED:
                 stats.retracted += 1
                 state.dirty = True
-            elif outcome == InsertOutcome.DUPLICATE:
+            elif outcome == _DUPLICATE:
                 stats.duplicates += 1
-            elif outcome == InsertOutcome.LATE:
+            elif outcome == _LATE:
                 stats.late_dropped += 1
-        if state.location is None and obs.location is not None:
-            state.location = obs.location
-        if obs.encounter_id is not None:
-            state.encounter_id = obs.encounter_id
-        self._changed.add(key)
-        part = obs.part
-        if part is not None and part != obs.parts - 1:  # type: ignore[operator]
+        if state.location is None and location is not None:
+            state.location = location
+        if encounter_id is not None:
+            state.encounter_id = encounter_id
+        self._changed.add(patient_key)
+        if part is not None and part != parts - 1:  # type: ignore[operator]
             return []
         if not state.dirty:
             return []
-        return self._score(key, state, emitted_at, obs.correlation_id)
+        return self._score(patient_key, state, emitted_at, correlation_id)
 
     # ------------------------------------------------------------------ scoring
 

@@ -161,6 +161,9 @@ def ladder_level(*, config: LadderConfig, texts: dict[str, str] | None = None,
     return level, tuple(texts.get(t, TRIGGER_TEXTS[t]) for t in triggers)
 
 
+_BELOW_THRESHOLD = Decision(None, DecisionReason.BELOW_THRESHOLD, 0, 0)
+
+
 def _minutes(value: float | None) -> int | None:
     return None if value is None else int(value * 60)
 
@@ -176,8 +179,8 @@ def decide(state: EscalationState, assessment: Assessment, now_s: int, config: E
     level = assessment.level
     current = state.level
     if state.opened_s is None:
-        if level <= 0:
-            return state, Decision(None, DecisionReason.BELOW_THRESHOLD, 0, 0)
+        if level <= 0:  # the common case: no episode, nothing to alert (a shared immutable decision)
+            return state, _BELOW_THRESHOLD
         new = EscalationState(episode_id=episode_id_for_open, opened_s=now_s, sequence=1, level=level,
                               last_fired_s=now_s)
         return new, Decision(AlertTransition.OPENED, DecisionReason.LEVEL_ENTERED, level, 0, 0,
@@ -190,7 +193,9 @@ def decide(state: EscalationState, assessment: Assessment, now_s: int, config: E
                            assessment)
 
     if level == current:
-        state = replace(state, lower_since_s=None, lower_max=0, clear_sets=0, clear_since_s=None)
+        if (state.lower_since_s is not None or state.lower_max or state.clear_sets
+                or state.clear_since_s is not None):  # else already reset: skip the copy
+            state = replace(state, lower_since_s=None, lower_max=0, clear_sets=0, clear_since_s=None)
         return _maybe_repeat(state, assessment, now_s, config)
 
     # level < current: a candidate for de-escalation or resolution, with hysteresis.

@@ -96,7 +96,9 @@ def score_selected(selected: SelectedInputs, infection: InfectionStatus, sofa_ba
         severe, shock = old["sep1_severe_sepsis"], old["sep1_septic_shock"]  # type: ignore[index]
     else:
         sirs, sirs2, q = sirs_bone(crit), sirs_sep1(crit), qsofa(crit)
-        severe, shock = sep1_severe_sepsis(crit, infected), sep1_septic_shock(crit, infected)
+        # each definition gets the results it builds on (they are not recomputed; see the differential tests)
+        severe = sep1_severe_sepsis(crit, infected, sirs=sirs2)
+        shock = sep1_septic_shock(crit, infected, severe=severe)
     same_sofa = old is not None and previous.sofa == sofa_in  # type: ignore[union-attr]
     sofa_result = old["sofa"] if same_sofa else sofa(sofa_in)  # type: ignore[index]
     sofa_now = int(sofa_result.value)  # type: ignore[arg-type]
@@ -104,7 +106,7 @@ def score_selected(selected: SelectedInputs, infection: InfectionStatus, sofa_ba
         s3, s3_shock = old["sepsis3"], old["sepsis3_septic_shock"]  # type: ignore[index]
     else:
         s3 = sepsis3(sofa_now, sofa_baseline, infected)
-        s3_shock = sepsis3_septic_shock(sofa_in, sofa_now, sofa_baseline, infected)
+        s3_shock = sepsis3_septic_shock(sofa_in, sofa_now, sofa_baseline, infected, sepsis=s3)
     scores = {
         "news2": news, "mews": news_mews, "shock_index": si, "sirs": sirs, "sirs_sep1": sirs2,
         "qsofa": q, "sofa": sofa_result, "sep1_severe_sepsis": severe, "sep1_septic_shock": shock,

@@ -105,22 +105,48 @@ def vasopressor_running(inputs: ScoreInputs) -> bool | None:
 
 def organ_dysfunction_signs(inputs: ScoreInputs) -> tuple[str, ...]:
     """The SEP-1 organ-dysfunction signs met by one input set, in `ORGAN_SIGNS` order."""
-    checks = (
-        sbp_met(inputs.sbp), map_met(effective_map(inputs)), inputs.resp_support,
-        creatinine_met(inputs.creatinine), bilirubin_met(inputs.bilirubin), platelets_met(inputs.platelets),
-        inr_met(inputs.inr), aptt_met(inputs.aptt), lactate_met(inputs.lactate),
-    )
-    return tuple(name for name, ok in zip(ORGAN_SIGNS, checks, strict=True) if ok)
+    # Same checks as the *_met predicates above, inlined: this runs on every scoring of every patient.
+    signs: list[str] = []
+    sbp = inputs.sbp
+    if sbp is not None and sbp < 90:
+        signs.append("sbp")
+    map_mmhg = effective_map(inputs)
+    if map_mmhg is not None and map_mmhg < 65:
+        signs.append("map")
+    if inputs.resp_support:
+        signs.append("ventilation")
+    value = inputs.creatinine
+    if value is not None and value > 2.0:
+        signs.append("creatinine")
+    value = inputs.bilirubin
+    if value is not None and value > 2.0:
+        signs.append("bilirubin")
+    value = inputs.platelets
+    if value is not None and value < 100:
+        signs.append("platelets")
+    value = inputs.inr
+    if value is not None and value > 1.5:
+        signs.append("inr")
+    value = inputs.aptt
+    if value is not None and value > 60:
+        signs.append("aptt")
+    value = inputs.lactate
+    if value is not None and value > 2.0:
+        signs.append("lactate")
+    return tuple(signs)
 
 
-def sep1_severe_sepsis(inputs: ScoreInputs, infection_suspected: bool) -> ScoreResult:
+def sep1_severe_sepsis(inputs: ScoreInputs, infection_suspected: bool, *,
+                       sirs: ScoreResult | None = None) -> ScoreResult:
     """SEP-1 severe sepsis: documented/suspected infection AND >= 2 SEP-1 SIRS AND >= 1 organ-dysfunction sign.
 
     `value` is a bool. `points`: infection (0/1), sirs_sep1 (count), organ_dysfunction (number of signs).
     `met` lists "infection", "sirs" and the organ signs met. Missing inputs are listed only while the
-    criterion they belong to is unmet.
+    criterion they belong to is unmet. `sirs`: `sirs_sep1(inputs)` when the caller already has it (not
+    recomputed; it must be the result for these same inputs).
     """
-    sirs = sirs_sep1(inputs)
+    if sirs is None:
+        sirs = sirs_sep1(inputs)
     signs = organ_dysfunction_signs(inputs)
     sirs_ok = sirs.value >= 2  # type: ignore[operator]
     value = bool(infection_suspected and sirs_ok and signs)
@@ -132,21 +158,28 @@ def sep1_severe_sepsis(inputs: ScoreInputs, infection_suspected: bool) -> ScoreR
     met = (("infection",) if infection_suspected else ()) + (("sirs",) if sirs_ok else ()) + signs
     points = {"infection": int(bool(infection_suspected)), "sirs_sep1": int(sirs.value),  # type: ignore[arg-type]
               "organ_dysfunction": len(signs)}
-    text = (f"SEP-1 severe sepsis {'met' if value else 'not met'}: infection "
-            f"{'suspected' if infection_suspected else 'not documented'}, SEP-1 SIRS {sirs.value}, organ dysfunction "
-            f"{', '.join(signs) if signs else 'none'}")
     miss = tuple(missing)
-    return make_result("sep1_severe_sepsis", value, None, points, met, miss, with_missing(text, miss))
+    sirs_count = sirs.value
+
+    def explain() -> str:  # formatted only when the reason is read (alerts, audit)
+        text = (f"SEP-1 severe sepsis {'met' if value else 'not met'}: infection "
+                f"{'suspected' if infection_suspected else 'not documented'}, SEP-1 SIRS {sirs_count}, "
+                f"organ dysfunction {', '.join(signs) if signs else 'none'}")
+        return with_missing(text, miss)
+
+    return make_result("sep1_severe_sepsis", value, None, points, met, miss, explain)
 
 
-def sep1_septic_shock(inputs: ScoreInputs, infection_suspected: bool, *,
-                      persistent_hypotension: bool = False) -> ScoreResult:
+def sep1_septic_shock(inputs: ScoreInputs, infection_suspected: bool, *, persistent_hypotension: bool = False,
+                      severe: ScoreResult | None = None) -> ScoreResult:
     """SEP-1 septic shock: severe sepsis AND (initial lactate >= 4 OR hypotension persisting after 30 mL/kg fluids).
 
     `inputs.lactate` should be the initial lactate of the episode; `persistent_hypotension` is the engine's
     judgement of two consecutive SBP < 90 / MAP < 65 readings in the hour after the fluid bolus ended.
+    `severe`: `sep1_severe_sepsis(inputs, infection_suspected)` when the caller already has it (not recomputed).
     """
-    severe = sep1_severe_sepsis(inputs, infection_suspected)
+    if severe is None:
+        severe = sep1_severe_sepsis(inputs, infection_suspected)
     lactate = septic_shock_lactate_met(inputs.lactate)
     value = bool(severe.value and (lactate or persistent_hypotension))
     met = (("severe_sepsis",) if severe.value else ()) + (("lactate",) if lactate else ()) + (
@@ -157,9 +190,14 @@ def sep1_septic_shock(inputs: ScoreInputs, infection_suspected: bool, *,
     if severe.value and not value and inputs.lactate is None:
         missing.append("lactate")
     miss = tuple(missing)
-    text = (f"SEP-1 septic shock {'met' if value else 'not met'}: severe sepsis {'yes' if severe.value else 'no'}, "
-            f"lactate {num(inputs.lactate)}" + (", persistent hypotension" if persistent_hypotension else ""))
-    return make_result("sep1_septic_shock", value, None, points, met, miss, with_missing(text, miss))
+    severe_met = bool(severe.value)
+
+    def explain() -> str:  # formatted only when the reason is read
+        text = (f"SEP-1 septic shock {'met' if value else 'not met'}: severe sepsis {'yes' if severe_met else 'no'}, "
+                f"lactate {num(inputs.lactate)}" + (", persistent hypotension" if persistent_hypotension else ""))
+        return with_missing(text, miss)
+
+    return make_result("sep1_septic_shock", value, None, points, met, miss, explain)
 
 
 def sepsis3(sofa_now: int, sofa_baseline: int, infection_suspected: bool) -> ScoreResult:
@@ -170,19 +208,24 @@ def sepsis3(sofa_now: int, sofa_baseline: int, infection_suspected: bool) -> Sco
     met = (("infection",) if infection_suspected else ()) + (("sofa_rise",) if rise else ())
     points = {"infection": int(bool(infection_suspected)), "sofa_now": sofa_now, "sofa_baseline": sofa_baseline,
               "sofa_change": change}
-    text = (f"Sepsis-3 sepsis {'met' if value else 'not met'}: SOFA {sofa_now} vs baseline {sofa_baseline} "
-            f"({change:+d}), infection {'suspected' if infection_suspected else 'not suspected'}")
-    return make_result("sepsis3", value, None, points, met, (), text)
+
+    def explain() -> str:  # formatted only when the reason is read
+        return (f"Sepsis-3 sepsis {'met' if value else 'not met'}: SOFA {sofa_now} vs baseline {sofa_baseline} "
+                f"({change:+d}), infection {'suspected' if infection_suspected else 'not suspected'}")
+
+    return make_result("sepsis3", value, None, points, met, (), explain)
 
 
 def sepsis3_septic_shock(inputs: ScoreInputs, sofa_now: int, sofa_baseline: int,
-                         infection_suspected: bool) -> ScoreResult:
+                         infection_suspected: bool, *, sepsis: ScoreResult | None = None) -> ScoreResult:
     """Sepsis-3 septic shock: sepsis AND a vasopressor running to hold MAP >= 65 AND lactate > 2 mmol/L.
 
     `value` is None (undecided, incomplete) when sepsis holds but the vasopressor data or the lactate that
     could complete it are missing (E9: no vasopressor data). "Despite adequate fluids" is clinical judgement.
+    `sepsis`: `sepsis3(sofa_now, sofa_baseline, infection_suspected)` when the caller already has it.
     """
-    sepsis = sepsis3(sofa_now, sofa_baseline, infection_suspected)
+    if sepsis is None:
+        sepsis = sepsis3(sofa_now, sofa_baseline, infection_suspected)
     pressor = vasopressor_running(inputs)
     lactate = sepsis3_lactate_met(inputs.lactate)
     missing: list[str] = []
@@ -200,9 +243,14 @@ def sepsis3_septic_shock(inputs: ScoreInputs, sofa_now: int, sofa_baseline: int,
     met = (("sepsis",) if sepsis.value else ()) + (("vasopressor",) if pressor else ()) + (
         ("lactate",) if lactate else ())
     points = {"sepsis": int(bool(sepsis.value)), "vasopressor": int(bool(pressor)), "lactate": int(lactate)}
-    verdict = {True: "met", False: "not met", None: "undecided"}[value]
-    pressor_text = {True: "running", False: "none", None: "unknown"}[pressor]
-    text = (f"Sepsis-3 septic shock {verdict}: sepsis {'yes' if sepsis.value else 'no'}, vasopressor "
-            f"{pressor_text}, lactate {num(inputs.lactate)}")
     miss = tuple(missing)
-    return make_result("sepsis3_septic_shock", value, None, points, met, miss, with_missing(text, miss))
+    sepsis_met = bool(sepsis.value)
+
+    def explain() -> str:  # formatted only when the reason is read
+        verdict = {True: "met", False: "not met", None: "undecided"}[value]
+        pressor_text = {True: "running", False: "none", None: "unknown"}[pressor]
+        text = (f"Sepsis-3 septic shock {verdict}: sepsis {'yes' if sepsis_met else 'no'}, vasopressor "
+                f"{pressor_text}, lactate {num(inputs.lactate)}")
+        return with_missing(text, miss)
+
+    return make_result("sepsis3_septic_shock", value, None, points, met, miss, explain)

@@ -94,6 +94,23 @@ def _committed_all(settings: KafkaSettings, group: str, topics: StreamTopics, ti
         consumer.close(autocommit=False)
 
 
+def _restored_patients(port: int, timeout_s: float) -> float:
+    """The detector's restored-patients counter, once its ops server answers and the counter is non-zero."""
+    deadline = time.monotonic() + timeout_s
+    restored = 0.0
+    while time.monotonic() < deadline:
+        try:
+            scraped = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+        except httpx.TransportError:
+            scraped = ""
+        restored = next((float(line.split()[-1]) for line in scraped.splitlines()
+                         if line.startswith("sepsis_detector_restored_patients_total")), 0.0)
+        if restored > 0:
+            break
+        time.sleep(0.2)
+    return restored
+
+
 def _alerts(settings: KafkaSettings, topic: str) -> list[Alert]:
     return [decode_event(r.value) for r in read_all(settings, topic, timeout_s=60)]  # type: ignore[misc]
 
@@ -188,10 +205,9 @@ def test_kill_and_restart_mid_stream_gives_the_same_alerts(kafka_settings: Kafka
     second = _spawn(kafka_settings, topics, group, metrics_port=port)
     try:
         _committed_all(kafka_settings, group, topics, timeout_s=180)
-        scraped = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
-        restored = next(float(line.split()[-1]) for line in scraped.splitlines()
-                        if line.startswith("sepsis_detector_restored_patients_total"))
-        assert restored > 0  # the restarted detector rebuilt its patients from the changelog
+        # the restarted detector rebuilt its patients from the changelog (when the first one had committed
+        # everything before the kill, the wait above returns before the second has started: poll, bounded)
+        assert _restored_patients(port, timeout_s=120) > 0
     finally:
         second.terminate()
         second.wait(30)
