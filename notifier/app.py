@@ -8,6 +8,16 @@ outcomes of their batch are in the notification log (at least once).
 Operations: `readiness` holds the checks `kafka_connected`, `partitions_assigned`
 and `state_loaded` (notification log, acks and silences read to their end);
 `consumer_lag` exports the alerts consumer's lag on the app's metrics registry.
+
+- `kafka_connected` comes from a `KafkaProbe` (a real metadata request every
+  `KAFKA_PROBE_INTERVAL_S`), plus immediate failures reported by our own poll,
+  flush and commit paths. A poll alone cannot tell: during a broker outage
+  kafka-python's poll just returns nothing, exactly as on a quiet ward.
+- `partitions_assigned` is informational and always passes: its detail says how
+  many alert partitions this replica holds. A replica with none (a standby, or
+  more replicas than partitions) still serves the ack/silence API and the
+  PagerDuty webhook from the shared state topics, so taking it out of the load
+  balancer would break acknowledgements, not help them.
 The ops HTTP server that serves both is started by notifier.worker.
 """
 
@@ -17,7 +27,7 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 
 import httpx
 import uvicorn
@@ -40,7 +50,17 @@ from notifier.clock import Clock, SystemClock
 from notifier.config import NotifierConfig, NotifierSettings
 from notifier.core.dedup import NotificationLogView
 from notifier.core.links import ack_url
-from notifier.core.model import AckEvent, Notification, NotificationLogEntry, NotifyAction, action_for
+from notifier.core.model import (
+    AckEvent,
+    DeliveryOutcome,
+    LogRecord,
+    Notification,
+    NotificationLogEntry,
+    NotifyAction,
+    action_for,
+    compact_entry,
+    resend_view,
+)
 from notifier.core.silence import Silence, SilenceAudit, SilenceRequest, apply_audit, new_silence
 from notifier.escalator import EscalationTracker
 from notifier.integrations.base import Integration
@@ -52,11 +72,14 @@ from schemas.alert import Alert
 from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.kafka.producer import EventProducer
 from sepsis_alert.ops.kafka_lag import ConsumerLag
+from sepsis_alert.ops.kafka_probe import KafkaProbe
 from sepsis_alert.ops.readiness import ReadinessRegistry
 
 __all__ = ["READINESS_CHECKS", "NotifierApp"]
 
 READINESS_CHECKS = ("kafka_connected", "partitions_assigned", "state_loaded")
+KAFKA_PROBE_INTERVAL_S = 5.0
+"""How often (processing-time seconds) the readiness probe asks the cluster for metadata."""
 COMMIT_INTERVAL_S = 0.2
 """Longest time (monotonic seconds) between alert-offset commits while alerts keep coming."""
 
@@ -77,6 +100,9 @@ class NotifierApp:
         self.metrics = NotifierMetrics()
         self.readiness = ReadinessRegistry()
         self.readiness.register(*READINESS_CHECKS)
+        self.kafka_probe = KafkaProbe(kafka, self.readiness, check="kafka_connected",
+                                      interval_s=KAFKA_PROBE_INTERVAL_S)
+        self._probe_started = False
         self.consumer_lag = ConsumerLag(settings.consumer_group, registry=self.metrics.registry)
         self.integrations: dict[str, Integration] = {r.name: r.build() for r in config.receivers}
         secrets = [s for i in self.integrations.values() for s in i.secrets()]
@@ -87,10 +113,16 @@ class NotifierApp:
         """Every secret this replica holds (receiver URLs and keys, link secret, API token, PagerDuty webhook
         secret, Kafka SASL password), for the log redactor."""
         register_secrets(secrets)
-        self.log_view = NotificationLogView()
+        # Memory stays bounded however long the replica runs (issue #10): the log view keeps slim records under
+        # a cap, the tracker drops resolved episodes, and only open episodes keep an alert (resend_view).
+        self.log_view = NotificationLogView(max_entries=settings.log_memory_max_entries)
         self.silences: dict[str, Silence] = {}
-        self.acks: dict[str, AckEvent] = {}
-        self.tracker = EscalationTracker(config.policies(), self.metrics)
+        self.acks: OrderedDict[str, AckEvent] = OrderedDict()
+        """Latest acknowledgement per episode, oldest first, at most settings.max_closed_episodes."""
+        self.open_alerts: OrderedDict[str, Alert] = OrderedDict()
+        """Latest alert (resend_view) of each open episode paged through PagerDuty, for ack mirroring."""
+        self.tracker = EscalationTracker(config.policies(), self.metrics, settings.max_open_episodes,
+                                         settings.max_closed_episodes)
         self.producer = EventProducer(kafka, linger_ms=1)
         self._fast: StreamTransport | None = None
         if settings.http_transport == "stream":
@@ -123,7 +155,42 @@ class NotifierApp:
         self.dedup = built.dedup
         return built.pipeline
 
-    def _on_recorded(self, entry: NotificationLogEntry) -> None:
+    def _keeps_alert(self, entry: NotificationLogEntry) -> bool:
+        """Whether an entry's alert is needed later: escalation re-sends, or a PagerDuty ack mirror."""
+        return entry.feeds_escalation or self._is_pagerduty_trigger(entry)
+
+    def _is_pagerduty_trigger(self, entry: NotificationLogEntry | LogRecord) -> bool:
+        return (entry.action == NotifyAction.TRIGGER and entry.outcome == DeliveryOutcome.DELIVERED
+                and getattr(self.integrations.get(entry.receiver), "kind", "") == "pagerduty")
+
+    def _shrink(self, entry: NotificationLogEntry) -> NotificationLogEntry | LogRecord:
+        return compact_entry(entry, self._keeps_alert(entry))
+
+    def _remember_ack(self, ack: AckEvent) -> None:
+        self.acks[ack.episode_id] = ack
+        self.acks.move_to_end(ack.episode_id)
+        while len(self.acks) > self.settings.max_closed_episodes:
+            self.acks.popitem(last=False)
+        if ack.resolved:
+            self.open_alerts.pop(ack.episode_id, None)
+
+    def _track_open_alert(self, entry: NotificationLogEntry | LogRecord) -> None:
+        if entry.action == NotifyAction.RESOLVE:
+            self.open_alerts.pop(entry.episode_id, None)
+            return
+        if not isinstance(entry, NotificationLogEntry) or not self._is_pagerduty_trigger(entry):
+            return
+        known = self.open_alerts.get(entry.episode_id)
+        if known is None or entry.alert.sequence >= known.sequence:
+            self.open_alerts[entry.episode_id] = resend_view(entry.alert)
+        self.open_alerts.move_to_end(entry.episode_id)
+        while len(self.open_alerts) > self.settings.max_open_episodes:
+            self.open_alerts.popitem(last=False)
+
+    def _on_recorded(self, entry: NotificationLogEntry | LogRecord) -> None:
+        self._track_open_alert(entry)
+        if not isinstance(entry, NotificationLogEntry):
+            return  # a slim record feeds no escalation (compact_entry keeps every entry that does)
         self.tracker.on_sent(entry)
         ack = self.acks.get(entry.episode_id)
         if ack is not None:
@@ -133,22 +200,34 @@ class NotifierApp:
     async def start(self) -> None:
         """Load shared state, rebuild timers, start the loops and the HTTP API."""
         self.readiness.set("state_loaded", False, "reading the notification log, acks and silences")
-        self._tail = StateTail(self.kafka, self.topics, self.echoes)
+        self._tail = StateTail(self.kafka, self.topics, self.echoes, shrink=self._shrink)
         try:
             records = await self._tail.load()
         except Exception as exc:
-            self.readiness.set("kafka_connected", False, f"state topics: {type(exc).__name__}")
+            self.kafka_probe.report(False, f"state topics: {type(exc).__name__}")
             raise
-        self.readiness.set("kafka_connected", True, self.kafka.bootstrap_servers)
+        self.kafka_probe.report(True, self.kafka.bootstrap_servers)
+        self.kafka_probe.start()
+        self._probe_started = True
+        # Oldest first, so that the bounded view and the open-alert cache evict what is oldest by send time.
+        log_records = sorted((r for r in records if isinstance(r, NotificationLogEntry | LogRecord)),
+                             key=lambda r: r.sent_at_s)
+        escalation_entries = [r for r in log_records if isinstance(r, NotificationLogEntry) and r.feeds_escalation]
+        for log_record in log_records:
+            self.log_view.add(log_record)
+            self._track_open_alert(log_record)
         for record in records:
-            self._apply_state(record, live=False)
-        self.tracker.rebuild(self.log_view.entries.values(), self.acks.values())
+            if not isinstance(record, NotificationLogEntry | LogRecord):
+                self._apply_state(record, live=False)
+        del records, log_records
+        self.tracker.rebuild(escalation_entries, self.acks.values())
+        del escalation_entries
         self.readiness.set("state_loaded", True, f"{len(self.log_view)} log entries, {len(self.acks)} acks, "
                                                  f"{len(self.silences)} silences")
         log.info("notifier %s loaded %d log entries, %d acks, %d silences", self.worker_id, len(self.log_view),
                  len(self.acks), len(self.silences))
         loop = asyncio.get_running_loop()
-        self.readiness.set("partitions_assigned", False, "waiting for the consumer group to assign partitions")
+        self.readiness.set("partitions_assigned", True, "informational: waiting for the consumer group")
         self._source = await loop.run_in_executor(
             None, lambda: AlertSource(self.kafka, self.settings.consumer_group, self.settings.max_poll_records,
                                       self.topics.alerts, after_poll=self._after_poll))
@@ -173,17 +252,20 @@ class NotifierApp:
             await asyncio.sleep(0.01)
 
     def _after_poll(self, consumer: KafkaConsumer) -> None:
-        """On the consumer's thread after each poll: lag gauges and the partitions_assigned check."""
+        """On the consumer's thread after each poll: lag gauges and the (informational) partitions_assigned check."""
         self.consumer_lag.update(consumer)
         assigned = len(consumer.assignment())
-        self.readiness.set("partitions_assigned", assigned > 0,
+        # Always passing (see the module docstring): a standby replica still serves acknowledgements.
+        self.readiness.set("partitions_assigned", True,
                            f"{assigned} partition(s) of {self.topics.alerts}" if assigned
-                           else "no partition assigned (rebalancing, or more replicas than partitions)")
+                           else "informational: none assigned (standby, or rebalancing); still serving the ack API")
 
     async def stop(self) -> None:
         """Stop the loops, flush what is queued, close the clients."""
         self._stopping.set()
-        self.readiness.set("kafka_connected", False, "stopping")
+        if self._probe_started:
+            await asyncio.get_running_loop().run_in_executor(None, self.kafka_probe.stop)
+        self.kafka_probe.report(False, "stopping")
         # Let the loops finish the batch in hand: cancelling between a 2xx and its log write would page twice.
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=30)
@@ -225,11 +307,11 @@ class NotifierApp:
             try:
                 records = await self._source.poll(self.settings.poll_timeout_ms)
             except Exception as exc:  # the broker went away or a rebalance failed: report, back off, poll again
-                self.readiness.set("kafka_connected", False, f"poll failed: {type(exc).__name__}")
+                self.kafka_probe.report(False, f"poll failed: {type(exc).__name__}")
                 log.error("polling alerts failed: %s", type(exc).__name__)
                 await self.clock.sleep(1.0)
                 continue
-            self.readiness.set("kafka_connected", True, self.kafka.bootstrap_servers)
+            # No kafka_connected=True here: an empty poll is what a broker outage looks like too (the probe decides).
             if not records:
                 last_commit_s = -COMMIT_INTERVAL_S  # idle: commit what is pending now
                 continue
@@ -264,7 +346,7 @@ class NotifierApp:
             await loop.run_in_executor(None, self.producer.flush, 30.0)
             await self._source.commit(records)
         except Exception as exc:  # not committed: the alerts are re-read after a restart and de-duplicated
-            self.readiness.set("kafka_connected", False, f"flush/commit failed: {type(exc).__name__}")
+            self.kafka_probe.report(False, f"flush/commit failed: {type(exc).__name__}")
             log.error("OPS ALERT: commit of %d alert offsets failed: %s", len(records), type(exc).__name__)
 
     async def _dead_letter_invalid(self, record: AlertRecord) -> None:
@@ -314,12 +396,12 @@ class NotifierApp:
                 self._apply_state(record, live=True)
 
     def _apply_state(self, record: StateRecord, live: bool) -> None:
-        if isinstance(record, NotificationLogEntry):
+        if isinstance(record, NotificationLogEntry | LogRecord):
             self.log_view.add(record)
             if live:
                 self._on_recorded(record)
         elif isinstance(record, AckEvent):
-            self.acks[record.episode_id] = record
+            self._remember_ack(record)
             if live:
                 self.tracker.on_ack(record, live=True)
         else:
@@ -334,7 +416,7 @@ class NotifierApp:
         ack = AckEvent(episode_id=episode_id, acked_by=acked_by, via=via, acked_at_s=self.clock.now_s(),  # type: ignore[arg-type]
                        resolved=resolved)
         await publish_ack(self.producer, ack, self.topics.acks)
-        self.acks[episode_id] = ack
+        self._remember_ack(ack)
         self.metrics.acks.labels(via).inc()
         self.tracker.on_ack(ack, live=True)
         log.info("episode %s acknowledged via %s", episode_id, via)
@@ -343,10 +425,10 @@ class NotifierApp:
         return ack
 
     async def _mirror_ack_to_pagerduty(self, episode_id: str) -> None:
-        entries = self.log_view.for_episode(episode_id)
-        if not entries:
-            return
-        latest = max(entries, key=lambda e: e.alert.sequence).alert
+        state = self.tracker.states.get(episode_id)
+        latest = self.open_alerts.get(episode_id) or (state.alert if state is not None else None)
+        if latest is None:
+            return  # no PagerDuty incident open for it (never paged there, resolved, or evicted by the cap)
         items = [Notification(alert=latest, receiver=r, route="ack-mirror", action=NotifyAction.ACKNOWLEDGE)
                  for r in self.log_view.delivered_receivers(episode_id)
                  if getattr(self.integrations.get(r), "kind", "") == "pagerduty"]

@@ -27,7 +27,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from notifier.core.escalation import EscalationPolicy
+from notifier.core.dedup import DEFAULT_MAX_LOG_ENTRIES
+from notifier.core.escalation import DEFAULT_MAX_CLOSED_EPISODES, DEFAULT_MAX_LIVE_EPISODES, EscalationPolicy
 from notifier.core.redact import Redactor
 from notifier.core.retry_policy import RetryPolicy
 from notifier.core.routing import Route, iter_routes
@@ -66,10 +67,13 @@ class NotifierConfig(BaseModel):
 
     receivers: list[ReceiverConfig] = Field(min_length=1, description="every place a message can go")
     route: Route = Field(description="routing tree; the root must name a receiver or an escalation")
-    escalation_policies: list[EscalationPolicy] = Field(default_factory=list)
+    escalation_policies: list[EscalationPolicy] = Field(
+        default_factory=list, description="named chains of tiers (receiver + delay) that routes can escalate "
+                                          "through until an acknowledgement or a resolve")
     fallback_receiver: str | None = Field(
         default=None, description="receiver that gets a notification whose delivery failed after the last attempt")
-    retry: RetryConfig = Field(default_factory=RetryConfig)
+    retry: RetryConfig = Field(default_factory=RetryConfig,
+                               description="bounded exponential backoff of every delivery (see RetryConfig)")
     max_silence_s: float = Field(default=12 * 3600, gt=0, description="longest silence allowed, seconds")
     ack_link_ttl_s: float = Field(default=24 * 3600, gt=0, description="lifetime of acknowledge links, seconds")
     escalation_tick_s: float = Field(default=1.0, gt=0, le=60, description="how often escalation timers are checked")
@@ -172,6 +176,19 @@ class NotifierSettings(BaseSettings):
     http_transport: Literal["stream", "httpx"] = Field(
         default="stream", description="HTTP transport under httpx: 'stream' (our asyncio HTTP/1.1 keep-alive "
                                       "transport, ~10x faster here) or 'httpx' (httpcore default)")
+    log_memory_max_entries: int = Field(
+        default=DEFAULT_MAX_LOG_ENTRIES, ge=1_000,
+        description="cap on notification-log records kept in memory for de-duplication and resolve fan-out "
+                    "(a few hundred bytes each, least recently active episodes evicted first); keep it far "
+                    "above the notifications sent between two offset commits")
+    max_open_episodes: int = Field(
+        default=DEFAULT_MAX_LIVE_EPISODES, ge=100,
+        description="cap on unresolved episodes whose escalation state and latest alert are kept in memory "
+                    "(a few kB each; acknowledged episodes are evicted first)")
+    max_closed_episodes: int = Field(
+        default=DEFAULT_MAX_CLOSED_EPISODES, ge=1_000,
+        description="cap on remembered resolved-episode ids, which stop a late log entry from restarting "
+                    "an escalation chain (~150 bytes each)")
 
     @classmethod
     def with_secret_files(cls, **overrides: object) -> NotifierSettings:

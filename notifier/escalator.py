@@ -21,28 +21,38 @@ log = logging.getLogger("notifier.escalation")
 
 
 class EscalationTracker:
-    def __init__(self, policies: Mapping[str, esc.EscalationPolicy], metrics: NotifierMetrics) -> None:
+    def __init__(self, policies: Mapping[str, esc.EscalationPolicy], metrics: NotifierMetrics,
+                 max_live: int = esc.DEFAULT_MAX_LIVE_EPISODES,
+                 max_closed: int = esc.DEFAULT_MAX_CLOSED_EPISODES) -> None:
         self._policies = dict(policies)
         self._metrics = metrics
-        self.states: dict[str, esc.EpisodeEscalation] = {}
+        self.book = esc.EscalationBook(max_live, max_closed)
+
+    @property
+    def states(self) -> Mapping[str, esc.EpisodeEscalation]:
+        """Unresolved episodes under escalation (resolved ones are dropped, see EscalationBook)."""
+        return self.book.states
 
     def rebuild(self, entries: Iterable[NotificationLogEntry], acks: Iterable[AckEvent]) -> None:
         """Replace the state with the one folded from the log and the acks (start-up)."""
-        self.states = esc.rebuild(entries, acks)
-        waiting = sum(1 for s in self.states.values() if s.waiting_for_ack)
-        log.info("escalation state rebuilt: %d episodes, %d waiting for an acknowledgement", len(self.states), waiting)
+        self.book.load(esc.rebuild(entries, acks))
+        waiting = sum(1 for s in self.book if s.waiting_for_ack)
+        log.info("escalation state rebuilt: %d open episodes (%d waiting for an acknowledgement), %d resolved",
+                 len(self.book), waiting, len(self.book.closed))
 
     def on_sent(self, entry: NotificationLogEntry) -> None:
-        new = esc.on_sent(self.states.get(entry.episode_id), entry)
+        if self.book.is_closed(entry.episode_id):
+            return
+        new = esc.on_sent(self.book.get(entry.episode_id), entry)
         if new is not None:
-            self.states[entry.episode_id] = new
+            self.book.put(new)
 
     def on_ack(self, ack: AckEvent, live: bool = True) -> esc.EscalationReason:
         """Apply an acknowledgement; time-to-acknowledge is observed once per episode for live acks."""
-        before = self.states.get(ack.episode_id)
+        before = self.book.get(ack.episode_id)
         new, reason = esc.on_ack(before, ack)
         if new is not None:
-            self.states[ack.episode_id] = new
+            self.book.put(new)
         if live and before is not None and reason == esc.EscalationReason.STOPPED_ACKED and before.acked_at_s is None:
             self._metrics.time_to_ack.labels(ack.via).observe(max(0.0, ack.acked_at_s - before.first_notified_at_s))
         if reason != esc.EscalationReason.NONE and before is not None:
@@ -50,18 +60,18 @@ class EscalationTracker:
         return reason
 
     def on_alert(self, alert: Alert, now_s: float) -> esc.EscalationDecision:
-        new, decision = esc.on_alert(self.states.get(alert.episode_id), alert, self._policies, now_s)
+        new, decision = esc.on_alert(self.book.get(alert.episode_id), alert, self._policies, now_s)
         if new is not None:
-            self.states[alert.episode_id] = new
+            self.book.put(new)
             if decision.reason != esc.EscalationReason.NONE:
                 self._metrics.escalations.labels(new.policy, str(decision.reason)).inc()
         return decision
 
     def due(self, now_s: float) -> list[esc.EscalationStep]:
         """Steps due at `now_s` (wall-clock epoch s); each is marked as taken so it is not returned twice."""
-        steps = esc.due_steps(self.states.values(), self._policies, now_s)
+        steps = esc.due_steps(self.book, self._policies, now_s)
         for step in steps:
-            self.states[step.episode_id] = esc.mark_stepped(self.states[step.episode_id], step, now_s)
+            self.book.put(esc.mark_stepped(self.states[step.episode_id], step, now_s))
             self._metrics.escalations.labels(step.policy, "timer").inc()
             log.warning("episode %s not acknowledged: escalating to tier %d (%s)", step.episode_id, step.tier,
                         step.receiver, extra={"correlation_id": step.alert.correlation_id,

@@ -65,8 +65,11 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
               description="changelog of per-patient detector state (compacted; tombstone on discharge)"),
     TopicSpec(Topics.DEAD_LETTER, configs={"retention.ms": str(30 * 24 * 3600 * 1000)},
               description="raw rejected input with the error, from every worker"),
-    TopicSpec(Topics.NOTIFICATION_LOG, configs=_COMPACTED,
-              description="what was sent to which receiver (compacted by alert id + receiver)"),
+    # Compacted for de-duplication, and also deleted after well past the alerts' own retention, so the log
+    # (and a notifier's start-up read) does not grow for ever: an alert older than that is never re-read.
+    TopicSpec(Topics.NOTIFICATION_LOG,
+              configs={**_COMPACTED, "cleanup.policy": "compact,delete", "retention.ms": str(60 * 24 * 3600 * 1000)},
+              description="what was sent to which receiver (compacted by alert id + receiver; kept 60 days)"),
     TopicSpec(Topics.ACKS, configs=_COMPACTED,
               description="acknowledgements of alert episodes, shared by notifier replicas"),
     TopicSpec(Topics.SILENCES, partitions=1, configs=_COMPACTED,

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from kafka import KafkaConsumer
 from pydantic import ValidationError
 
-from notifier.core.model import AckEvent, Notification, NotificationLogEntry
+from notifier.core.model import AckEvent, LogRecord, Notification, NotificationLogEntry
 from notifier.core.silence import SilenceAudit
 from schemas.dead_letter import DeadLetter
 from schemas.topics import Topics
@@ -32,7 +32,7 @@ __all__ = ["KafkaDeadLetters", "KafkaLogSink", "NotifierTopics", "OwnWrites", "S
 
 log = logging.getLogger("notifier.kafka")
 
-StateRecord = NotificationLogEntry | AckEvent | SilenceAudit
+StateRecord = NotificationLogEntry | LogRecord | AckEvent | SilenceAudit
 LOG_WRITE_DELAY_S = 0.005
 """How long notification-log entries are gathered before they go to the producer (seconds)."""
 
@@ -88,9 +88,13 @@ class StateTail:
     """Reads the three state topics from the beginning, then keeps returning what is new."""
 
     def __init__(self, settings: KafkaSettings, topics: NotifierTopics | None = None,
-                 echoes: OwnWrites | None = None) -> None:
+                 echoes: OwnWrites | None = None,
+                 shrink: Callable[[NotificationLogEntry], NotificationLogEntry | LogRecord] | None = None) -> None:
+        """`shrink` is applied to each log entry as it is decoded (on the tail's thread), so that the whole
+        log read at start-up is never held with every alert in it (see notifier.core.model.compact_entry)."""
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="state-tail")
         self._echoes = echoes
+        self._shrink = shrink
         self._settings = settings
         names = topics or NotifierTopics()
         self._parsers: dict[str, Callable[[bytes], StateRecord]] = {
@@ -136,10 +140,15 @@ class StateTail:
                         and self._echoes.is_echo(record.key, record.value)):
                     continue  # written by this replica: already applied
                 try:
-                    out.append(self._parsers[record.topic](record.value))
+                    parsed = self._parsers[record.topic](record.value)
                 except ValidationError as exc:
                     log.error("unreadable record in %s partition %d offset %d skipped (%d errors)", record.topic,
                               record.partition, record.offset, exc.error_count())
+                    continue
+                if self._shrink is not None and isinstance(parsed, NotificationLogEntry):
+                    out.append(self._shrink(parsed))
+                else:
+                    out.append(parsed)
         return out
 
     async def load(self, timeout_s: float = 60.0) -> list[StateRecord]:

@@ -7,13 +7,14 @@ topic to its end makes the same decision and never re-sends.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from notifier.core.model import DeliveryOutcome, Notification, NotificationLogEntry
+from notifier.core.model import DeliveryOutcome, LogRecord, Notification, NotificationLogEntry
 
-__all__ = ["DedupDecision", "DedupReason", "NotificationLogView", "check_dedup"]
+__all__ = ["DEFAULT_MAX_LOG_ENTRIES", "DedupDecision", "DedupReason", "NotificationLogView", "check_dedup"]
 
 
 class DedupReason(StrEnum):
@@ -33,7 +34,7 @@ class DedupDecision:
         return self.reason == DedupReason.FIRST_SEND
 
 
-def check_dedup(item: Notification, log: Mapping[str, NotificationLogEntry]) -> DedupDecision:
+def check_dedup(item: Notification, log: Mapping[str, NotificationLogEntry | LogRecord]) -> DedupDecision:
     """Decide from the log alone; a pending entry never exists (only finished deliveries are logged)."""
     entry = log.get(item.log_key)
     if entry is None:
@@ -43,21 +44,56 @@ def check_dedup(item: Notification, log: Mapping[str, NotificationLogEntry]) -> 
     return DedupDecision(DedupReason.ALREADY_FAILED)
 
 
-class NotificationLogView:
-    """In-memory state of the notification log, with an index by episode (for resolves and acknowledgements)."""
+DEFAULT_MAX_LOG_ENTRIES = 100_000
+"""Cap on the in-memory notification log (slim records, ~300 bytes each with their keys: ~30 MB at the cap)."""
 
-    def __init__(self, entries: Iterable[NotificationLogEntry] = ()) -> None:
-        self.entries: dict[str, NotificationLogEntry] = {}
-        self._by_episode: dict[str, dict[str, NotificationLogEntry]] = {}
+
+class NotificationLogView:
+    """In-memory state of the notification log, with an index by episode (for resolves and acknowledgements).
+
+    Memory is bounded: it keeps slim `LogRecord`s (no alert) and at most `max_entries` of them. Past the
+    cap the least recently touched episode's records go first (every write to an episode touches all of
+    its records, so a long-running open episode stays while finished ones age out). Dedup only has to
+    cover re-reads after a crash or a rebalance (alerts not yet committed, seconds to minutes old), so a
+    cap far above the notifications sent between two commits loses nothing; what an evicted episode
+    loses is only its resolve fan-out to receivers that the routing tree would not pick for a resolve.
+    """
+
+    def __init__(self, entries: Iterable[NotificationLogEntry | LogRecord] = (),
+                 max_entries: int = DEFAULT_MAX_LOG_ENTRIES) -> None:
+        if max_entries < 1:
+            raise ValueError(f"max_entries must be >= 1 (got {max_entries!r})")
+        self.max_entries = max_entries
+        self.entries: OrderedDict[str, LogRecord] = OrderedDict()
+        """Log key -> latest record, least recently touched first."""
+        self._by_episode: dict[str, dict[str, LogRecord]] = {}
+        self.evicted = 0
+        """How many records the cap has pushed out since start (a gauge for operators)."""
         for entry in entries:
             self.add(entry)
 
-    def add(self, entry: NotificationLogEntry) -> None:
-        """Record an entry (the latest one per key wins, as in the compacted topic)."""
-        self.entries[entry.key] = entry
-        self._by_episode.setdefault(entry.episode_id, {})[entry.key] = entry
+    def add(self, entry: NotificationLogEntry | LogRecord) -> LogRecord:
+        """Record an entry (the latest one per key wins, as in the compacted topic); returns the slim record."""
+        record = entry if isinstance(entry, LogRecord) else entry.slim()
+        episode = self._by_episode.setdefault(record.episode_id, {})
+        episode[record.key] = record
+        self.entries[record.key] = record
+        for key in episode:  # touch the whole episode: it is evicted as a unit, least recently active first
+            self.entries.move_to_end(key)
+        while len(self.entries) > self.max_entries:
+            self._evict_oldest()
+        return record
 
-    def get(self, key: str) -> NotificationLogEntry | None:
+    def _evict_oldest(self) -> None:
+        key, record = self.entries.popitem(last=False)
+        self.evicted += 1
+        episode = self._by_episode.get(record.episode_id)
+        if episode is not None:
+            episode.pop(key, None)
+            if not episode:
+                del self._by_episode[record.episode_id]
+
+    def get(self, key: str) -> LogRecord | None:
         return self.entries.get(key)
 
     def __contains__(self, key: object) -> bool:
@@ -66,8 +102,13 @@ class NotificationLogView:
     def __len__(self) -> int:
         return len(self.entries)
 
-    def for_episode(self, episode_id: str) -> list[NotificationLogEntry]:
-        """Every entry of one episode, oldest first (wall-clock send time)."""
+    @property
+    def episodes(self) -> int:
+        """How many episodes have records in memory."""
+        return len(self._by_episode)
+
+    def for_episode(self, episode_id: str) -> list[LogRecord]:
+        """Every record of one episode, oldest first (wall-clock send time)."""
         return sorted(self._by_episode.get(episode_id, {}).values(), key=lambda e: e.sent_at_s)
 
     def delivered_receivers(self, episode_id: str) -> list[str]:
@@ -78,5 +119,5 @@ class NotificationLogView:
                 seen.setdefault(entry.receiver, None)
         return list(seen)
 
-    def as_mapping(self) -> Mapping[str, NotificationLogEntry]:
+    def as_mapping(self) -> Mapping[str, LogRecord]:
         return self.entries

@@ -10,21 +10,30 @@ acknowledgement of "septic shock".
 
 State is rebuilt after a restart by folding the notification log and the acks
 topic through the same functions (`on_sent`, `on_ack`).
+
+Memory: a state keeps `resend_view(alert)` (no score inputs), and an
+`EscalationBook` drops a state once its episode is resolved, keeping only a
+tombstone (the episode id) so that a late log entry cannot restart its chain;
+both live states and tombstones are capped.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from notifier.core.model import AckEvent, DeliveryOutcome, NotificationLogEntry, NotifyAction
+from notifier.core.model import AckEvent, DeliveryOutcome, NotificationLogEntry, NotifyAction, resend_view
 from schemas.alert import Alert, AlertTransition
 
 __all__ = [
+    "DEFAULT_MAX_CLOSED_EPISODES",
+    "DEFAULT_MAX_LIVE_EPISODES",
     "EpisodeEscalation",
+    "EscalationBook",
     "EscalationDecision",
     "EscalationPolicy",
     "EscalationReason",
@@ -50,8 +59,9 @@ class EscalationTier(BaseModel):
 class EscalationPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = Field(min_length=1, max_length=64)
-    tiers: list[EscalationTier] = Field(min_length=1)
+    name: str = Field(min_length=1, max_length=64, description="policy name, referenced by a route's `escalation`")
+    tiers: list[EscalationTier] = Field(min_length=1, description="who is paged in turn until someone "
+                                                                  "acknowledges; tier 0 at once")
 
     @model_validator(mode="after")
     def _ordered(self) -> EscalationPolicy:
@@ -113,15 +123,26 @@ class EscalationStep:
 
 
 def on_sent(state: EpisodeEscalation | None, entry: NotificationLogEntry) -> EpisodeEscalation | None:
-    """Fold a finished delivery into the episode's state (only deliveries under a policy count)."""
-    if entry.escalation_policy is None or entry.action != NotifyAction.TRIGGER:
-        return state
+    """Fold a finished delivery into the episode's state (only triggers under a policy, and resolves, count).
+
+    A delivered resolve (to any receiver) ends the chain: without this a restart, which rebuilds from
+    the log alone, would escalate an episode that the detector had already resolved.
+    """
     if entry.outcome == DeliveryOutcome.PENDING:
+        return state
+    if entry.action == NotifyAction.RESOLVE:
+        if state is not None:
+            return replace(state, resolved=True)
+        if entry.escalation_policy is None:
+            return None
+        return EpisodeEscalation(entry.episode_id, entry.escalation_policy, entry.tier, entry.sent_at_s,
+                                 entry.sent_at_s, resend_view(entry.alert), resolved=True)
+    if entry.escalation_policy is None or entry.action != NotifyAction.TRIGGER:
         return state
     if state is None:
         return EpisodeEscalation(entry.episode_id, entry.escalation_policy, entry.tier, entry.sent_at_s,
-                                 entry.sent_at_s, entry.alert)
-    alert = entry.alert if entry.alert.sequence >= state.alert.sequence else state.alert
+                                 entry.sent_at_s, resend_view(entry.alert))
+    alert = resend_view(entry.alert) if entry.alert.sequence >= state.alert.sequence else state.alert
     if entry.tier > state.tier:
         # Later tiers restart the clock; a repeat at the same tier does not (the chain keeps moving).
         return replace(state, tier=entry.tier, tier_notified_at_s=entry.sent_at_s, alert=alert)
@@ -149,9 +170,10 @@ def on_alert(state: EpisodeEscalation | None, alert: Alert, policies: Mapping[st
     if state is None or alert.episode_id != state.episode_id:
         return state, EscalationDecision(EscalationReason.NONE)
     if alert.transition == AlertTransition.RESOLVED:
-        return replace(state, resolved=True, alert=alert), EscalationDecision(EscalationReason.STOPPED_RESOLVED)
+        return (replace(state, resolved=True, alert=resend_view(alert)),
+                EscalationDecision(EscalationReason.STOPPED_RESOLVED))
     higher = int(alert.level) > state.level
-    state = replace(state, alert=alert)
+    state = replace(state, alert=resend_view(alert))
     if not higher or state.resolved:
         return state, EscalationDecision(EscalationReason.NONE)
     policy = policies.get(state.policy)
@@ -200,3 +222,75 @@ def rebuild(entries: Iterable[NotificationLogEntry], acks: Iterable[AckEvent]) -
         if state.alert.transition == AlertTransition.RESOLVED:
             states[episode_id] = replace(state, resolved=True)
     return states
+
+
+DEFAULT_MAX_LIVE_EPISODES = 20_000
+"""Cap on unresolved episodes under escalation (a hospital has tens to hundreds open at once)."""
+DEFAULT_MAX_CLOSED_EPISODES = 200_000
+"""Cap on tombstones of resolved episodes (an episode id each, ~150 bytes)."""
+
+
+class EscalationBook:
+    """Escalation states of unresolved episodes plus tombstones of resolved ones, both bounded (pure, no clock).
+
+    A resolved episode needs no state: `put` turns it into a tombstone, and a tombstoned episode
+    is never given a state again (a late or replayed log entry of a resolved episode must not page
+    anybody). Past `max_live` the least recently updated state goes, preferring ones that wait for
+    nobody (acknowledged); past `max_closed` the oldest tombstone goes (episode ids are never
+    reused, so a forgotten tombstone only matters if that episode's log entries are replayed).
+    """
+
+    def __init__(self, max_live: int = DEFAULT_MAX_LIVE_EPISODES,
+                 max_closed: int = DEFAULT_MAX_CLOSED_EPISODES) -> None:
+        if max_live < 1 or max_closed < 1:
+            raise ValueError(f"max_live and max_closed must be >= 1 (got {max_live!r}, {max_closed!r})")
+        self.max_live = max_live
+        self.max_closed = max_closed
+        self.states: OrderedDict[str, EpisodeEscalation] = OrderedDict()
+        """Unresolved episodes, least recently updated first."""
+        self.closed: OrderedDict[str, None] = OrderedDict()
+        """Resolved episode ids, oldest first."""
+        self.evicted_live = 0
+        """States pushed out by `max_live` (a non-zero value means the cap is too small)."""
+
+    def get(self, episode_id: str) -> EpisodeEscalation | None:
+        return self.states.get(episode_id)
+
+    def is_closed(self, episode_id: str) -> bool:
+        return episode_id in self.closed
+
+    def put(self, state: EpisodeEscalation) -> None:
+        """Store the episode's new state; a resolved state becomes a tombstone, a closed episode stays closed."""
+        episode_id = state.episode_id
+        if episode_id in self.closed:
+            return
+        if state.resolved:
+            self.states.pop(episode_id, None)
+            self.closed[episode_id] = None
+            while len(self.closed) > self.max_closed:
+                self.closed.popitem(last=False)
+            return
+        self.states[episode_id] = state
+        self.states.move_to_end(episode_id)
+        while len(self.states) > self.max_live:
+            self._evict_one()
+
+    def _evict_one(self) -> None:
+        victim = next((k for k, s in self.states.items() if not s.waiting_for_ack), None)
+        if victim is None:
+            victim = next(iter(self.states))
+        del self.states[victim]
+        self.evicted_live += 1
+
+    def load(self, states: Mapping[str, EpisodeEscalation]) -> None:
+        """Replace everything with rebuilt states (oldest first, so the LRU order follows send time)."""
+        self.states.clear()
+        self.closed.clear()
+        for state in sorted(states.values(), key=lambda s: s.tier_notified_at_s):
+            self.put(state)
+
+    def __iter__(self) -> Iterator[EpisodeEscalation]:
+        return iter(list(self.states.values()))
+
+    def __len__(self) -> int:
+        return len(self.states)

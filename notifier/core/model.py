@@ -17,10 +17,13 @@ from schemas.alert import Alert, AlertTransition
 __all__ = [
     "AckEvent",
     "DeliveryOutcome",
+    "LogRecord",
     "Notification",
     "NotificationLogEntry",
     "NotifyAction",
     "action_for",
+    "compact_entry",
+    "resend_view",
 ]
 
 
@@ -44,6 +47,18 @@ class DeliveryOutcome(StrEnum):
 def action_for(alert: Alert) -> NotifyAction:
     """A resolve closes the incident; every other transition (re)triggers it with the current level."""
     return NotifyAction.RESOLVE if alert.transition == AlertTransition.RESOLVED else NotifyAction.TRIGGER
+
+
+def resend_view(alert: Alert) -> Alert:
+    """The alert as kept for a later re-send (escalation, ack mirror): scores without inputs, reason, missing.
+
+    Messages show each score's name, value and band and the alert's reasons (notifier.core.phi), never
+    a score's inputs, so a page re-sent from this copy is the same page; it is a few kB instead of tens.
+    """
+    if not any(score.inputs or score.reason or score.missing for score in alert.scores):
+        return alert
+    scores = [score.model_copy(update={"inputs": [], "reason": "", "missing": []}) for score in alert.scores]
+    return alert.model_copy(update={"scores": scores})
 
 
 @dataclass(frozen=True)
@@ -124,6 +139,54 @@ class NotificationLogEntry(BaseModel):
                    receiver=item.receiver, tier=item.tier, escalation_policy=item.escalation_policy,
                    action=item.action, outcome=item.outcome, attempts=item.attempts, sent_at_s=sent_at_s,
                    alert=item.alert)
+
+
+    def slim(self) -> LogRecord:
+        """The few fields the in-memory notification log keeps (dedup, resolve fan-out, ack mirroring)."""
+        return LogRecord(key=self.key, alert_id=self.alert_id, episode_id=self.episode_id, receiver=self.receiver,
+                         tier=self.tier, escalation_policy=self.escalation_policy, action=self.action,
+                         outcome=self.outcome, attempts=self.attempts, sent_at_s=self.sent_at_s,
+                         sequence=self.alert.sequence, level=int(self.alert.level))
+
+    @property
+    def feeds_escalation(self) -> bool:
+        """True when the escalation tracker needs this entry: a finished trigger under a policy, or a resolve."""
+        if self.outcome == DeliveryOutcome.PENDING:
+            return False
+        return self.action == NotifyAction.RESOLVE or (
+            self.escalation_policy is not None and self.action == NotifyAction.TRIGGER)
+
+
+@dataclass(frozen=True, slots=True)
+class LogRecord:
+    """A notification-log entry without its alert: what the in-memory log keeps per (alert id, receiver).
+
+    A full entry carries the whole alert (scores, inputs, reasons: tens of kB); this record is a few
+    hundred bytes, so the view can hold every recent dedup key without growing with alert size.
+    `sent_at_s` is wall-clock epoch seconds; `sequence` and `level` are the alert's.
+    """
+
+    key: str
+    alert_id: str
+    episode_id: str
+    receiver: str
+    tier: int
+    escalation_policy: str | None
+    action: NotifyAction
+    outcome: DeliveryOutcome
+    attempts: int
+    sent_at_s: float
+    sequence: int
+    level: int
+
+
+def compact_entry(entry: NotificationLogEntry, keep_alert: bool) -> NotificationLogEntry | LogRecord:
+    """What to hold of a log entry read from the topic: the slim record, or (`keep_alert`) the entry with
+    `resend_view` of its alert, for the escalation tracker and acknowledgement mirroring."""
+    if not keep_alert:
+        return entry.slim()
+    view = resend_view(entry.alert)
+    return entry if view is entry.alert else entry.model_copy(update={"alert": view})
 
 
 class AckEvent(BaseModel):

@@ -60,7 +60,8 @@ class Route(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(default="", max_length=64, description="label used in logs and metrics; defaults to the path")
-    match: Match = Field(default_factory=Match)
+    match: Match = Field(default_factory=Match, description="conditions an alert must meet to take this route; "
+                                                            "empty matches every alert")
     receiver: str | None = Field(default=None, description="receiver name; inherited from the parent when empty")
     escalation: str | None = Field(
         default=None, description="escalation policy name; its first tier is notified at once, later tiers "

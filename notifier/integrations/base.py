@@ -74,7 +74,8 @@ class ReceiverBase(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$",
+                      description="unique receiver name, referenced by routes, escalation tiers and fallback_receiver")
     phi: PhiPolicy = Field(default_factory=PhiPolicy, description="what messages to this receiver may carry")
     timeout_s: float = Field(default=5.0, gt=0, le=60, description="seconds for one HTTP attempt")
     rate_per_s: float | None = Field(default=None, gt=0, description="throttle; None = integration default")

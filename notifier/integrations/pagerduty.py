@@ -37,7 +37,7 @@ def severity_for(level: int | None) -> str:
 class PagerDutyReceiver(ReceiverBase):
     """A PagerDuty service integration (Events API v2)."""
 
-    type: Literal["pagerduty"] = "pagerduty"
+    type: Literal["pagerduty"] = Field(default="pagerduty", description="receiver kind: PagerDuty Events API v2")
     routing_key: SecretRef = Field(description="the 32-character integration key of the service")
     url: SecretRef = Field(default_factory=lambda: SecretRef(value=DEFAULT_EVENTS_URL),  # type: ignore[arg-type]
                            description="Events API endpoint; override only for a proxy or a test double")

@@ -23,7 +23,7 @@ SECTION_TEXT_MAX = 3000
 
 
 class SlackReceiver(ReceiverBase):
-    type: Literal["slack"] = "slack"
+    type: Literal["slack"] = Field(default="slack", description="receiver kind: Slack incoming webhook (Block Kit)")
     url: SecretRef = Field(description="incoming-webhook URL (https://hooks.slack.com/services/...)")
 
     def build(self) -> SlackIntegration:

@@ -24,7 +24,8 @@ _COLOUR = {1: "Default", 2: "Warning", 3: "Attention", 4: "Attention"}
 
 
 class TeamsReceiver(ReceiverBase):
-    type: Literal["teams"] = "teams"
+    type: Literal["teams"] = Field(default="teams",
+                                  description="receiver kind: Microsoft Teams Workflows webhook (Adaptive Card)")
     url: SecretRef = Field(description="Workflows webhook URL (it carries a signature in its query)")
 
     def build(self) -> TeamsIntegration:

@@ -23,7 +23,8 @@ DELIVERY_HEADER = "X-Sepsis-Delivery"
 
 
 class WebhookReceiver(ReceiverBase):
-    type: Literal["webhook"] = "webhook"
+    type: Literal["webhook"] = Field(default="webhook",
+                                  description="receiver kind: generic JSON webhook signed with HMAC-SHA256")
     url: SecretRef = Field(description="endpoint URL")
     secret: SecretRef = Field(description="shared HMAC secret for the X-Sepsis-Signature header")
 
