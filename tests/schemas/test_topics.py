@@ -9,6 +9,6 @@ def test_topic_names_are_unique_and_complete() -> None:
 
 
 def test_state_like_topics_are_compacted() -> None:
-    compacted = {t.name for t in ALL_TOPICS if t.configs.get("cleanup.policy") == "compact"}
+    compacted = {t.name for t in ALL_TOPICS if "compact" in t.configs.get("cleanup.policy", "").split(",")}
     assert {Topics.DETECTOR_STATE, Topics.NOTIFICATION_LOG, Topics.ACKS}.issubset(compacted)
     assert Topics.OBSERVATIONS not in compacted
