@@ -127,7 +127,7 @@ def observation_fields(data: bytes | str, time_cache: dict[str, int] | None = No
     version = d.get("schema_version", SCHEMA_VERSION)
     if type(version) is not int or not 1 <= version <= SCHEMA_VERSION:
         return None
-    key = d.get("patient_key")
+    key: Any = d.get("patient_key")
     if not _text(key, 1, 128) or not key.isascii() or not _PATIENT_KEY.match(key):
         return None
     measure_text, status_text, source = d.get("measure"), d.get("status", "final"), d.get("source")
@@ -142,7 +142,8 @@ def observation_fields(data: bytes | str, time_cache: dict[str, int] | None = No
             and type(d.get("code_system", "")) is str and _optional_text(d.get("value_code"), 16)
             and _optional_text(d.get("encounter_id"), 128) and _optional_text(d.get("correlation_id"), 256)):
         return None
-    part, parts = d.get("part"), d.get("parts")
+    part: Any = d.get("part")
+    parts: Any = d.get("parts")
     if not (_optional_int(part) and _optional_int(parts)):
         return None
     if (part is None) != (parts is None) or (part is not None and (part < 0 or parts < 1 or part >= parts)):
