@@ -1,0 +1,1 @@
+"""Committed model artifacts (risk_model.json: see docs/model-card.md). A package so that package-data ships them."""

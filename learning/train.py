@@ -1,0 +1,214 @@
+"""Training the risk model: patient-grouped CV, calibration within folds, a utility threshold, the artifact.
+
+Procedure (deterministic for a seed; LightGBM runs with `deterministic=True` and fixed thread count):
+
+1. Stays are split into `folds` folds, stratified by septic / non-septic, by a seeded shuffle. Every row of a
+   stay stays in one fold (patient-grouped: no hour of a test patient is ever trained on).
+2. For each fold: the other folds' stays are split again, 80% to fit the booster and 20% (`calibration_share`)
+   to fit an isotonic map from raw margin to probability AND to choose that fold's threshold (best utility
+   whose alert burden stays at or under NEWS2 >= 5 on the same stays). The held-out fold is then predicted
+   with both: its out-of-fold (OOF) probabilities and alerts never saw its labels.
+3. The shipped model repeats step 2 on all stays (80% fit, 20% calibration); its threshold is chosen on the
+   pooled OOF probabilities under the NEWS2 >= 5 burden of all stays.
+
+Fixed hyper-parameters (no search on set A, to avoid tuning to its quirks); `max_depth` 8 keeps the compiled
+serving function shallow.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+from sklearn.isotonic import IsotonicRegression
+
+from detector.core.risk.features import FEATURE_NAMES, feature_index
+from evaluation.metrics import Cohort
+from learning.assess import ThresholdChoice, choose_threshold
+from learning.dataset import FeatureMatrix
+
+__all__ = ["TrainConfig", "TrainResult", "assign_folds", "fit_booster", "fit_isotonic", "news2_alerts", "train"]
+
+
+@dataclass(frozen=True, slots=True)
+class TrainConfig:
+    """Training settings (LightGBM parameter names where they map one to one)."""
+
+    seed: int = 2019
+    folds: int = 5
+    rounds: int = 250
+    learning_rate: float = 0.06
+    num_leaves: int = 31
+    max_depth: int = 8
+    min_data_in_leaf: int = 200
+    feature_fraction: float = 0.5
+    bagging_fraction: float = 0.5
+    lambda_l2: float = 1.0
+    calibration_share: float = 0.2
+    threads: int = 2
+
+    def lgb_params(self) -> dict[str, Any]:
+        return {
+            "objective": "binary", "learning_rate": self.learning_rate, "num_leaves": self.num_leaves,
+            "max_depth": self.max_depth, "min_data_in_leaf": self.min_data_in_leaf,
+            "feature_fraction": self.feature_fraction, "bagging_fraction": self.bagging_fraction,
+            "bagging_freq": 1, "lambda_l2": self.lambda_l2, "num_threads": self.threads, "seed": self.seed,
+            "deterministic": True, "force_col_wise": True, "verbosity": -1,
+        }
+
+
+@dataclass(slots=True)
+class TrainResult:
+    """Everything a training run produced (the CLI writes the artifact, OOF file and metrics from it)."""
+
+    booster: lgb.Booster
+    calibration_x: list[float]
+    calibration_y: list[float]
+    oof_risk: np.ndarray  # calibrated OOF probability per row (NaN before the first scoring)
+    oof_margin: np.ndarray
+    oof_alert: np.ndarray  # 0/1 per row with each fold's own threshold
+    fold_of_patient: np.ndarray
+    fold_thresholds: list[ThresholdChoice]
+    threshold: ThresholdChoice  # on pooled OOF, for the shipped model
+    level3_threshold: ThresholdChoice
+    news2_alerts: np.ndarray
+    news2_burden: float
+    news2_7_burden: float
+    seconds: dict[str, float]
+    config: TrainConfig
+
+
+def assign_folds(septic: np.ndarray, folds: int, seed: int) -> np.ndarray:
+    """Fold number per patient: septic and non-septic patients each shuffled (seeded) and dealt round-robin."""
+    rng = np.random.default_rng(seed)
+    fold = np.empty(septic.size, dtype=np.int64)
+    for group in (np.flatnonzero(septic), np.flatnonzero(~septic)):
+        order = rng.permutation(group)
+        fold[order] = np.arange(order.size) % folds
+    return fold
+
+
+def fit_booster(x: np.ndarray, y: np.ndarray, config: TrainConfig) -> lgb.Booster:
+    """Gradient-boosted trees on rows x (FEATURE_NAMES order) and 0/1 labels y."""
+    data = lgb.Dataset(x, label=y, feature_name=list(FEATURE_NAMES), free_raw_data=True,
+                       params={"verbosity": -1, "max_bin": 255})
+    return lgb.train(config.lgb_params(), data, num_boost_round=config.rounds)
+
+
+def fit_isotonic(margin: np.ndarray, y: np.ndarray) -> tuple[list[float], list[float]]:
+    """Knots (x, y) of a monotone map from raw margin to probability; evaluate with linear interpolation."""
+    iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip", increasing=True)
+    iso.fit(margin.astype(np.float64), y.astype(np.float64))
+    return [float(v) for v in iso.X_thresholds_], [float(v) for v in iso.y_thresholds_]
+
+
+def news2_alerts(matrix: FeatureMatrix) -> np.ndarray:
+    """NEWS2 >= 5 (RCP 2017 urgent response) per row, from the engine's own NEWS2 (carried forward)."""
+    news2 = matrix.features[:, feature_index("score_news2")]
+    return np.nan_to_num(news2, nan=-1.0) >= 5
+
+
+def _cohort(matrix: FeatureMatrix, patients: np.ndarray) -> tuple[Cohort, np.ndarray]:
+    """Cohort of the given patients (index order) and the mask of their rows."""
+    row_patient = matrix.groups
+    mask = np.isin(row_patient, patients)
+    labels = matrix.per_patient(matrix.labels)
+    return Cohort([labels[p] for p in np.sort(patients)]), mask
+
+
+def _burden(cohort: Cohort, alerts: np.ndarray) -> float:
+    return cohort.evaluate(alerts).alerts_per_patient_day
+
+
+def _fit_calibrated(matrix: FeatureMatrix, patients: np.ndarray, config: TrainConfig, rng: np.random.Generator
+                    ) -> tuple[lgb.Booster, list[float], list[float], np.ndarray]:
+    """Booster on (1 - calibration_share) of `patients`, isotonic on the rest; returns the calibration patients."""
+    septic_of = np.array([bool(x.any()) for x in matrix.per_patient(matrix.labels)])
+    calib_parts = []
+    for group in (patients[septic_of[patients]], patients[~septic_of[patients]]):
+        order = rng.permutation(group)
+        calib_parts.append(order[:round(order.size * config.calibration_share)])
+    calib = np.sort(np.concatenate(calib_parts))
+    fit = np.setdiff1d(patients, calib)
+    row_patient = matrix.groups
+    fit_rows = np.isin(row_patient, fit) & matrix.scored
+    calib_rows = np.isin(row_patient, calib) & matrix.scored
+    booster = fit_booster(matrix.features[fit_rows], matrix.labels[fit_rows], config)
+    margin = booster.predict(matrix.features[calib_rows], raw_score=True)
+    cal_x, cal_y = fit_isotonic(margin, matrix.labels[calib_rows])
+    return booster, cal_x, cal_y, calib
+
+
+def _predict(booster: lgb.Booster, cal_x: list[float], cal_y: list[float], matrix: FeatureMatrix,
+             rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(margin, calibrated probability) for the selected rows; NaN where the row has no features."""
+    margin = np.full(rows.sum(), np.nan)
+    scored = matrix.scored[rows]
+    margin[scored] = booster.predict(matrix.features[rows][scored], raw_score=True)
+    risk = np.where(np.isfinite(margin), np.interp(margin, cal_x, cal_y), np.nan)
+    return margin, risk
+
+
+def train(matrix: FeatureMatrix, config: TrainConfig = TrainConfig(), log: Any = print) -> TrainResult:
+    """Cross-validate, calibrate and fit the shipped model (see the module docstring)."""
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    rng = np.random.default_rng(config.seed)
+    per_patient_labels = matrix.per_patient(matrix.labels)
+    septic = np.array([bool(x.any()) for x in per_patient_labels])
+    fold_of = assign_folds(septic, config.folds, config.seed)
+    row_fold = np.repeat(fold_of, matrix.lengths)
+    n_rows = matrix.labels.size
+    oof_margin = np.full(n_rows, np.nan)
+    oof_risk = np.full(n_rows, np.nan)
+    oof_alert = np.zeros(n_rows, dtype=bool)
+    news2 = news2_alerts(matrix)
+    fold_choices: list[ThresholdChoice] = []
+    for k in range(config.folds):
+        t0 = time.perf_counter()
+        train_patients = np.flatnonzero(fold_of != k)
+        booster, cal_x, cal_y, calib = _fit_calibrated(matrix, train_patients, config, rng)
+        calib_cohort, calib_rows = _cohort(matrix, calib)
+        _, calib_risk = _predict(booster, cal_x, cal_y, matrix, calib_rows)
+        cap = _burden(calib_cohort, news2[calib_rows])
+        choice = choose_threshold(calib_cohort, calib_risk, burden_cap=cap)
+        fold_choices.append(choice)
+        test_rows = row_fold == k
+        margin, risk = _predict(booster, cal_x, cal_y, matrix, test_rows)
+        oof_margin[test_rows], oof_risk[test_rows] = margin, risk
+        oof_alert[test_rows] = np.nan_to_num(risk, nan=-1.0) >= choice.threshold
+        timings[f"fold{k}_s"] = time.perf_counter() - t0
+        log(f"fold {k}: threshold {choice.threshold:.4f} (calibration utility {choice.utility:.3f}, "
+            f"burden {choice.alerts_per_patient_day:.2f}/patient-day, cap {cap:.2f}) "
+            f"in {timings[f'fold{k}_s']:.0f} s")
+    cohort = Cohort(per_patient_labels)
+    news2_burden = _burden(cohort, news2)
+    news2_7 = np.nan_to_num(matrix.features[:, feature_index("score_news2")], nan=-1.0) >= 7
+    news2_7_burden = _burden(cohort, news2_7)
+    pooled = choose_threshold(cohort, oof_risk, burden_cap=news2_burden)
+    level3 = _as_selective_as(cohort, oof_risk, news2_7, floor=pooled.threshold)
+    t0 = time.perf_counter()
+    booster, cal_x, cal_y, _ = _fit_calibrated(matrix, np.arange(len(matrix.patient_keys)), config, rng)
+    timings["final_fit_s"] = time.perf_counter() - t0
+    timings["train_total_s"] = time.perf_counter() - started
+    log(f"final model fitted in {timings['final_fit_s']:.0f} s; pooled OOF threshold {pooled.threshold:.4f}")
+    return TrainResult(booster, cal_x, cal_y, oof_risk, oof_margin, oof_alert, fold_of, fold_choices, pooled,
+                       level3, news2, news2_burden, news2_7_burden, timings, config)
+
+
+def _as_selective_as(cohort: Cohort, risk: np.ndarray, rule: np.ndarray, floor: float) -> ThresholdChoice:
+    """The lowest threshold above `floor` that alerts in no more hours than `rule` does (level 3 = NEWS2 >= 7)."""
+    filled = np.nan_to_num(risk, nan=-1.0)
+    threshold = max(float(np.quantile(filled, 1.0 - float(np.mean(rule)))), floor)
+    if threshold <= floor:
+        threshold = float(np.nextafter(floor, np.inf))
+    metrics = cohort.evaluate(filled >= threshold)
+    return ThresholdChoice(threshold, metrics.utility or 0.0, metrics.alerts_per_patient_day, None)
+
+
+def config_dict(config: TrainConfig) -> dict[str, Any]:
+    """The training settings as JSON-ready values (stored in the artifact)."""
+    return asdict(config)
