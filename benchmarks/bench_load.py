@@ -1,0 +1,326 @@
+"""Sustained load through the whole pipeline: MLLP -> ingest-hl7 -> Kafka -> detect -> notify -> webhook.
+
+Real processes (`sepsis-alert ingest-hl7`, `detect`, `notify`) on a private Kafka broker, fed with
+PhysioNet 2019 ICU stays converted to HL7 v2 (ADT^A01 + one ORU^R01 per patient-hour), paced at
+`SEPSIS_BENCH_LOAD_OBS_PER_S` observations/s (default 2,000) for `SEPSIS_BENCH_LOAD_S` seconds
+(default 600, the 10 minutes the reliability issue asks for; set e.g. 60 for a quick run). Several
+sender connections (patients hashed onto them, so each patient's messages stay in order), each
+sending one message and waiting for its ACK, as interface engines do.
+
+Reported (flat, units in the key names):
+* counts end to end: messages sent / AA, observations sent / stored (distinct source ids), alerts
+  on the alerts topic, alerts delivered to the webhook (distinct), `load_counts_match` (1/0);
+* achieved observations/s beside the target;
+* ACK -> webhook latency p50 / p99 (ms): webhook arrival minus the ACK of the message whose
+  observation caused the alert (same host clock), beside the 250 ms target;
+* RSS of each worker (MiB): at start of load, peak, end, and the growth over the second half
+  (a flat line is ~0).
+
+Run: `SEPSIS_BENCH_LOAD_S=60 .venv/bin/python -m benchmarks.run --only load`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+PHYSIONET = REPO.parent / "shared" / "data" / "physionet2019"
+SENDERS = 4
+TARGET_P99_MS = 250.0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _rss_mib(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+class _Receiver:
+    """Webhook receiver on 127.0.0.1: records (alert id, arrival wall time) of every delivery."""
+
+    def __init__(self) -> None:
+        self.arrivals: list[tuple[str, float]] = []
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *_args: Any) -> None:
+                return None
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                arrived = time.time()
+                with contextlib.suppress(ValueError, KeyError), receiver.lock:
+                    receiver.arrivals.append((json.loads(body)["alert_id"], arrived))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", _free_port()), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/pager"
+
+
+def _messages(target_obs: int) -> list[tuple[str, bytes, int, list[tuple[str, str]]]]:
+    """(patient, ER7 bytes, observations, [(patient, event time iso)]) in event-time order, ~target_obs obs."""
+    from evaluation.dataset import list_patient_files
+    from evaluation.hl7_messages import adt_a01, oru_r01
+    from evaluation.physionet import ConversionCounts
+    from evaluation.replay import ReplayOptions, replay_items
+    from schemas.patient_event import PatientEvent
+
+    patients = max(20, target_obs // 250 + 10)
+    files = list_patient_files(PHYSIONET, patients=patients)
+    options = ReplayOptions(order="time", key_prefix=f"load{int(time.time()) % 100000}-")
+    out: list[tuple[str, bytes, int, list[tuple[str, str]]]] = []
+    total = 0
+    for item in replay_items(files, options, ConversionCounts()):
+        if isinstance(item, PatientEvent):
+            out.append((item.patient_key, adt_a01(item).encode(), 0, []))
+            continue
+        if not item.observations:
+            continue
+        raw = oru_r01(item.observations, control_id=item.message_id).encode()
+        out.append((item.patient_key, raw, len(item.observations),
+                    [(item.patient_key, item.event_time.isoformat())]))
+        total += len(item.observations)
+        if total >= target_obs:
+            break
+    return out
+
+
+def _send_all(port: int, work: list[tuple[str, bytes, int, list[tuple[str, str]]]], rate: float,
+              acks: dict[tuple[str, str], float], stats: dict[str, int]) -> float:
+    """Pace `work` at `rate` observations/s over SENDERS connections; returns the wall time of sending."""
+    queues: list[queue.Queue[tuple[float, bytes, int, list[tuple[str, str]]] | None]] = [
+        queue.Queue(maxsize=2000) for _ in range(SENDERS)]
+    lock = threading.Lock()
+
+    def sender(q: queue.Queue[Any]) -> None:
+        sock = socket.create_connection(("127.0.0.1", port), timeout=60)
+        buffer = b""
+        while (job := q.get()) is not None:
+            due, raw, n_obs, keys = job
+            delay = due - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            sock.sendall(b"\x0b" + raw + b"\x1c\x0d")
+            while b"\x1c\x0d" not in buffer:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    raise ConnectionError("listener closed the connection")
+                buffer += chunk
+            end = buffer.index(b"\x1c\x0d")
+            ack, buffer = buffer[:end], buffer[end + 2:]
+            acked_at = time.time()
+            ok = b"MSA|AA|" in ack
+            with lock:
+                stats["messages_sent"] += 1
+                stats["observations_sent"] += n_obs
+                stats["messages_aa"] += int(ok)
+                for key in keys:
+                    acks[key] = acked_at
+        sock.close()
+
+    threads = [threading.Thread(target=sender, args=(q,), daemon=True) for q in queues]
+    for t in threads:
+        t.start()
+    started = time.monotonic()
+    sent_obs = 0
+    for patient, raw, n_obs, keys in work:
+        queues[hash(patient) % SENDERS].put((started + sent_obs / rate, raw, n_obs, keys))
+        sent_obs += n_obs
+    for q in queues:
+        q.put(None)
+    for t in threads:
+        t.join()
+    return time.monotonic() - started
+
+
+def _wait(predicate: Callable[[], bool], timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(1.0)
+    return True
+
+
+def run() -> dict[str, float | int | str]:
+    from sepsis_alert.kafka.broker import LocalBroker
+    from sepsis_alert.kafka.config import KafkaSettings
+    from sepsis_alert.kafka.consumer import read_all
+    from sepsis_alert.kafka.topics import ensure_topics
+
+    duration_s = float(os.environ.get("SEPSIS_BENCH_LOAD_S", "600"))
+    rate = float(os.environ.get("SEPSIS_BENCH_LOAD_OBS_PER_S", "2000"))
+    work = _messages(int(duration_s * rate))
+    receiver = _Receiver()
+    receiver.thread.start()
+    workdir = Path(tempfile.mkdtemp(prefix="bench-load-"))
+    broker = LocalBroker(workdir / "kafka")
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    rss: dict[str, list[tuple[float, float]]] = {}
+    sampling = threading.Event()
+    try:
+        broker.start(180)
+        kafka = KafkaSettings(bootstrap_servers=broker.bootstrap)
+        ensure_topics(kafka)
+        config = workdir / "notifier.yaml"
+        config.write_text(json.dumps({
+            "receivers": [{"name": "pager", "type": "webhook", "url": {"value": receiver.url},
+                           "secret": {"value": "bench-load-webhook-secret"},
+                           "phi": {"allow": ["unit", "level", "transition", "scores", "reasons"]}}],
+            "route": {"receiver": "pager"}}))
+        port = _free_port()
+        env = {**os.environ, "SEPSIS_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap, "PYTHONUNBUFFERED": "1",
+               "SEPSIS_OPS_PORT": "0"}
+        commands = {"ingest-hl7": ["ingest-hl7", "--port", str(port)], "detect": ["detect"],
+                    "notify": ["notify", "--config", str(config), "--api-port", "0"]}
+        for name, args in commands.items():
+            log = (workdir / f"{name}.log").open("wb")
+            procs[name] = subprocess.Popen([sys.executable, "-m", "sepsis_alert.cli", *args], env=env, cwd=REPO,
+                                           stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            rss[name] = []
+
+        def listening() -> bool:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return True
+            except OSError:
+                return False
+
+        if not _wait(listening, 120):
+            raise RuntimeError("ingest-hl7 did not listen in 120 s")
+        time.sleep(5.0)  # detector and notifier join their consumer groups
+
+        def sample() -> None:
+            t0 = time.monotonic()
+            while not sampling.is_set():
+                for name, proc in procs.items():
+                    rss[name].append((time.monotonic() - t0, _rss_mib(proc.pid)))
+                sampling.wait(1.0)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        acks: dict[tuple[str, str], float] = {}
+        stats = {"messages_sent": 0, "observations_sent": 0, "messages_aa": 0}
+        send_wall_s = _send_all(port, work, rate, acks, stats)
+
+        def alerts_on_topic() -> list[dict[str, Any]]:
+            return [json.loads(r.value) for r in read_all(kafka, "sepsis.alerts", timeout_s=60) if r.value]
+
+        previous = -1
+
+        def settled() -> bool:
+            nonlocal previous
+            count = len(alerts_on_topic())
+            delivered = len({a for a, _ in receiver.arrivals})
+            done = count == previous and delivered >= count
+            previous = count
+            return done
+
+        _wait(settled, max(300.0, duration_s))
+        sampling.set()
+        alerts = alerts_on_topic()
+        stored = {json.loads(r.value)["source_id"] for r in read_all(kafka, "sepsis.observations", timeout_s=120)
+                  if r.value}
+        for proc in procs.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, signal.SIGTERM)
+        for proc in procs.values():
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    finally:
+        sampling.set()
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+        broker.stop()
+        receiver.server.shutdown()
+
+    by_id = {a["alert_id"]: a for a in alerts}
+    first_arrival: dict[str, float] = {}
+    for alert_id, arrived in receiver.arrivals:
+        first_arrival.setdefault(alert_id, arrived)
+    latencies = []
+    for alert_id, arrived in first_arrival.items():
+        alert = by_id.get(alert_id)
+        if alert is None:
+            continue
+        acked = acks.get((alert["patient_key"], datetime.fromisoformat(alert["event_time"]).isoformat()))
+        if acked is not None:
+            latencies.append((arrived - acked) * 1000)
+    figures: dict[str, float | int | str] = {
+        "load_duration_target_s": duration_s,
+        "load_send_wall_s": round(send_wall_s, 1),
+        "load_obs_per_s_target": rate,
+        "load_obs_per_s_achieved": round(stats["observations_sent"] / send_wall_s, 1) if send_wall_s else 0.0,
+        "load_messages_sent": stats["messages_sent"],
+        "load_messages_aa": stats["messages_aa"],
+        "load_observations_sent": stats["observations_sent"],
+        "load_observations_stored_distinct": len(stored),
+        "load_alerts_on_topic_distinct": len(by_id),
+        "load_alerts_delivered_distinct": len(first_arrival),
+        "load_deliveries_total": len(receiver.arrivals),
+        "load_ack_to_webhook_p50_ms": round(_percentile(latencies, 0.50), 1),
+        "load_ack_to_webhook_p99_ms": round(_percentile(latencies, 0.99), 1),
+        "load_ack_to_webhook_p99_target_ms": TARGET_P99_MS,
+        "load_latency_samples": len(latencies),
+    }
+    figures["load_counts_match"] = int(stats["messages_aa"] == stats["messages_sent"]
+                                       and len(stored) == stats["observations_sent"]
+                                       and set(first_arrival) == set(by_id))
+    for name, samples in rss.items():
+        values = [v for _, v in samples if v > 0]
+        if not values:
+            continue
+        half = values[len(values) // 2:]
+        key = name.replace("-", "_")
+        figures[f"load_rss_{key}_start_mib"] = round(values[0], 1)
+        figures[f"load_rss_{key}_peak_mib"] = round(max(values), 1)
+        figures[f"load_rss_{key}_end_mib"] = round(values[-1], 1)
+        figures[f"load_rss_{key}_second_half_growth_mib"] = round(half[-1] - half[0], 1) if half else 0.0
+    return figures
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(), indent=2))

@@ -1,0 +1,253 @@
+"""The notifier as a real process against real webhook receivers on 127.0.0.1 and the real broker.
+
+* Killed (SIGKILL) in the middle of delivering a burst and restarted: no page lost; nothing that the
+  notification log had recorded before the kill is sent again; a page repeated because the kill hit
+  between delivery and logging carries the same X-Sepsis-Delivery id (receivers can drop it).
+* Receiver down: deliveries retry with backoff and land once it is back within the retry budget;
+  down for longer, the page goes to the fallback receiver and the dead-letter topic, and the primary
+  is not retried forever. Every delivery is signed (the receiver checks X-Sepsis-Signature).
+* No receiver URL token, webhook secret, link secret or API token appears in the notifier's output.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from schemas.alert import (
+    Alert,
+    AlertLevel,
+    AlertTransition,
+    ScoreInput,
+    ScoreSnapshot,
+    alert_id_for,
+    episode_id_for,
+)
+from sepsis_alert.kafka.config import KafkaSettings
+from sepsis_alert.kafka.producer import EventProducer
+from tests.adversarial.servers import free_port
+from tests.conftest import TopicFactory
+from tests.faults.procs import HttpReceiver, WorkerProcess, read_json, wait_until
+
+pytestmark = pytest.mark.integration
+
+COMPACTED = {"cleanup.policy": "compact"}
+
+
+def make_alert(tag: str, n: int) -> Alert:
+    patient = f"{tag}-p{n:04d}"
+    opened = datetime(2024, 3, 1, 10, 0, tzinfo=UTC) + timedelta(minutes=n)
+    episode = episode_id_for(patient, opened)
+    return Alert(patient_key=patient, alert_id=alert_id_for(episode, 0), episode_id=episode, sequence=0,
+                 level=AlertLevel.URGENT, transition=AlertTransition.OPENED, reasons=["NEWS2 6 (fault test)"],
+                 event_time=opened, emitted_at=datetime.now(UTC))
+
+
+def episode(tag: str, n: int) -> list[Alert]:
+    """An episode opened and resolved, with score snapshots as heavy as the detector's (six scores, six inputs)."""
+    patient = f"{tag}-m{n:05d}"
+    opened = datetime(2024, 3, 1, tzinfo=UTC) + timedelta(minutes=n)
+    episode_id = episode_id_for(patient, opened)
+    inputs = [ScoreInput(measure=m, value=90.0, unit="/min", effective_at=opened)
+              for m in ("heart_rate", "respiratory_rate", "temperature", "systolic_bp", "spo2", "consciousness")]
+    scores = [ScoreSnapshot(name=name, value=5, band="medium", inputs=inputs, reason="fault-test score " * 5)
+              for name in ("sirs", "qsofa", "news2", "mews", "sofa", "shock_index")]
+    return [Alert(patient_key=patient, alert_id=alert_id_for(episode_id, seq), episode_id=episode_id, sequence=seq,
+                  level=level, previous_level=previous, transition=transition, scores=scores,
+                  reasons=["NEWS2 6"], event_time=opened + timedelta(hours=seq), emitted_at=datetime.now(UTC))
+            for seq, (level, previous, transition) in enumerate([
+                (AlertLevel.URGENT, AlertLevel.NONE, AlertTransition.OPENED),
+                (AlertLevel.NONE, AlertLevel.URGENT, AlertTransition.RESOLVED)])]
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+class Setup:
+    """Private topics, secrets and receivers of one notifier fault test."""
+
+    def __init__(self, kafka: KafkaSettings, make_topic: TopicFactory, log_dir: Path) -> None:
+        self.kafka = kafka
+        self.tag = uuid.uuid4().hex[:8]
+        self.topics = {"alerts": make_topic(6), "notification_log": make_topic(6, COMPACTED),
+                       "acks": make_topic(6, COMPACTED), "silences": make_topic(1, COMPACTED),
+                       "dead_letter": make_topic(1)}
+        self.webhook_secret = "whsec-" + uuid.uuid4().hex
+        self.url_token = "urltoken" + uuid.uuid4().hex
+        self.link_secret = "link-" + uuid.uuid4().hex
+        self.api_token = "api-" + uuid.uuid4().hex
+        self.primary = HttpReceiver(free_port(), self.webhook_secret)
+        self.fallback = HttpReceiver(free_port(), self.webhook_secret)
+        self.log_dir = log_dir
+
+    def secrets(self) -> list[str]:
+        return [self.webhook_secret, self.url_token, self.link_secret, self.api_token]
+
+    def receiver(self, name: str, port: int) -> dict[str, Any]:
+        return {"name": name, "type": "webhook", "timeout_s": 2,
+                "url": {"value": f"http://127.0.0.1:{port}/hooks/{self.url_token}"},
+                "secret": {"value": self.webhook_secret}}
+
+    def process(self, name: str, retry: dict[str, Any], max_concurrency: int = 64) -> WorkerProcess:
+        config = {"receivers": [self.receiver("primary", self.primary.port),
+                                self.receiver("fallback", self.fallback.port)],
+                  "route": {"receiver": "primary"}, "fallback_receiver": "fallback", "retry": retry}
+        api_port = free_port()
+        spec = {"topics": self.topics, "config": config, "worker": name,
+                "settings": {"consumer_group": f"faults-notifier-{self.tag}", "api_port": api_port,
+                             "public_base_url": f"http://127.0.0.1:{api_port}", "link_secret": self.link_secret,
+                             "api_token": self.api_token, "poll_timeout_ms": 50, "max_concurrency": max_concurrency}}
+        env = {"FAULTS_NOTIFIER_SPEC": json.dumps(spec), "SEPSIS_KAFKA_BOOTSTRAP_SERVERS": self.kafka.bootstrap_servers}
+        return WorkerProcess(name, [], env, self.log_dir, module="tests.faults.notifier_proc")
+
+    def produce(self, alerts: list[Alert]) -> None:
+        with EventProducer(self.kafka) as producer:
+            for alert in alerts:
+                producer.send_event(self.topics["alerts"], alert)
+            producer.flush(30)
+
+    def logged_keys(self) -> set[str]:
+        return {entry["key"] for entry in read_json(self.kafka, self.topics["notification_log"])
+                if entry.get("outcome") == "delivered"}
+
+    def assert_no_secret_in(self, process: WorkerProcess) -> None:
+        output = process.log()
+        assert output, "the notifier process wrote nothing"
+        leaked = [s[:10] + "..." for s in self.secrets() if s in output]
+        assert leaked == [], f"secrets in the notifier's output: {leaked}"
+
+
+@pytest.fixture
+def setup(kafka_settings: KafkaSettings, kafka_topics: dict[str, str], make_topic: TopicFactory,
+          tmp_path: Path) -> Any:
+    s = Setup(kafka_settings, make_topic, tmp_path)
+    s.primary.up()
+    s.fallback.up()
+    try:
+        yield s
+    finally:
+        s.primary.close()
+        s.fallback.close()
+
+
+def test_notifier_killed_mid_delivery_loses_nothing_and_resends_nothing_logged(setup: Setup) -> None:
+    alerts = [make_alert(setup.tag, n) for n in range(150)]
+    wanted = {a.alert_id for a in alerts}
+    setup.primary.state.delay_s = 0.2  # a slow pager: the burst takes seconds, so the kill lands mid-delivery
+    notifier = setup.process("notifier-victim", {"max_attempts": 3, "base_delay_s": 0.2, "max_delay_s": 1},
+                             max_concurrency=8)
+    setup.produce(alerts)
+    try:
+        notifier.start()
+        wait_until(lambda: len(setup.primary.delivered_ids()) >= 30, 120,
+                   f"the first deliveries\n{notifier.log_tail()}", interval_s=0.05)
+        notifier.kill()
+        in_flight_at_kill = setup.primary.state.in_flight
+        before = Counter(setup.primary.delivered_ids())
+        assert set(before) < wanted, "every page was delivered before the kill: nothing was proved"
+        wait_until(lambda: setup.primary.state.in_flight == 0, 30, "requests in flight at the kill to finish")
+        logged_before_restart = setup.logged_keys()
+        notifier.start()
+        wait_until(lambda: wanted <= set(setup.primary.delivered_ids()), 180,
+                   f"every page after the restart\n{notifier.log_tail()}")
+        wait_until(lambda: len(setup.logged_keys() & {f"{a}|primary" for a in wanted}) == len(wanted), 60,
+                   "the notification log to record every page")
+    finally:
+        notifier.stop()
+    delivered = Counter(setup.primary.delivered_ids())
+    assert set(delivered) == wanted, "pages that no alert asked for"
+    repeated = {alert_id for alert_id, count in delivered.items() if count > 1}
+    resent_after_logging = {a for a in repeated if f"{a}|primary" in logged_before_restart}
+    assert resent_after_logging == set(), f"re-sent although logged: {sorted(resent_after_logging)}"
+    assert max(delivered.values()) <= 2, "a page was sent more than twice across one kill"
+    assert len(repeated) <= in_flight_at_kill + 8, (
+        f"{len(repeated)} pages repeated; only those in flight at the kill ({in_flight_at_kill}) may be")
+    deliveries = {}
+    for delivery in setup.primary.state.deliveries:
+        deliveries.setdefault(delivery.body["alert_id"], set()).add(delivery.headers.get("X-Sepsis-Delivery"))
+    assert all(len(ids) == 1 and None not in ids for ids in deliveries.values()), \
+        "a repeated page did not carry the same X-Sepsis-Delivery id"
+    assert setup.primary.state.bad_signatures == 0
+    setup.assert_no_secret_in(notifier)
+
+
+def test_receiver_down_retries_then_delivers_or_falls_back_within_the_policy(setup: Setup) -> None:
+    # many short full-jitter backoffs: the budget (~9 s on average, almost never under 3 s) outlasts a 1.5 s outage
+    retry = {"max_attempts": 20, "base_delay_s": 0.5, "factor": 2.0, "max_delay_s": 1.0}
+    notifier = setup.process("notifier-retry", retry)
+    warm_up, comes_back, stays_down = make_alert(setup.tag, 0), make_alert(setup.tag, 1), make_alert(setup.tag, 2)
+    try:
+        notifier.start()
+        setup.produce([warm_up])  # proves the notifier is consuming before the receiver goes down
+        wait_until(lambda: warm_up.alert_id in setup.primary.delivered_ids(), 90,
+                   f"the warm-up page\n{notifier.log_tail()}")
+        # 1. primary down for a moment (shorter than the retry budget): delivered to it once it is back
+        setup.primary.down()
+        setup.produce([comes_back])
+        time.sleep(1.5)
+        assert comes_back.alert_id not in setup.fallback.delivered_ids(), "fell back before the retry budget"
+        setup.primary.up()
+        wait_until(lambda: comes_back.alert_id in setup.primary.delivered_ids(), 60,
+                   f"delivery once the receiver is back\n{notifier.log_tail()}")
+        assert comes_back.alert_id not in setup.fallback.delivered_ids()
+        wait_until(lambda: f"{comes_back.alert_id}|primary" in setup.logged_keys(), 30, "the log entry")
+        entry = next(e for e in read_json(setup.kafka, setup.topics["notification_log"])
+                     if e["key"] == f"{comes_back.alert_id}|primary")
+        assert entry["attempts"] > 1, "delivered at the first attempt: the outage was not exercised"
+
+        # 2. primary answers 503 for longer than the whole retry budget: fallback + dead letter, no endless retry
+        setup.primary.state.status = 503
+        setup.produce([stays_down])
+        wait_until(lambda: stays_down.alert_id in setup.fallback.delivered_ids(), 120,
+                   f"the fallback receiver to get the page\n{notifier.log_tail()}")
+        refused = setup.primary.state.refused
+        assert 1 <= refused <= retry["max_attempts"], f"{refused} attempts on the primary (policy: {retry})"
+        setup.primary.state.status = 200
+        wait_until(lambda: any(stays_down.alert_id in json.dumps(d)
+                               for d in read_json(setup.kafka, setup.topics["dead_letter"])), 60,
+                   "the exhausted delivery in the dead-letter topic")
+        # the primary is healthy again: the exhausted page is not retried behind the policy's back
+        time.sleep(retry["max_delay_s"] * 3)
+        assert stays_down.alert_id not in setup.primary.delivered_ids()
+    finally:
+        notifier.stop()
+    assert Counter(setup.primary.delivered_ids())[comes_back.alert_id] == 1
+    assert Counter(setup.fallback.delivered_ids())[stays_down.alert_id] == 1
+    assert setup.primary.state.bad_signatures == 0 and setup.fallback.state.bad_signatures == 0
+    setup.assert_no_secret_in(notifier)
+
+
+def test_notifier_memory_stays_bounded_over_many_closed_episodes(setup: Setup) -> None:
+    """Resolved episodes need no state; a notifier that keeps every sent alert grows without bound (~28 KB each)."""
+    notifier = setup.process("notifier-memory", {"max_attempts": 2, "base_delay_s": 0.1, "max_delay_s": 0.5})
+    warm, load = 300, 1200
+    alerts = [a for n in range(warm + load) for a in episode(setup.tag, n)]
+    try:
+        notifier.start()
+        setup.produce(alerts[: 2 * warm])
+        wait_until(lambda: len(setup.primary.state.deliveries) >= 2 * warm, 240,
+                   f"the warm-up episodes\n{notifier.log_tail()}")
+        assert notifier.proc is not None
+        after_warm_up = rss_bytes(notifier.proc.pid)
+        setup.produce(alerts[2 * warm:])
+        wait_until(lambda: len(setup.primary.state.deliveries) >= len(alerts) or not notifier.alive, 600,
+                   f"every episode\n{notifier.log_tail()}")
+        assert notifier.alive
+        time.sleep(2.0)
+        after_load = rss_bytes(notifier.proc.pid)
+    finally:
+        notifier.stop()
+    growth = after_load - after_warm_up
+    assert growth < 40 * 2**20, (f"notifier RSS grew {growth / 2**20:.0f} MiB over {load} more closed episodes "
+                                 f"({2 * load} alerts): state of resolved episodes is never released")
