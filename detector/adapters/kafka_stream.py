@@ -11,6 +11,15 @@ Processing guarantee (at-least-once input, effectively-once state):
    partition = the input partition number; a tombstone when a patient was discharged or merged away) and FLUSH;
 5. commit the input offsets (asynchronously: steps 3-4 already made the batch durable).
 
+Order across the three input topics: Kafka orders records within one partition only, so a fetch may hand
+the detector a patient's observations before the admission that precedes them in time (and a restarted
+detector would then attach a different location to the same alert than an uninterrupted one). Within a
+batch, patient events and care events are therefore applied before observations, and an observation
+partition is paused (its records in the batch seeked back, unprocessed) while the patient-event or
+care-event partition with the same number has records the detector has not read yet. Observations thus
+wait for the ADT and care events already written before them, which is what makes alerts identical
+between a live run, a replay and a restart.
+
 Restore on partition assignment: the assigned partitions are not fetched until the rebalance callback
 returns, so they are effectively paused while the callback reads the changelog partition from the beginning
 to its end offset, keeps the newest record per key and installs it; then fetching resumes from the committed
@@ -263,6 +272,7 @@ class DetectorStream:
         assert consumer is not None and producer is not None, "start() first"
         batch = consumer.poll(timeout_ms=self.poll_timeout_ms, max_records=self.max_poll_records)
         self.consumer_lag.update(consumer)
+        batch = self._defer_observations_behind_control_events(consumer, batch)
         if not batch:
             return 0
         started = time.perf_counter()
@@ -278,7 +288,9 @@ class DetectorStream:
         time_cache = self._time_cache
         skipped = self.metrics.skipped
         partition_of = self.partition_of
-        for tp, records in batch.items():
+        # Patient and care events first: an admission precedes the observations it came with.
+        ordered = sorted(batch.items(), key=lambda item: self._topic_index[item[0].topic] == 0)
+        for tp, records in ordered:
             index = self._topic_index[tp.topic]
             partition = tp.partition
             for record in records:
@@ -352,6 +364,39 @@ class DetectorStream:
             self.metrics.event_time_lag.set((now - newest_event).total_seconds())
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
         return consumed
+
+    def _defer_observations_behind_control_events(
+            self, consumer: KafkaConsumer, batch: dict[TopicPartition, list[ConsumerRecord]],
+    ) -> dict[TopicPartition, list[ConsumerRecord]]:
+        """Hold back observation partitions whose patient-event / care-event partition is not drained yet.
+
+        A held partition is paused (so fetches go to the control topics) and its records in this batch are
+        seeked back, so they are read again, unchanged, once it is resumed. See the module docstring.
+        """
+        observations = self.topics.inputs()[0]
+        assignment = consumer.assignment()
+        held: set[int] = set()
+        for tp in assignment:
+            if tp.topic == observations:
+                continue
+            highwater = consumer.highwater(tp)
+            if highwater is None or consumer.position(tp) < highwater:
+                held.add(tp.partition)
+        to_pause = [tp for tp in assignment if tp.topic == observations and tp.partition in held]
+        to_resume = [tp for tp in consumer.paused() if tp.topic == observations and tp.partition not in held]
+        if to_pause:
+            consumer.pause(*to_pause)
+        if to_resume:
+            consumer.resume(*to_resume)
+        if not held:
+            return batch
+        kept: dict[TopicPartition, list[ConsumerRecord]] = {}
+        for tp, records in batch.items():
+            if tp.topic == observations and tp.partition in held and records:
+                consumer.seek(tp, records[0].offset)
+            else:
+                kept[tp] = records
+        return kept
 
     def _commit(self, consumer: KafkaConsumer, commits: dict[TopicPartition, OffsetAndMetadata]) -> None:
         """Step 5: commit the input offsets of the batch, asynchronously.
