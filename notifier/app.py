@@ -92,7 +92,7 @@ class NotifierApp:
     def __init__(self, settings: NotifierSettings, config: NotifierConfig, kafka: KafkaSettings,
                  clock: Clock | None = None, worker_id: str = "notifier", topics: NotifierTopics | None = None) -> None:
         self.settings = settings
-        self.topics = topics or NotifierTopics()
+        self.topics = topics or NotifierTopics.from_settings(settings)
         self.config = config
         self.kafka = kafka
         self.clock: Clock = clock or SystemClock()

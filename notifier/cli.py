@@ -8,7 +8,8 @@
     sepsis-alert silence expire SILENCE_ID --by NAME
 
 `ack` and `silence` write straight to the acks / silences topics (the same
-records the HTTP API writes), so they work whether or not a notifier is running.
+records the HTTP API writes), so they work whether or not a notifier is running;
+they honour the same SEPSIS_NOTIFIER_TOPIC_ACKS / _SILENCES names as the worker.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from notifier.errors import ConfigError, NotifierError
 from sepsis_alert.ops.settings import add_ops_arguments
 
 if TYPE_CHECKING:
+    from notifier.config import NotifierTopicSettings
     from notifier.core.silence import Silence
     from sepsis_alert.kafka.config import KafkaSettings
 
@@ -89,12 +91,20 @@ def _kafka() -> KafkaSettings:
     return KafkaSettings()
 
 
+def _topics() -> NotifierTopicSettings:
+    """Topic names from SEPSIS_NOTIFIER_TOPIC_* (the notifier's own, without needing its secrets)."""
+    from notifier.config import NotifierTopicSettings
+
+    return NotifierTopicSettings()
+
+
 def _cmd_notify(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from notifier.app import NotifierApp
     from notifier.config import NotifierSettings, load_config
     from notifier.worker import run_worker
+    from schemas.base import describe_validation_error
     from sepsis_alert.ops.http import OpsServerError
     from sepsis_alert.ops.logging import configure_logging
     from sepsis_alert.ops.settings import ops_settings_from_args
@@ -118,7 +128,10 @@ def _cmd_notify(args: argparse.Namespace) -> int:
                or settings.metrics_port is None else None)
         # Every secret the process holds is masked in every log line from here on.
         configure_logging("notify", os.environ.get("SEPSIS_LOG_LEVEL", "INFO"), secrets=app.secret_values)
-    except (ConfigError, ValidationError, ValueError) as exc:
+    except ValidationError as exc:
+        print(f"notify: configuration error: {describe_validation_error(exc)}", file=sys.stderr)
+        return 2
+    except (ConfigError, ValueError) as exc:
         print(f"notify: configuration error: {exc}", file=sys.stderr)
         return 2
     if args.check:
@@ -143,7 +156,7 @@ def _cmd_ack(args: argparse.Namespace) -> int:
 
     ack = AckEvent(episode_id=args.episode, acked_by=args.by, via="cli", acked_at_s=time.time())
     with EventProducer(_kafka()) as producer:
-        asyncio.run(publish_ack(producer, ack))
+        asyncio.run(publish_ack(producer, ack, _topics().topic_acks))
     print(json.dumps(ack.model_dump(mode="json")))
     return 0
 
@@ -173,18 +186,17 @@ def _cmd_silence_create(args: argparse.Namespace) -> int:
         return 2
     audit = SilenceAudit(action="create", actor=args.by, at_s=now, silence=silence)
     with EventProducer(_kafka()) as producer:
-        asyncio.run(publish_silence_audit(producer, audit))
+        asyncio.run(publish_silence_audit(producer, audit, _topics().topic_silences))
     print(json.dumps(silence.model_dump(mode="json")))
     return 0
 
 
 def _read_silences() -> dict[str, Silence]:
     from notifier.core.silence import SilenceAudit, apply_audit
-    from schemas.topics import Topics
     from sepsis_alert.kafka.consumer import read_all
 
     table: dict[str, Silence] = {}
-    for record in read_all(_kafka(), Topics.SILENCES):
+    for record in read_all(_kafka(), _topics().topic_silences):
         if record.value:
             table = apply_audit(table, SilenceAudit.model_validate_json(record.value))
     return table
@@ -211,6 +223,6 @@ def _cmd_silence_expire(args: argparse.Namespace) -> int:
     ended = silence.model_copy(update={"expired_at_s": now, "expired_by": args.by})
     audit = SilenceAudit(action="expire", actor=args.by, at_s=now, silence=ended)
     with EventProducer(_kafka()) as producer:
-        asyncio.run(publish_silence_audit(producer, audit))
+        asyncio.run(publish_silence_audit(producer, audit, _topics().topic_silences))
     print(json.dumps(ended.model_dump(mode="json")))
     return 0

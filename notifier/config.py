@@ -5,7 +5,9 @@ Two layers:
 - `NotifierSettings` (pydantic-settings, environment prefix `SEPSIS_NOTIFIER_`): where
   to listen, the public URL used in acknowledge links, and the process secrets
   (link secret, API token, PagerDuty webhook secret) as SecretStr, from the
-  environment or from `*_FILE` secret files.
+  environment or from `*_FILE` secret files, and the Kafka topic names
+  (`NotifierTopicSettings`). Off loopback the API token is required and the shipped
+  link secret refused.
 - `NotifierConfig` (the YAML file named by `--config` / `SEPSIS_NOTIFIER_CONFIG_FILE`):
   receivers, the routing tree, escalation policies, the fallback receiver, retry
   and silence limits. Cross references are checked when it loads: a route or a
@@ -19,6 +21,7 @@ shown redacted.
 
 from __future__ import annotations
 
+import ipaddress
 from collections import Counter
 from pathlib import Path
 from typing import Annotated, Literal, Self
@@ -38,8 +41,10 @@ from notifier.integrations.slack import SlackReceiver
 from notifier.integrations.teams import TeamsReceiver
 from notifier.integrations.webhook import WebhookReceiver
 from schemas.base import describe_validation_error
+from schemas.topics import Topics
 
-__all__ = ["NotifierConfig", "NotifierSettings", "ReceiverConfig", "RetryConfig", "load_config"]
+__all__ = ["DEV_LINK_SECRET", "NotifierConfig", "NotifierSettings", "NotifierTopicSettings", "ReceiverConfig",
+           "RetryConfig", "is_loopback_host", "load_config"]
 
 ReceiverConfig = Annotated[PagerDutyReceiver | SlackReceiver | TeamsReceiver | WebhookReceiver,
                            Field(discriminator="type")]
@@ -148,28 +153,89 @@ def _inline_secrets(node: object) -> list[str]:
     return found
 
 
-class NotifierSettings(BaseSettings):
-    """Process settings of `sepsis-alert notify` (environment prefix `SEPSIS_NOTIFIER_`)."""
+DEV_LINK_SECRET = "local-dev-link-secret-change-me"
+"""The shipped link secret: fine on 127.0.0.1, refused on any other address (anyone could forge ack links)."""
+MIN_SECRET_CHARS = 16
+"""Shortest link secret / API token accepted off loopback (a short HMAC key or bearer token can be guessed)."""
+_SECRET_FIELDS = ("link_secret", "api_token", "pagerduty_webhook_secret")
+_KAFKA_TOPIC_NAME = r"^[A-Za-z0-9._-]{1,249}$"
 
-    model_config = SettingsConfigDict(env_prefix="SEPSIS_NOTIFIER_", extra="ignore", frozen=True)
+
+def is_loopback_host(host: str) -> bool:
+    """True for `localhost` and loopback IP literals (127.0.0.0/8, ::1); a DNS name or 0.0.0.0 is not."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class NotifierTopicSettings(BaseSettings):
+    """Kafka topic names the notifier reads and writes (environment prefix `SEPSIS_NOTIFIER_`).
+
+    Separate from `NotifierSettings` so that `sepsis-alert ack` / `silence` can find the
+    acks and silences topics without needing the notifier's secrets.
+    """
+
+    # hide_input_in_errors: a model-level error would otherwise print the whole input, raw secrets included.
+    model_config = SettingsConfigDict(env_prefix="SEPSIS_NOTIFIER_", extra="ignore", frozen=True,
+                                      hide_input_in_errors=True)
+
+    topic_alerts: str = Field(default=Topics.ALERTS, pattern=_KAFKA_TOPIC_NAME,
+                              description="topic the notifier consumes alerts from (consumer group)")
+    topic_notification_log: str = Field(
+        default=Topics.NOTIFICATION_LOG, pattern=_KAFKA_TOPIC_NAME,
+        description="compacted topic of sent notifications, shared by all replicas (de-duplication, resolves)")
+    topic_acks: str = Field(default=Topics.ACKS, pattern=_KAFKA_TOPIC_NAME,
+                            description="compacted topic of acknowledgements (API, links, PagerDuty, CLI)")
+    topic_silences: str = Field(default=Topics.SILENCES, pattern=_KAFKA_TOPIC_NAME,
+                                description="compacted topic of silence audit records (API and CLI)")
+    topic_dead_letter: str = Field(default=Topics.DEAD_LETTER, pattern=_KAFKA_TOPIC_NAME,
+                                   description="topic that malformed alerts and undeliverable notifications go to")
+
+
+class NotifierSettings(NotifierTopicSettings):
+    """Process settings of `sepsis-alert notify` (environment prefix `SEPSIS_NOTIFIER_`).
+
+    Off loopback (`api_host` other than 127.x / ::1 / localhost) the API token is required and
+    the shipped development link secret is refused: a start-up error, not a warning.
+    """
+
+    # hide_input_in_errors: a model-level error would otherwise print the whole input, raw secrets included.
+    model_config = SettingsConfigDict(env_prefix="SEPSIS_NOTIFIER_", extra="ignore", frozen=True,
+                                      hide_input_in_errors=True)
 
     config_file: Path = Field(default=Path(__file__).parent / "config" / "example.yaml",
                               description="routing / receiver YAML")
     consumer_group: str = Field(default="sepsis-notifier", min_length=1,
                                 description="Kafka consumer group shared by notifier replicas")
-    api_host: str = Field(default="127.0.0.1", description="bind address of the HTTP API (acks, silences, webhooks)")
+    api_host: str = Field(default="127.0.0.1",
+                          description="bind address of the HTTP API (acks, silences, webhooks); any non-loopback "
+                                      "address requires api_token and a link_secret other than the shipped one")
     api_port: int = Field(default=8087, ge=0, le=65535, description="HTTP API port; 0 = pick a free one")
     metrics_port: int | None = Field(default=None, ge=0, le=65535,
                                      description="Prometheus /metrics port; None = no metrics server")
     public_base_url: str = Field(default="http://127.0.0.1:8087",
                                  description="URL responders reach the API at; used in acknowledge links")
-    link_secret: SecretStr = Field(default=SecretStr("local-dev-link-secret-change-me"),
-                                   description="HMAC key of acknowledge links; the same on every replica")
+    link_secret: SecretStr = Field(default=SecretStr(DEV_LINK_SECRET),
+                                   description="HMAC key of acknowledge links; the same on every replica; "
+                                               f"at least {MIN_SECRET_CHARS} characters and not the shipped "
+                                               "default when api_host is not loopback")
+    link_secret_file: Path | None = Field(
+        default=None, description="file holding link_secret (e.g. a mounted Secret), read at start-up, "
+                                  "surrounding whitespace stripped; not together with link_secret")
     api_token: SecretStr | None = Field(default=None,
-                                        description="bearer token required by POST /ack and /silences; "
-                                                    "None = no token (local use only)")
+                                        description="bearer token required by POST /ack, POST/GET/DELETE /silences; "
+                                                    "None = no token (allowed on a loopback api_host only)")
+    api_token_file: Path | None = Field(
+        default=None, description="file holding api_token, read at start-up, surrounding whitespace stripped; "
+                                  "not together with api_token")
     pagerduty_webhook_secret: SecretStr | None = Field(
         default=None, description="secret of the PagerDuty V3 webhook subscription; None = endpoint disabled")
+    pagerduty_webhook_secret_file: Path | None = Field(
+        default=None, description="file holding pagerduty_webhook_secret, read at start-up, surrounding "
+                                  "whitespace stripped; not together with pagerduty_webhook_secret")
     poll_timeout_ms: int = Field(default=100, gt=0, le=5_000, description="Kafka poll wait, milliseconds")
     max_poll_records: int = Field(default=500, gt=0, le=10_000, description="alerts per poll batch")
     max_concurrency: int = Field(default=64, gt=0, le=1_000, description="patients notified concurrently")
@@ -190,16 +256,55 @@ class NotifierSettings(BaseSettings):
         description="cap on remembered resolved-episode ids, which stop a late log entry from restarting "
                     "an escalation chain (~150 bytes each)")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _read_secret_files(cls, data: object) -> object:
+        """Load `<secret>_file` into `<secret>` (at start-up, so the checks below see the real values)."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        for name in _SECRET_FIELDS:
+            path = data.get(f"{name}_file")
+            if path in (None, ""):
+                continue
+            if data.get(name) is not None:
+                raise ValueError(f"set {name} or {name}_file, not both")
+            try:
+                value = Path(path).read_text(encoding="utf-8").strip()
+            except (OSError, TypeError) as exc:
+                raise ValueError(f"{name}_file: {str(path)!r} cannot be read ({type(exc).__name__})") from None
+            if not value:
+                raise ValueError(f"{name}_file: {str(path)!r} is empty")
+            data[name] = SecretStr(value)
+        return data
+
+    @model_validator(mode="after")
+    def _credentials_off_loopback(self) -> Self:
+        if is_loopback_host(self.api_host):
+            return self
+        where = f"api_host {self.api_host!r} is not a loopback address"
+        if self.api_token is None:
+            raise ValueError(f"api_token: required because {where}; set SEPSIS_NOTIFIER_API_TOKEN or "
+                             f"SEPSIS_NOTIFIER_API_TOKEN_FILE (anyone reaching the port could acknowledge "
+                             f"alerts and create silences otherwise)")
+        if len(self.api_token.get_secret_value()) < MIN_SECRET_CHARS:
+            raise ValueError(f"api_token: shorter than {MIN_SECRET_CHARS} characters while {where}")
+        link = self.link_secret.get_secret_value()
+        if link == DEV_LINK_SECRET:
+            raise ValueError(f"link_secret: the shipped development secret is refused because {where} (anyone "
+                             f"could forge acknowledge links); set SEPSIS_NOTIFIER_LINK_SECRET or "
+                             f"SEPSIS_NOTIFIER_LINK_SECRET_FILE to a random value, e.g. the output of "
+                             f"`python -c 'import secrets; print(secrets.token_urlsafe(32))'`, the same on "
+                             f"every replica")
+        if len(link) < MIN_SECRET_CHARS:
+            raise ValueError(f"link_secret: shorter than {MIN_SECRET_CHARS} characters while {where}")
+        return self
+
     @classmethod
     def with_secret_files(cls, **overrides: object) -> NotifierSettings:
-        """Settings, with `SEPSIS_NOTIFIER_<SECRET>_FILE` env vars read for the three secrets."""
-        import os
+        """Settings from the environment (secret files included) with `overrides` on top.
 
-        for name in ("link_secret", "api_token", "pagerduty_webhook_secret"):
-            file_var = f"SEPSIS_NOTIFIER_{name.upper()}_FILE"
-            if name not in overrides and os.environ.get(file_var):
-                try:
-                    overrides[name] = SecretStr(Path(os.environ[file_var]).read_text(encoding="utf-8").strip())
-                except OSError as exc:
-                    raise ConfigError(f"{file_var}: cannot read the secret file ({type(exc).__name__})") from None
+        Kept for callers written before the `*_file` fields existed: the model itself now reads
+        `SEPSIS_NOTIFIER_<SECRET>_FILE`, so this is plain construction.
+        """
         return cls(**overrides)  # type: ignore[arg-type]

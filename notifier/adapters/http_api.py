@@ -5,7 +5,7 @@
     POST /ack/{episode}?t=<token>   acknowledge with a signed link (the page's button)
     POST /ack/{episode}             acknowledge with `Authorization: Bearer <api token>`; JSON {"by": "..."}
     POST /silences                  create (bearer token); JSON SilenceRequest
-    GET  /silences                  list current and future silences
+    GET  /silences                  list current and future silences (bearer token)
     DELETE /silences/{id}?by=...    end a silence early (bearer token)
     POST /webhooks/pagerduty        PagerDuty V3 webhook; X-PagerDuty-Signature checked
 
@@ -135,7 +135,9 @@ def create_api(service: AckService, link_secret: SecretStr, api_token: SecretStr
         return JSONResponse(silence.model_dump(mode="json"), status_code=201)
 
     @app.get("/silences")
-    async def list_silences() -> list[dict[str, Any]]:
+    async def list_silences(request: Request) -> list[dict[str, Any]]:
+        # Silences name units, patients and reasons: the same token as the write routes.
+        require_bearer(request)
         return [s.model_dump(mode="json") for s in service.list_silences()]
 
     @app.delete("/silences/{silence_id}")

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from kafka import KafkaConsumer
 from pydantic import ValidationError
@@ -26,6 +27,9 @@ from schemas.topics import Topics
 from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.kafka.consumer import assign_all, make_consumer
 from sepsis_alert.kafka.producer import EventProducer, OutboundRecord
+
+if TYPE_CHECKING:
+    from notifier.config import NotifierTopicSettings
 
 __all__ = ["KafkaDeadLetters", "KafkaLogSink", "NotifierTopics", "OwnWrites", "StateTail", "publish_ack",
            "publish_silence_audit"]
@@ -46,6 +50,12 @@ class NotifierTopics:
     acks: str = Topics.ACKS
     silences: str = Topics.SILENCES
     dead_letter: str = Topics.DEAD_LETTER
+
+    @classmethod
+    def from_settings(cls, settings: NotifierTopicSettings) -> NotifierTopics:
+        """The names configured by `SEPSIS_NOTIFIER_TOPIC_*` (defaults: the shared topics)."""
+        return cls(alerts=settings.topic_alerts, notification_log=settings.topic_notification_log,
+                   acks=settings.topic_acks, silences=settings.topic_silences, dead_letter=settings.topic_dead_letter)
 
 
 class OwnWrites:

@@ -56,3 +56,32 @@ def test_ack_and_silence_commands_write_the_shared_topics(kafka_settings: KafkaS
     assert created["id"] not in capsys.readouterr().out
     audit = [json.loads(r.value) for r in read_all(kafka_settings, Topics.SILENCES)]
     assert [a["action"] for a in audit if a["silence"]["id"] == created["id"]] == ["create", "expire"]
+
+
+def test_notify_refuses_a_public_address_without_secrets_and_never_prints_them(
+        monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    token = "cli-token-" + "z" * 24
+    monkeypatch.setenv("SEPSIS_NOTIFIER_API_HOST", "0.0.0.0")
+    monkeypatch.setenv("SEPSIS_NOTIFIER_API_TOKEN", token)
+    assert main(["notify", "--check"]) == 2
+    err = capsys.readouterr().err
+    assert "link_secret: the shipped development secret is refused" in err
+    assert token not in err and token[-12:] not in err
+
+
+@pytest.mark.integration
+def test_ack_and_silence_commands_follow_the_configured_topic_names(
+        kafka_settings: KafkaSettings, make_topic, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    compacted = {"cleanup.policy": "compact"}
+    acks_topic, silences_topic = make_topic(1, compacted), make_topic(1, compacted)
+    monkeypatch.setenv("SEPSIS_KAFKA_BOOTSTRAP_SERVERS", kafka_settings.bootstrap_servers)
+    monkeypatch.setenv("SEPSIS_NOTIFIER_TOPIC_ACKS", acks_topic)
+    monkeypatch.setenv("SEPSIS_NOTIFIER_TOPIC_SILENCES", silences_topic)
+    assert main(["ack", "ep-private-topic", "--by", "rn.jones"]) == 0
+    assert [json.loads(r.value)["episode_id"] for r in read_all(kafka_settings, acks_topic)] == ["ep-private-topic"]
+    capsys.readouterr()
+    assert main(["silence", "create", "--unit", "5E", "--duration", "10m", "--by", "charge.rn",
+                 "--reason", "private topic"]) == 0
+    created = json.loads(capsys.readouterr().out)
+    assert main(["silence", "list"]) == 0  # read back from the private topic
+    assert [json.loads(line)["id"] for line in capsys.readouterr().out.splitlines()] == [created["id"]]

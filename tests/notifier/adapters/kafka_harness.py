@@ -30,13 +30,20 @@ def make_topics(make_topic: Callable[..., str]) -> NotifierTopics:
 
 
 def make_app(kafka: KafkaSettings, topics: NotifierTopics, doc: dict[str, Any], group: str | None = None,
-             api_port: int | None = None, worker_id: str = "notifier-test") -> NotifierApp:
+             api_port: int | None = None, worker_id: str = "notifier-test",
+             topics_in_settings: bool = False) -> NotifierApp:
+    """A replica on `topics`: passed to NotifierApp, or (`topics_in_settings`) as SEPSIS_NOTIFIER_TOPIC_* settings."""
     port = api_port or free_port()
+    topic_settings = ({"topic_alerts": topics.alerts, "topic_notification_log": topics.notification_log,
+                       "topic_acks": topics.acks, "topic_silences": topics.silences,
+                       "topic_dead_letter": topics.dead_letter} if topics_in_settings else {})
     settings = NotifierSettings(
         consumer_group=group or f"notifier-{uuid.uuid4().hex[:8]}", api_port=port,
         public_base_url=f"http://127.0.0.1:{port}", link_secret=SecretStr(LINK_SECRET),
-        api_token=SecretStr(API_TOKEN), pagerduty_webhook_secret=SecretStr(PD_WEBHOOK_SECRET), poll_timeout_ms=50)
-    return NotifierApp(settings, parse_config(doc), kafka, worker_id=worker_id, topics=topics)
+        api_token=SecretStr(API_TOKEN), pagerduty_webhook_secret=SecretStr(PD_WEBHOOK_SECRET), poll_timeout_ms=50,
+        **topic_settings)
+    return NotifierApp(settings, parse_config(doc), kafka, worker_id=worker_id,
+                       topics=None if topics_in_settings else topics)
 
 
 def produce(kafka: KafkaSettings, topic: str, *alerts: Alert, raw: bytes | None = None) -> None:

@@ -176,7 +176,8 @@ def test_silence_suppresses_then_expires_and_is_audited(
                     "unit": "MICU", "duration_s": 2.5, "created_by": "charge.rn", "reason": "EHR downtime"})
                 assert created.status_code == 201
                 silence = created.json()
-                listed = (await client.get(f"{base}/silences")).json()
+                assert (await client.get(f"{base}/silences")).status_code == 401  # silences name units and reasons
+                listed = (await client.get(f"{base}/silences", headers=AUTH)).json()
                 assert [s["id"] for s in listed] == [silence["id"]]
             produce(kafka_settings, topics.alerts, muted)
             await eventually(lambda: app.metrics.registry.get_sample_value("sepsis_notifier_silenced_total") == 1,
@@ -262,3 +263,24 @@ def test_api_ack_with_bearer_token_is_mirrored_to_pagerduty(
         events = [orjson.loads(r.body) for r in rx.at("/v2/enqueue")]
     assert [(e["event_action"], e["dedup_key"]) for e in events] == [
         ("trigger", alert.episode_id), ("acknowledge", alert.episode_id)]
+
+
+def test_topic_names_come_from_the_settings_when_none_are_passed(
+        kafka_settings: KafkaSettings, topics: NotifierTopics) -> None:
+    """`SEPSIS_NOTIFIER_TOPIC_*` (here as settings) point a whole replica at private topics."""
+    alert = make_alert(patient="P-TOPICS", level=2)
+
+    async def scenario(rx: Receiver) -> None:
+        app = make_app(kafka_settings, topics, _doc(rx), topics_in_settings=True)
+        assert app.topics == topics
+        produce(kafka_settings, topics.alerts, alert)
+        await app.start()
+        try:
+            await eventually(lambda: len(rx.at("/ward")) == 1, what="delivery from the private alerts topic")
+        finally:
+            await app.stop()
+
+    with running_receiver() as rx:
+        asyncio.run(scenario(rx))
+    logged = [json.loads(r.value) for r in read_all(kafka_settings, topics.notification_log)]
+    assert [entry["alert_id"] for entry in logged] == [alert.alert_id]
