@@ -14,6 +14,11 @@ Two workloads, reported side by side (keys `detector_core_*` and `detector_repla
 
 Reference figures measured in the same run: pydantic validation of the same observations (what decoding
 costs) and `score_all` on one input set (the score formulas alone).
+
+The learned risk model (issue #8) is on in the shipped config, so every `detector_*` figure includes it; each
+core workload is also run with the model off (`*_no_model_*`, same events, same run) and the difference per
+scoring is reported as `*_risk_model_us_per_scoring` (CPU). No admission events are sent, so the model sees
+unknown age/sex (the cost does not depend on them).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 
+from detector.core.config import DetectorConfig, RiskModelConfig
 from detector.core.engine import DetectorEngine
 from detector.core.scores import ScoreInputs, score_all
 from schemas import MEASURES, Measure, Observation, Source
@@ -99,10 +105,15 @@ def physionet_workload(patients: int = 400) -> list[Observation] | None:
     return [obs for _, _, observations in messages for obs in observations]
 
 
-def _core(events: list[Observation], prefix: str = "detector_core") -> dict[str, float | int]:
+NO_MODEL = DetectorConfig(risk_model=RiskModelConfig(enabled=False))
+
+
+def _core(events: list[Observation], prefix: str = "detector_core",
+          config: DetectorConfig | None = None) -> dict[str, float | int]:
     """Single thread; CPU time (process_time) is the per-core figure, wall time is shown beside it because the
-    benchmark machine is shared."""
-    engine = DetectorEngine()
+    benchmark machine is shared. `config` None = the shipped defaults (risk model on)."""
+    engine = DetectorEngine(config)
+    gc.collect()
     started, cpu_started = time.perf_counter(), time.process_time()
     for event in events:
         engine.process(event)
@@ -114,6 +125,18 @@ def _core(events: list[Observation], prefix: str = "detector_core") -> dict[str,
             f"{prefix}_obs_per_message": round(len(events) / max(engine.stats.scored, 1), 2),
             f"{prefix}_alert_transitions_per_1k_scorings": round(1000 * transitions / max(engine.stats.scored, 1),
                                                                  1)}
+
+
+def _with_and_without_model(events: list[Observation], prefix: str) -> dict[str, float | int]:
+    """`_core` with the shipped config (model on) and with the model off, and the model's CPU cost."""
+    without = _core(events, f"{prefix}_no_model", NO_MODEL)
+    with_model = _core(events, prefix)
+    scorings_off = without[f"{prefix}_no_model_scorings_per_cpu_s"]
+    scorings_on = with_model[f"{prefix}_scorings_per_cpu_s"]
+    cost_us = 1e6 / scorings_on - 1e6 / scorings_off
+    per_obs_us = 1e6 / with_model[f"{prefix}_obs_per_cpu_s"] - 1e6 / without[f"{prefix}_no_model_obs_per_cpu_s"]
+    return {**with_model, **without, f"{prefix}_risk_model_us_per_scoring": round(cost_us, 1),
+            f"{prefix}_risk_model_us_per_obs": round(per_obs_us, 2)}
 
 
 def _references(events: list[Observation]) -> dict[str, float | int]:
@@ -222,7 +245,7 @@ def run() -> dict[str, float | int | str]:
     """All detector figures (flat, units in the key names)."""
     events = workload(400, 24)
     results: dict[str, float | int | str] = {"detector_core_workload": "400 patients x 24 h, 8 vitals/h, 6 labs/6 h"}
-    results.update(_core(events))
+    results.update(_with_and_without_model(events, "detector_core"))
     results.update(_references(events))
     del events  # a big heap makes the cyclic GC slow down everything after this point
     replay = physionet_workload(200)
@@ -230,7 +253,7 @@ def run() -> dict[str, float | int | str]:
         results["detector_replay_workload"] = "unavailable (no PhysioNet 2019 data)"
     else:
         results["detector_replay_workload"] = f"PhysioNet 2019 set A, 200 patients, {len(replay)} observations"
-        results.update(_core(replay, "detector_replay"))
+        results.update(_with_and_without_model(replay, "detector_replay"))
     del replay
     results.update(_state_size())
     results.update(_kafka())

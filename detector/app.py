@@ -4,6 +4,13 @@ Run as `sepsis-alert detect` (detector/commands_detect.py) or `python -m detecto
 (/metrics, /healthz, /readyz; sepsis_alert.ops) serves the detector's own metrics registry, consumer lag and
 the readiness checks `kafka_connected`, `partitions_assigned` and `state_restored`. SIGTERM / SIGINT stop
 the poll loop after the current batch; then the ops server stops and the Kafka clients close.
+
+The learned risk model (config `risk_model`) is loaded and checked before anything connects: a missing or
+mismatched artifact stops the start with RiskModelError (`sepsis-alert detect` exits 2 with its text), unless
+`risk_model.required` is false; then the worker runs without it, logs a warning, exports
+`sepsis_detector_risk_model_active 0` and says why in a readiness check `risk_model` (which passes: running
+without the model is what the configuration asked for). That check appears only in this degraded mode; when
+the model is served (or disabled on purpose) the gauge and the start-up log say so.
 """
 
 from __future__ import annotations
@@ -14,11 +21,14 @@ import signal
 import threading
 from pathlib import Path
 
+from prometheus_client import Gauge
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from detector.adapters.kafka_stream import DetectorStream, StreamTopics
-from detector.core.config import load_config
+from detector.core.config import DetectorConfig, load_config
+from detector.core.engine import DetectorEngine
+from detector.core.risk import RiskModelError
 from detector.metrics import DetectorMetrics
 from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.ops.http import start_ops_server_from_settings
@@ -26,7 +36,7 @@ from sepsis_alert.ops.logging import configure_logging
 from sepsis_alert.ops.readiness import ReadinessRegistry
 from sepsis_alert.ops.settings import DEFAULT_OPS_PORTS, OpsSettings
 
-__all__ = ["DetectorSettings", "kafka_secrets", "main", "run_detector"]
+__all__ = ["DetectorSettings", "check_risk_model", "kafka_secrets", "main", "report_risk_model", "run_detector"]
 
 log = logging.getLogger("detector")
 
@@ -76,19 +86,56 @@ def _ops_settings(settings: DetectorSettings, ops: OpsSettings | None) -> OpsSet
     return OpsSettings(**overrides)  # type: ignore[arg-type]
 
 
+def report_risk_model(engine: DetectorEngine, metrics: DetectorMetrics, readiness: ReadinessRegistry) -> str:
+    """Log and export (gauge `sepsis_detector_risk_model_active`) whether the risk model is served, and add the
+    passing readiness check `risk_model` with the reason when an enabled model is NOT served; returns the
+    status text. Never logs patient data (only the artifact path and version)."""
+    active = Gauge("sepsis_detector_risk_model_active", "1 when the learned risk model is loaded and scores every "
+                   "patient, 0 when disabled or unavailable (see /readyz check risk_model)", registry=metrics.registry)
+    risk_config = engine.config.risk_model
+    if engine.risk is not None:
+        model = engine.risk.scorer.model
+        levels = ", ".join(f"level {level} at {threshold:.3f}" for level, threshold in sorted(engine.risk.levels))
+        detail = f"model {model.version} (hash {model.content_hash}) loaded: {levels}"
+        log.info("risk model %s loaded from %s (%s)", model.version, engine.risk_model_path, levels)
+        active.set(1)
+    elif not risk_config.enabled:
+        detail = "disabled by configuration (risk_model.enabled: false)"
+        active.set(0)
+    else:
+        detail = f"running WITHOUT the risk model (risk_model.required: false): {engine.risk_unavailable}"
+        log.warning("risk model unavailable, running without it (risk_model.required is false): %s",
+                    engine.risk_unavailable)
+        active.set(0)
+        readiness.set("risk_model", True, detail)
+    return detail
+
+
+def check_risk_model(config: DetectorConfig) -> None:
+    """Raise RiskModelError naming the config setting when a required model cannot be served."""
+    try:
+        DetectorEngine(config)  # loads and checks the artifact (cached for the stream's own engine)
+    except RiskModelError as exc:
+        raise RiskModelError(f"cannot start: {exc} (risk_model.required is true; set it to false to run without "
+                             "the model)") from exc
+
+
 def run_detector(settings: DetectorSettings, kafka: KafkaSettings, stop: threading.Event | None = None, *,
                  ops: OpsSettings | None = None) -> int:
     """Run one detector worker until `stop` is set (or SIGTERM/SIGINT in the main thread); returns 0.
 
-    `ops` defaults to the SEPSIS_OPS_* settings (port 9403 unless set). Raises OpsServerError when the ops
-    port is taken, KafkaUnavailableError when the cluster is unreachable.
+    `ops` defaults to the SEPSIS_OPS_* settings (port 9403 unless set). Raises RiskModelError (a ValueError)
+    when a required risk model is missing or does not match the code, before connecting anywhere;
+    OpsServerError when the ops port is taken, KafkaUnavailableError when the cluster is unreachable.
     """
     config = load_config(settings.config_path)
+    check_risk_model(config)
     metrics = DetectorMetrics()
     readiness = ReadinessRegistry()
     stream = DetectorStream(kafka, config, group_id=settings.group_id, topics=settings.topics(), metrics=metrics,
                             max_poll_records=settings.max_poll_records, poll_timeout_ms=settings.poll_timeout_ms,
                             readiness=readiness)
+    report_risk_model(stream.engine, metrics, readiness)
     ops_server = start_ops_server_from_settings(_ops_settings(settings, ops), readiness=readiness,
                                                 registry=metrics.registry, worker="detect")
     stop = stop or threading.Event()

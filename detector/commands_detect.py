@@ -47,6 +47,8 @@ def _run(args: argparse.Namespace) -> int:
         settings = DetectorSettings(**overrides)  # type: ignore[arg-type]
         ops = ops_settings_from_args(args)
         return run_detector(settings, kafka, ops=ops)
-    except (ValidationError, ValueError, OpsServerError) as exc:  # invalid settings, rules file or ops port
+    # invalid settings, rules file or ops port; a required risk model that is missing or does not match the
+    # code's feature list (detector.core.risk.RiskModelError is a ValueError): exit 2 with the reason
+    except (ValidationError, ValueError, OpsServerError) as exc:
         print(f"sepsis-alert detect: {exc}", file=sys.stderr)
         return 2

@@ -1,4 +1,4 @@
-"""Validated detector configuration (window, timing, infection, ladder, escalation).
+"""Validated detector configuration (window, timing, infection, ladder, escalation, learned risk model).
 
 Every default comes from clinical-scores.md §3.2 (timing), §2.7 (Seymour windows),
 §3.4 (ladder) and §3.5 (repeat / cool-down); rows marked [ENG] there are engineering
@@ -23,12 +23,16 @@ __all__ = [
     "EscalationConfig",
     "InfectionConfig",
     "LadderConfig",
+    "RiskModelConfig",
     "TimingConfig",
     "WindowConfig",
     "load_config",
 ]
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config" / "default.yaml"
+INSTALL_ROOT = Path(__file__).resolve().parent.parent.parent
+"""The folder holding the `detector` package (the repository root in a checkout): relative model paths start here."""
+DEFAULT_RISK_MODEL_PATH = Path("detector/models/risk_model.json")
 
 
 class _Strict(BaseModel):
@@ -149,6 +153,50 @@ class EscalationConfig(_Strict):
         return self
 
 
+class RiskModelConfig(_Strict):
+    """The learned risk score (issue #8) as one more ladder trigger: probability thresholds per level.
+
+    The model is trained on ICU hours labelled septic (onset within ~6 h, PhysioNet 2019); its probability is
+    calibrated on out-of-fold predictions (docs/model-card.md). Decision support, not a diagnosis.
+    """
+
+    enabled: bool = Field(default=True, description="score every patient with the learned model (once per source "
+                          "message, like the classic scores) and let it raise the ladder level")
+    path: Path = Field(default=DEFAULT_RISK_MODEL_PATH, description="model artifact (JSON from `sepsis-alert train`); "
+                       "a relative path is resolved against the folder holding the `detector` package, so the "
+                       "shipped default works from any working directory")
+    thresholds: dict[int, float] | None = Field(
+        default=None, description="ladder level -> calibrated probability at or above which the model triggers it; "
+        "null = the artifact's suggested thresholds (chosen for utility in cross-validation)")
+    required: bool = Field(default=True, description="true: refuse to start when the artifact is missing or does not "
+                           "match the code's feature list; false: run without the model (warning, metric, readiness "
+                           "detail)")
+
+    @model_validator(mode="after")
+    def _thresholds(self) -> Self:
+        if self.thresholds is None:
+            return self
+        if not self.thresholds:
+            raise ValueError("risk_model.thresholds: give at least one level, or null for the artifact's")
+        unknown = sorted(set(self.thresholds) - {1, 2, 3, 4})
+        if unknown:
+            raise ValueError(f"risk_model.thresholds: levels must be 1-4, got {unknown}")
+        previous: tuple[int, float] | None = None
+        for level in sorted(self.thresholds):
+            value = self.thresholds[level]
+            if not 0.0 < value <= 1.0:
+                raise ValueError(f"risk_model.thresholds[{level}]: a probability in (0, 1] is needed, got {value}")
+            if previous is not None and value <= previous[1]:
+                raise ValueError(f"risk_model.thresholds[{level}] ({value}) must be above the threshold of the "
+                                 f"lower level {previous[0]} ({previous[1]})")
+            previous = (level, value)
+        return self
+
+    def resolved_path(self) -> Path:
+        """`path` made absolute (relative paths start at INSTALL_ROOT, see `path`)."""
+        return self.path if self.path.is_absolute() else INSTALL_ROOT / self.path
+
+
 class DetectorConfig(_Strict):
     """The whole detector configuration."""
 
@@ -159,6 +207,7 @@ class DetectorConfig(_Strict):
     infection: InfectionConfig = InfectionConfig()
     ladder: LadderConfig = LadderConfig()
     escalation: EscalationConfig = EscalationConfig()
+    risk_model: RiskModelConfig = RiskModelConfig()
 
     @model_validator(mode="after")
     def _cross(self) -> Self:

@@ -15,16 +15,25 @@ Hooks for other components:
   (feature extraction for a learned model);
 * `changed_keys()` / `removed_keys()` tell an adapter which patients' state to write to the changelog, and
   `export_state` / `import_state` (state.py format) serialise one patient.
+
+The learned risk score (issue #8, detector.core.risk) is served here when `config.risk_model.enabled`: every
+scoring adds score `risk_model` (calibrated probability) and its ladder level (`RiskServing.level_of`), from
+the same window, scores and the patient's admission context (`PatientState.context`). The artifact is read
+once per process and path (`load_risk_serving`, cached); if it is missing or does not match the code's feature
+list the constructor raises RiskModelError, unless `risk_model.required` is false: then the engine runs
+without it and says why in `risk_unavailable`. The model's explanation (~1.3 ms) is built only for alerts.
 """
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, date, datetime
+from pathlib import Path
 
-from detector.core.config import DetectorConfig
+from detector.core.config import DetectorConfig, RiskModelConfig
 from detector.core.escalation import Decision, decide
 from detector.core.escalation import discharge as close_episode
 from detector.core.infection import (
@@ -36,10 +45,12 @@ from detector.core.infection import (
     CareOutcome,
     infection_status,
 )
-from detector.core.patient import NO_POSITION, PatientState
+from detector.core.patient import NO_CONTEXT, NO_POSITION, PatientState
 from detector.core.report import build_alert
+from detector.core.risk import RISK_SCORE_NAME, RiskContext, RiskModelError, RiskResult, RiskScorer
 from detector.core.scores import ScoreResult
-from detector.core.scoring import Scoring, ScoringBasis, basis_of, render_reasons, score_selected
+from detector.core.scores.inputs import make_result
+from detector.core.scoring import Scoring, ScoringBasis, basis_of, render_reasons, score_selected, with_risk
 from detector.core.state import decode_state, encode_state
 from detector.core.timing import select_inputs
 from detector.core.window import (
@@ -56,9 +67,10 @@ from schemas.base import Location
 from schemas.care_event import CareEvent, CareEventKind
 from schemas.measures import Measure
 from schemas.observation import Observation, ResultStatus
-from schemas.patient_event import PatientEvent, PatientEventKind
+from schemas.patient_event import PatientEvent, PatientEventKind, Sex
 
-__all__ = ["UNKNOWN_UNIT", "DetectorEngine", "EngineStats", "ScoredCallback", "unit_of"]
+__all__ = ["UNKNOWN_UNIT", "DetectorEngine", "EngineStats", "RiskServing", "ScoredCallback", "load_risk_serving",
+           "unit_of"]
 
 ScoredCallback = Callable[[str, datetime, dict[str, ScoreResult], int], None]
 """on_scored(patient_key, event_time, scores by name, ladder level 0-4)."""
@@ -109,6 +121,67 @@ def unit_of(location: Location | None) -> str:
     return location.unit
 
 
+@dataclass(frozen=True, slots=True)
+class RiskServing:
+    """A loaded risk model and the ladder levels its probability triggers (highest level first)."""
+
+    scorer: RiskScorer
+    levels: tuple[tuple[int, float], ...]  # (ladder level, probability threshold), highest level first
+
+    def level_of(self, probability: float) -> int:
+        """The highest ladder level whose threshold `probability` reaches (0 = none)."""
+        for level, threshold in self.levels:
+            if probability >= threshold:
+                return level
+        return 0
+
+    def score_result(self, result: RiskResult, level: int) -> ScoreResult:
+        """Score `risk_model`: value = calibrated probability, band "elevated" when it triggers a level.
+
+        Its reason is built only when read (i.e. for an alert). When the model triggers, it is the explanation
+        naming the top contributing features (tree-path contributions, ~1.3 ms); below its thresholds only the
+        probability is stated, so an alert raised by the rules alone does not pay for an explanation."""
+        if level:
+            return make_result(RISK_SCORE_NAME, result.probability, "elevated", {}, (), (),
+                               lambda: result.explanation)
+        return make_result(RISK_SCORE_NAME, result.probability, "normal", {}, (), (),
+                           lambda: f"risk {result.probability:.1%} (model {result.model.version}), below the "
+                                   f"model's alert thresholds")
+
+
+# One loaded model per (file, modification time, size) and process: the evaluation builds an engine per stay.
+_LOADED: dict[tuple[str, int, int], RiskScorer] = {}
+
+
+def load_risk_serving(config: RiskModelConfig) -> RiskServing:
+    """Load (or reuse) the configured model and resolve its level thresholds.
+
+    Thresholds: `config.thresholds`, else the artifact's suggested `level_thresholds`, else its
+    `alert_threshold` at level 2 (urgent). Raises RiskModelError / RiskModelMismatch (subclasses of ValueError)
+    with a message naming the file and what is wrong.
+    """
+    path = config.resolved_path()
+    try:
+        stat = path.stat()
+    except OSError:
+        stat = None
+    cache_key = (str(path), stat.st_mtime_ns, stat.st_size) if stat is not None else None
+    scorer = _LOADED.get(cache_key) if cache_key is not None else None
+    if scorer is None:
+        scorer = RiskScorer.load(path)
+        if cache_key is not None:
+            _LOADED[cache_key] = scorer
+    thresholds = config.thresholds
+    if thresholds is None:
+        thresholds = scorer.model.level_thresholds or {2: scorer.model.alert_threshold}
+    return RiskServing(scorer, tuple(sorted(thresholds.items(), reverse=True)))
+
+
+def _age_on(birth_date: date, day: date) -> float:
+    """Completed years of age on `day`."""
+    return float(day.year - birth_date.year - ((day.month, day.day) < (birth_date.month, birth_date.day)))
+
+
 class DetectorEngine:
     """Per-patient windows, scores and alert episodes (see the module docstring)."""
 
@@ -137,6 +210,21 @@ class DetectorEngine:
         self._last_dt_s = 0
         self._last_dt2: datetime | None = None
         self._last_dt2_s = 0
+        self.risk: RiskServing | None = None
+        self.risk_unavailable: str | None = None  # why an enabled, not required model is not served
+        risk_config = self.config.risk_model
+        if risk_config.enabled:
+            try:
+                self.risk = load_risk_serving(risk_config)
+            except RiskModelError as exc:
+                if risk_config.required:
+                    raise
+                self.risk_unavailable = str(exc)
+
+    @property
+    def risk_model_path(self) -> Path:
+        """The configured risk model artifact, absolute."""
+        return self.config.risk_model.resolved_path()
 
     # ------------------------------------------------------------------ public API
 
@@ -291,6 +379,11 @@ class DetectorEngine:
         scoring = score_selected(selected, infection, baseline, state.last_anchor_s, config,
                                  self._basis.get(key) if self.incremental else None)
         self._basis[key] = basis_of(selected, scoring)
+        risk = self.risk
+        if risk is not None:
+            result = risk.scorer.score(state.window, scoring.scores, baseline, state.context, now_s)
+            level = risk.level_of(result.probability)
+            scoring = with_risk(scoring, risk.score_result(result, level), level)
         state.record_sofa(now_s, int(scoring.scores["sofa"].value))  # type: ignore[arg-type]
         if selected.set_anchor_s is not None and scoring.assessment.new_set:
             state.last_anchor_s = selected.set_anchor_s
@@ -365,8 +458,10 @@ class DetectorEngine:
         if kind is PatientEventKind.CANCEL and event.cancels is PatientEventKind.TRANSFER:
             if event.prior_location is not None:
                 state.location = event.prior_location
-        elif event.location is not None:
-            state.location = event.location
+        else:
+            if event.location is not None:
+                state.location = event.location
+            _update_context(state, event)
         if event.encounter_id is not None:
             state.encounter_id = event.encounter_id
         self._changed.add(key)
@@ -411,6 +506,27 @@ class DetectorEngine:
         return []
 
 
+def _update_context(state: PatientState, event: PatientEvent) -> None:
+    """Keep what an admit / transfer / update event says about age and sex (an absent field keeps the known
+    value); an admission also sets the admission time (event time). Sex "other" counts as not male, as in
+    training (learning/dataset.py).
+
+    Age is kept in whole completed years: that is what a birth date gives (HL7 PID-7, FHIR birthDate), so a
+    fractional `age_years` (PhysioNet files) is floored the same way and a stay scores identically whether it
+    arrives through HL7 or the offline evaluation (tests/evaluation/test_pipeline_consistency.py)."""
+    old = state.context
+    age = event.age_years
+    if age is None and event.birth_date is not None:
+        age = _age_on(event.birth_date, event.event_time.astimezone(UTC).date())
+    elif age is not None:
+        age = float(math.floor(age))
+    male = old.male if event.sex is Sex.UNKNOWN else event.sex is Sex.MALE
+    admitted_s = event_seconds(event.event_time) if event.event is PatientEventKind.ADMIT else old.admitted_s
+    new = RiskContext(old.age_years if age is None else age, male, admitted_s)
+    if new != old:
+        state.context = new
+
+
 def _merge_into(survivor: PatientState, retired: PatientState, engine: DetectorEngine) -> None:
     """Copy the retired patient's values and care events into the survivor (duplicates collapse)."""
     for slot, series in enumerate(retired.window.series):
@@ -425,4 +541,9 @@ def _merge_into(survivor: PatientState, retired: PatientState, engine: DetectorE
         survivor.escalation = retired.escalation
     if survivor.weight_kg is None:
         survivor.weight_kg, survivor.weight_s = retired.weight_kg, retired.weight_s
+    if retired.context != NO_CONTEXT:  # fill what the survivor does not know from the retired record
+        mine, theirs = survivor.context, retired.context
+        survivor.context = RiskContext(mine.age_years if mine.age_years is not None else theirs.age_years,
+                                       mine.male if mine.male is not None else theirs.male,
+                                       mine.admitted_s if mine.admitted_s is not None else theirs.admitted_s)
 

@@ -106,8 +106,10 @@ TRIGGER_TEXTS: dict[str, str] = {
     "sep1_severe_sepsis": "SEP-1 severe sepsis", "sepsis3": "SOFA rise with suspected infection",
     "news2_urgent": "NEWS2 at the urgent threshold", "qsofa": "qSOFA positive",
     "sirs_infection": "SIRS with suspected infection", "news2_red": "NEWS2 single red score",
+    "risk_model": "learned sepsis risk score at its threshold",
 }
-"""Trigger ids of the §3.4 ladder with a generic text (the engine renders the scores' own texts instead)."""
+"""Trigger ids of the §3.4 ladder (and of the learned risk score, issue #8, added by scoring.with_risk) with a
+generic text (the engine renders the scores' own texts instead)."""
 
 
 def ladder_triggers(*, news2: int | None, news2_band: str | None, qsofa: int | None, sirs: int | None,

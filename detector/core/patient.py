@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from detector.core.escalation import EscalationState
 from detector.core.infection import CareLog
+from detector.core.risk.features import RiskContext
 from detector.core.window import PatientWindow
 from schemas.base import Location
 
-__all__ = ["NO_POSITION", "SOFA_RING_HOURS", "PatientState"]
+__all__ = ["NO_CONTEXT", "NO_POSITION", "SOFA_RING_HOURS", "PatientState"]
 
 SOFA_RING_HOURS = 96
 """Hourly worst SOFA totals kept for the baseline: 72 h before a 24 h window (§3.2)."""
 
 NO_POSITION = -1
+
+NO_CONTEXT = RiskContext()
+"""Nothing known from an admission event (the risk features then use the window's first value time)."""
 
 
 class PatientState:
@@ -23,8 +27,8 @@ class PatientState:
     so that an adapter replaying input after a crash can skip what the state already reflects.
     """
 
-    __slots__ = ("baseline_cache", "care", "dirty", "encounter_id", "escalation", "last_anchor_s", "location",
-                 "positions", "sofa_hour", "sofa_ring", "weight_kg", "weight_s", "window")
+    __slots__ = ("baseline_cache", "care", "context", "dirty", "encounter_id", "escalation", "last_anchor_s",
+                 "location", "positions", "sofa_hour", "sofa_ring", "weight_kg", "weight_s", "window")
 
     def __init__(self) -> None:
         self.window = PatientWindow()
@@ -32,6 +36,9 @@ class PatientState:
         self.escalation = EscalationState()
         self.location: Location | None = None
         self.encounter_id: str | None = None
+        # Age, sex and admission time from the admission / update PatientEvents: inputs of the learned risk
+        # score that the window does not hold (serialised, so a restored detector scores the same).
+        self.context = NO_CONTEXT
         self.weight_kg: float | None = None
         self.weight_s: int | None = None
         self.last_anchor_s: int | None = None

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from detector.core.escalation import Decision
-from detector.core.scoring import SCORE_VIEWS, Scoring
+from detector.core.scoring import RISK_TRIGGER, SCORE_VIEWS, Scoring
 from detector.core.timing import SelectedInputs
 from detector.core.window import seconds_to_datetime
 from schemas.alert import Alert, AlertLevel, ScoreInput, ScoreSnapshot, alert_id_for
@@ -60,7 +60,9 @@ def _view_inputs(cache: dict[str, list[ScoreInput]], selected: SelectedInputs | 
 
 
 def snapshots(scoring: Scoring, selected: SelectedInputs | None) -> list[ScoreSnapshot]:
-    """The alert's score snapshots (most relevant first), plus `sofa_delta` (SOFA minus its baseline)."""
+    """The alert's score snapshots (most relevant first), then `risk_model` (the learned score, when served:
+    calibrated probability, band "elevated" at or above its lowest level threshold, reason = its top
+    contributing features) and `sofa_delta` (SOFA minus its baseline)."""
     out: list[ScoreSnapshot] = []
     carried = selected.carried_forward if selected is not None else ()
     per_view: dict[str, list[ScoreInput]] = {}  # frozen models: one list per input set, shared by its scores
@@ -77,6 +79,11 @@ def snapshots(scoring: Scoring, selected: SelectedInputs | None) -> list[ScoreSn
             name=name, value=float(value) if isinstance(value, int) and not isinstance(value, bool) else value,
             band=result.band, incomplete=result.incomplete, missing=list(result.missing),
             inputs=_view_inputs(per_view, selected, view), reason=reason))
+    risk = scoring.scores.get(RISK_TRIGGER)
+    if risk is not None:  # the learned score: no window inputs of its own; its reason names the top features
+        out.append(ScoreSnapshot.model_construct(
+            name=RISK_TRIGGER, value=risk.value, band=risk.band, incomplete=False, missing=[], inputs=[],
+            reason=risk.reason))
     sofa = scoring.scores.get("sofa")
     if sofa is not None:
         delta = int(sofa.value) - scoring.sofa_baseline  # type: ignore[arg-type]

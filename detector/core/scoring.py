@@ -7,7 +7,7 @@ Pure: no clock, no I/O.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from detector.core.config import DetectorConfig
 from detector.core.escalation import TRIGGER_TEXTS, Assessment, ladder_triggers
@@ -29,7 +29,11 @@ from detector.core.scores import (
 )
 from detector.core.timing import SelectedInputs, fast_inputs
 
-__all__ = ["SCORE_VIEWS", "Scoring", "ScoringBasis", "basis_of", "render_reasons", "score_selected"]
+__all__ = ["RISK_TRIGGER", "SCORE_VIEWS", "Scoring", "ScoringBasis", "basis_of", "render_reasons", "score_selected",
+           "with_risk"]
+
+RISK_TRIGGER = "risk_model"
+"""Trigger id (and score name) of the learned risk score (issue #8) on the ladder."""
 
 SCORE_VIEWS: dict[str, str] = {
     "news2": "set", "mews": "set", "shock_index": "set",
@@ -133,6 +137,24 @@ def basis_of(selected: SelectedInputs, scoring: Scoring) -> ScoringBasis:
                         scoring.infection.suspected, scoring.sofa_baseline, scoring.scores)
 
 
+def with_risk(scoring: Scoring, risk: ScoreResult, risk_level: int) -> Scoring:
+    """The scoring with the learned risk score added as score `risk_model` and as a ladder trigger.
+
+    `risk_level` (0-4) is the highest level whose configured probability threshold the model reached
+    (config.RiskModelConfig.thresholds). The patient's level is the higher of the rules' and the model's; the
+    model's trigger comes first when it sets the level (the alert's first reason says what drove it).
+    """
+    scores = dict(scoring.scores)
+    scores[RISK_TRIGGER] = risk
+    assessment = scoring.assessment
+    if risk_level > 0:
+        level = assessment.level
+        triggers = ((RISK_TRIGGER, *assessment.reasons) if risk_level >= level
+                    else (*assessment.reasons, RISK_TRIGGER))
+        assessment = replace(assessment, level=max(level, risk_level), reasons=triggers)
+    return replace(scoring, scores=scores, assessment=assessment)
+
+
 def render_reasons(triggers: tuple[str, ...], scores: dict[str, ScoreResult], lactate: float | None = None
                    ) -> tuple[str, ...]:
     """Alert texts for ladder trigger ids, from the scores' own reason texts (built only for alerts)."""
@@ -149,7 +171,7 @@ def render_reasons(triggers: tuple[str, ...], scores: dict[str, ScoreResult], la
             texts.append(scores["shock_index"].reason + " with hypotension")
         elif trigger == "sirs_infection":
             texts.append(scores["sirs"].reason + " with suspected infection")
-        elif trigger in scores:
+        elif trigger in scores:  # includes risk_model: its reason is the model's explanation (built here, lazily)
             texts.append(scores[trigger].reason)
         else:
             texts.append(TRIGGER_TEXTS.get(trigger, trigger))

@@ -1,37 +1,46 @@
 """Compact, versioned binary form of one patient's state, for the compacted changelog topic.
 
-Layout (little-endian), version 1:
+Layout (little-endian), version 2:
 
-    B    format version (1)
+    B    format version (2)
     head struct `_HEAD`: newest_s, first_s, late_dropped, weight (g), weight_s, last_anchor_s, dirty,
          sofa_hour, 3 source positions (q), episode: opened_s, sequence, level, last_fired_s, lower_since_s,
          lower_max, clear_sets, clear_since_s
+    context struct `_CONTEXT` (version 2 only): age in years (d, NaN = unknown), male (B: 0, 1, 255 = unknown),
+         admitted_s (the learned risk score's RiskContext, from the admission event)
     6 short strings (B length, 255 = None, UTF-8): episode_id, encounter_id, facility, unit, room, bed
     96 B  hourly SOFA ring (1 + worst SOFA of the hour, 0 = no value)
     H    care events, then 6 x i each
     B    measures held, then per measure: B slot, H triples, the window's int32 triples as raw bytes
 
-Times are event seconds since 2000-01-01 (int32); None is stored as -2**31. Decoding rejects an unknown
-version with `StateFormatError` (the operator must replay input or run the matching detector version).
+Times are event seconds since 2000-01-01 (int32); None is stored as -2**31. Version 1 (no context block) is
+still read, as a patient without admission context, so a rolling upgrade keeps its state. Decoding rejects
+an unknown version with `StateFormatError` (the operator must replay input or run the matching detector
+version).
 """
 
 from __future__ import annotations
 
+import math
 import struct
 import sys
 from array import array
 
 from detector.core.escalation import EscalationState
 from detector.core.infection import CareLog
-from detector.core.patient import SOFA_RING_HOURS, PatientState
+from detector.core.patient import NO_CONTEXT, SOFA_RING_HOURS, PatientState
+from detector.core.risk.features import RiskContext
 from detector.core.window import MEASURE_LIST
 from schemas.base import Location
 
 __all__ = ["FORMAT_VERSION", "StateFormatError", "decode_state", "encode_state"]
 
-FORMAT_VERSION = 1  # bump on any layout change (and on a reordering of schemas.measures.Measure)
+FORMAT_VERSION = 2  # bump on any layout change (and on a reordering of schemas.measures.Measure)
+READABLE_VERSIONS = (1, 2)
 _NONE = -(2**31)
 _HEAD = struct.Struct("<iiIiiiBi3qiIBiiBBi")
+_CONTEXT = struct.Struct("<dBi")
+_UNKNOWN_SEX = 255
 _CARE = struct.Struct("<6i")
 _SWAP = sys.byteorder != "little"
 
@@ -65,6 +74,10 @@ def encode_state(state: PatientState) -> bytes:
         1 if state.dirty else 0, _opt(state.sofa_hour), *state.positions,
         _opt(e.opened_s), e.sequence, e.level, _opt(e.last_fired_s), _opt(e.lower_since_s), e.lower_max,
         min(e.clear_sets, 255), _opt(e.clear_since_s))]
+    context = state.context
+    parts.append(_CONTEXT.pack(math.nan if context.age_years is None else context.age_years,
+                               _UNKNOWN_SEX if context.male is None else int(context.male),
+                               _opt(context.admitted_s)))
     loc = state.location
     for text in (e.episode_id, state.encounter_id, loc.facility if loc else None, loc.unit if loc else None,
                  loc.room if loc else None, loc.bed if loc else None):
@@ -95,12 +108,21 @@ def decode_state(data: bytes) -> PatientState:
 
 
 def _decode(view: memoryview) -> PatientState:
-    if not view or view[0] != FORMAT_VERSION:
+    if not view or view[0] not in READABLE_VERSIONS:
         raise StateFormatError(f"detector state format {view[0] if view else None!r} is not supported "
-                               f"(this detector reads version {FORMAT_VERSION})")
+                               f"(this detector reads versions {', '.join(map(str, READABLE_VERSIONS))})")
+    version = view[0]
     pos = 1
     head = _HEAD.unpack_from(view, pos)
     pos += _HEAD.size
+    context = NO_CONTEXT
+    if version >= 2:
+        age, male, admitted = _CONTEXT.unpack_from(view, pos)
+        pos += _CONTEXT.size
+        if male not in (0, 1, _UNKNOWN_SEX):
+            raise StateFormatError(f"invalid sex code {male} in detector state record")
+        context = RiskContext(None if math.isnan(age) else age, None if male == _UNKNOWN_SEX else bool(male),
+                              _back(admitted))
     (newest, first, late, weight_g, weight_s, anchor, dirty, sofa_hour, p0, p1, p2,
      opened, sequence, level, fired, lower_since, lower_max, clear_sets, clear_since) = head
     texts: list[str | None] = []
@@ -113,6 +135,7 @@ def _decode(view: memoryview) -> PatientState:
             texts.append(bytes(view[pos:pos + n]).decode())
             pos += n
     state = PatientState()
+    state.context = context
     w = state.window
     w.newest_s, w.first_s, w.late_dropped = newest, _back(first), late
     state.weight_kg = None if weight_g == _NONE else weight_g / 1000
