@@ -68,7 +68,7 @@ def _run_eval(args: argparse.Namespace) -> int:
     from evaluation.evaluate import EvalOptions, evaluate_physionet
 
     options = EvalOptions(workers=args.workers, config_path=args.config, predictions=args.predictions,
-                          progress=not args.no_progress)
+                          progress=not args.no_progress, in_stream_model=args.in_stream_model)
     report = evaluate_physionet(args.data, args.out, patients=args.patients, sample=args.sample, seed=args.seed,
                                 options=options)
     print(report.summary_text())
@@ -115,4 +115,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                 help="optional out-of-fold hourly risk predictions of a learned model "
                                      "(.npz or .csv: patient, row, risk) reported beside the rules")
     eval_physionet.add_argument("--no-progress", action="store_true", help="no progress bar")
+    eval_physionet.add_argument("--in-stream-model", action="store_true",
+                                help="also run the shipped learned model inside the engine (off by default: it was "
+                                     "trained on PhysioNet set A, so on set A its in-stream scores are in-sample; "
+                                     "pass its out-of-fold predictions with --predictions instead)")
     eval_physionet.set_defaults(func=_run_eval)

@@ -93,6 +93,9 @@ class EvalOptions:
     progress: bool = True
     chunk_size: int = 128
     reminders: bool = False  # keep the config's `repeated` reminders (identical levels, much slower)
+    # Run the shipped learned model inside the engine. Off by default: it was trained on PhysioNet set A, so
+    # in-stream scores on set A are in-sample; report its out-of-fold predictions with --predictions instead.
+    in_stream_model: bool = False
 
 
 @dataclass(slots=True)
@@ -137,7 +140,7 @@ class HourlySeries:
 _WORKER_CONFIG: Any = None
 
 
-def _init_worker(config_path: Path | None, reminders: bool) -> None:
+def _init_worker(config_path: Path | None, reminders: bool, in_stream_model: bool = False) -> None:
     global _WORKER_CONFIG
     from detector.core.config import load_config
 
@@ -147,6 +150,8 @@ def _init_worker(config_path: Path | None, reminders: bool) -> None:
         # level), so no metric depends on them; building their Alert objects is most of the engine's cost.
         escalation = config.escalation.model_copy(update={"repeat_minutes": dict.fromkeys(range(1, 5))})
         config = config.model_copy(update={"escalation": escalation})
+    if not in_stream_model and config.risk_model.enabled:
+        config = config.model_copy(update={"risk_model": config.risk_model.model_copy(update={"enabled": False})})
     _WORKER_CONFIG = config
 
 
@@ -249,7 +254,7 @@ def evaluate_files(files: Sequence[Path], options: EvalOptions = EvalOptions()) 
     with tqdm(total=len(files), unit="patient", disable=not options.progress, desc="eval",
               dynamic_ncols=True) as bar:
         if options.workers <= 1:
-            _init_worker(options.config_path, options.reminders)
+            _init_worker(options.config_path, options.reminders, options.in_stream_model)
             for chunk in chunks:
                 results.append(_evaluate_chunk(chunk))
                 bar.update(len(chunk))
@@ -259,7 +264,7 @@ def evaluate_files(files: Sequence[Path], options: EvalOptions = EvalOptions()) 
             method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
             context = mp.get_context(method)
             with context.Pool(options.workers, initializer=_init_worker,
-                              initargs=(options.config_path, options.reminders)) as pool:
+                              initargs=(options.config_path, options.reminders, options.in_stream_model)) as pool:
                 for result in pool.imap(_evaluate_chunk, chunks):
                     results.append(result)
                     bar.update(len(result.lengths))

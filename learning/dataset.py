@@ -62,9 +62,11 @@ class FeatureMatrix:
 
 
 def _engine_config(config: DetectorConfig) -> DetectorConfig:
-    """The config without `repeated` reminders: they never change scores and only cost time offline."""
+    """The config without `repeated` reminders (they never change scores and only cost time offline) and
+    without the in-stream model: training must not load the artifact it is about to replace."""
     escalation = config.escalation.model_copy(update={"repeat_minutes": dict.fromkeys(range(1, 5))})
-    return config.model_copy(update={"escalation": escalation})
+    risk = config.risk_model.model_copy(update={"enabled": False})
+    return config.model_copy(update={"escalation": escalation, "risk_model": risk})
 
 
 def stay_features(path: Path, config: DetectorConfig) -> tuple[str, np.ndarray, np.ndarray, np.ndarray]:
