@@ -163,7 +163,7 @@ def _ingest_hl7_command(args: argparse.Namespace) -> int:
 
 async def _run_listener(args: argparse.Namespace, redactor: Redactor | None = None) -> int:
     from ingest.adapters.dedup import RetransmissionIndex, load_from_kafka
-    from ingest.adapters.kafka_sink import KafkaEventSink
+    from ingest.adapters.kafka_sink import KafkaEventSink, ingest_producer_settings
     from ingest.hl7_worker import Hl7Worker, Hl7WorkerSettings
     from ingest.metrics_hl7 import Hl7Metrics
     from sepsis_alert.kafka.config import KafkaSettings
@@ -197,7 +197,8 @@ async def _run_listener(args: argparse.Namespace, redactor: Redactor | None = No
     ops_settings = ops_settings_from_args(args)
     ops = (start_ops_server_from_settings(ops_settings, readiness=readiness, registry=metrics.registry,
                                           worker="ingest-hl7") if ops_settings.enabled else None)
-    producer = EventProducer(kafka, linger_ms=0)  # senders wait for each ACK: do not hold records back
+    # delivery bounded by the send timeout: a write answered AE must not land behind the sender's back
+    producer = EventProducer(ingest_producer_settings(kafka, ingest.send_timeout_s), linger_ms=0)
     sink = KafkaEventSink(producer, raw_topic=worker_settings.raw_topic, timeout_s=ingest.send_timeout_s)
     worker = Hl7Worker(ingest, worker_settings, sink, metrics=metrics, dedup=dedup)
     await worker.start()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ingest.core.event_time import EventTimeWindow
 from ingest.core.patient_key import PatientKeyPolicy
 
 __all__ = ["IngestSettings"]
@@ -33,6 +35,19 @@ class IngestSettings(BaseSettings):
     send_timeout_s: float = Field(default=5.0, gt=0, le=60,
                                   description="how long to wait for Kafka to acknowledge before answering "
                                               "AE / 503")
+    max_event_future_s: float = Field(
+        default=3600.0, ge=0, le=86400,
+        description="latest accepted event time, in seconds AFTER the message's receipt (processing time). "
+                    "An observation cannot be made in the future; the allowance only absorbs clock skew "
+                    "between the sender (device, EHR) and this host, including a sender stamping local time "
+                    "without offset across a DST change (1 h). Later times are rejected "
+                    "(event_time_out_of_range)")
+    max_event_age_days: float = Field(
+        default=18262.0, gt=0, le=73000,
+        description="earliest accepted event time, in days BEFORE the message's receipt. Generous (50 years) "
+                    "so backfills, replays and archived test messages (the public HL7 samples date from 1999) "
+                    "still pass; it rejects placeholder and century-typo times (0001, 1850). A live site may "
+                    "lower it")
 
     @field_validator("site_timezone")
     @classmethod
@@ -45,3 +60,8 @@ class IngestSettings(BaseSettings):
 
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.site_timezone)
+
+    def event_time_window(self) -> EventTimeWindow:
+        """The accepted event-time window around receipt (ingest.core.event_time)."""
+        return EventTimeWindow(max_future=timedelta(seconds=self.max_event_future_s),
+                               max_age=timedelta(days=self.max_event_age_days))

@@ -115,6 +115,7 @@ def run_worker(settings: FhirWorkerSettings, ingest: IngestSettings | None = Non
     import uvicorn
 
     from ingest.adapters.fhir_http import KafkaFhirSink, create_app, uvicorn_config
+    from ingest.adapters.kafka_sink import ingest_producer_settings
     from ingest.metrics_fhir import FhirMetrics
     from sepsis_alert.kafka.producer import EventProducer
     from sepsis_alert.ops.http import start_ops_server_from_settings
@@ -136,7 +137,8 @@ def run_worker(settings: FhirWorkerSettings, ingest: IngestSettings | None = Non
     if ops is not None and ops.enabled:
         ops_server = start_ops_server_from_settings(ops, readiness=readiness, registry=metrics.registry,
                                                     worker="ingest-fhir")
-    producer = EventProducer(kafka)
+    # delivery bounded by the send timeout: a write answered 503 must not land behind the client's back
+    producer = EventProducer(ingest_producer_settings(kafka, ingest.send_timeout_s))
     try:
         app = create_app(settings, ingest, KafkaFhirSink(producer, ingest.send_timeout_s), tokens, metrics)
         server = uvicorn.Server(uvicorn_config(app, settings))

@@ -77,7 +77,7 @@ class Hl7Worker:
         self.dedup = dedup or RetransmissionIndex(timedelta(seconds=settings.dedup_window_s))
         self.normaliser = normaliser or Hl7Normaliser(ingest)
         self.server = MllpServer(self.handle, settings.mllp, on_connection=self.metrics.connection,
-                                 on_frame_error=self.metrics.frame_error, on_oversize=self.oversize_ack)
+                                 on_frame_error=self.metrics.frame_error, on_oversize=self.oversize)
         self._ack_ids = itertools.count(1)
         self._ack_prefix = f"{int(time.time() * 1000) % 10**9:09d}"
         self._inflight: dict[str, asyncio.Future[bool]] = {}
@@ -99,13 +99,28 @@ class Hl7Worker:
                          error_code=error_code_for(error) if code is not AckCode.ACCEPT else "",
                          error_location=location)
 
-    def oversize_ack(self, head: bytes, peer: Peer, reason: str) -> bytes:
-        """AR for a frame past the size limit (answered from its MSH; the connection is then closed)."""
+    async def oversize(self, head: bytes, peer: Peer, reason: str) -> None:
+        """Dead-letter the first bytes of a frame past the size limit (the server then closes, no ACK).
+
+        The payload is truncated to `head` (HEAD_BYTES); the error message says so. Never raises.
+        """
         header = read_ack_header(head)
         log.warning("oversized message %r from %s rejected", header.control_id, peer.host)
         self.metrics.message(header.message_type or "unknown", "rejected")
-        return self._ack(header, AckCode.REJECT, f"message rejected: {reason}", InputRejected(reason),
-                         "MSH")
+        message = f"{reason}; payload truncated to its first {len(head)} bytes"
+        letter = DeadLetter.for_payload(
+            head, source="hl7v2", worker=self.settings.worker_name, error_code="frame_too_large",
+            error_message=message, details=[DeadLetterDetail(location="MLLP frame", message=message)],
+            received_at=datetime.now(UTC), source_message_id=header.control_id or None)
+        try:
+            await self.sink.write_dead_letter(letter)
+        except KafkaPlumbingError as exc:
+            log.warning("dead letter for oversized message %r not stored: %s", header.control_id, exc)
+            return
+        except Exception as exc:  # never let the hook kill the connection handler noisily
+            log.error("dead letter for oversized message %r failed: %s", header.control_id, _where(exc))
+            return
+        self.metrics.dead_letters.labels(error_code="frame_too_large").inc()
 
     async def handle(self, raw: bytes, peer: Peer) -> bytes:
         """One frame in, one ACK out (never raises)."""

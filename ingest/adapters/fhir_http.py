@@ -5,7 +5,8 @@ Routes (base path `settings.base_path`, default /fhir):
   POST /fhir                                       batch / transaction Bundle -> *-response Bundle
   POST /fhir/$subscription-notification            Subscription notifications (backport R4, R4B, R5)
   GET  /fhir/metadata                              CapabilityStatement (no auth)
-  GET  /metrics                                    Prometheus metrics (no auth; bind locally)
+  GET  /metrics                                    Prometheus metrics (bearer token, read or write, unless
+                                                   dev_no_auth; the ops server's port serves them too)
 
 Guarantees: 2xx only after Kafka acknowledged every record (acks=all) of the request
 (the raw body on sepsis.raw.fhir plus the events keyed by patient); Kafka unavailable ->
@@ -67,6 +68,8 @@ log = logging.getLogger(__name__)
 FHIR_JSON = "application/fhir+json"
 _ACCEPTED_TYPES = ("application/fhir+json", "application/json")
 _DIRECT_TYPES = ("Observation", "Patient", "Encounter")
+_HEAD_BYTES = 4096
+"""How much of an oversize body is dead-lettered (enough for resourceType, id and the first elements)."""
 
 
 class FhirSink(Protocol):
@@ -164,7 +167,8 @@ class _Endpoint:
         self.seen = SeenSet(settings.dedup_capacity)
 
     # --------------------------------------------------------------- checks
-    def authorise(self, request: Request) -> None:
+    def authorise(self, request: Request, *, write: bool = True) -> None:
+        """Bearer token check (skipped with dev_no_auth); `write` False lets read-only tokens through."""
         if self.settings.dev_no_auth:
             return
         header = request.headers.get("authorization", "")
@@ -176,7 +180,7 @@ class _Endpoint:
         if role is None:
             raise _Reject(_fhir(operation_outcome([issue("error", "login", "unknown bearer token")]), 401,
                                 {"WWW-Authenticate": 'Bearer realm="fhir", error="invalid_token"'}), "unauthorized")
-        if role != "write":
+        if write and role != "write":
             raise _Reject(_fhir(operation_outcome([issue("error", "forbidden", "this token may not write data")]),
                                 403), "forbidden")
 
@@ -188,19 +192,48 @@ class _Endpoint:
                 f"Content-Type {ctype or '(none)'!r} is not supported; use application/fhir+json")]), 415),
                 "unsupported_media_type")
         limit = self.settings.max_body_bytes
-        too_big = _Reject(_fhir(operation_outcome([issue("error", "too-long",
-                                                         f"request body over {limit} bytes")]), 413), "too_large")
         declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > limit:
-            raise too_big
         chunks: list[bytes] = []
         size = 0
+        if declared and declared.isdigit() and int(declared) > limit:
+            await self._dead_letter_oversize(request, f"declared Content-Length {int(declared)}", limit)
         async for chunk in request.stream():
             size += len(chunk)
-            if size > limit:
-                raise too_big
             chunks.append(chunk)
+            if size > limit:
+                await self._dead_letter_oversize(request, f"more than {limit} bytes received", limit, chunks)
         return b"".join(chunks)
+
+    async def _dead_letter_oversize(self, request: Request, what: str, limit: int,
+                                    chunks: list[bytes] | None = None) -> None:
+        """Dead-letter the first HEAD_BYTES of an oversize body (reading no more than that), then raise 413."""
+        head = b"".join(chunks) if chunks else b""
+        if len(head) < _HEAD_BYTES and chunks is None:
+            parts: list[bytes] = []
+            got = 0
+            try:
+                async for chunk in request.stream():
+                    parts.append(chunk)
+                    got += len(chunk)
+                    if got >= _HEAD_BYTES:
+                        break
+            except Exception:  # the client may go away: the dead letter keeps what arrived
+                log.info("oversize FHIR body: client stopped sending before %d bytes", _HEAD_BYTES)
+            head = b"".join(parts)
+        head = head[:_HEAD_BYTES]
+        message = f"request body over {limit} bytes ({what}); payload truncated to its first {len(head)} bytes"
+        letter = DeadLetter.for_payload(
+            head, source="fhir", worker=self.settings.worker_name, error_code="body_too_large",
+            error_message=message, received_at=datetime.now(UTC),
+            details=[DeadLetterDetail(location="$", message=message)])
+        try:
+            await self.sink.dead_letter(letter)
+            self.metrics.dead_letters.labels("body_too_large").inc()
+        except KafkaUnavailableError:
+            self.metrics.dead_letter_failures.inc()
+            log.error("dead letter for an oversize body not stored (Kafka unavailable)")
+        raise _Reject(_fhir(operation_outcome([issue("error", "too-long", f"request body over {limit} bytes")]),
+                            413), "too_large")
 
     # ------------------------------------------------------------- outcomes
     async def reject(self, raw: bytes, received_at: datetime, message_id: str | None,
@@ -391,7 +424,12 @@ def create_app(settings: FhirWorkerSettings, ingest: IngestSettings, sink: FhirS
 
     app.add_api_route(f"{base}/metadata", metadata, methods=["GET"], include_in_schema=False)
 
-    async def metrics_route() -> Response:
+    async def metrics_route(request: Request) -> Response:
+        # Metrics name senders and error reasons: never anonymous while auth is on.
+        try:
+            ep.authorise(request, write=False)
+        except _Reject as rej:
+            return rej.response
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     app.add_api_route("/metrics", metrics_route, methods=["GET"], include_in_schema=False)

@@ -16,23 +16,71 @@ API (shared by the HL7 v2 and FHIR workers):
   retransmission. It returns only when the broker acknowledged (acks=all)
   EVERY record; otherwise it raises sepsis_alert.kafka.errors.KafkaUnavailableError
   within about `timeout_s` seconds, and the caller must answer "not stored"
-  (HL7 AE, HTTP 503). Records may still land later (producer retries):
-  consumers de-duplicate by `source_id` (at-least-once).
+  (HL7 AE, HTTP 503).
+* Late deliveries and retransmissions. A write that timed out may still land a little
+  later (the producer's own retries; `ingest_producer_settings` bounds them by
+  delivery_timeout_ms <= timeout_s). The sink therefore keeps, per message (HL7: the dedup
+  key sender|MSH-10; FHIR: message id + body digest), the producer futures of a write that
+  failed. When the same message comes again, it first waits (within this call's own
+  `timeout_s`) for the earlier futures to settle, then writes ONLY the records whose earlier
+  attempt did not land; if all landed, nothing is written and the message counts as stored.
+  If the earlier attempt is still undecided, the retransmission fails again ("not stored",
+  the sender retries) instead of risking a second copy. Residual risk: a record the broker
+  wrote but whose acknowledgement was lost AND whose retries then expired is reported
+  failed by the producer and is written again (consumers still de-duplicate by `source_id`).
 * Raw and dead-letter records carry headers: source, source_message_id, sender, received_at.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import hashlib
 import json
+import time
+from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from ingest.core.result import ClinicalEvent
 from schemas.dead_letter import DeadLetter
 from schemas.topics import Topics
-from sepsis_alert.kafka.producer import EventProducer, OutboundRecord
+from sepsis_alert.kafka.config import KafkaSettings
+from sepsis_alert.kafka.errors import KafkaPlumbingError, KafkaUnavailableError
+from sepsis_alert.kafka.producer import EventProducer, FutureRecordMetadata, OutboundRecord, RecordMetadata
 
-__all__ = ["TOPIC_BY_KIND", "KafkaEventSink", "accepted_records", "dedup_record"]
+__all__ = ["TOPIC_BY_KIND", "KafkaEventSink", "accepted_records", "dedup_record", "ingest_producer_settings"]
+
+_MAX_FAILED_ATTEMPTS = 10_000
+"""Failed writes remembered for retransmission (oldest forgotten first; bounded memory)."""
+
+
+def ingest_producer_settings(kafka: KafkaSettings, send_timeout_s: float) -> KafkaSettings:
+    """`kafka` with producer timeouts bounded by the ingest send timeout (seconds).
+
+    The sender is told "not stored" after `send_timeout_s`; a producer that kept retrying the
+    same records for its default 30 s would store them behind the sender's back and the
+    retransmission would be a second copy. So delivery_timeout_ms <= send_timeout_s * 1000,
+    and request_timeout_ms below it (kafka requires request <= delivery; >= 1 s).
+    """
+    delivery_ms = max(2_000, int(send_timeout_s * 1000))
+    request_ms = min(kafka.request_timeout_ms, max(1_001, delivery_ms - 1_000))
+    data = kafka.model_dump()
+    data.update(delivery_timeout_ms=min(kafka.delivery_timeout_ms, delivery_ms),
+                request_timeout_ms=min(request_ms, min(kafka.delivery_timeout_ms, delivery_ms)),
+                max_block_ms=min(kafka.max_block_ms, delivery_ms))
+    return type(kafka).model_validate(data)
+
+
+@dataclass
+class _FailedWrite:
+    """The records of a write that was reported "not stored", with the producer's futures for them."""
+
+    records: list[OutboundRecord]
+    futures: list[FutureRecordMetadata | None]
+    """None for a record that never reached the producer's buffer (it cannot land)."""
 
 TOPIC_BY_KIND = {
     "observation": Topics.OBSERVATIONS,
@@ -72,6 +120,7 @@ class KafkaEventSink:
         self.timeout_s = timeout_s
         self.source = source
         self.dead_letter_topic = dead_letter_topic
+        self._failed: OrderedDict[str, _FailedWrite] = OrderedDict()
 
     def _accepted(self, events: Sequence[ClinicalEvent], raw: bytes, message_id: str, sender: str,
                   received_at: datetime, dedup_key: str | None) -> list[OutboundRecord]:
@@ -88,11 +137,92 @@ class KafkaEventSink:
                              received_at: datetime, dedup_key: str | None = None) -> int:
         """Write the events, the raw message (and the dedup marker); returns the record count once all are acked.
 
-        Raises KafkaUnavailableError (not stored) after about `timeout_s` seconds.
+        Raises KafkaUnavailableError (not stored) after about `timeout_s` seconds. A retransmission of a
+        message whose earlier write failed writes only what did not land then (module docstring).
         """
         records = self._accepted(events, raw, message_id, sender, received_at, dedup_key)
-        await self.producer.send_all_async(records, self.timeout_s)
+        key = dedup_key or f"{message_id}|{hashlib.sha256(raw).hexdigest()[:32]}"
+        await self._write_once(key, records)
         return len(records)
+
+    async def _write_once(self, key: str, records: list[OutboundRecord]) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = time.monotonic() + self.timeout_s
+        earlier = self._failed.pop(key, None)
+        todo = list(range(len(records)))
+        if earlier is not None:
+            todo = await self._still_missing(key, earlier, records, deadline)
+            if not todo:
+                return  # the earlier attempt landed after all: stored, write nothing again
+        futures: list[FutureRecordMetadata | None] = [None] * len(records)
+        sent, error = await loop.run_in_executor(None, self._enqueue, [records[i] for i in todo], deadline)
+        for i, future in zip(todo, sent, strict=False):
+            futures[i] = future
+        waiters = [_bridge(f, loop) for f in sent]
+        if waiters and error is None:
+            await asyncio.wait(waiters, timeout=max(0.0, deadline - time.monotonic()))
+        acked = sum(1 for w in waiters if w.done() and w.exception() is None)
+        for w in waiters:
+            if not w.done():
+                w.cancel()
+        if error is not None or acked < len(todo):
+            self._remember_failure(key, records, futures, earlier, todo)
+            acknowledged = len(records) - len(todo) + acked
+            raise KafkaUnavailableError(
+                f"{len(records) - acknowledged} of {len(records)} records not acknowledged within "
+                f"{self.timeout_s:.1f} s (broker unreachable or partition leader missing)"
+                + (f": {error}" if error is not None else ""),
+                acknowledged=acknowledged, total=len(records)) from error
+
+    def _enqueue(self, records: list[OutboundRecord],
+                 deadline: float) -> tuple[list[FutureRecordMetadata], KafkaPlumbingError | None]:
+        """Hand records to the producer one by one; stops at the first failure or at `deadline`.
+
+        Each send blocks at most the producer's max_block_ms (metadata), so with
+        ingest_producer_settings the call returns within about twice the send timeout.
+        """
+        futures: list[FutureRecordMetadata] = []
+        for record in records:
+            if time.monotonic() >= deadline:
+                return futures, KafkaUnavailableError("send timeout reached before every record was queued")
+            try:
+                futures.append(self.producer.send(record.topic, record.key, record.value, record.headers))
+            except KafkaPlumbingError as exc:
+                return futures, exc
+        return futures, None
+
+    async def _still_missing(self, key: str, earlier: _FailedWrite, records: list[OutboundRecord],
+                             deadline: float) -> list[int]:
+        """Indexes of `records` the earlier failed attempt did not store; waits for its futures to settle.
+
+        Raises KafkaUnavailableError (the earlier attempt is kept) when they are still undecided at
+        `deadline`: writing again then could store a second copy.
+        """
+        pending = [f for f in earlier.futures if f is not None]
+        if not await _settled(pending, deadline):
+            self._remember(key, earlier)
+            raise KafkaUnavailableError("an earlier attempt to store this message is still undecided; retransmit",
+                                        total=len(records))
+        landed = [f is not None and _succeeded(f) for f in earlier.futures]
+        same_layout = len(earlier.records) == len(records) and all(
+            (a.topic, a.key) == (b.topic, b.key) for a, b in zip(earlier.records, records, strict=True))
+        if not same_layout:  # normalised differently this time: all or nothing
+            return [] if all(landed) else list(range(len(records)))
+        return [i for i, ok in enumerate(landed) if not ok]
+
+    def _remember_failure(self, key: str, records: list[OutboundRecord], futures: list[FutureRecordMetadata | None],
+                          earlier: _FailedWrite | None, todo: list[int]) -> None:
+        if earlier is not None:  # records the earlier attempt stored keep its (successful) futures
+            for i in range(len(records)):
+                if i not in todo:
+                    futures[i] = earlier.futures[i]
+        self._remember(key, _FailedWrite(records, futures))
+
+    def _remember(self, key: str, attempt: _FailedWrite) -> None:
+        self._failed[key] = attempt
+        self._failed.move_to_end(key)
+        while len(self._failed) > _MAX_FAILED_ATTEMPTS:
+            self._failed.popitem(last=False)
 
     async def write_dead_letter(self, letter: DeadLetter) -> None:
         """Write one dead letter (keyed by patient key, else message id, else source); acks=all."""
@@ -108,3 +238,38 @@ class KafkaEventSink:
     def write_dead_letter_sync(self, letter: DeadLetter) -> None:
         """Blocking `write_dead_letter`."""
         self.producer.send_all([self._dead(letter)], self.timeout_s)
+
+
+def _succeeded(future: FutureRecordMetadata) -> bool:
+    return bool(future.is_done and future.succeeded())
+
+
+async def _settled(futures: list[FutureRecordMetadata], deadline: float) -> bool:
+    """Wait (without blocking the loop) until every future is done, at most until `deadline` (monotonic s)."""
+    while not all(f.is_done for f in futures):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        await asyncio.sleep(min(0.05, remaining))
+    return True
+
+
+def _bridge(future: FutureRecordMetadata, loop: asyncio.AbstractEventLoop) -> asyncio.Future[RecordMetadata]:
+    """An asyncio future completed (thread-safely) when kafka-python's future completes."""
+    waiter: asyncio.Future[RecordMetadata] = loop.create_future()
+
+    def settle(value: Any, failed: bool) -> None:
+        if waiter.done():
+            return
+        if failed:
+            waiter.set_exception(value)
+        else:
+            waiter.set_result(value)
+
+    def from_sender_thread(value: Any, failed: bool) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting any more
+            loop.call_soon_threadsafe(settle, value, failed)
+
+    future.add_callback(from_sender_thread, failed=False)
+    future.add_errback(from_sender_thread, failed=True)
+    return waiter

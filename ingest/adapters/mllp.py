@@ -7,8 +7,13 @@
   (white space some senders emit), and raises `FrameTooLarge` past the limit.
 * `MllpServer` accepts many connections; on each one it processes frames in
   order (one message, one ACK, as interface engines expect), closes a
-  connection idle for `idle_timeout_s`, and with TLS can require a client
-  certificate whose subject CN / DNS SAN is in an allow-list.
+  connection idle for `idle_timeout_s` or whose frame is not complete within
+  `frame_timeout_s` of its first byte (a slow-loris sender dribbling bytes never
+  trips the idle timeout), and with TLS can require a client certificate whose
+  subject CN / DNS SAN is in an allow-list.
+* An oversize frame closes the connection without an ACK (the rest of the frame
+  is unread, so the stream cannot be resynchronised); the `on_oversize` hook is
+  given its first bytes (e.g. to dead-letter them).
 
 The handler (`FrameHandler`) turns one frame into the ACK bytes; it must not
 raise (the worker catches everything), but if it does the connection is
@@ -29,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "END_BLOCK",
+    "HEAD_BYTES",
     "START_BLOCK",
     "FrameHandler",
     "FrameTooLarge",
@@ -46,6 +52,8 @@ log = logging.getLogger(__name__)
 
 START_BLOCK = b"\x0b"
 END_BLOCK = b"\x1c\x0d"
+HEAD_BYTES = 4096
+"""How much of an oversize frame is kept (and dead-lettered): its header and first segments."""
 
 
 class MllpError(Exception):
@@ -55,7 +63,7 @@ class MllpError(Exception):
 class FrameTooLarge(MllpError):
     """A frame grew past the configured maximum before its end block arrived.
 
-    `head` holds the frame's first bytes (enough for its MSH), so the server can still answer AR.
+    `head` holds the frame's first HEAD_BYTES bytes (enough for its MSH), for the dead letter.
     """
 
     def __init__(self, message: str, head: bytes = b"") -> None:
@@ -97,13 +105,13 @@ class MllpFramer:
             if end < 0:
                 # keep a trailing 0x1C: its 0x0D may come with the next read
                 if len(buf) > self.max_frame_bytes + 1:
-                    size, head = len(buf), bytes(buf[:2048])
+                    size, head = len(buf), bytes(buf[:HEAD_BYTES])
                     buf.clear()
                     self._in_frame = False
                     raise FrameTooLarge(f"frame larger than {self.max_frame_bytes} bytes (got {size} so far)", head)
                 break
             if end > self.max_frame_bytes:
-                head = bytes(buf[:2048])
+                head = bytes(buf[:HEAD_BYTES])
                 buf.clear()
                 self._in_frame = False
                 raise FrameTooLarge(f"frame of {end} bytes is larger than {self.max_frame_bytes}", head)
@@ -111,6 +119,11 @@ class MllpFramer:
             del buf[:end + len(END_BLOCK)]
             self._in_frame = False
         return frames
+
+    @property
+    def in_frame(self) -> bool:
+        """True between a start block and its end block (a frame has begun and is not complete)."""
+        return self._in_frame
 
     @property
     def pending_bytes(self) -> int:
@@ -130,8 +143,8 @@ class Peer:
 FrameHandler = Callable[[bytes, Peer], Awaitable[bytes]]
 """Turns one received message (frame payload) into the ACK message to send back (unframed)."""
 
-OversizeHandler = Callable[[bytes, Peer, str], bytes | None]
-"""Given the first bytes of an oversized frame, the reason and the peer: the reject ACK to send, or None."""
+OversizeHandler = Callable[[bytes, Peer, str], Awaitable[None]]
+"""Given the first bytes of an oversized frame, the peer and the reason (e.g. dead-letters them); must not raise."""
 
 
 class MllpSettings(BaseModel):
@@ -145,6 +158,11 @@ class MllpSettings(BaseModel):
                                  description="largest accepted message in bytes; a longer frame closes the "
                                              "connection")
     idle_timeout_s: float = Field(default=300.0, gt=0, description="close a connection silent this many seconds")
+    frame_timeout_s: float = Field(default=10.0, gt=0, le=600,
+                                   description="close a connection whose frame is not complete this many seconds "
+                                               "after its first byte (start block), however steadily bytes "
+                                               "trickle in: stops slow-loris senders that never trip "
+                                               "idle_timeout_s. 10 s carries a 1 MiB frame over a 1 Mbit/s link")
     read_chunk_bytes: int = Field(default=65_536, ge=512, description="socket read size")
     tls_certfile: Path | None = Field(default=None, description="PEM server certificate: enables TLS")
     tls_keyfile: Path | None = Field(default=None, description="PEM private key of tls_certfile")
@@ -263,12 +281,23 @@ class MllpServer:
         if peer is None:
             return
         framer = MllpFramer(self.settings.max_frame_bytes)
+        loop = asyncio.get_running_loop()
+        frame_deadline: float | None = None  # loop time by which the frame in progress must be complete
         while True:
+            timeout = self.settings.idle_timeout_s
+            if frame_deadline is not None:
+                timeout = min(timeout, frame_deadline - loop.time())
             try:
-                chunk = await asyncio.wait_for(reader.read(self.settings.read_chunk_bytes),
-                                               self.settings.idle_timeout_s)
+                if timeout <= 0:
+                    raise TimeoutError
+                chunk = await asyncio.wait_for(reader.read(self.settings.read_chunk_bytes), timeout)
             except TimeoutError:
-                self._on_frame_error("idle_timeout")
+                expired = frame_deadline is not None and loop.time() >= frame_deadline
+                reason = "frame_timeout" if expired else "idle_timeout"
+                if expired:
+                    log.warning("MLLP frame from %s not complete within %.1f s; closing", peer.host,
+                                self.settings.frame_timeout_s)
+                self._on_frame_error(reason)
                 return
             except (ConnectionError, ssl.SSLError):
                 return
@@ -281,13 +310,15 @@ class MllpServer:
             except FrameTooLarge as exc:
                 log.warning("MLLP frame from %s rejected: %s", peer.host, exc)
                 self._on_frame_error("frame_too_large")
-                reply = self._on_oversize(exc.head, peer, str(exc)) if self._on_oversize else None
-                if reply is not None:  # tell the sender why, then hang up: the rest of the frame is unread
-                    writer.write(frame(reply))
-                    with contextlib.suppress(ConnectionError):
-                        await writer.drain()
-                return
+                if self._on_oversize is not None:
+                    await self._on_oversize(exc.head, peer, str(exc))
+                return  # no ACK: the rest of the frame is unread, the stream cannot be resynchronised
             for payload in frames:
                 ack = await self._handler(payload, peer)
                 writer.write(frame(ack))
                 await writer.drain()
+            if not framer.in_frame:
+                frame_deadline = None
+            elif frame_deadline is None or frames:  # a new frame began in this chunk (clock starts once we
+                # are free to read it: time spent handling earlier frames is ours, not the sender's)
+                frame_deadline = loop.time() + self.settings.frame_timeout_s

@@ -13,6 +13,7 @@ Rules:
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +22,12 @@ from ingest.core.errors import ImplausibleValueError, UnknownUnitError
 from schemas.measures import MEASURES, Measure, is_plausible
 from schemas.rounding import round2
 
-__all__ = ["ALIASES", "CONVERSIONS", "canonical_unit_key", "to_canonical"]
+__all__ = ["ALIASES", "CONVERSIONS", "MAX_ABS_MAGNITUDE", "canonical_unit_key", "to_canonical"]
+
+MAX_ABS_MAGNITUDE = 1e9
+"""No measure's plausible range (schemas.measures) comes anywhere near 1e9 in any accepted unit, so a
+magnitude beyond it (or a NaN/inf) is rejected before conversion and rounding: decimal quantize of an
+absurd number (1.8e26 degF) would otherwise overflow the rounding context instead of being refused."""
 
 # Spelling -> UCUM code. Keys are folded: lower case, no white space, "µ" -> "u", "^" -> "*".
 ALIASES: dict[str, str] = {}
@@ -188,10 +194,22 @@ def to_canonical(measure: Measure, value: float, unit: str | None, *, location: 
                                location=location)
     if measure is Measure.FIO2 and key == "1" and value > 1.0:
         conv = table["%"]  # §1.3: a bare FiO2 above 1.0 is a percentage
-    converted = conv.fn(value) if conv.exact else round2(conv.fn(value))
+    _check_magnitude(measure, value, unit, location)
+    raw = conv.fn(value)
+    _check_magnitude(measure, raw, spec.unit, location)
+    converted = raw if conv.exact else round2(raw)
     if not is_plausible(measure, converted):
         raise ImplausibleValueError(
             f"implausible {measure} {converted:g} {spec.unit} (plausible {spec.low:g}..{spec.high:g})",
             location=location,
         )
     return converted
+
+
+def _check_magnitude(measure: Measure, value: float, unit: str | None, location: str) -> None:
+    """Reject NaN, infinities and magnitudes above MAX_ABS_MAGNITUDE as implausible (before rounding)."""
+    if not math.isfinite(value) or abs(value) > MAX_ABS_MAGNITUDE:
+        raise ImplausibleValueError(
+            f"implausible {measure} {value:g} {unit or ''} (non-finite or beyond {MAX_ABS_MAGNITUDE:g})".rstrip(),
+            location=location,
+        )

@@ -84,7 +84,8 @@ def _time(resource: dict[str, Any], keys: tuple[str, ...], location: str, ctx: N
         else:
             value = resource.get(key)
         if value is not None:
-            return parse_fhir_datetime(value, ctx.zone, location=fhirpath(location, key))
+            where = fhirpath(location, key)
+            return ctx.event_time(parse_fhir_datetime(value, ctx.zone, location=where), where)
     raise MissingField(f"no event time: none of {', '.join(keys)}", location=fhirpath(location, keys[0]),
                        code="missing_time")
 

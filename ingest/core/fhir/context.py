@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 from ingest.config import IngestSettings
 from ingest.core.care_codes import CareCodeBook, load_care_codes
 from ingest.core.errors import MissingField
+from ingest.core.event_time import EventTimeWindow
 from ingest.core.fhir.elements import as_dict, as_list, codings, fhirpath, reference_id
 from ingest.core.fhir.validation import validate_resource
 from ingest.core.patient_key import Identifier, choose_patient_key
@@ -131,6 +132,7 @@ class NormaliseContext:
     entry_base: str = ""  # FHIRPath of Bundle entries, e.g. "Bundle.entry"
     current_entry: int | None = None  # index of the Bundle entry being normalised
     _zone: ZoneInfo | None = None
+    _time_window: EventTimeWindow | None = None
     _patients: dict[int, list[Identifier]] = field(default_factory=dict)
 
     @property
@@ -138,6 +140,13 @@ class NormaliseContext:
         if self._zone is None:
             self._zone = self.settings.zone()
         return self._zone
+
+    def event_time(self, ts: datetime, location: str) -> datetime:
+        """`ts` if it lies in the accepted window around `received_at` (IngestSettings limits), else
+        EventTimeOutOfRange at `location` (the FHIRPath of the element the time came from)."""
+        if self._time_window is None:
+            self._time_window = self.settings.event_time_window()
+        return self._time_window.check(ts, self.received_at, location=location)
 
     def report_time(self) -> tuple[Any, str] | None:
         """(time, FHIRPath) of the DiagnosticReport whose `result` lists the current entry, if any."""

@@ -91,20 +91,20 @@ def check_observation_invariants(resource: dict[str, Any], location: str) -> Non
 
 
 def _event_time(resource: dict[str, Any], location: str, ctx: NormaliseContext) -> datetime:
-    if resource.get("effectiveDateTime") is not None:
-        return parse_fhir_datetime(resource["effectiveDateTime"], ctx.zone,
-                                   location=fhirpath(location, "effectiveDateTime"))
+    """Event time from effective[x] / issued / the citing DiagnosticReport, checked against the window."""
     period = as_dict(resource.get("effectivePeriod"))
-    if period.get("start") is not None:
-        return parse_fhir_datetime(period["start"], ctx.zone, location=fhirpath(location, "effectivePeriod.start"))
-    if resource.get("effectiveInstant") is not None:
-        return parse_fhir_datetime(resource["effectiveInstant"], ctx.zone,
-                                   location=fhirpath(location, "effectiveInstant"))
-    if resource.get("issued") is not None:
-        return parse_fhir_datetime(resource["issued"], ctx.zone, location=fhirpath(location, "issued"))
+    candidates: list[tuple[Any, str]] = [
+        (resource.get("effectiveDateTime"), fhirpath(location, "effectiveDateTime")),
+        (period.get("start"), fhirpath(location, "effectivePeriod.start")),
+        (resource.get("effectiveInstant"), fhirpath(location, "effectiveInstant")),
+        (resource.get("issued"), fhirpath(location, "issued")),
+    ]
     report = ctx.report_time()
     if report is not None:
-        return parse_fhir_datetime(report[0], ctx.zone, location=report[1])
+        candidates.append(report)
+    for value, where in candidates:
+        if value is not None:
+            return ctx.event_time(parse_fhir_datetime(value, ctx.zone, location=where), where)
     raise MissingField("no event time: none of effectiveDateTime, effectivePeriod.start, effectiveInstant, "
                        "issued", location=fhirpath(location, "effective[x]"), code="missing_time")
 

@@ -37,7 +37,8 @@ def _last_updated(resource: dict[str, Any], location: str, ctx: NormaliseContext
     value = as_dict(resource.get("meta")).get("lastUpdated")
     if value is None:
         return ctx.received_at
-    return parse_fhir_datetime(value, ctx.zone, location=fhirpath(location, "meta.lastUpdated"))
+    where = fhirpath(location, "meta.lastUpdated")
+    return ctx.event_time(parse_fhir_datetime(value, ctx.zone, location=where), where)
 
 
 def _build(where: str, **fields: Any) -> PatientEvent:
@@ -95,7 +96,8 @@ def normalise_encounter(resource: dict[str, Any], location: str,
     except NonPatientSubject as exc:
         return [], [Skipped(fhirpath(location, "subject"), "non_patient_subject", exc.reference)]
     if key and period.get(key) is not None:
-        event_time = parse_fhir_datetime(period[key], ctx.zone, location=fhirpath(location, "period", key))
+        where = fhirpath(location, "period", key)
+        event_time = ctx.event_time(parse_fhir_datetime(period[key], ctx.zone, location=where), where)
     else:
         event_time = _last_updated(resource, location, ctx)
     encounter_id = resource["id"][:128] if isinstance(resource.get("id"), str) else None

@@ -33,6 +33,8 @@ from ingest.core.hl7v2.parser import DEFAULT_DELIMITERS, Delimiters, decode_text
 __all__ = ["AckCode", "AckHeader", "build_ack", "error_code_for", "read_ack_header"]
 
 _LINE_END = re.compile(r"\r\n|\r|\n")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+"""Control characters (MLLP block bytes 0x0B / 0x1C, CR, LF, NUL...): never echoed into an ACK."""
 
 
 class AckCode(StrEnum):
@@ -101,7 +103,7 @@ def read_ack_header(raw: bytes) -> AckHeader:
     fields.insert(1, delims.field)
 
     def raw_field(n: int) -> str:
-        return fields[n] if n < len(fields) else ""
+        return _CONTROL.sub("", fields[n]) if n < len(fields) else ""
 
     def first_component(n: int) -> str:
         value = raw_field(n).split(delims.repetition)[0]
@@ -124,7 +126,7 @@ def _escape(text: str, d: Delimiters) -> str:
         text = text.replace(char, f"{d.escape}{code}{d.escape}")
     if d.truncation:
         text = text.replace(d.truncation, f"{d.escape}P{d.escape}")
-    return _LINE_END.sub(" ", text)
+    return _CONTROL.sub(" ", _LINE_END.sub(" ", text))
 
 
 def _ts(moment: datetime) -> str:

@@ -51,10 +51,11 @@ def _event_time(ctx: MessageContext) -> datetime:
         for field in (6, 2):
             ts = parse_ts(evn.get(field), ctx.site_zone, location=f"EVN-{field}")
             if ts is not None:
-                return ts
-    if ctx.message_time is None:
+                return ctx.event_time(ts, f"EVN-{field}")
+    message_time = ctx.message_event_time()
+    if message_time is None:
         raise MissingField("no event time in EVN-6, EVN-2 or MSH-7", location="EVN-2", code="missing_time")
-    return ctx.message_time
+    return message_time
 
 
 def normalise_adt(ctx: MessageContext, trigger: str) -> list[ClinicalEvent]:

@@ -9,6 +9,7 @@ from datetime import datetime, tzinfo
 from pydantic import ValidationError
 
 from ingest.core.errors import InputRejected, MissingField
+from ingest.core.event_time import DEFAULT_EVENT_TIME_WINDOW, EventTimeWindow
 from ingest.core.hl7v2.datatypes import identifiers, parse_ts
 from ingest.core.hl7v2.parser import Message, Segment
 from ingest.core.patient_key import PatientKeyPolicy, choose_patient_key
@@ -47,15 +48,31 @@ class MessageContext:
     policy: PatientKeyPolicy
     key_memo: dict[tuple[str, ...], str] | None = None
     """Patient keys by raw PID identifier fields, shared across messages by the normaliser."""
+    time_window: EventTimeWindow = DEFAULT_EVENT_TIME_WINDOW
 
     @classmethod
     def build(cls, message: Message, received_at: datetime, site_zone: tzinfo, policy: PatientKeyPolicy,
-              key_memo: dict[tuple[str, ...], str] | None = None) -> MessageContext:
+              key_memo: dict[tuple[str, ...], str] | None = None,
+              time_window: EventTimeWindow = DEFAULT_EVENT_TIME_WINDOW) -> MessageContext:
         control_id = message.control_id
         if not control_id:
             raise MissingField("message control id is empty", location="MSH-10", code="missing_control_id")
         msh_time = parse_ts(message.msh.get(7), site_zone, location="MSH-7")
-        return cls(message, control_id[:256], message.sender, msh_time, received_at, site_zone, policy, key_memo)
+        return cls(message, control_id[:256], message.sender, msh_time, received_at, site_zone, policy, key_memo,
+                   time_window)
+
+    def event_time(self, ts: datetime, location: str) -> datetime:
+        """`ts` if it lies in the accepted window around `received_at`, else EventTimeOutOfRange at `location`.
+
+        Every event builder passes the time it chose (and the field it came from) through here.
+        """
+        return self.time_window.check(ts, self.received_at, location=location)
+
+    def message_event_time(self) -> datetime | None:
+        """MSH-7 (the fallback event time), checked against the window; None when absent."""
+        if self.message_time is None:
+            return None
+        return self.event_time(self.message_time, "MSH-7")
 
     @property
     def correlation_id(self) -> str:

@@ -36,6 +36,7 @@ class Hl7Normaliser:
         self._care = care_codes if care_codes is not None else load_care_codes(settings.care_codes)
         self._codes = CodeCache(self._local)
         self._key_memo: dict[tuple[str, ...], str] = {}
+        self._time_window = settings.event_time_window()
 
     def normalise(self, raw: bytes, received_at: datetime) -> Normalised:
         """Parse and normalise one message received at `received_at` (aware, processing time).
@@ -54,7 +55,8 @@ class Hl7Normaliser:
         if not version.startswith("2."):
             raise UnsupportedInput(f"HL7 version {version[:16]!r} is not supported (2.3 to 2.8)",
                                    location="MSH-12", code="unsupported_version")
-        ctx = MessageContext.build(message, received_at, self._zone, self.settings.patient_key, self._key_memo)
+        ctx = MessageContext.build(message, received_at, self._zone, self.settings.patient_key, self._key_memo,
+                                   self._time_window)
         events: list[ClinicalEvent]
         skipped: list[Skipped] = []
         if code == "ORU":

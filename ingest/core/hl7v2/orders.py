@@ -134,15 +134,16 @@ def _order_time(ctx: MessageContext, st: _State, seg: Segment) -> datetime:
     if st.orc is not None:
         ts = parse_ts(st.orc.get(9), ctx.site_zone, location=f"{st.orc.label}-9")
         if ts is not None:
-            return ts
+            return ctx.event_time(ts, f"{st.orc.label}-9")
     if seg.name == "OBR":
         for field in (6, 7):
             ts = parse_ts(seg.get(field), ctx.site_zone, location=f"{seg.label}-{field}")
             if ts is not None:
-                return ts
-    if ctx.message_time is None:
+                return ctx.event_time(ts, f"{seg.label}-{field}")
+    message_time = ctx.message_event_time()
+    if message_time is None:
         raise MissingField("no order time in ORC-9 or MSH-7", location=f"{seg.label}", code="missing_time")
-    return ctx.message_time
+    return message_time
 
 
 def _culture(ctx: MessageContext, book: CareCodeBook, st: _State, obr: Segment,
@@ -212,7 +213,8 @@ def _drug(ctx: MessageContext, book: CareCodeBook, st: _State, seg: Segment, ski
         if completion in ("RE", "NA"):
             skipped.append(Skipped(f"{seg.label}-20", "not_administered", completion))
             return None
-        event_time = parse_ts(seg.get(3), ctx.site_zone, location=f"{seg.label}-3") or _order_time(ctx, st, seg)
+        given = parse_ts(seg.get(3), ctx.site_zone, location=f"{seg.label}-3")
+        event_time = ctx.event_time(given, f"{seg.label}-3") if given is not None else _order_time(ctx, st, seg)
         if action == "D":
             kind = CareEventKind.CANCELLED
         elif match.category == "antibiotic":

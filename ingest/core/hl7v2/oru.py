@@ -207,6 +207,7 @@ def normalise_oru(ctx: MessageContext, codes: CodeCache) -> tuple[list[ClinicalE
     where: Location | None = None
     encounter: str | None = None
     obr_time: datetime | None = None
+    obr_where = ""
     order = ""
     for seg in ctx.message.segments:
         name = seg.name
@@ -228,12 +229,13 @@ def normalise_oru(ctx: MessageContext, codes: CodeCache) -> tuple[list[ClinicalE
             except InputRejected as exc:
                 errors.append(exc)
                 obr_time = None
+            obr_where = f"{seg.label}-7"
             continue
         if name != "OBX":
             continue
         try:
-            obs = _observation(seg, ctx, codes, patient_key, patient_error, where, encounter, order, obr_time,
-                               skipped)
+            obs = _observation(seg, ctx, codes, patient_key, patient_error, where, encounter, order,
+                               (obr_time, obr_where), skipped)
         except InputRejected as exc:
             errors.append(exc)
             continue
@@ -248,9 +250,26 @@ def normalise_oru(ctx: MessageContext, codes: CodeCache) -> tuple[list[ClinicalE
     return events, skipped
 
 
+def _effective_at(obx: Segment, ctx: MessageContext, obr: tuple[datetime | None, str]) -> datetime:
+    """Event time of an OBX: OBX-14, else OBR-7, else MSH-7, checked against the window around receipt."""
+    obs_time = obx.plain(14)
+    where = f"{obx.label}-14"
+    ts = parse_ts(obs_time, ctx.site_zone, location=where) if obs_time else None
+    if ts is None and obr[0] is not None:
+        ts, where = obr
+    if ts is None and ctx.message_time is not None:
+        ts, where = ctx.message_time, "MSH-7"
+    if ts is None:
+        raise MissingField("no observation time in OBX-14, OBR-7 or MSH-7", location=f"{obx.label}-14",
+                           code="missing_time")
+    if where != f"{obx.label}-14":
+        where = f"{obx.label}-14 (from {where})"
+    return ctx.event_time(ts, where)
+
+
 def _observation(obx: Segment, ctx: MessageContext, codes: CodeCache, patient_key: str | None,
                  patient_error: InputRejected | None, where: Location | None, encounter: str | None,
-                 order: str, obr_time: datetime | None, skipped: list[Skipped]) -> Observation | None:
+                 order: str, obr: tuple[datetime | None, str], skipped: list[Skipped]) -> Observation | None:
     local = codes.local
     resolved = codes.resolve(obx)
     if resolved is None:
@@ -266,12 +285,7 @@ def _observation(obx: Segment, ctx: MessageContext, codes: CodeCache, patient_ke
         raise patient_error or MissingField("no PID segment before this OBX", location=obx.label,
                                             code="missing_patient_id")
     measure = resolved.measure
-    obs_time = obx.plain(14)
-    effective_at = (parse_ts(obs_time, ctx.site_zone, location=f"{obx.label}-14") if obs_time else None) \
-        or obr_time or ctx.message_time
-    if effective_at is None:
-        raise MissingField("no observation time in OBX-14, OBR-7 or MSH-7", location=f"{obx.label}-14",
-                           code="missing_time")
+    effective_at = _effective_at(obx, ctx, obr)
     value: float | None = None
     value_code: str | None = None
     if measure is Measure.CONSCIOUSNESS:

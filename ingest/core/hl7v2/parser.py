@@ -309,12 +309,22 @@ def strip_leading_junk(raw: bytes) -> bytes:
     return raw[i:] if i else raw
 
 
+def _is_control(char: str) -> bool:
+    """C0/C1 control characters (incl. the MLLP block bytes 0x0B and 0x1C, CR, LF, NUL) and DEL.
+
+    MSH-1/MSH-2 are echoed in the ACK: a control character there would break the MLLP framing of
+    the answer (0x0B / 0x1C) or the segment structure (CR / LF), so it is never a delimiter.
+    """
+    code = ord(char)
+    return code < 0x20 or 0x7F <= code <= 0x9F
+
+
 def read_delimiters(text: str) -> Delimiters:
     """Delimiters from the start of an MSH segment; ParseError naming MSH-1/MSH-2 when they are unusable."""
     if len(text) < 8 or not text.startswith("MSH"):
         raise ParseError("message does not start with an MSH segment", location="MSH")
     field_sep = text[3]
-    if field_sep.isalnum() or field_sep in "\r\n \t":
+    if field_sep.isalnum() or field_sep.isspace() or _is_control(field_sep):
         raise ParseError(f"field separator {field_sep!r} is not usable", location="MSH-1")
     end = text.find(field_sep, 4)
     line_end = _SEGMENT_BREAK.search(text, 4)
@@ -332,9 +342,9 @@ def read_delimiters(text: str) -> Delimiters:
         return known
     if len(set(all_chars)) != len(all_chars):
         raise ParseError(f"encoding characters {chars!r}: a delimiter is used twice", location="MSH-2")
-    if any(c.isalnum() or c in "\r\n \t" for c in chars):
-        raise ParseError(f"encoding characters {chars!r}: letters, digits and white space are not delimiters",
-                         location="MSH-2")
+    if any(c.isalnum() or c.isspace() or _is_control(c) for c in chars):
+        raise ParseError(f"encoding characters {chars!r}: letters, digits, white space and control characters "
+                         f"are not delimiters", location="MSH-2")
     delims = Delimiters(field_sep, chars[0], chars[1], chars[2], chars[3], chars[4] if len(chars) == 5 else "")
     if len(_DELIMITERS_SEEN) < 64:
         _DELIMITERS_SEEN[all_chars] = delims  # one shared instance per delimiter set: cheap cache keys

@@ -281,6 +281,22 @@ def test_oversized_body_is_413(client: httpx.Client, kafka_settings: KafkaSettin
     assert r.status_code == 413
     assert _outcome(r)["issue"][0]["code"] == "too-long"
     assert _records(kafka_settings, Topics.OBSERVATIONS, patient) == []
+    marker = resource["id"].encode()
+    letters = [DeadLetter.model_validate_json(r.value) for r in read_all(kafka_settings, Topics.DEAD_LETTER,
+                                                                          timeout_s=60)]
+    mine = [letter for letter in letters if marker in letter.raw_payload()]
+    assert len(mine) == 1, "an oversize body must leave one dead letter"
+    assert mine[0].error_code == "body_too_large" and "truncated" in mine[0].error_message
+    assert len(mine[0].raw_payload()) <= 4096
+
+
+def test_metrics_need_a_token_unless_dev_mode(server: RunningServer) -> None:
+    with httpx.Client(base_url=server.base_url, timeout=30) as anonymous:
+        assert anonymous.get("/metrics").status_code == 401
+    with httpx.Client(base_url=server.base_url, timeout=30,
+                      headers={"Authorization": f"Bearer {READ_TOKEN}"}) as reader:
+        scraped = reader.get("/metrics")
+    assert scraped.status_code == 200 and "sepsis_fhir" in scraped.text
 
 
 def test_metadata_is_a_valid_capability_statement(client: httpx.Client) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.adapters.kafka_sink import KafkaEventSink
+from ingest.adapters.kafka_sink import KafkaEventSink, ingest_producer_settings
 from ingest.adapters.mllp import MllpSettings
 from ingest.config import IngestSettings
 from ingest.hl7_worker import Hl7Worker, Hl7WorkerSettings
@@ -48,10 +48,9 @@ def own_broker(kafka_broker: LocalBroker, tmp_path: Path) -> Iterator[LocalBroke
 
 def test_no_aa_while_kafka_is_down_and_retransmission_accepted_once(own_broker: LocalBroker) -> None:
     # Records of a failed attempt expire quickly instead of landing after the broker returns.
-    kafka = KafkaSettings(bootstrap_servers=own_broker.bootstrap, request_timeout_ms=1500,
-                          delivery_timeout_ms=int(SEND_TIMEOUT_S * 1000))
+    kafka = KafkaSettings(bootstrap_servers=own_broker.bootstrap)
     ensure_topics(kafka)
-    producer = EventProducer(kafka)
+    producer = EventProducer(ingest_producer_settings(kafka, SEND_TIMEOUT_S))
     ingest = IngestSettings(send_timeout_s=SEND_TIMEOUT_S)
     settings = Hl7WorkerSettings(mllp=MllpSettings(port=0, idle_timeout_s=300))
     thread = WorkerThread(lambda: Hl7Worker(ingest, settings, KafkaEventSink(

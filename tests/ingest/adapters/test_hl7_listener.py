@@ -14,7 +14,7 @@ import pytest
 
 from ingest.adapters.dedup import RetransmissionIndex, dedup_key
 from ingest.adapters.kafka_sink import KafkaEventSink
-from ingest.adapters.mllp import MllpSettings, frame
+from ingest.adapters.mllp import HEAD_BYTES, MllpSettings, frame
 from ingest.config import IngestSettings
 from ingest.hl7_worker import Hl7Worker, Hl7WorkerSettings
 from schemas.codec import decode_event
@@ -136,19 +136,27 @@ def test_partial_reads_and_several_frames_per_write(client: MllpClient) -> None:
     assert got == ids
 
 
-def test_oversized_frame_gets_ar_and_the_connection_closes(listener: WorkerThread) -> None:
+def test_oversized_frame_is_dead_lettered_truncated_and_the_connection_closes(
+        listener: WorkerThread, kafka_settings: KafkaSettings) -> None:
+    """No ACK (the rest of the frame is unread, the stream cannot be resynchronised), but a dead letter
+    with the frame's first HEAD_BYTES bytes and a reason saying it was truncated."""
     assert listener.worker is not None
     c = MllpClient("127.0.0.1", listener.worker.port)
     big_id = unique_id("BIG")
+    head = with_ids(VITALS_ORU, big_id) + b"NTE|1||"
     try:
-        c.send_raw(b"\x0b" + with_ids(VITALS_ORU, big_id) + b"NTE|1||" + b"X" * 10_000)
-        ack = ack_fields(c.read_ack())
-        assert ack["MSA"][1:3] == ["AR", big_id] and "larger than 4096 bytes" in ack["MSA"][3]
+        c.send_raw(b"\x0b" + head + b"X" * 10_000)
         with pytest.raises(ConnectionError):
             c.read_ack()
     finally:
         c.close()
     assert listener.worker.metrics.frame_errors.labels(reason="frame_too_large")._value.get() >= 1
+    letters = [DeadLetter.model_validate_json(v) for v in _records(kafka_settings, Topics.DEAD_LETTER, big_id)]
+    assert len(letters) == 1
+    letter = letters[0]
+    assert letter.error_code == "frame_too_large"
+    assert "larger than 4096 bytes" in letter.error_message and "truncated" in letter.error_message
+    assert letter.raw_payload().startswith(head) and len(letter.raw_payload()) == HEAD_BYTES
 
 
 def test_many_connections_at_once(listener: WorkerThread) -> None:

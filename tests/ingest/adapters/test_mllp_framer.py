@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.adapters.mllp import FrameTooLarge, MllpFramer, frame
+from ingest.adapters.mllp import HEAD_BYTES, FrameTooLarge, MllpFramer, frame
 
 
 def test_frames_split_across_reads_and_joined_in_one_read() -> None:
@@ -37,7 +37,7 @@ def test_too_large(chunks: list[bytes]) -> None:
             framer.feed(chunk)
 
 
-def test_too_large_keeps_the_head_for_the_reject_ack() -> None:
+def test_too_large_keeps_the_head_for_the_dead_letter() -> None:
     with pytest.raises(FrameTooLarge) as err:
-        MllpFramer(1024).feed(b"\x0bMSH|^~\\&|A|B" + b"x" * 3000)
-    assert err.value.head.startswith(b"MSH|^~\\&|A|B") and len(err.value.head) == 2048
+        MllpFramer(1024).feed(b"\x0bMSH|^~\\&|A|B" + b"x" * 6000)
+    assert err.value.head.startswith(b"MSH|^~\\&|A|B") and len(err.value.head) == HEAD_BYTES == 4096

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from ingest.core.errors import UnknownUnitError
+import pytest
+
+from ingest.core.errors import ParseError, UnknownUnitError
 from ingest.core.hl7v2 import AckCode, build_ack, error_code_for, read_ack_header
+from ingest.core.hl7v2.parser import read_delimiters
 
 NOW = datetime(2024, 3, 1, 10, 0, 5, tzinfo=UTC)
 INCOMING = b"MSH|^~\\&|MON|ICU^1.2^ISO|SEP|HOSP|20240301100000||ORU^R01^ORU_R01|CTL-9|T|2.5.1\rPID|1||7\r"
@@ -56,3 +59,16 @@ def test_ack_for_an_unreadable_header_uses_defaults() -> None:
                     error_code="102", error_location="MSH")
     s = _segments(ack)
     assert s["MSH"][12] == "2.5" and s["MSA"][1:3] == ["AR", ""]
+
+
+def test_control_characters_are_never_delimiters_nor_echoed() -> None:
+    """0x0B / 0x1C in MSH-1/MSH-2 would break the MLLP framing of the ACK that echoes them."""
+    for header in ("MSH\x0b^~\\&|", "MSH|\x1c~\\&|", "MSH|^~\\\x00|", "MSH|^~\\\x7f|"):
+        with pytest.raises(ParseError):
+            read_delimiters(header + "A|B|C")
+    raw = b"MSH|\x1c~\\&|A\x0b|B|C|D|20240301||ORU^R01|X1|P|2.5\r"
+    header = read_ack_header(raw)
+    assert header.delims.field == "|" and header.delims.component == "^"  # defaults
+    ack = build_ack(read_ack_header(b"MSH|^~\\&|A\x0bB|F\x1c|C|D|2024||ORU^R01|X\x0b1|P|2.5\r"), AckCode.REJECT,
+                    ack_control_id="A1", now=datetime(2024, 3, 1, tzinfo=UTC), reason="bad \x0b\x1c reason")
+    assert b"\x0b" not in ack and b"\x1c" not in ack

@@ -22,7 +22,7 @@ from ingest.core.units import to_canonical
 from schemas.measures import LOINC_TO_MEASURE
 from tests.ingest.core.hl7apy_oracle import ApyMessage, hl7apy_text
 
-RECEIVED = datetime(2024, 3, 1, 12, tzinfo=UTC)
+RECEIVED = datetime(2024, 3, 2, 12, tzinfo=UTC)
 SETTINGS = IngestSettings()
 NORMALISER = Hl7Normaliser(SETTINGS)
 STATUS = {"F": "final", "": "final", "P": "preliminary", "C": "corrected", "X": "cancelled", "W": "cancelled"}

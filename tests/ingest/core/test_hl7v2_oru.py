@@ -16,7 +16,7 @@ from ingest.core.local_codes import LocalCodeMap, LocalCodesFile, load_local_cod
 from schemas.observation import Observation, ResultStatus
 from tests.ingest.core.samples import VITALS_ORU
 
-RECEIVED = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
+RECEIVED = datetime(2024, 7, 2, 9, 30, tzinfo=UTC)
 HEAD = "MSH|^~\\&|MON|ICU|SEP|H|20240301101500|{}|ORU^R01|M1|P|2.5\rPID|1||77^^^H^MR\rOBR|1||F1|X|||20240301100000\r"
 
 

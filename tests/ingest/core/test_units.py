@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from ingest.core.errors import ImplausibleValueError, UnknownUnitError
 from ingest.core.units import to_canonical
 from schemas.measures import MEASURES, Measure
+from schemas.rounding import round2
 
 M = Measure
 
@@ -112,3 +115,17 @@ def test_number_parts_numbers_each_patients_observations_in_order() -> None:
     events = number_parts([obs("A", 0), obs("B", 0), obs("A", 1)])
     assert [(e.patient_key, e.part, e.parts) for e in events] == [("A", 0, 2), ("B", 0, 1), ("A", 1, 2)]
     assert Observation.model_validate_json(events[2].to_json_bytes()).part == 1
+
+
+@pytest.mark.parametrize("value", [1.8e26, -1.8e26, float("inf"), float("nan"), 2e9])
+def test_absurd_magnitudes_are_implausible_not_a_crash(value: float) -> None:
+    """decimal quantize of 1.8e26 degF used to raise InvalidOperation inside round2."""
+    with pytest.raises(ImplausibleValueError) as info:
+        to_canonical(Measure.TEMPERATURE, value, "[degF]", location="OBX[1]-5")
+    assert info.value.location == "OBX[1]-5"
+
+
+def test_round2_never_raises() -> None:
+    assert round2(1.8e26) == 1.8e26
+    assert math.isnan(round2(float("nan"))) and round2(float("inf")) == float("inf")
+    assert round2(205.2 / 17.1) == 12.0 and round2(2.675) == 2.68

@@ -14,7 +14,7 @@ from ingest.core.fhir import normalise_fhir_document
 from schemas import CareEvent, PatientEvent, PatientEventKind, Sex, Vasopressor
 from schemas.care_event import CareEventKind
 
-RECEIVED = datetime(2024, 1, 1, 12, 0, tzinfo=UTC)
+RECEIVED = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 
 

@@ -15,7 +15,7 @@ from ingest.core.fhir import analyse_fhir_document, normalise_fhir_document
 from schemas import Measure, PatientEventKind
 
 CORPUS = Path(__file__).resolve().parents[5] / "shared" / "corpora" / "fhir"
-RECEIVED = datetime(2024, 1, 1, 12, 0, tzinfo=UTC)
+RECEIVED = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
 
 def _status(kind: str, bundle_type: str = "history") -> dict[str, Any]:
