@@ -150,6 +150,7 @@ class DetectorStream:
         self.partition_of: dict[str, int] = {}
         self.owned: set[int] = set()
         self._topic_index = {name: i for i, name in enumerate(self.topics.inputs())}
+        self._end_offsets: dict[TopicPartition, int | None] = {}  # control partitions' end, when not yet fetched
         self._time_cache: dict[str, int] = {}  # timestamp text -> event seconds (fast decode)
         self._uncommitted: dict[TopicPartition, OffsetAndMetadata] | None = None  # last async commit in flight
         self._consumer: KafkaConsumer | None = None
@@ -222,6 +223,7 @@ class DetectorStream:
 
     def _assign(self, partitions: set[int]) -> None:
         """Restore each newly assigned partition's state before any of its input is fetched."""
+        self._end_offsets.clear()
         gc_was_enabled = gc.isenabled()
         gc.disable()  # thousands of small acyclic objects: generation scans would dominate the restore time
         try:
@@ -375,12 +377,18 @@ class DetectorStream:
         """
         observations = self.topics.inputs()[0]
         assignment = consumer.assignment()
+        control = [tp for tp in assignment if tp.topic != observations]
+        # The client learns a partition's high watermark from fetch responses, but an incremental fetch
+        # session omits unchanged (e.g. empty) partitions, so it can stay unknown: ask the broker once.
+        unknown = [tp for tp in control if consumer.highwater(tp) is None and tp not in self._end_offsets]
+        if unknown:
+            self._end_offsets.update(consumer.end_offsets(unknown))
         held: set[int] = set()
-        for tp in assignment:
-            if tp.topic == observations:
-                continue
+        for tp in control:
             highwater = consumer.highwater(tp)
-            if highwater is None or consumer.position(tp) < highwater:
+            if highwater is None:
+                highwater = self._end_offsets.get(tp) or 0
+            if consumer.position(tp) < highwater:
                 held.add(tp.partition)
         to_pause = [tp for tp in assignment if tp.topic == observations and tp.partition in held]
         to_resume = [tp for tp in consumer.paused() if tp.topic == observations and tp.partition not in held]
