@@ -34,7 +34,6 @@ API (shared by the HL7 v2 and FHIR workers):
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
 import time
@@ -42,14 +41,18 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from ingest.core.result import ClinicalEvent
 from schemas.dead_letter import DeadLetter
 from schemas.topics import Topics
 from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.kafka.errors import KafkaPlumbingError, KafkaUnavailableError
-from sepsis_alert.kafka.producer import EventProducer, FutureRecordMetadata, OutboundRecord, RecordMetadata
+from sepsis_alert.kafka.producer import (
+    EventProducer,
+    FutureRecordMetadata,
+    OutboundRecord,
+    bridge_future,
+)
 
 __all__ = ["TOPIC_BY_KIND", "KafkaEventSink", "accepted_records", "dedup_record", "ingest_producer_settings"]
 
@@ -158,7 +161,7 @@ class KafkaEventSink:
         sent, error = await loop.run_in_executor(None, self._enqueue, [records[i] for i in todo], deadline)
         for i, future in zip(todo, sent, strict=False):
             futures[i] = future
-        waiters = [_bridge(f, loop) for f in sent]
+        waiters = [bridge_future(f, loop) for f in sent]
         if waiters and error is None:
             await asyncio.wait(waiters, timeout=max(0.0, deadline - time.monotonic()))
         acked = sum(1 for w in waiters if w.done() and w.exception() is None)
@@ -252,24 +255,3 @@ async def _settled(futures: list[FutureRecordMetadata], deadline: float) -> bool
             return False
         await asyncio.sleep(min(0.05, remaining))
     return True
-
-
-def _bridge(future: FutureRecordMetadata, loop: asyncio.AbstractEventLoop) -> asyncio.Future[RecordMetadata]:
-    """An asyncio future completed (thread-safely) when kafka-python's future completes."""
-    waiter: asyncio.Future[RecordMetadata] = loop.create_future()
-
-    def settle(value: Any, failed: bool) -> None:
-        if waiter.done():
-            return
-        if failed:
-            waiter.set_exception(value)
-        else:
-            waiter.set_result(value)
-
-    def from_sender_thread(value: Any, failed: bool) -> None:
-        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting any more
-            loop.call_soon_threadsafe(settle, value, failed)
-
-    future.add_callback(from_sender_thread, failed=False)
-    future.add_errback(from_sender_thread, failed=True)
-    return waiter

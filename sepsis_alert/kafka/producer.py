@@ -35,6 +35,7 @@ __all__ = [
     "KeyedEvent",
     "OutboundRecord",
     "RecordMetadata",
+    "bridge_future",
     "encode_event",
     "event_key",
 ]
@@ -214,7 +215,7 @@ class EventProducer:
         loop = asyncio.get_running_loop()
         deadline = time.monotonic() + timeout_s
         futures = await loop.run_in_executor(None, self._enqueue, records, deadline)
-        waiters = [_bridge(future, loop) for future in futures]
+        waiters = [bridge_future(future, loop) for future in futures]
         if waiters:
             await asyncio.wait(waiters, timeout=max(0.0, deadline - time.monotonic()))
         results: list[RecordMetadata] = []
@@ -275,7 +276,7 @@ def _failure(exc: BaseException | None, acknowledged: int, total: int, timeout_s
     return error
 
 
-def _bridge(future: FutureRecordMetadata, loop: asyncio.AbstractEventLoop) -> asyncio.Future[RecordMetadata]:
+def bridge_future(future: FutureRecordMetadata, loop: asyncio.AbstractEventLoop) -> asyncio.Future[RecordMetadata]:
     """An asyncio future completed (thread-safely) when kafka-python's future completes."""
     waiter: asyncio.Future[RecordMetadata] = loop.create_future()
 
