@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -71,3 +72,18 @@ def make_topic(kafka_settings: KafkaSettings, request: pytest.FixtureRequest) ->
 def unique_topic(make_topic: TopicFactory) -> str:
     """A fresh, empty 6-partition topic on the session broker, named after the test."""
     return make_topic()
+
+
+@pytest.fixture
+def own_broker(kafka_broker: LocalBroker, tmp_path: Path) -> Iterator[LocalBroker]:
+    """A private broker for one test that stops, kills or restarts it (fault tests must not disturb the
+    shared session broker). Depends on kafka_broker only so that the jars are known to be present."""
+    broker = LocalBroker(tmp_path / "kafka")
+    try:
+        broker.start(180)
+    except BrokerStartError as exc:
+        pytest.fail(f"private test broker did not start: {exc}", pytrace=False)
+    try:
+        yield broker
+    finally:
+        broker.stop()

@@ -6,7 +6,6 @@ Everything talks over 127.0.0.1 sockets to the real session broker.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import socket
 import ssl
@@ -31,6 +30,7 @@ from schemas.topics import Topics
 from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.kafka.consumer import read_all
 from sepsis_alert.kafka.producer import EventProducer
+from tests.ingest.adapters.harness import WorkerThread
 
 ACK_TIMEOUT_S = 60.0
 """Generous: the machine is shared; this bounds a hang, it is not a speed requirement."""
@@ -88,54 +88,22 @@ def ack_code(ack: bytes) -> str:
     raise AssertionError(f"no MSA in ACK {ack[:200]!r}")
 
 
-class Hl7WorkerThread:
-    """The real Hl7Worker (MllpServer + KafkaEventSink) on a private asyncio loop in a daemon thread."""
+class Hl7WorkerThread(WorkerThread):
+    """The real Hl7Worker (MllpServer + KafkaEventSink) on the ingest harness's private-loop thread."""
 
     def __init__(self, kafka: KafkaSettings, mllp: MllpSettings | None = None,
                  ingest: IngestSettings | None = None) -> None:
         self.kafka = kafka
         self.ingest = ingest or IngestSettings(send_timeout_s=10)
         self.settings = Hl7WorkerSettings(mllp=mllp or MllpSettings(port=0))
-        self.loop = asyncio.new_event_loop()
-        self.producer: EventProducer | None = None
-        self.worker: Hl7Worker | None = None
+        self.producer = EventProducer(kafka)
         self.metrics = Hl7Metrics(CollectorRegistry())
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="adv-hl7-worker", daemon=True)
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        try:
-            self.producer = EventProducer(self.kafka)
-            sink = KafkaEventSink(self.producer, raw_topic=self.settings.raw_topic,
-                                  timeout_s=self.ingest.send_timeout_s)
-            self.worker = Hl7Worker(self.ingest, self.settings, sink, metrics=self.metrics)
-            self.loop.run_until_complete(self.worker.start())
-        except BaseException as exc:  # reported to the test thread
-            self._error = exc
-            self._ready.set()
-            return
-        self._ready.set()
-        self.loop.run_forever()
-
-    def start(self) -> int:
-        self._thread.start()
-        if not self._ready.wait(60):
-            raise RuntimeError("HL7 worker did not start within 60 s")
-        if self._error is not None:
-            raise self._error
-        assert self.worker is not None
-        return self.worker.port
+        sink = KafkaEventSink(self.producer, raw_topic=self.settings.raw_topic, timeout_s=self.ingest.send_timeout_s)
+        super().__init__(lambda: Hl7Worker(self.ingest, self.settings, sink, metrics=self.metrics))
 
     def stop(self) -> None:
-        if self.worker is not None and self.loop.is_running():
-            asyncio.run_coroutine_threadsafe(self.worker.stop(), self.loop).result(30)
-            self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(30)
-        if self.producer is not None:
-            self.producer.close()
-        self.loop.close()
+        super().stop()
+        self.producer.close()
 
 
 class FhirServer:

@@ -46,11 +46,9 @@ def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str, inter
 class WorkerProcess:
     """`python -m sepsis_alert.cli <args>` as a child process with its own environment and log file."""
 
-    def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path,
-                 module: str = "sepsis_alert.cli") -> None:
+    def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path) -> None:
         self.name = name
         self.args = args
-        self.module = module
         # SEPSIS_OPS_PORT=0: every worker's ops server on a free port, so several can run side by side
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", "SEPSIS_OPS_PORT": "0", **env}
         self.log_path = log_dir / f"{name}.log"
@@ -62,7 +60,7 @@ class WorkerProcess:
         with self.log_path.open("ab") as out:
             out.write(f"\n=== start #{self.starts} ===\n".encode())
             out.flush()
-            self.proc = subprocess.Popen([sys.executable, "-m", self.module, *self.args], env=self.env, cwd=REPO,
+            self.proc = subprocess.Popen([sys.executable, "-m", "sepsis_alert.cli", *self.args], env=self.env, cwd=REPO,
                                          stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         return self
 

@@ -14,7 +14,6 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +25,6 @@ from schemas.topics import Topics
 from sepsis_alert.kafka.broker import LocalBroker
 from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.kafka.consumer import read_all
-from sepsis_alert.kafka.errors import BrokerStartError
 from sepsis_alert.kafka.topics import ensure_topics
 from tests.adversarial.messages import observation, unique, vitals_oru
 from tests.adversarial.servers import MllpClient, ack_code, free_port
@@ -39,20 +37,6 @@ MESSAGES = 40
 """Per sender; paced so that sending spans the outage."""
 PACE_S = 1.0
 TOKEN = "outage-" + uuid.uuid4().hex
-
-
-@pytest.fixture
-def own_broker(kafka_broker: LocalBroker, tmp_path: Path) -> Iterator[LocalBroker]:
-    """A private broker (depends on kafka_broker only so that the jars are known to be present)."""
-    broker = LocalBroker(tmp_path / "kafka")
-    try:
-        broker.start(180)
-    except BrokerStartError as exc:
-        pytest.fail(f"private test broker did not start: {exc}", pytrace=False)
-    try:
-        yield broker
-    finally:
-        broker.stop()
 
 
 @dataclass

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from schemas.alert import (
     Alert,
@@ -100,16 +101,21 @@ class Setup:
                 "secret": {"value": self.webhook_secret}}
 
     def process(self, name: str, retry: dict[str, Any], max_concurrency: int = 64) -> WorkerProcess:
+        """The real `sepsis-alert notify`, on this test's private topics (settings) and config (YAML file)."""
         config = {"receivers": [self.receiver("primary", self.primary.port),
                                 self.receiver("fallback", self.fallback.port)],
                   "route": {"receiver": "primary"}, "fallback_receiver": "fallback", "retry": retry}
+        config_path = self.log_dir / f"{name}.yaml"
+        config_path.write_text(yaml.safe_dump(config))
         api_port = free_port()
-        spec = {"topics": self.topics, "config": config, "worker": name,
-                "settings": {"consumer_group": f"faults-notifier-{self.tag}", "api_port": api_port,
-                             "public_base_url": f"http://127.0.0.1:{api_port}", "link_secret": self.link_secret,
-                             "api_token": self.api_token, "poll_timeout_ms": 50, "max_concurrency": max_concurrency}}
-        env = {"FAULTS_NOTIFIER_SPEC": json.dumps(spec), "SEPSIS_KAFKA_BOOTSTRAP_SERVERS": self.kafka.bootstrap_servers}
-        return WorkerProcess(name, [], env, self.log_dir, module="tests.faults.notifier_proc")
+        env = {"SEPSIS_KAFKA_BOOTSTRAP_SERVERS": self.kafka.bootstrap_servers,
+               "SEPSIS_NOTIFIER_CONSUMER_GROUP": f"faults-notifier-{self.tag}",
+               "SEPSIS_NOTIFIER_API_PORT": str(api_port),
+               "SEPSIS_NOTIFIER_PUBLIC_BASE_URL": f"http://127.0.0.1:{api_port}",
+               "SEPSIS_NOTIFIER_LINK_SECRET": self.link_secret, "SEPSIS_NOTIFIER_API_TOKEN": self.api_token,
+               "SEPSIS_NOTIFIER_POLL_TIMEOUT_MS": "50", "SEPSIS_NOTIFIER_MAX_CONCURRENCY": str(max_concurrency),
+               **{f"SEPSIS_NOTIFIER_TOPIC_{role.upper()}": topic for role, topic in self.topics.items()}}
+        return WorkerProcess(name, ["notify", "--config", str(config_path)], env, self.log_dir)
 
     def produce(self, alerts: list[Alert]) -> None:
         with EventProducer(self.kafka) as producer:

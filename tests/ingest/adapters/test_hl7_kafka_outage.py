@@ -6,8 +6,6 @@ Uses its own LocalBroker so that the shared session broker is not disturbed.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -19,7 +17,6 @@ from schemas.topics import Topics
 from sepsis_alert.kafka.broker import LocalBroker
 from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.kafka.consumer import read_all
-from sepsis_alert.kafka.errors import BrokerStartError
 from sepsis_alert.kafka.producer import EventProducer
 from sepsis_alert.kafka.topics import ensure_topics
 from tests.ingest.adapters.harness import MllpClient, WorkerThread, ack_fields, unique_id
@@ -30,20 +27,6 @@ pytestmark = pytest.mark.integration
 SEND_TIMEOUT_S = 2.0
 SLACK_S = 5.0
 """Allowed overrun of the send timeout on a busy 2-core machine."""
-
-
-@pytest.fixture
-def own_broker(kafka_broker: LocalBroker, tmp_path: Path) -> Iterator[LocalBroker]:
-    """A private broker (depends on kafka_broker only so that the jars are known to be present)."""
-    broker = LocalBroker(tmp_path / "kafka")
-    try:
-        broker.start(180)
-    except BrokerStartError as exc:
-        pytest.fail(f"private test broker did not start: {exc}", pytrace=False)
-    try:
-        yield broker
-    finally:
-        broker.stop()
 
 
 def test_no_aa_while_kafka_is_down_and_retransmission_accepted_once(own_broker: LocalBroker) -> None:

@@ -6,14 +6,12 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from schemas.topics import ALL_TOPICS, Topics
 from sepsis_alert.kafka.broker import LocalBroker, free_port
-from sepsis_alert.kafka.errors import BrokerStartError
 
 pytestmark = pytest.mark.integration
 
@@ -35,35 +33,22 @@ def _run(*args: str, env: dict[str, str] | None = None, timeout: float = 240) ->
                           env={**os.environ, **(env or {})})
 
 
-@pytest.fixture
-def fresh_broker(kafka_broker: LocalBroker, tmp_path: Path) -> Iterator[LocalBroker]:
-    broker = LocalBroker(tmp_path / "kafka")
-    try:
-        broker.start(180)
-    except BrokerStartError as exc:
-        pytest.fail(f"private test broker did not start: {exc}", pytrace=False)
-    try:
-        yield broker
-    finally:
-        broker.stop()
-
-
-def test_topics_create_twice_then_describe(fresh_broker: LocalBroker) -> None:
+def test_topics_create_twice_then_describe(own_broker: LocalBroker) -> None:
     cli = str(BIN / "sepsis-alert")
-    first = _run(cli, "topics", "create", "--bootstrap", fresh_broker.bootstrap)
+    first = _run(cli, "topics", "create", "--bootstrap", own_broker.bootstrap)
     assert first.returncode == 0, first.stderr
     assert first.stdout.splitlines() == [f"{spec.name}: created" for spec in ALL_TOPICS]
 
     # Second run takes the broker from the environment instead of --bootstrap.
-    second = _run(cli, "topics", "create", env={"SEPSIS_KAFKA_BOOTSTRAP_SERVERS": fresh_broker.bootstrap})
+    second = _run(cli, "topics", "create", env={"SEPSIS_KAFKA_BOOTSTRAP_SERVERS": own_broker.bootstrap})
     assert second.returncode == 0, second.stderr
     assert second.stdout.splitlines() == [f"{spec.name}: exists" for spec in ALL_TOPICS]
 
-    listed = _run(cli, "topics", "list", "--bootstrap", fresh_broker.bootstrap)
+    listed = _run(cli, "topics", "list", "--bootstrap", own_broker.bootstrap)
     assert listed.returncode == 0, listed.stderr
     assert f"{Topics.SILENCES}\tpartitions=1" in listed.stdout.splitlines()
 
-    described = _run(cli, "topics", "describe", Topics.DETECTOR_STATE, "--bootstrap", fresh_broker.bootstrap)
+    described = _run(cli, "topics", "describe", Topics.DETECTOR_STATE, "--bootstrap", own_broker.bootstrap)
     assert described.returncode == 0, described.stderr
     assert "  cleanup.policy=compact" in described.stdout.splitlines()
 

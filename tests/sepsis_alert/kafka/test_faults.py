@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,20 +22,6 @@ pytestmark = pytest.mark.integration
 
 SLACK_S = 2.5
 """Allowed overrun of a send_all timeout on a busy 2-core machine."""
-
-
-@pytest.fixture
-def own_broker(kafka_broker: LocalBroker, tmp_path: Path) -> Iterator[LocalBroker]:
-    """A second, private broker (depends on kafka_broker only so that jars are known to be present)."""
-    broker = LocalBroker(tmp_path / "kafka")
-    try:
-        broker.start(180)
-    except BrokerStartError as exc:
-        pytest.fail(f"private test broker did not start: {exc}", pytrace=False)
-    try:
-        yield broker
-    finally:
-        broker.stop()
 
 
 def _expect_unavailable(producer: EventProducer, topic: str, timeout_s: float, *, use_async: bool = False) -> None:
