@@ -16,7 +16,7 @@ from typing import Protocol
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from notifier.core.model import Notification
+from notifier.core.model import Notification, NotifyAction
 from notifier.core.phi import AlertView, PhiPolicy
 from notifier.core.retry_policy import AttemptResult, FailureKind, classify_status, parse_retry_after
 
@@ -108,6 +108,16 @@ class Integration(Protocol):
     def secrets(self) -> list[str]:
         """Every secret value this integration holds (for the log redactor)."""
         ...
+
+
+def chat_title(item: Notification, view: AlertView) -> str:
+    """One-line title of a chat message (Slack, Teams): what happened, where, at which tier."""
+    if item.action == NotifyAction.RESOLVE:
+        return f"Resolved - {view.location}"
+    if item.action == NotifyAction.ACKNOWLEDGE:
+        return f"Acknowledged - {view.location}"
+    prefix = f"[tier {item.tier + 1}] " if item.tier else ""
+    return prefix + view.headline()
 
 
 class FastPoster(Protocol):

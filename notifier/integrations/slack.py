@@ -15,7 +15,7 @@ from pydantic import Field
 
 from notifier.core.model import Notification, NotifyAction
 from notifier.core.phi import AlertView, PhiPolicy
-from notifier.integrations.base import OutgoingRequest, ReceiverBase, SecretRef
+from notifier.integrations.base import OutgoingRequest, ReceiverBase, SecretRef, chat_title
 
 __all__ = ["SlackIntegration", "SlackReceiver"]
 
@@ -28,15 +28,6 @@ class SlackReceiver(ReceiverBase):
 
     def build(self) -> SlackIntegration:
         return SlackIntegration(self)
-
-
-def _title(item: Notification, view: AlertView) -> str:
-    if item.action == NotifyAction.RESOLVE:
-        return f"Resolved - {view.location}"
-    if item.action == NotifyAction.ACKNOWLEDGE:
-        return f"Acknowledged - {view.location}"
-    prefix = f"[tier {item.tier + 1}] " if item.tier else ""
-    return prefix + view.headline()
 
 
 class SlackIntegration:
@@ -54,7 +45,7 @@ class SlackIntegration:
         return [self._url]
 
     def format(self, item: Notification, view: AlertView, now_s: float) -> OutgoingRequest:
-        title = _title(item, view)
+        title = chat_title(item, view)
         blocks: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": title[:150]}}]
         fields = [{"type": "mrkdwn", "text": f"*Location*\n{view.location}"}]
         if view.level_name:

@@ -15,7 +15,7 @@ from pydantic import Field
 
 from notifier.core.model import Notification, NotifyAction
 from notifier.core.phi import AlertView, PhiPolicy
-from notifier.integrations.base import OutgoingRequest, ReceiverBase, SecretRef
+from notifier.integrations.base import OutgoingRequest, ReceiverBase, SecretRef, chat_title
 
 __all__ = ["TeamsIntegration", "TeamsReceiver"]
 
@@ -47,10 +47,7 @@ class TeamsIntegration:
         return [self._url]
 
     def format(self, item: Notification, view: AlertView, now_s: float) -> OutgoingRequest:
-        if item.action == NotifyAction.RESOLVE:
-            title = f"Resolved - {view.location}"
-        else:
-            title = (f"[tier {item.tier + 1}] " if item.tier else "") + view.headline()
+        title = chat_title(item, view)
         facts = [{"title": "Location", "value": view.location}]
         if view.level_name:
             facts.append({"title": "Level", "value": f"{view.level} ({view.level_name})"})
