@@ -173,7 +173,10 @@ class DetectorStream:
         consumer = make_consumer(self.settings, self.group_id, (), max_poll_records=self.max_poll_records,
                                  partition_assignment_strategy=[RangePartitionAssignor],
                                  max_poll_interval_ms=300_000, fetch_max_bytes=32 * 1024 * 1024,
-                                 max_partition_fetch_bytes=4 * 1024 * 1024)
+                                 max_partition_fetch_bytes=4 * 1024 * 1024,
+                                 # a detector that joined before its topics' metadata reached it was assigned
+                                 # nothing; refreshing metadata often makes it rejoin within seconds, not 5 min
+                                 metadata_max_age_ms=10_000)
         consumer.subscribe(topics=list(self.topics.inputs()), listener=_Rebalance(self))
         self._consumer = consumer
         # The producer's bootstrap answered (the constructor raises NoBrokersAvailable otherwise).
