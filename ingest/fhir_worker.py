@@ -24,7 +24,7 @@ from sepsis_alert.ops.readiness import ReadinessRegistry
 from sepsis_alert.ops.redaction import Redactor
 from sepsis_alert.ops.settings import OpsSettings
 
-__all__ = ["FhirWorkerSettings", "TokenTable", "load_tokens", "run_worker"]
+__all__ = ["FhirWorkerSettings", "TokenTable", "load_tokens", "make_fetcher", "run_worker"]
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +50,29 @@ class FhirWorkerSettings(BaseSettings):
     tls_keyfile: Path | None = Field(default=None, description="PEM private key of tls_certfile")
     dedup_capacity: int = Field(default=100_000, ge=0, le=10_000_000,
                                 description="how many accepted resource ids/identifiers are remembered to answer "
-                                            "a duplicate POST with 200 (in memory; 0 disables)")
+                                            "a duplicate POST with 200 (0 disables)")
+    load_dedup_on_start: bool = Field(default=True,
+                                      description="reload the keys of accepted resources from the ingest-dedup topic "
+                                                  "at start-up, so duplicates are recognised across restarts")
     retry_after_s: int = Field(default=10, ge=1, le=3600,
                                description="seconds in the Retry-After header of a 503 (Kafka unavailable)")
     worker_name: str = Field(default="fhir-http", min_length=1, max_length=64,
                              description="worker name written into dead letters")
+    fetch_base_urls: str = Field(
+        default="", description="comma-separated FHIR base URLs that id-only Subscription notifications may be read "
+                                "from (e.g. https://ehr.example/fhir); empty: id-only notifications are rejected "
+                                "(422) and dead-lettered")
+    fetch_token: SecretStr | None = Field(default=None,
+                                          description="bearer token for reading id-only resources from the EHR")
+    fetch_token_file: Path | None = Field(default=None,
+                                          description="secrets file holding the id-only fetch bearer token")
+    fetch_timeout_s: float = Field(default=5.0, gt=0, le=60,
+                                   description="seconds allowed per id-only resource read (503 to the sender after)")
+    fetch_concurrency: int = Field(default=4, ge=1, le=64,
+                                   description="id-only resource reads in flight at once per notification")
+    fetch_ca_file: Path | None = Field(default=None,
+                                       description="PEM CA bundle to verify the EHR's TLS certificate (default: "
+                                                   "the system store)")
 
     @model_validator(mode="after")
     def _check(self) -> Self:
@@ -63,7 +81,29 @@ class FhirWorkerSettings(BaseSettings):
         if not self.dev_no_auth and self.tokens is None and self.tokens_file is None:
             raise ValueError("no bearer tokens configured: set SEPSIS_FHIR_TOKENS or SEPSIS_FHIR_TOKENS_FILE "
                              "(or --dev for local development without authentication)")
+        for base in self.fetch_bases():
+            if not base.startswith("https://") and not self.dev_no_auth and "://127.0.0.1" not in base:
+                raise ValueError(f"fetch_base_urls: {base!r} is not https (plain http only for 127.0.0.1 or --dev)")
+        if self.fetch_token is not None and self.fetch_token_file is not None:
+            raise ValueError("set fetch_token or fetch_token_file, not both")
         return self
+
+    def fetch_bases(self) -> tuple[str, ...]:
+        """The id-only fetch base URLs, normalised (scheme://host/path/)."""
+        from ingest.core.fhir.id_only import normalise_base_url
+
+        return tuple(normalise_base_url(b) for b in self.fetch_base_urls.split(",") if b.strip())
+
+    def fetch_token_value(self) -> str | None:
+        """The id-only fetch token from the environment or its secrets file (first non-comment line)."""
+        if self.fetch_token is not None:
+            return self.fetch_token.get_secret_value().strip() or None
+        if self.fetch_token_file is not None:
+            for line in self.fetch_token_file.read_text(encoding="utf-8").splitlines():
+                line = line.split("#", 1)[0].strip()
+                if line:
+                    return line
+        return None
 
 
 class TokenTable:
@@ -138,9 +178,16 @@ def run_worker(settings: FhirWorkerSettings, ingest: IngestSettings | None = Non
         ops_server = start_ops_server_from_settings(ops, readiness=readiness, registry=metrics.registry,
                                                     worker="ingest-fhir")
     # delivery bounded by the send timeout: a write answered 503 must not land behind the client's back
+    seen_keys: list[str] = []
+    if settings.load_dedup_on_start and settings.dedup_capacity > 0:
+        from ingest.adapters.dedup import load_fhir_keys
+
+        seen_keys = load_fhir_keys(kafka)[-settings.dedup_capacity:]
+        log.info("loaded %d duplicate keys of accepted resources from Kafka", len(seen_keys))
     producer = EventProducer(ingest_producer_settings(kafka, ingest.send_timeout_s))
     try:
-        app = create_app(settings, ingest, KafkaFhirSink(producer, ingest.send_timeout_s), tokens, metrics)
+        app = create_app(settings, ingest, KafkaFhirSink(producer, ingest.send_timeout_s), tokens, metrics,
+                         make_fetcher(settings), seen_keys)
         server = uvicorn.Server(uvicorn_config(app, settings))
         log.info("FHIR endpoint on %s:%d%s (tls=%s, tokens=%d)", settings.host, settings.port,
                  settings.base_path, settings.tls_certfile is not None, len(tokens))
@@ -152,6 +199,17 @@ def run_worker(settings: FhirWorkerSettings, ingest: IngestSettings | None = Non
         producer.close()
         if ops_server is not None:
             ops_server.stop()
+
+
+def make_fetcher(settings: FhirWorkerSettings) -> Any:
+    """The id-only notification reader (ingest.adapters.fhir_fetch.ResourceFetcher), or None when not configured."""
+    if not settings.fetch_bases():
+        return None
+    from ingest.adapters.fhir_fetch import ResourceFetcher
+
+    return ResourceFetcher(settings.fetch_token_value(), timeout_s=settings.fetch_timeout_s,
+                           max_bytes=settings.max_body_bytes, concurrency=settings.fetch_concurrency,
+                           verify=str(settings.fetch_ca_file) if settings.fetch_ca_file else True)
 
 
 def _mark_bound(server: Any, readiness: ReadinessRegistry) -> None:
@@ -170,4 +228,7 @@ def _secrets_of(settings: FhirWorkerSettings, kafka: KafkaSettings) -> list[str]
         found += [t.strip() for t in settings.tokens.get_secret_value().split(",") if t.strip()]
     if kafka.sasl_password is not None:
         found.append(kafka.sasl_password.get_secret_value())
+    fetch_token = settings.fetch_token_value()
+    if fetch_token:
+        found.append(fetch_token)
     return found

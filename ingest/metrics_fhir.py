@@ -40,3 +40,6 @@ class FhirMetrics:
                                      "Subscription notifications by form (r4-backport, r4b, r5) and type "
                                      "(handshake, heartbeat, event-notification, ...)",
                                      ["form", "kind"], registry=reg)
+        self.id_only_fetches = Counter("sepsis_fhir_id_only_fetches_total",
+                                       "resources read from the EHR for id-only notifications, by outcome "
+                                       "(ok, gone, unavailable, rejected)", ["outcome"], registry=reg)

@@ -20,7 +20,10 @@ from schemas.topics import Topics
 from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.kafka.consumer import read_all
 
-__all__ = ["RetransmissionIndex", "dedup_key", "load_from_kafka"]
+__all__ = ["FHIR_KEY_PREFIX", "RetransmissionIndex", "dedup_key", "load_fhir_keys", "load_from_kafka"]
+
+# Markers of resources accepted by the FHIR endpoint share the topic; this prefix keeps the two apart.
+FHIR_KEY_PREFIX = "fhir-rest|"
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +73,7 @@ def load_from_kafka(index: RetransmissionIndex, settings: KafkaSettings, now: da
     """
     loaded = 0
     for record in read_all(settings, topic, timeout_s=timeout_s):
-        if record.key is None or record.value is None:
+        if record.key is None or record.value is None or record.key.startswith(FHIR_KEY_PREFIX.encode()):
             continue
         try:
             accepted_at = datetime.fromisoformat(json.loads(record.value)["accepted_at"])
@@ -81,3 +84,13 @@ def load_from_kafka(index: RetransmissionIndex, settings: KafkaSettings, now: da
             index.remember(record.key.decode(), accepted_at)
             loaded += 1
     return loaded
+
+
+def load_fhir_keys(settings: KafkaSettings, timeout_s: float = 30.0, topic: str = Topics.INGEST_DEDUP) -> list[str]:
+    """Duplicate keys of resources the FHIR endpoint accepted earlier, oldest first (prefix removed).
+
+    Raises KafkaUnavailableError when the topic cannot be read.
+    """
+    prefix = FHIR_KEY_PREFIX.encode()
+    return [record.key[len(prefix):].decode() for record in read_all(settings, topic, timeout_s=timeout_s)
+            if record.key is not None and record.value is not None and record.key.startswith(prefix)]

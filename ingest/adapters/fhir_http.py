@@ -16,11 +16,14 @@ the raw body and the error written to the dead-letter topic; never 500 for input
 Kafka: through the shared ingest sink (ingest/adapters/kafka_sink.KafkaEventSink, raw topic
 sepsis.raw.fhir), wrapped by `KafkaFhirSink`.
 
-Duplicates: a bounded in-memory LRU of (type, id, meta.versionId, status) and
+Duplicates: a bounded LRU of (type, id, meta.versionId, status) and
 (type, identifier system|value, versionId, status) of accepted single-resource POSTs.
-It is lost on restart, so a retransmission after a restart is stored again; that is
-safe because every event carries a stable `source_id` and consumers de-duplicate on it
-(at-least-once). The status is part of the key so a correction is never taken for a duplicate.
+The first key of each accepted resource is also written as a marker to the compacted
+ingest-dedup topic in the same acks=all batch (prefix `fhir-rest|`), and the worker
+reloads those markers at start-up, so a duplicate POST after a restart is still
+answered 200 without being stored again. Events carry a stable `source_id` as well, so
+consumers de-duplicate anything that slips through (at-least-once). The status is part
+of the key so a correction is never taken for a duplicate.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -38,11 +41,15 @@ from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ingest.adapters.dedup import FHIR_KEY_PREFIX
+from ingest.adapters.fhir_fetch import FetchUnavailable, ResourceFetcher
 from ingest.adapters.kafka_sink import KafkaEventSink
 from ingest.config import IngestSettings
 from ingest.core.errors import InputRejected, ParseError
 from ingest.core.fhir import SUPPORTED_RESOURCE_TYPES, FhirDocument, analyse_parsed, document_message_id, events_of
-from ingest.core.fhir.document import parse_fhir_json
+from ingest.core.fhir.bundle import read_notification
+from ingest.core.fhir.document import NOTIFICATION_EVENT_KINDS, parse_fhir_json
+from ingest.core.fhir.id_only import fetch_targets, with_fetched_resources
 from ingest.core.fhir.responses import (
     capability_statement,
     entry_response,
@@ -75,7 +82,8 @@ _HEAD_BYTES = 4096
 class FhirSink(Protocol):
     """Where accepted and rejected input goes. Both calls raise KafkaUnavailableError when not acknowledged."""
 
-    async def store(self, raw: bytes, message_id: str, events: list[ClinicalEvent], received_at: datetime) -> None:
+    async def store(self, raw: bytes, message_id: str, events: list[ClinicalEvent], received_at: datetime,
+                    dedup_key: str | None = None) -> None:
         ...
 
     async def dead_letter(self, letter: DeadLetter) -> None: ...
@@ -88,9 +96,13 @@ class KafkaFhirSink:
     def __init__(self, producer: EventProducer, timeout_s: float) -> None:
         self._sink = KafkaEventSink(producer, raw_topic=Topics.RAW_FHIR, timeout_s=timeout_s, source="fhir")
 
-    async def store(self, raw: bytes, message_id: str, events: list[ClinicalEvent], received_at: datetime) -> None:
+    async def store(self, raw: bytes, message_id: str, events: list[ClinicalEvent], received_at: datetime,
+                    dedup_key: str | None = None) -> None:
+        """`dedup_key` (a SeenSet key) also writes a marker, so a restarted endpoint still knows the resource."""
+        marker = FHIR_KEY_PREFIX + dedup_key if dedup_key else None
         try:
-            await self._sink.write_accepted(events, raw, message_id=message_id, sender="", received_at=received_at)
+            await self._sink.write_accepted(events, raw, message_id=message_id, sender="", received_at=received_at,
+                                            dedup_key=marker)
         except KafkaUnavailableError:
             raise
         except KafkaPlumbingError as exc:  # e.g. a record too large for the broker: still "not stored"
@@ -158,13 +170,15 @@ class _Endpoint:
     """Request handling shared by the routes (auth, body limits, dead letters, Kafka, metrics)."""
 
     def __init__(self, settings: FhirWorkerSettings, ingest: IngestSettings, sink: FhirSink, tokens: TokenTable,
-                 metrics: FhirMetrics) -> None:
+                 metrics: FhirMetrics, fetcher: ResourceFetcher | None) -> None:
         self.settings = settings
         self.ingest = ingest
         self.sink = sink
         self.tokens = tokens
         self.metrics = metrics
         self.seen = SeenSet(settings.dedup_capacity)
+        self.fetcher = fetcher
+        self.fetch_bases = settings.fetch_bases()
 
     # --------------------------------------------------------------- checks
     def authorise(self, request: Request, *, write: bool = True) -> None:
@@ -254,10 +268,11 @@ class _Endpoint:
         log.info("FHIR input rejected: code=%s location=%s", first.code, first.location)
         return _fhir(outcome_for_rejection(*errors), http_status_for(*errors))
 
-    async def store(self, raw: bytes, message_id: str, events: list[ClinicalEvent], received_at: datetime) -> None:
+    async def store(self, raw: bytes, message_id: str, events: list[ClinicalEvent], received_at: datetime,
+                    dedup_key: str | None = None) -> None:
         """Raises _Reject(503) when Kafka does not acknowledge in time."""
         try:
-            await self.sink.store(raw, message_id, events, received_at)
+            await self.sink.store(raw, message_id, events, received_at, dedup_key)
         except KafkaUnavailableError as exc:
             log.warning("Kafka unavailable, answering 503: %s", exc)
             raise _Reject(_fhir(operation_outcome([issue("error", "transient",
@@ -265,6 +280,40 @@ class _Endpoint:
                                 503, {"Retry-After": str(self.settings.retry_after_s)}), "unavailable") from None
         for e in events:
             self.metrics.events.labels(e.kind).inc()
+
+    async def fill_id_only(self, doc: dict[str, Any], raw: bytes) -> tuple[dict[str, Any], bytes]:
+        """An id-only event notification with the resources it names read from the EHR (else `doc` unchanged).
+
+        The filled notification replaces the raw body, so the raw topic can be
+        reprocessed without the EHR. Raises InputRejected (a reference outside the
+        allowed servers, none configured, a bad resource) or _Reject(503) when the
+        EHR cannot be read now, so the sender retries.
+        """
+        note = read_notification(doc)
+        if note is None or note.kind not in NOTIFICATION_EVENT_KINDS:
+            return doc, raw
+        targets = fetch_targets(doc, self.fetch_bases)
+        if not targets:
+            return doc, raw
+        if self.fetcher is None:  # bases configured but no fetcher wired (tests); treat as not configured
+            raise InputRejected("id-only notifications are not read by this worker", location="Bundle",
+                                code="fetch_not_configured")
+        try:
+            fetched = await self.fetcher.fetch_all(targets)
+        except FetchUnavailable as exc:
+            self.metrics.id_only_fetches.labels("unavailable").inc()
+            log.warning("id-only notification: EHR not readable, answering 503: %s", exc)
+            raise _Reject(_fhir(operation_outcome([issue("error", "transient",
+                                                         "the resources this notification names could not be "
+                                                         "read from the FHIR server; retry later")]),
+                                503, {"Retry-After": str(self.settings.retry_after_s)}), "unavailable") from None
+        except InputRejected:
+            self.metrics.id_only_fetches.labels("rejected").inc()
+            raise
+        for resource in fetched.values():
+            self.metrics.id_only_fetches.labels("gone" if resource is None else "ok").inc()
+        filled = with_fetched_resources(doc, fetched, targets)
+        return filled, orjson.dumps(filled)
 
     def count_skips(self, doc: FhirDocument) -> None:
         for s in doc.skipped:
@@ -289,11 +338,16 @@ Handler = Callable[[Request, bytes, datetime], Awaitable[Response]]
 
 
 def create_app(settings: FhirWorkerSettings, ingest: IngestSettings, sink: FhirSink, tokens: TokenTable,
-               metrics: FhirMetrics) -> FastAPI:
-    """The ASGI app. `sink` stores to Kafka (KafkaFhirSink in production)."""
+               metrics: FhirMetrics, fetcher: ResourceFetcher | None = None,
+               seen_keys: Sequence[str] = ()) -> FastAPI:
+    """The ASGI app. `sink` stores to Kafka (KafkaFhirSink in production); `fetcher` reads id-only notifications;
+    `seen_keys` are duplicate keys of resources accepted before this process started (oldest first)."""
     app = FastAPI(title="sepsis-alert FHIR ingest", version=__version__, docs_url=None, redoc_url=None,
                   openapi_url=None)
-    ep = _Endpoint(settings, ingest, sink, tokens, metrics)
+    ep = _Endpoint(settings, ingest, sink, tokens, metrics, fetcher)
+    ep.seen.add(list(seen_keys))
+    if fetcher is not None:
+        app.router.on_shutdown.append(fetcher.aclose)
     base = settings.base_path
 
     async def guarded(route: str, request: Request, handler: Handler) -> Response:
@@ -328,7 +382,7 @@ def create_app(settings: FhirWorkerSettings, ingest: IngestSettings, sink: FhirS
         except InputRejected as exc:
             metrics.requests.labels(rtype, rtype, "rejected").inc()
             return await ep.reject(raw, received_at, message_id, exc)
-        await ep.store(raw, message_id, result.events, received_at)
+        await ep.store(raw, message_id, result.events, received_at, keys[0] if keys else None)
         ep.seen.add(keys)
         ep.count_skips(result)
         metrics.requests.labels(rtype, rtype, "created").inc()
@@ -388,6 +442,7 @@ def create_app(settings: FhirWorkerSettings, ingest: IngestSettings, sink: FhirS
         doc = ep.parse(raw)
         message_id = document_message_id(doc, raw)
         try:
+            doc, raw = await ep.fill_id_only(doc, raw)
             result = ep.analyse(doc, message_id, received_at)
         except InputRejected as exc:
             metrics.requests.labels("notification", "Bundle", "rejected").inc()

@@ -23,6 +23,7 @@ Rules (clinical-scores.md §1, §1.6):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -69,6 +70,9 @@ ACVPU_SNOMED: dict[str, str] = {
 _SNOMED = "http://snomed.info/sct"
 _ORDINAL_URLS = ("http://hl7.org/fhir/StructureDefinition/ordinalValue",
                  "http://hl7.org/fhir/StructureDefinition/iso21090-CO-value")
+# Event-time elements in order of preference: (key in the resource, FHIRPath step).
+_TIME_ELEMENTS = (("effectiveDateTime", "effectiveDateTime"), ("effectivePeriod", "effectivePeriod.start"),
+                  ("effectiveInstant", "effectiveInstant"), ("issued", "issued"))
 _VALUE_KEYS = ("valueQuantity", "valueCodeableConcept", "valueString", "valueBoolean", "valueInteger",
                "valueRange", "valueRatio", "valueSampledData", "valueTime", "valueDateTime", "valuePeriod")
 
@@ -92,32 +96,34 @@ def check_observation_invariants(resource: dict[str, Any], location: str) -> Non
 
 def _event_time(resource: dict[str, Any], location: str, ctx: NormaliseContext) -> datetime:
     """Event time from effective[x] / issued / the citing DiagnosticReport, checked against the window."""
-    period = as_dict(resource.get("effectivePeriod"))
-    candidates: list[tuple[Any, str]] = [
-        (resource.get("effectiveDateTime"), fhirpath(location, "effectiveDateTime")),
-        (period.get("start"), fhirpath(location, "effectivePeriod.start")),
-        (resource.get("effectiveInstant"), fhirpath(location, "effectiveInstant")),
-        (resource.get("issued"), fhirpath(location, "issued")),
-    ]
-    report = ctx.report_time()
-    if report is not None:
-        candidates.append(report)
-    for value, where in candidates:
+    for key, step in _TIME_ELEMENTS:
+        value = resource.get(key)
+        if key == "effectivePeriod":
+            value = as_dict(value).get("start")
         if value is not None:
+            where = fhirpath(location, step)  # built only for the element used: this runs per Observation
             return ctx.event_time(parse_fhir_datetime(value, ctx.zone, location=where), where)
+    report = ctx.report_time()
+    if report is not None and report[0] is not None:
+        value, where = report
+        return ctx.event_time(parse_fhir_datetime(value, ctx.zone, location=where), where)
     raise MissingField("no event time: none of effectiveDateTime, effectivePeriod.start, effectiveInstant, "
                        "issued", location=fhirpath(location, "effective[x]"), code="missing_time")
 
 
-def stable_observation_id(resource: dict[str, Any], fallback: str) -> str:
-    """`Observation/<id>`, else `<system>|<value>` of the first identifier, else `fallback`."""
+def stable_observation_id(resource: dict[str, Any], fallback: Callable[[], str]) -> str:
+    """`Observation/<id>`, else `<system>|<value>` of the first identifier, else `fallback()`.
+
+    The fallback (a content digest) is a callable because hashing the resource is
+    the dearest step here and is needed only when the sender gave no id.
+    """
     if isinstance(resource.get("id"), str) and resource["id"]:
         return f"Observation/{resource['id']}"
     for ident in as_list(resource.get("identifier")):
         d = as_dict(ident)
         if isinstance(d.get("value"), str) and d["value"]:
             return f"{d.get('system') or ''}|{d['value']}"[:256]
-    return fallback
+    return fallback()
 
 
 def _number(value: Any, location: str) -> float:
@@ -222,7 +228,7 @@ def normalise_observation(resource: dict[str, Any], location: str,
     except NonPatientSubject as exc:
         return [], [*skipped, Skipped(fhirpath(location, "subject"), "non_patient_subject", exc.reference)]
     effective_at = _event_time(resource, location, ctx)
-    base_id = stable_observation_id(resource, f"{ctx.message_id}#{content_digest(resource)}")
+    base_id = stable_observation_id(resource, lambda: f"{ctx.message_id}#{content_digest(resource)}")
     encounter_id = ctx.encounter_id(resource)
     events: list[Observation] = []
     for measure, code, element, path, suffix in targets:

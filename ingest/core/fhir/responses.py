@@ -128,7 +128,8 @@ def capability_statement(base_path: str, *, software_version: str, date: str,
                               "POST [base]/$subscription-notification takes Subscription notifications: R4 "
                               "Subscriptions Backport (history Bundle, Parameters status), R4B (SubscriptionStatus) "
                               "and R5 (subscription-notification Bundle); handshake and heartbeat are acknowledged "
-                              "without events; id-only notifications are acknowledged but not fetched."),
+                              "without events; for id-only notifications the named resources are read from the "
+                              "configured FHIR servers (fetch_base_urls) before the answer, else rejected with 422."),
             "security": security,
             "resource": resources,
             "interaction": [{"code": "batch"}, {"code": "transaction"}],
