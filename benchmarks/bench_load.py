@@ -60,6 +60,15 @@ def _rss_mib(pid: int) -> float:
     return 0.0
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (from /proc; 0 when unreadable)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def _percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -198,6 +207,8 @@ def run() -> dict[str, float | int | str]:
     procs: dict[str, subprocess.Popen[bytes]] = {}
     rss: dict[str, list[tuple[float, float]]] = {}
     sampling = threading.Event()
+    cpu_used: dict[str, float] = {}
+    busy_s = 0.0
     try:
         broker.start(180)
         kafka = KafkaSettings(bootstrap_servers=broker.bootstrap)
@@ -239,12 +250,16 @@ def run() -> dict[str, float | int | str]:
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
+        cpu_before = {name: _cpu_s(proc.pid) for name, proc in procs.items()}
+        load_started = time.monotonic()
         acks: dict[tuple[str, str], float] = {}
         stats = {"messages_sent": 0, "observations_sent": 0, "messages_aa": 0}
         send_wall_s = _send_all(port, work, rate, acks, stats)
 
         def alerts_on_topic() -> list[dict[str, Any]]:
-            return [json.loads(r.value) for r in read_all(kafka, "sepsis.alerts", timeout_s=60) if r.value]
+            # `_produced_s`: the record's CreateTime (the detector's clock = ours), to split the latency in two.
+            return [dict(json.loads(r.value), _produced_s=r.timestamp / 1000)
+                    for r in read_all(kafka, "sepsis.alerts", timeout_s=60) if r.value]
 
         previous = -1
 
@@ -258,6 +273,8 @@ def run() -> dict[str, float | int | str]:
 
         _wait(settled, max(300.0, duration_s))
         sampling.set()
+        busy_s = time.monotonic() - load_started
+        cpu_used = {name: _cpu_s(proc.pid) - cpu_before[name] for name, proc in procs.items()}
         alerts = alerts_on_topic()
         stored = {json.loads(r.value)["source_id"] for r in read_all(kafka, "sepsis.observations", timeout_s=120)
                   if r.value}
@@ -281,7 +298,7 @@ def run() -> dict[str, float | int | str]:
     first_arrival: dict[str, float] = {}
     for alert_id, arrived in receiver.arrivals:
         first_arrival.setdefault(alert_id, arrived)
-    latencies = []
+    latencies, to_alert, to_webhook = [], [], []
     for alert_id, arrived in first_arrival.items():
         alert = by_id.get(alert_id)
         if alert is None:
@@ -289,6 +306,8 @@ def run() -> dict[str, float | int | str]:
         acked = acks.get((alert["patient_key"], datetime.fromisoformat(alert["event_time"]).isoformat()))
         if acked is not None:
             latencies.append((arrived - acked) * 1000)
+            to_alert.append((alert["_produced_s"] - acked) * 1000)
+            to_webhook.append((arrived - alert["_produced_s"]) * 1000)
     figures: dict[str, float | int | str] = {
         "load_duration_target_s": duration_s,
         "load_send_wall_s": round(send_wall_s, 1),
@@ -304,11 +323,19 @@ def run() -> dict[str, float | int | str]:
         "load_ack_to_webhook_p50_ms": round(_percentile(latencies, 0.50), 1),
         "load_ack_to_webhook_p99_ms": round(_percentile(latencies, 0.99), 1),
         "load_ack_to_webhook_p99_target_ms": TARGET_P99_MS,
+        # The two halves: ACK -> alert record produced (detector side), alert record -> webhook (notifier side).
+        "load_ack_to_alert_record_p50_ms": round(_percentile(to_alert, 0.50), 1),
+        "load_ack_to_alert_record_p99_ms": round(_percentile(to_alert, 0.99), 1),
+        "load_alert_record_to_webhook_p50_ms": round(_percentile(to_webhook, 0.50), 1),
+        "load_alert_record_to_webhook_p99_ms": round(_percentile(to_webhook, 0.99), 1),
         "load_latency_samples": len(latencies),
     }
     figures["load_counts_match"] = int(stats["messages_aa"] == stats["messages_sent"]
                                        and len(stored) == stats["observations_sent"]
                                        and set(first_arrival) == set(by_id))
+    for name, used in cpu_used.items():
+        # Share of one core over the load and the drain after it (the machine has 2 cores to share).
+        figures[f"load_cpu_{name.replace('-', '_')}_core_share"] = round(used / busy_s, 3) if busy_s else 0.0
     for name, samples in rss.items():
         values = [v for _, v in samples if v > 0]
         if not values:
