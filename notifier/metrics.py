@@ -42,5 +42,11 @@ class NotifierMetrics:
                                     ["reason"], registry=r)
         self.throttled = Counter("sepsis_notifier_throttle_waits_total", "Sends delayed by a rate limit", ["receiver"],
                                  registry=r)
+        self.group_admissions = Counter(
+            "sepsis_notifier_group_admissions_total", "Notifications at a grouping receiver, by decision "
+            "(token_free: sent alone at once; opened / joined: combined while the rate limit was reached)",
+            ["receiver", "reason"], registry=r)
+        self.group_messages = Counter("sepsis_notifier_group_messages_total", "Messages that carried more than one "
+                                      "alert (a group)", ["receiver"], registry=r)
         self.invalid_alerts = Counter("sepsis_notifier_invalid_alerts_total", "Malformed alert records dead-lettered",
                                       registry=r)

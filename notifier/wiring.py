@@ -1,6 +1,9 @@
 """Builds the stage pipeline from the config (shared by the app, the tests and the benchmark).
 
     Sequence[ route -> silence -> dedup -> ByReceiver{ receiver: Sequence[throttle?, retry(send), record_sent] } ]
+
+A receiver with a `group` section gets a GroupStage instead of its throttle: it hands each message (one
+alert, or a group of the alerts that would have waited for a token) to Sequence[retry(send), record_sent].
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from notifier.metrics import NotifierMetrics
 from notifier.pipeline import ByReceiver, Sequence, Stage
 from notifier.ports import DeadLetterSink, LogSink
 from notifier.stages.dedup import DedupStage
+from notifier.stages.group import GroupStage
 from notifier.stages.record_sent import RecordSentStage
 from notifier.stages.retry import RetryStage
 from notifier.stages.route import RouteStage
@@ -49,14 +53,21 @@ def build_pipeline(config: NotifierConfig, integrations: Mapping[str, Integratio
     per_receiver: dict[str, Stage] = {}
     for receiver in config.receivers:
         integration = integrations[receiver.name]
-        stages: list[Stage] = []
         rate = receiver.rate_per_s or integration.default_rate_per_s
-        if rate:
-            burst = receiver.burst or integration.default_burst
-            stages.append(ThrottleStage(receiver.name, rate, burst, clock, metrics))
-        stages.append(RetryStage(sender, retry_policy, clock, metrics, dead_letters, config.fallback_receiver))
-        stages.append(RecordSentStage(log_view, log_sink, clock, on_recorded, dedup.release))
-        per_receiver[receiver.name] = Sequence(stages, name=f"receiver:{receiver.name}")
+        burst = receiver.burst or integration.default_burst
+        deliver = Sequence([
+            RetryStage(sender, retry_policy, clock, metrics, dead_letters, config.fallback_receiver),
+            RecordSentStage(log_view, log_sink, clock, on_recorded, dedup.release),
+        ], name=f"receiver:{receiver.name}")
+        if rate and receiver.group is not None:
+            # The group stage owns the receiver's token bucket and hands each message (alone or a group) on.
+            per_receiver[receiver.name] = GroupStage(receiver.name, rate, burst, receiver.group, deliver, clock,
+                                                     metrics)
+        elif rate:
+            per_receiver[receiver.name] = Sequence([ThrottleStage(receiver.name, rate, burst, clock, metrics),
+                                                    *deliver.stages], name=f"receiver:{receiver.name}")
+        else:
+            per_receiver[receiver.name] = deliver
     pipeline = Sequence([
         RouteStage(config.route, config.policies(), log_view),
         SilenceStage(silences, clock, metrics),

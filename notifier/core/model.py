@@ -6,6 +6,7 @@ seconds, passed in by the caller; nothing here reads a clock.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Literal
@@ -82,6 +83,9 @@ class Notification:
     delivered_by: str = ""
     failure_reason: str = ""
     notes: tuple[str, ...] = field(default_factory=tuple)
+    group: tuple[Notification, ...] = ()
+    """When not empty, this notification is ONE message carrying these members (notifier.core.grouping):
+    each member is one alert to the same receiver, is de-duplicated and logged on its own."""
 
     @property
     def dedup_id(self) -> str:
@@ -98,14 +102,28 @@ class Notification:
         """Key in the compacted notification-log topic: (alert id, receiver)."""
         return f"{self.dedup_id}|{self.receiver}"
 
+    @property
+    def delivery_id(self) -> str:
+        """Stable id of the message across retries: the log key, or for a group a digest of its members' keys."""
+        if not self.group:
+            return self.log_key
+        digest = hashlib.blake2b("\n".join(m.log_key for m in self.group).encode(), digest_size=10).hexdigest()
+        return f"group-{digest}|{self.receiver}"
+
     def log_fields(self) -> dict[str, object]:
-        """Identifiers for a delivery log line (`extra=`): correlation id, alert, episode, receiver, tier, action.
+        """Identifiers for a delivery log line (`extra=`): correlation id, alert, episode, receiver, tier, action
+        (for a group message: its first member's, plus `group_size` and every member's alert id).
 
         Never the message body, the patient's name or the patient key.
         """
-        return {"correlation_id": self.alert.correlation_id, "alert_id": self.alert.alert_id,
-                "episode_id": self.alert.episode_id, "receiver": self.receiver or None, "tier": self.tier,
-                "action": str(self.action)}
+        fields: dict[str, object] = {
+            "correlation_id": self.alert.correlation_id, "alert_id": self.alert.alert_id,
+            "episode_id": self.alert.episode_id, "receiver": self.receiver or None, "tier": self.tier,
+            "action": str(self.action)}
+        if self.group:
+            fields["group_size"] = len(self.group)
+            fields["group_alert_ids"] = [m.alert.alert_id for m in self.group]
+        return fields
 
     def with_(self, **changes: object) -> Notification:
         """A copy with some fields changed."""

@@ -16,17 +16,21 @@ from typing import Protocol
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from notifier.core.grouping import GroupPolicy
 from notifier.core.model import Notification, NotifyAction
 from notifier.core.phi import AlertView, PhiPolicy
 from notifier.core.retry_policy import AttemptResult, FailureKind, classify_status, parse_retry_after
 
 __all__ = [
     "FastPoster",
+    "GroupingIntegration",
     "Integration",
     "OutgoingRequest",
     "ReceiverBase",
     "SecretRef",
+    "group_title",
     "post_request",
+    "supports_groups",
 ]
 
 
@@ -80,6 +84,10 @@ class ReceiverBase(BaseModel):
     timeout_s: float = Field(default=5.0, gt=0, le=60, description="seconds for one HTTP attempt")
     rate_per_s: float | None = Field(default=None, gt=0, description="throttle; None = integration default")
     burst: float | None = Field(default=None, ge=1, description="token-bucket size; None = integration default")
+    group: GroupPolicy | None = Field(
+        default=None, description="combine notifications that would wait for the rate limit into one message "
+                                  "listing each alert (notifier.core.grouping); None = one message per alert; "
+                                  "chat and webhook receivers only")
 
 
 @dataclass(frozen=True)
@@ -110,6 +118,20 @@ class Integration(Protocol):
         ...
 
 
+class GroupingIntegration(Integration, Protocol):
+    """An integration that can put several alerts in one message (chat and webhook; never PagerDuty)."""
+
+    def format_group(self, item: Notification, views: list[AlertView], now_s: float) -> OutgoingRequest:
+        """The ONE request for the group `item` (`item.group` members, same action and tier); `views[i]` is
+        member i's PHI-limited view with its own acknowledge link."""
+        ...
+
+
+def supports_groups(integration: Integration) -> bool:
+    """Whether `integration` can format a group message."""
+    return callable(getattr(integration, "format_group", None))
+
+
 def chat_title(item: Notification, view: AlertView) -> str:
     """One-line title of a chat message (Slack, Teams): what happened, where, at which tier."""
     if item.action == NotifyAction.RESOLVE:
@@ -118,6 +140,24 @@ def chat_title(item: Notification, view: AlertView) -> str:
         return f"Acknowledged - {view.location}"
     prefix = f"[tier {item.tier + 1}] " if item.tier else ""
     return prefix + view.headline()
+
+
+def group_title(item: Notification, views: list[AlertView]) -> str:
+    """One-line title of a group message: how many alerts, the highest level shown, the shared location (only
+    when every member's view shows the same one), the tier."""
+    count = len(views)
+    if item.action == NotifyAction.RESOLVE:
+        what = f"{count} sepsis alerts resolved"
+    elif item.action == NotifyAction.ACKNOWLEDGE:
+        what = f"{count} sepsis alerts acknowledged"
+    else:
+        shown = [v for v in views if v.level is not None]
+        highest = max(shown, key=lambda v: v.level or 0) if shown else None
+        what = f"{count} sepsis alerts" + (f" (highest {(highest.level_name or '').upper()})" if highest else "")
+    locations = {v.location for v in views}
+    where = f" - {views[0].location}" if len(locations) == 1 and views[0].location != "location withheld" else ""
+    prefix = f"[tier {item.tier + 1}] " if item.tier and item.action == NotifyAction.TRIGGER else ""
+    return prefix + what + where
 
 
 class FastPoster(Protocol):

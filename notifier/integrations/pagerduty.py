@@ -11,10 +11,10 @@ events per minute per integration key, 5xx when it could not take it (retry).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 import orjson
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from notifier.core.model import Notification, NotifyAction
 from notifier.core.phi import AlertView, PhiPolicy
@@ -42,6 +42,16 @@ class PagerDutyReceiver(ReceiverBase):
     url: SecretRef = Field(default_factory=lambda: SecretRef(value=DEFAULT_EVENTS_URL),  # type: ignore[arg-type]
                            description="Events API endpoint; override only for a proxy or a test double")
     source: str = Field(default="sepsis-alert", max_length=255, description="payload.source")
+
+    @model_validator(mode="after")
+    def _no_grouping(self) -> Self:
+        # One incident per episode (dedup_key = episode id): one event could not trigger, escalate or resolve
+        # several incidents, and merging episodes under one key would hide all but one patient from the pager.
+        if self.group is not None:
+            raise ValueError(f"receiver {self.name!r} (pagerduty): 'group' is not allowed on a PagerDuty receiver: "
+                             "each episode must stay its own incident (dedup_key = episode id); group chat or "
+                             "webhook receivers instead, PagerDuty's own rate limit is handled by throttling")
+        return self
 
     def build(self) -> PagerDutyIntegration:
         return PagerDutyIntegration(self)

@@ -15,7 +15,7 @@ from pydantic import Field
 
 from notifier.core.model import Notification, NotifyAction
 from notifier.core.phi import AlertView, PhiPolicy
-from notifier.integrations.base import OutgoingRequest, ReceiverBase, SecretRef, chat_title
+from notifier.integrations.base import OutgoingRequest, ReceiverBase, SecretRef, chat_title, group_title
 
 __all__ = ["SlackIntegration", "SlackReceiver"]
 
@@ -68,3 +68,34 @@ class SlackIntegration:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"episode {view.episode_id}"}]})
         body = {"text": title, "blocks": blocks}
         return OutgoingRequest(self._url, orjson.dumps(body), {"Content-Type": "application/json"})
+
+    def format_group(self, item: Notification, views: list[AlertView], now_s: float) -> OutgoingRequest:
+        """One message for a group: a header, then one section per alert (its level, location, scores, reasons,
+        episode) with its own Acknowledge button. 1 + n + 1 blocks, within Slack's 50 (max_group_size <= 40)."""
+        title = group_title(item, views)
+        blocks: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": title[:150]}}]
+        for index, (member, view) in enumerate(zip(item.group, views, strict=True)):
+            block: dict[str, Any] = {"type": "section",
+                                     "text": {"type": "mrkdwn", "text": _member_text(member, view)}}
+            if view.ack_url and member.action == NotifyAction.TRIGGER:
+                block["accessory"] = {"type": "button", "action_id": f"ack-{index}", "url": view.ack_url,
+                                      "text": {"type": "plain_text", "text": "Acknowledge"}}
+            blocks.append(block)
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": (
+            f"{len(views)} alerts in one message: the channel's rate limit was reached")}]})
+        body = {"text": title, "blocks": blocks}
+        return OutgoingRequest(self._url, orjson.dumps(body), {"Content-Type": "application/json"})
+
+
+def _member_text(member: Notification, view: AlertView) -> str:
+    """One alert of a group message, in mrkdwn, built only from the PHI-limited view."""
+    lines = [f"*{view.headline() if member.action == NotifyAction.TRIGGER else chat_title(member, view)}*"]
+    if view.masked_mrn:
+        lines.append(f"MRN {view.masked_mrn}")
+    if view.scores:
+        lines.append("Scores: " + ", ".join(s.name + f" {s.value}" + (f" ({s.band})" if s.band else "")
+                                            for s in view.scores))
+    if view.reasons:
+        lines.append("Why: " + "; ".join(view.reasons))
+    lines.append(f"episode {view.episode_id}")
+    return "\n".join(lines)[:SECTION_TEXT_MAX]

@@ -15,7 +15,7 @@ from pydantic import Field
 
 from notifier.core.model import Notification, NotifyAction
 from notifier.core.phi import AlertView, PhiPolicy
-from notifier.integrations.base import OutgoingRequest, ReceiverBase, SecretRef, chat_title
+from notifier.integrations.base import OutgoingRequest, ReceiverBase, SecretRef, chat_title, group_title
 
 __all__ = ["TeamsIntegration", "TeamsReceiver"]
 
@@ -65,6 +65,39 @@ class TeamsIntegration:
                                 "$schema": "http://adaptivecards.io/schemas/adaptive-card.json", "body": body}
         if view.ack_url and item.action == NotifyAction.TRIGGER:
             card["actions"] = [{"type": "Action.OpenUrl", "title": "Acknowledge", "url": view.ack_url}]
+        message = {"type": "message", "attachments": [{"contentType": ADAPTIVE_CARD_TYPE, "contentUrl": None,
+                                                       "content": card}]}
+        return OutgoingRequest(self._url, orjson.dumps(message), {"Content-Type": "application/json"})
+
+    def format_group(self, item: Notification, views: list[AlertView], now_s: float) -> OutgoingRequest:
+        """One Adaptive Card for a group: a title, then one container per alert (level, location, scores, reasons,
+        episode) with its own Acknowledge button (an ActionSet, Adaptive Cards 1.2+)."""
+        body: list[dict[str, Any]] = [{"type": "TextBlock", "text": group_title(item, views), "weight": "Bolder",
+                                       "size": "Medium", "wrap": True}]
+        for member, view in zip(item.group, views, strict=True):
+            facts = [{"title": "Location", "value": view.location}]
+            if view.level_name:
+                facts.append({"title": "Level", "value": f"{view.level} ({view.level_name})"})
+            if view.masked_mrn:
+                facts.append({"title": "MRN", "value": view.masked_mrn})
+            facts.extend({"title": s.name, "value": s.value + (f" ({s.band})" if s.band else "")}
+                         for s in view.scores)
+            headline = view.headline() if member.action == NotifyAction.TRIGGER else chat_title(member, view)
+            items: list[dict[str, Any]] = [
+                {"type": "TextBlock", "text": headline, "weight": "Bolder", "wrap": True,
+                 "color": _COLOUR.get(view.level or 0, "Default")},
+                {"type": "FactSet", "facts": facts},
+            ]
+            items.extend({"type": "TextBlock", "text": f"- {r}", "wrap": True, "spacing": "None"}
+                         for r in view.reasons)
+            items.append({"type": "TextBlock", "text": f"episode {view.episode_id}", "isSubtle": True,
+                          "size": "Small"})
+            if view.ack_url and member.action == NotifyAction.TRIGGER:
+                items.append({"type": "ActionSet", "actions": [
+                    {"type": "Action.OpenUrl", "title": "Acknowledge", "url": view.ack_url}]})
+            body.append({"type": "Container", "separator": True, "items": items})
+        card: dict[str, Any] = {"type": "AdaptiveCard", "version": "1.4",
+                                "$schema": "http://adaptivecards.io/schemas/adaptive-card.json", "body": body}
         message = {"type": "message", "attachments": [{"contentType": ADAPTIVE_CARD_TYPE, "contentUrl": None,
                                                        "content": card}]}
         return OutgoingRequest(self._url, orjson.dumps(message), {"Content-Type": "application/json"})

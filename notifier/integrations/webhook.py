@@ -2,15 +2,17 @@
 
 Headers: `X-Sepsis-Signature: t=<unix s>,v1=<hex HMAC-SHA256 over "<t>.<body>">`
 and `X-Sepsis-Delivery: <alert id>|<receiver>` (stable across retries, so a
-receiver can drop a duplicate delivery).
+receiver can drop a duplicate delivery). A receiver with a `group` section gets,
+when rate-limited, one body `{"version": 1, "kind": "group", "alerts": [...]}` whose
+items are the single-alert documents, and `X-Sepsis-Delivery: group-<digest>|<receiver>`.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 import orjson
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from notifier.core.model import Notification
 from notifier.core.phi import AlertView, PhiPolicy
@@ -27,6 +29,14 @@ class WebhookReceiver(ReceiverBase):
                                   description="receiver kind: generic JSON webhook signed with HMAC-SHA256")
     url: SecretRef = Field(description="endpoint URL")
     secret: SecretRef = Field(description="shared HMAC secret for the X-Sepsis-Signature header")
+
+    @model_validator(mode="after")
+    def _grouping_needs_a_rate(self) -> Self:
+        # Grouping only combines what waits for the rate limit; a webhook has none unless configured.
+        if self.group is not None and self.rate_per_s is None:
+            raise ValueError(f"receiver {self.name!r} (webhook): 'group' needs 'rate_per_s' (a webhook has no "
+                             "default rate limit, and grouping only combines notifications that wait for it)")
+        return self
 
     def build(self) -> WebhookIntegration:
         return WebhookIntegration(self)
@@ -77,5 +87,18 @@ class WebhookIntegration:
             "Content-Type": "application/json",
             SIGNATURE_HEADER: sign_webhook(self._secret.encode(), int(now_s), body),
             DELIVERY_HEADER: item.log_key,
+        }
+        return OutgoingRequest(self._url, body, headers)
+
+    def format_group(self, item: Notification, views: list[AlertView], now_s: float) -> OutgoingRequest:
+        """One signed body listing every member (`alerts`: each the single-alert document, with its own
+        ack_url); `X-Sepsis-Delivery` is the group's delivery id, stable across retries."""
+        document = {"version": 1, "kind": "group", "action": str(item.action), "tier": item.tier,
+                    "size": len(views), "alerts": [webhook_body(m, v) for m, v in zip(item.group, views, strict=True)]}
+        body = orjson.dumps(document)
+        headers = {
+            "Content-Type": "application/json",
+            SIGNATURE_HEADER: sign_webhook(self._secret.encode(), int(now_s), body),
+            DELIVERY_HEADER: item.delivery_id,
         }
         return OutgoingRequest(self._url, body, headers)

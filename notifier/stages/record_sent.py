@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from notifier.clock import Clock
 from notifier.core.dedup import NotificationLogView
+from notifier.core.grouping import members_of
 from notifier.core.model import DeliveryOutcome, Notification, NotificationLogEntry
 from notifier.ports import LogSink
 
@@ -31,13 +32,15 @@ class RecordSentStage:
     async def run(self, items: list[Notification]) -> list[Notification]:
         now_s = self._clock.now_s()
         for item in items:
-            if item.outcome == DeliveryOutcome.PENDING:
-                continue
-            entry = NotificationLogEntry.from_notification(item, now_s)
-            self._log.add(entry)
-            if self._release is not None:
-                self._release(item.log_key)
-            await self._sink.append(entry)
-            if self._on_recorded is not None:
-                self._on_recorded(entry)
+            # A group message is logged per member: each (alert id, receiver) is recorded once, as sent.
+            for member in members_of(item):
+                if member.outcome == DeliveryOutcome.PENDING:
+                    continue
+                entry = NotificationLogEntry.from_notification(member, now_s)
+                self._log.add(entry)
+                if self._release is not None:
+                    self._release(member.log_key)
+                await self._sink.append(entry)
+                if self._on_recorded is not None:
+                    self._on_recorded(entry)
         return items

@@ -12,10 +12,11 @@ from collections.abc import Callable, Mapping
 import httpx
 
 from notifier.clock import Clock
+from notifier.core.grouping import settle
 from notifier.core.model import DeliveryOutcome, Notification, NotifyAction
-from notifier.core.phi import build_view
+from notifier.core.phi import AlertView, build_view
 from notifier.core.retry_policy import AttemptResult, FailureKind
-from notifier.integrations.base import FastPoster, Integration, post_request
+from notifier.integrations.base import FastPoster, Integration, OutgoingRequest, post_request, supports_groups
 from notifier.metrics import NotifierMetrics
 
 __all__ = ["SendStage", "Sender"]
@@ -37,13 +38,29 @@ class Sender:
         self._clock = clock
         self._metrics = metrics
 
+    def supports_groups(self, receiver: str) -> bool:
+        """Whether `receiver` can take a group message (chat, webhook) or needs one message per alert (PagerDuty)."""
+        return supports_groups(self._integrations[receiver])
+
+    def _view(self, item: Notification, integration: Integration) -> AlertView:
+        """The PHI-limited view of one alert, with its own signed acknowledge link on a trigger."""
+        link = self._ack_link(item.alert.episode_id) if item.action == NotifyAction.TRIGGER else None
+        return build_view(item.alert, integration.phi, link)
+
+    def _format(self, item: Notification, integration: Integration, now_s: float) -> OutgoingRequest:
+        if not item.group:
+            return integration.format(item, self._view(item, integration), now_s)
+        if not supports_groups(integration):
+            raise TypeError(f"receiver {item.receiver} cannot take a group message")
+        views = [self._view(member, integration) for member in item.group]
+        return integration.format_group(item, views, now_s)  # type: ignore[attr-defined]
+
     async def attempt(self, item: Notification) -> AttemptResult:
+        """One POST of `item` (one alert, or a group as ONE message) to its receiver; never raises."""
         integration = self._integrations[item.receiver]
         now_s = self._clock.now_s()
-        link = self._ack_link(item.alert.episode_id) if item.action == NotifyAction.TRIGGER else None
-        view = build_view(item.alert, integration.phi, link)
         try:
-            request = integration.format(item, view, now_s)
+            request = self._format(item, integration, now_s)
         except Exception as exc:  # a formatting bug must not kill the worker; it is permanent, not retryable
             result = AttemptResult(False, False, FailureKind.OTHER, detail=f"format failed: {type(exc).__name__}")
         else:
@@ -65,5 +82,5 @@ class SendStage:
         for item in items:
             result = await self._sender.attempt(item)
             outcome = DeliveryOutcome.DELIVERED if result.ok else DeliveryOutcome.FAILED
-            out.append(item.with_(outcome=outcome, attempts=1, failure_reason=result.detail))
+            out.append(settle(item, outcome, 1, failure_reason=result.detail))
         return out
