@@ -91,7 +91,10 @@ def fetch_targets(bundle: dict[str, Any], bases: tuple[str, ...], *, location: s
     if not entries:
         return []
     status = as_dict(as_dict(entries[0]).get("resource"))
-    present = {as_dict(e).get("fullUrl") for e in entries[1:] if isinstance(as_dict(e).get("resource"), dict)}
+    included = [as_dict(e) for e in entries[1:] if isinstance(as_dict(e).get("resource"), dict)]
+    present = {e.get("fullUrl") for e in included}
+    # A focus may name an included resource by a relative reference while its entry has an absolute fullUrl.
+    present_ids = {(e["resource"].get("resourceType"), e["resource"].get("id")) for e in included}
     named = _focus_references(status, fhirpath(location, "entry", 0, "resource"))
     for i in range(1, len(entries)):
         entry = as_dict(entries[i])
@@ -104,7 +107,7 @@ def fetch_targets(bundle: dict[str, Any], bases: tuple[str, ...], *, location: s
         if reference.startswith(("urn:", "#")) or reference in present:
             continue
         type_id = reference_id(reference)
-        if type_id is None or type_id[0] not in SUPPORTED_RESOURCE_TYPES:
+        if type_id is None or type_id[0] not in SUPPORTED_RESOURCE_TYPES or type_id in present_ids:
             continue
         url = _absolute(reference, bases, where)
         if url in seen or url in present:

@@ -91,3 +91,10 @@ def test_a_resource_that_does_not_match_its_url_is_rejected() -> None:
     with pytest.raises(InputRejected) as info:
         with_fetched_resources(doc, {targets[0].url: {"resourceType": "Observation", "id": "other"}}, targets)
     assert info.value.code == "fetch_mismatch"
+
+
+def test_relative_focus_on_an_included_resource_needs_no_fetch_and_no_configuration() -> None:
+    included = {"resourceType": "Observation", "id": "o1"}
+    doc = _backport("Observation/o1",
+                    extra_entries=[{"fullUrl": "https://ehr.example/fhir/Observation/o1", "resource": included}])
+    assert fetch_targets(doc, ()) == []
