@@ -34,8 +34,9 @@ import numpy as np
 from tqdm import tqdm
 
 from evaluation.dataset import DEFAULT_CACHE_DIR, list_patient_files
-from evaluation.physionet import ConversionCounts, admit_event, hour_messages, read_psv
+from evaluation.physionet import ConversionCounts, admit_event, hour_fields, read_psv
 from evaluation.replay import DEFAULT_BASE_TIME
+from schemas.observation import ResultStatus
 
 __all__ = [
     "CONTINUOUS_SCORES",
@@ -194,9 +195,14 @@ def _evaluate_stay(path: Path, config: Any, counts: ConversionCounts, transition
         transitions[str(alert.transition)] += 1
     row_scoring = np.full(n, -1, dtype=np.int64)
     announced = np.zeros(n, dtype=np.int8)
-    for message in hour_messages(record, DEFAULT_BASE_TIME, counts=counts):
-        for obs in message.observations:
-            for alert in engine.process(obs):
+    # The fields path is the streaming detector's own (its Kafka adapter decodes records to fields and calls
+    # process_fields). Building pydantic Observations instead measured ~30 % more CPU for the same alerts.
+    process = engine.process_fields
+    final = ResultStatus.FINAL
+    for message in hour_fields(record, DEFAULT_BASE_TIME, counts=counts):
+        t, parts = message.event_s, len(message.items)
+        for part, (measure, value, source_id) in enumerate(message.items):
+            for alert in process(key, measure, t, t, value, None, source_id, final, part, parts, None, key):
                 transitions[str(alert.transition)] += 1
         if scored:
             row_scoring[message.row] = len(scored) - 1

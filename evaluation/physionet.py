@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from detector.core.window import event_seconds
 from ingest.core.errors import InputRejected
 from ingest.core.units import to_canonical
 from schemas.base import Location, Source
@@ -42,9 +43,11 @@ __all__ = [
     "UNMAPPED_COLUMNS",
     "ColumnMap",
     "ConversionCounts",
+    "HourFields",
     "HourMessage",
     "PatientRecord",
     "admit_event",
+    "hour_fields",
     "hour_messages",
     "read_psv",
 ]
@@ -255,6 +258,66 @@ def _canonical(column: ColumnMap, value: float) -> float | InputRejected:
     return hit
 
 
+@dataclass(frozen=True, slots=True)
+class HourFields:
+    """One patient-hour as plain fields, for feeding `DetectorEngine.process_fields` without pydantic models.
+
+    `items` are (measure, canonical value, source id) in part order; `event_s` is the event time in
+    detector.core.window.event_seconds (whole seconds since 2000-01-01T00:00Z).
+    """
+
+    row: int
+    iculos: int
+    event_s: int
+    message_id: str
+    items: tuple[tuple[Measure, float, str], ...]
+
+
+def _accepted_rows(record: PatientRecord, counts: ConversionCounts
+                   ) -> Iterator[tuple[int, int, str, list[tuple[ColumnMap, float]]]]:
+    """(row, ICULOS, message id, [(column, canonical value)]) of each row with an accepted value, in row order.
+
+    Values are converted with to_canonical; a rejected value is counted in
+    `counts.rejected[(measure, error code)]` and left out.
+    """
+    key = record.patient_key
+    clinical = record.values[:, _COLUMN_INDEX]
+    rows = np.flatnonzero(~np.isnan(clinical).all(axis=1))
+    iculos = record.iculos[rows].tolist()
+    cache = _CANONICAL_CACHE
+    rejected = counts.rejected
+    # Plain Python floats per row: indexing numpy scalars cell by cell costs more than the rest of the loop.
+    for row, hour, cells in zip(rows.tolist(), iculos, clinical[rows].tolist(), strict=True):
+        accepted: list[tuple[ColumnMap, float]] = []
+        for j, cell in enumerate(cells):
+            if cell != cell:  # NaN: not measured this hour
+                continue
+            result = cache.get((j, cell))
+            if result is None:
+                result = _canonical(COLUMNS[j], cell)
+            if isinstance(result, InputRejected):
+                rejected[(COLUMNS[j].measure.value, result.code)] += 1
+                continue
+            accepted.append((COLUMNS[j], result))
+        if accepted:
+            counts.accepted += len(accepted)
+            yield row, hour, f"physionet:{key}:{hour}", accepted
+
+
+def hour_fields(record: PatientRecord, base_time: datetime, *,
+                counts: ConversionCounts | None = None) -> Iterator[HourFields]:
+    """`hour_messages` as plain fields (same values, source ids and order): the offline evaluation's fast path.
+
+    The values are those `hour_messages` would put in validated Observations: to_canonical
+    already enforces the canonical unit and the plausible range the Observation schema checks.
+    """
+    counts = counts if counts is not None else ConversionCounts()
+    base_s = event_seconds(base_time)
+    for row, hour, message_id, accepted in _accepted_rows(record, counts):
+        items = tuple((column.measure, value, f"{message_id}:{column.column}") for column, value in accepted)
+        yield HourFields(row, hour, base_s + hour * 3600, message_id, items)
+
+
 def hour_messages(
     record: PatientRecord,
     base_time: datetime,
@@ -274,31 +337,10 @@ def hour_messages(
     """
     counts = counts if counts is not None else ConversionCounts()
     key = record.patient_key
-    clinical = record.values[:, _COLUMN_INDEX]
-    rows = np.flatnonzero(~np.isnan(clinical).all(axis=1))
-    iculos = record.iculos[rows].tolist()
-    cache = _CANONICAL_CACHE
-    rejected = counts.rejected
     validate = Observation.model_validate
-    # Plain Python floats per row: indexing numpy scalars cell by cell costs more than the rest of the loop.
-    for row, hour, cells in zip(rows.tolist(), iculos, clinical[rows].tolist(), strict=True):
+    for row, hour, message_id, accepted in _accepted_rows(record, counts):
         event_time = base_time + timedelta(hours=hour)
-        message_id = f"physionet:{key}:{hour}"
-        accepted: list[tuple[ColumnMap, float]] = []
-        for j, cell in enumerate(cells):
-            if cell != cell:  # NaN: not measured this hour
-                continue
-            result = cache.get((j, cell))
-            if result is None:
-                result = _canonical(COLUMNS[j], cell)
-            if isinstance(result, InputRejected):
-                rejected[(COLUMNS[j].measure.value, result.code)] += 1
-                continue
-            accepted.append((COLUMNS[j], result))
-        if not accepted:
-            continue
         parts = len(accepted)
-        counts.accepted += parts
         shared = {"patient_key": key, "encounter_id": key, "code_system": "http://loinc.org",
                   "effective_at": event_time, "received_at": received_at or event_time, "source": Source.REPLAY,
                   "source_message_id": message_id, "parts": parts}

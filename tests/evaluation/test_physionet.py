@@ -8,12 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from detector.core.window import event_seconds
 from evaluation.physionet import (
     COLUMNS,
     PSV_HEADER,
     UNMAPPED_COLUMNS,
     ConversionCounts,
     admit_event,
+    hour_fields,
     hour_messages,
     read_psv,
 )
@@ -135,3 +137,17 @@ def test_bad_files_are_refused_with_the_file_name(tmp_path: Path) -> None:
     short_row.write_text("|".join(PSV_HEADER) + "\n" + "|".join(["NaN"] * 40) + "\n")
     with pytest.raises(ValueError, match=r"x2\.psv: 40 cells"):
         read_psv(short_row)
+
+
+def test_fields_path_carries_exactly_what_the_validated_messages_carry() -> None:
+    # The offline evaluation feeds hour_fields to DetectorEngine.process_fields; the replays send hour_messages.
+    for path in sorted(REAL.glob("*.psv"))[:20]:
+        record = read_psv(path)
+        counts_messages, counts_fields = ConversionCounts(), ConversionCounts()
+        messages = list(hour_messages(record, BASE, counts=counts_messages))
+        fields = list(hour_fields(record, BASE, counts=counts_fields))
+        assert [(m.row, m.iculos, m.message_id, event_seconds(m.event_time)) for m in messages] == [
+            (f.row, f.iculos, f.message_id, f.event_s) for f in fields]
+        assert [[(Measure(o.measure), o.value, o.source_id) for o in m.observations] for m in messages] == [
+            list(f.items) for f in fields]
+        assert (counts_messages.accepted, counts_messages.rejected) == (counts_fields.accepted, counts_fields.rejected)
