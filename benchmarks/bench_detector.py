@@ -5,9 +5,10 @@ Two workloads, reported side by side (keys `detector_core_*` and `detector_repla
 * synthetic random walk (`workload`): per patient one vitals message per hour (8 observations: HR, RR, T,
   SBP, DBP, SpO2, O2 flag, ACVPU, as `part`/`parts` of one message) and a labs message every 6 h (6
   observations). Every vital takes an independent Gaussian step EVERY hour and 15 % of patients drift
-  towards sepsis, so NEWS2 crosses band limits far more often than hourly ICU vitals do: it yields ~170
-  alert transitions per 1,000 scorings, an alert-heavy (pessimistic) load, since building an Alert costs
-  ~10x a scoring that emits nothing. It is kept because its figures are comparable across versions.
+  towards sepsis, so NEWS2 crosses band limits far more often than hourly ICU vitals do: it yields ~60 (model
+  off) to ~90 (model on) alert transitions per 1,000 scorings, an alert-heavy (pessimistic) load, since
+  building an Alert costs ~10x a scoring that emits nothing. It is kept because its figures are comparable
+  across versions.
 * real replay (`physionet_workload`): the first 200 patients of PhysioNet 2019 set A as the `make run`
   replay sends them (evaluation/physionet.py: one message per patient-hour with whatever was measured,
   ~6 observations per message, no consciousness column). Skipped (figure "unavailable") without the data.
@@ -18,7 +19,14 @@ costs) and `score_all` on one input set (the score formulas alone).
 The learned risk model (issue #8) is on in the shipped config, so every `detector_*` figure includes it; each
 core workload is also run with the model off (`*_no_model_*`, same events, same run) and the difference per
 scoring is reported as `*_risk_model_us_per_scoring` (CPU). No admission events are sent, so the model sees
-unknown age/sex (the cost does not depend on them).
+unknown age/sex (the cost does not depend on them). The engine runs as in production: no `on_scored` hook, so
+with the model off it computes per scoring only the scores the escalation ladder reads (scoring.LADDER_OPTIONAL
+are added when an alert or `current_scores` needs them); with the model on every score is computed (the model
+reads them), so `*_risk_model_us_per_scoring` also contains those scores (~5-10 µs), not only the model.
+
+Memory: `detector_state_memory_bytes_per_patient_24h` is the patient's state (window arrays, ring, care log;
+what the changelog carries); `detector_derived_memory_bytes_per_patient_24h` is what the engine keeps beside it
+per patient (latest scoring and incremental-scoring basis, rebuilt after a restore), with the shipped config.
 """
 
 from __future__ import annotations
@@ -29,6 +37,8 @@ import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
+from enum import Enum
+from types import BuiltinFunctionType, FunctionType
 
 from detector.core.config import DetectorConfig, RiskModelConfig
 from detector.core.engine import DetectorEngine
@@ -166,8 +176,34 @@ def _state_size() -> dict[str, float | int]:
     memory = (sys.getsizeof(state) + sys.getsizeof(w) + sys.getsizeof(w.series)
               + sum(sys.getsizeof(s) for s in w.series if s is not None) + sys.getsizeof(state.sofa_ring)
               + sys.getsizeof(state.care.events) + sys.getsizeof(state.positions))
+    # Derived per-patient data the engine keeps beside the state (never serialised, rebuilt after a restore): the
+    # latest scoring (current_scores) and the reuse basis of incremental scoring. Shared objects counted once.
+    derived = _deep_size((engine._scores.get(key), engine._basis.get(key)), set())
     return {"detector_state_bytes_per_patient_24h": len(data), "detector_state_memory_bytes_per_patient_24h": memory,
-            "detector_state_values_per_patient_24h": w.count()}
+            "detector_state_values_per_patient_24h": w.count(),
+            "detector_derived_memory_bytes_per_patient_24h": derived}
+
+
+def _deep_size(obj: object, seen: set[int]) -> int:
+    """sys.getsizeof of `obj` and of everything it holds (containers, slots, closures), each object once. Shared
+    things are not per patient and not counted: numbers, strings, classes, enum members, module-level functions
+    (a closure made per result counts, with its cells)."""
+    if (obj is None or id(obj) in seen or isinstance(obj, int | float | str | type | Enum | BuiltinFunctionType)
+            or (isinstance(obj, FunctionType) and obj.__closure__ is None)):
+        return 0
+    seen.add(id(obj))
+    size = sys.getsizeof(obj)
+    if isinstance(obj, FunctionType):
+        return size + sum(sys.getsizeof(cell) + _deep_size(cell.cell_contents, seen)
+                          for cell in obj.__closure__ or ())
+    if isinstance(obj, dict):
+        return size + sum(_deep_size(k, seen) + _deep_size(v, seen) for k, v in obj.items())
+    if isinstance(obj, list | tuple | set | frozenset):
+        return size + sum(_deep_size(v, seen) for v in obj)
+    for cls in type(obj).__mro__:
+        for name in getattr(cls, "__slots__", ()):
+            size += _deep_size(getattr(obj, name, None), seen)
+    return size
 
 
 def _kafka(patients_state: int = 10_000) -> dict[str, float | int]:

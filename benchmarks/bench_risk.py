@@ -4,7 +4,8 @@ Windows: the 50 real stays of tests/learning/data/physionet_sample replayed thro
 prediction is timed at the stay's last scoring (a full 24 h window, the expensive case). Model: the committed
 detector/models/risk_model.json. Reference measured in the same run: LightGBM's `Booster.predict` on ONE row
 for a booster of the same size (trees, leaves, depth) trained on synthetic rows, beside our compiled function
-for that same booster. Run: `.venv/bin/python -m benchmarks.run --only risk`.
+for that same booster; and the contributions by walking the tree arrays beside the precomputed leaf paths an
+explanation uses. Run: `.venv/bin/python -m benchmarks.run --only risk`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import lightgbm as lgb
 import numpy as np
 
 from detector.core.config import load_config
-from detector.core.engine import DetectorEngine
+from detector.core.engine import DetectorEngine, RiskServing
 from detector.core.risk import RiskContext, RiskScorer
 from detector.core.risk.features import FEATURE_NAMES, extract_features
 from detector.core.risk.model import RiskModel
@@ -91,8 +92,8 @@ def run() -> dict[str, float | int | str]:
     feature_us = _per_call_us(features)
     results["risk_features_us_per_prediction"] = round(feature_us, 2)
     rows = [extract_features(*w) for w in windows]  # type: ignore[arg-type]
-    model = RiskModel.load(MODEL)
-    scorer = RiskScorer(model)
+    scorer = RiskScorer.load(MODEL)  # as the detector loads it (explanations compiled up front)
+    model = scorer.model
 
     def predict() -> object:
         i = state["i"] = (state["i"] + 1) % len(rows)
@@ -109,8 +110,14 @@ def run() -> dict[str, float | int | str]:
     total_us = _per_call_us(full)
     results["risk_total_us_per_prediction"] = round(total_us, 2)
     results["risk_predictions_per_s"] = round(1e6 / total_us)
+    # RiskScorer.load compiled the explanation path already, so this is the steady cost of an alert's explanation
     explain_us = _per_call_us(lambda: scorer.score(*windows[0]).explanation, seconds=0.3)  # type: ignore[arg-type]
     results["risk_explanation_us"] = round(explain_us, 1)
+    contributions_us = _per_call_us(lambda: model.contributions(rows[0]), seconds=0.3)
+    results["risk_contributions_us"] = round(contributions_us, 1)
+    # reference: the same contributions by walking the flat tree arrays (the obvious way, and the test oracle)
+    walk_us = _per_call_us(lambda: model.contributions_reference(rows[0]), seconds=0.3)
+    results["reference_contributions_tree_walk_us"] = round(walk_us, 1)
     # reference: LightGBM on one row vs our compiled trees, same booster
     leaves = max(len(t.leaf_value) for t in model.trees)
     depth = int(model.artifact.get("training", {}).get("settings", {}).get("max_depth", 8))
@@ -130,33 +137,28 @@ def run() -> dict[str, float | int | str]:
 
 
 def _engine_throughput(scorer: RiskScorer) -> tuple[float, float]:
-    """Observations per CPU second replaying the sample stays through a fresh engine: plain, then with the risk
-    scored after every message (what the engine will do once it is wired in)."""
+    """Observations per CPU second replaying the sample stays (with their admissions) through a fresh engine per
+    stay: the model off, then served by the engine itself (it scores every changed patient) with `scorer`."""
     config = load_config(None)
+    off = config.model_copy(update={"risk_model": config.risk_model.model_copy(update={"enabled": False})})
     stays = []
     for path in list_patient_files(SAMPLE)[:THROUGHPUT_STAYS]:
         record = read_psv(path)
-        admit = admit_event(record, DEFAULT_BASE_TIME)
-        context = RiskContext(record.age_years, record.sex.value == "male", event_seconds(admit.event_time))
-        stays.append((record.patient_key, admit, context, [m.observations for m in hour_messages(record,
-                                                                                              DEFAULT_BASE_TIME)]))
-    count = sum(len(m) for *_, messages in stays for m in messages)
+        stays.append((admit_event(record, DEFAULT_BASE_TIME),
+                      [m.observations for m in hour_messages(record, DEFAULT_BASE_TIME)]))
+    count = sum(len(m) for _, messages in stays for m in messages)
     rates = []
-    for risk_on in (False, True):
+    for risk_scorer in (None, scorer):
         start = time.process_time()
-        for key, admit, context, messages in stays:
-            engine = DetectorEngine(config)
+        for admit, messages in stays:
+            engine = DetectorEngine(off if risk_scorer is None else config)
+            if risk_scorer is not None:
+                assert engine.risk is not None
+                engine.risk = RiskServing(risk_scorer, engine.risk.levels)
             engine.process(admit)
             for observations in messages:
                 for obs in observations:
                     engine.process(obs)
-                if risk_on:
-                    state = engine.patient(key)
-                    if state is not None:
-                        now_s = state.window.newest_s
-                        baseline = state.sofa_baseline(now_s, config.timing.sofa_lab_window_hours,
-                                                       config.window.baseline_hours)
-                        scorer.score(state.window, engine.current_scores(key), baseline, context, now_s)
         rates.append(count / (time.process_time() - start))
     return rates[0], rates[1]
 

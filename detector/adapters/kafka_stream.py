@@ -232,6 +232,10 @@ class DetectorStream:
         try:
             self._restore(partitions - self.owned)
         finally:
+            # The restored states live until their patients leave: move them (and everything loaded so far)
+            # out of the collected generations, so later full collections do not traverse them again and again.
+            # Refcounting still frees a dropped state (states hold no reference cycles).
+            gc.freeze()
             if gc_was_enabled:
                 gc.enable()
         self.owned |= partitions
@@ -291,6 +295,7 @@ class DetectorStream:
         consumed = 0
         newest_s: int | None = None  # newest observation event time taken through the fast path
         time_cache = self._time_cache
+        process_fields = engine.process_fields
         skipped = self.metrics.skipped
         partition_of = self.partition_of
         # Patient and care events first: an admission precedes the observations it came with.
@@ -312,21 +317,27 @@ class DetectorStream:
                 if fields is not None:
                     key = fields.patient_key
                     state = patients.get(key)
-                    if state is not None and state.positions[0] >= record.offset:
+                    offset = record.offset
+                    if state is not None and state.positions[0] >= offset:
                         skipped.inc()
                         continue
                     try:
-                        alerts.extend(engine.process_fields(*fields, emitted_at=now))
+                        # emitted_at follows the 13 fields positionally (no keyword dict per record)
+                        produced = process_fields(*fields, now)
                     except Exception as exc:  # a detector bug must not stop the stream: dead-letter and go on
                         log.exception("detector failed on a record; dead-lettered", extra=_record_fields(record, key))
                         dead.append(self._dead_letter(record, "detector_error", type(exc).__name__, now, key))
                         continue
-                    state = patients.get(key)
+                    if produced:
+                        alerts.extend(produced)
+                    if state is None:  # a new patient (an observation never removes a patient's state)
+                        state = patients.get(key)
                     if state is not None:
-                        state.positions[0] = record.offset
+                        state.positions[0] = offset
                         partition_of[key] = partition
-                    if newest_s is None or fields.effective_s > newest_s:
-                        newest_s = fields.effective_s
+                    effective_s = fields.effective_s
+                    if newest_s is None or effective_s > newest_s:
+                        newest_s = effective_s
                     continue
                 try:
                     event = decode_event(record.value)

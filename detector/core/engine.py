@@ -12,7 +12,9 @@ Hooks for other components:
 * `on_scored(patient_key, event_time, scores, level)` is called after every scoring (evaluation records every
   scoring for hour-level AUROC);
 * `current_scores(key)` returns the latest `ScoreResult`s; `window(key)` gives read access to the raw window
-  (feature extraction for a learned model);
+  (feature extraction for a learned model). Without a hook and without the learned model, a scoring computes
+  only the scores the §3.4 ladder reads (scoring.LADDER_OPTIONAL come when an alert or `current_scores` needs
+  them: same results, see tests/detector/core/test_incremental_scoring.py);
 * `changed_keys()` / `removed_keys()` tell an adapter which patients' state to write to the changelog, and
   `export_state` / `import_state` (state.py format) serialise one patient.
 
@@ -27,14 +29,18 @@ without it and says why in `risk_unavailable`. The model's explanation (~1.3 ms)
 from __future__ import annotations
 
 import math
+from array import array
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
+from struct import Struct
+from zlib import crc32
 
+from detector.core._frozen import fast_builder
 from detector.core.config import DetectorConfig, RiskModelConfig
-from detector.core.escalation import Decision, decide
+from detector.core.escalation import Decision, EscalationState, decide
 from detector.core.escalation import discharge as close_episode
 from detector.core.infection import (
     CARE_KIND_CODE,
@@ -50,12 +56,21 @@ from detector.core.report import build_alert
 from detector.core.risk import RISK_SCORE_NAME, RiskContext, RiskModelError, RiskResult, RiskScorer
 from detector.core.scores import ScoreResult
 from detector.core.scores.inputs import make_result
-from detector.core.scoring import Scoring, ScoringBasis, basis_of, render_reasons, score_selected, with_risk
+from detector.core.scoring import (
+    Scoring,
+    ScoringBasis,
+    basis_of,
+    complete_scoring,
+    render_reasons,
+    score_selected,
+    with_risk,
+)
 from detector.core.state import decode_state, encode_state
 from detector.core.timing import select_inputs
 from detector.core.window import (
     CONSCIOUSNESS_CODE,
     MEASURE_INDEX,
+    VALUE_SCALE,
     InsertOutcome,
     PatientWindow,
     event_seconds,
@@ -81,8 +96,10 @@ _CANCELLED = ResultStatus.CANCELLED
 _CORRECTED = ResultStatus.CORRECTED
 _CARE_CANCELLED = CareEventKind.CANCELLED
 _SLOT = MEASURE_INDEX
+_VALUE_SCALE = VALUE_SCALE
 _ACVPU_CODE = CONSCIOUSNESS_CODE
 _REPLACED, _RETRACTED = InsertOutcome.REPLACED, InsertOutcome.RETRACTED
+_INSERTED = InsertOutcome.INSERTED
 _DUPLICATE, _LATE = InsertOutcome.DUPLICATE, InsertOutcome.LATE
 
 
@@ -177,6 +194,12 @@ def load_risk_serving(config: RiskModelConfig) -> RiskServing:
     return RiskServing(scorer, tuple(sorted(thresholds.items(), reverse=True)))
 
 
+_new_decision = fast_builder(Decision)
+_new_escalation = fast_builder(EscalationState)
+_pack_triple = Struct("=iii").pack  # three native int32s: the layout of the window's array("i") triples
+assert array("i").itemsize == 4, "the window stores int32 triples"
+
+
 def _age_on(birth_date: date, day: date) -> float:
     """Completed years of age on `day`."""
     return float(day.year - birth_date.year - ((day.month, day.day) < (birth_date.month, birth_date.day)))
@@ -233,7 +256,23 @@ class DetectorEngine:
         """Apply one event; return the alert transitions it caused (in order)."""
         kind = event.kind
         if kind == "observation":
-            return self._observation(event, emitted_at)  # type: ignore[arg-type]
+            # the hot path: the parts of one message usually share equal datetimes (convert them once)
+            effective_at = event.effective_at  # type: ignore[union-attr]
+            if effective_at is self._last_dt or effective_at == self._last_dt:
+                t = self._last_dt_s
+            else:
+                t = event_seconds(effective_at)
+                self._last_dt, self._last_dt_s = effective_at, t
+            received_at = event.received_at
+            if received_at is self._last_dt2 or received_at == self._last_dt2:
+                received_s = self._last_dt2_s
+            else:
+                received_s = event_seconds(received_at)
+                self._last_dt2, self._last_dt2_s = received_at, received_s
+            return self.process_fields(event.patient_key, event.measure, t, received_s,  # type: ignore[union-attr]
+                                       event.value, event.value_code, event.source_id,  # type: ignore[union-attr]
+                                       event.status, event.part, event.parts, event.location,  # type: ignore[union-attr]
+                                       event.encounter_id, event.correlation_id, emitted_at)  # type: ignore[union-attr]
         if kind == "care_event":
             return self._care(event, emitted_at)  # type: ignore[arg-type]
         return self._patient_event(event, emitted_at)  # type: ignore[arg-type]
@@ -241,7 +280,11 @@ class DetectorEngine:
     def current_scores(self, patient_key: str) -> dict[str, ScoreResult]:
         """The scores of the patient's latest scoring (empty if never scored)."""
         scoring = self._scores.get(patient_key)
-        return dict(scoring.scores) if scoring is not None else {}
+        if scoring is None:
+            return {}
+        if not scoring.complete:
+            scoring = self._scores[patient_key] = complete_scoring(scoring)
+        return dict(scoring.scores)
 
     def window(self, patient_key: str) -> PatientWindow | None:
         """Read-only access to the patient's raw window (do not mutate it)."""
@@ -293,23 +336,6 @@ class DetectorEngine:
             self._removed.discard(key)
         return state
 
-    def _observation(self, obs: Observation, emitted_at: datetime | None) -> list[Alert]:
-        effective_at = obs.effective_at
-        if effective_at is self._last_dt:  # the parts of one message usually share their datetime objects
-            t = self._last_dt_s
-        else:
-            t = event_seconds(effective_at)
-            self._last_dt, self._last_dt_s = effective_at, t
-        received_at = obs.received_at
-        if received_at is self._last_dt2:
-            received_s = self._last_dt2_s
-        else:
-            received_s = event_seconds(received_at)
-            self._last_dt2, self._last_dt2_s = received_at, received_s
-        return self.process_fields(obs.patient_key, obs.measure, t, received_s, obs.value, obs.value_code,
-                                   obs.source_id, obs.status, obs.part, obs.parts, obs.location, obs.encounter_id,
-                                   obs.correlation_id, emitted_at)
-
     def process_fields(self, patient_key: str, measure: Measure, effective_s: int, received_s: int,
                        value: float | None, value_code: str | None, source_id: str,
                        status: ResultStatus = ResultStatus.FINAL, part: int | None = None, parts: int | None = None,
@@ -335,9 +361,32 @@ class DetectorEngine:
                 value = float(_ACVPU_CODE.get(value_code or "A", 0))
             elif value is None:
                 value = 0.0
-            outcome = state.window.add(slot, t, value, source_hash(source_id),
-                                       status_cancelled=status is _CANCELLED, status_corrected=status is _CORRECTED,
-                                       length_s=self._length_s, grace_s=self._grace_s, max_entries=self._max_entries)
+            h = crc32(source_id.encode())  # window.source_hash, inlined
+            if h >= 0x8000_0000:
+                h -= 0x1_0000_0000
+            window = state.window
+            series = window.series[slot]
+            newest = window.newest_s
+            if (series and series[-3] < t and t >= newest - self._grace_s and status is not _CANCELLED
+                    and status is not _CORRECTED):
+                # PatientWindow.add's common case inlined (same rules): a new value, strictly newer than the
+                # measure's newest, within the grace period.
+                series.frombytes(_pack_triple(t, round(value * _VALUE_SCALE), h))  # = extend((t, v, h)), faster
+                first_s = window.first_s
+                if first_s is None or t < first_s:
+                    window.first_s = t
+                if t > newest:
+                    window.newest_s = t
+                    if t // 3600 != newest // 3600:  # at most once per event-time hour: evict everywhere
+                        window.evict(t - self._length_s)
+                cap = self._max_entries * 3
+                if len(series) > cap:
+                    del series[0:len(series) - cap]
+                outcome = _INSERTED
+            else:
+                outcome = window.add(slot, t, value, h, status_cancelled=status is _CANCELLED,
+                                     status_corrected=status is _CORRECTED, length_s=self._length_s,
+                                     grace_s=self._grace_s, max_entries=self._max_entries)
             if outcome <= _REPLACED:
                 stats.inserted += 1
                 state.dirty = True
@@ -376,8 +425,11 @@ class DetectorEngine:
         selected = select_inputs(state.window, state.care, now_s, config.timing, state.weight_kg)
         baseline = state.sofa_baseline(now_s, config.timing.sofa_lab_window_hours, config.window.baseline_hours)
         infection = infection_status(state.care, now_s, config.infection)
+        # Only the scores the ladder reads, unless something reads every score at every scoring (the hook, the
+        # learned model) or the reference mode is on; an alert or current_scores() completes the scoring.
+        complete = self.on_scored is not None or self.risk is not None or not self.incremental
         scoring = score_selected(selected, infection, baseline, state.last_anchor_s, config,
-                                 self._basis.get(key) if self.incremental else None)
+                                 self._basis.get(key) if self.incremental else None, complete)
         self._basis[key] = basis_of(selected, scoring)
         risk = self.risk
         if risk is not None:
@@ -394,12 +446,18 @@ class DetectorEngine:
         if decision.transition is None:
             state.escalation = new_esc
             return []
+        episode_id = decision.episode_id
         if decision.transition is AlertTransition.OPENED:  # the id is a hash: only computed when needed
             episode_id = episode_id_for(key, seconds_to_datetime(now_s))
-            new_esc = replace(new_esc, episode_id=episode_id)
-            decision = replace(decision, episode_id=episode_id)
+            e = new_esc  # replace(new_esc, episode_id=episode_id), cheaper
+            new_esc = _new_escalation(episode_id, e.opened_s, e.sequence, e.level, e.last_fired_s, e.lower_since_s,
+                                      e.lower_max, e.clear_sets, e.clear_since_s)
         state.escalation = new_esc
-        decision = replace(decision, reasons=render_reasons(decision.reasons, scoring.scores, scoring.lactate))
+        if not scoring.complete:  # the alert shows every score
+            scoring = self._scores[key] = complete_scoring(scoring)
+        decision = _new_decision(decision.transition, decision.reason, decision.level, decision.previous_level,
+                                 decision.sequence, episode_id,
+                                 render_reasons(decision.reasons, scoring.scores, scoring.lactate))
         return [self._alert(key, state, decision, now_s, scoring, selected, emitted_at, correlation_id)]
 
     def _alert(self, key: str, state: PatientState, decision: Decision, now_s: int, scoring: Scoring | None,

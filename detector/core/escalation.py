@@ -19,9 +19,10 @@ An incomplete NEWS2 `low` never counts towards de-escalation or resolution (§3.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import StrEnum
 
+from detector.core._frozen import fast_builder
 from detector.core.config import EscalationConfig, LadderConfig
 from schemas.alert import AlertTransition
 
@@ -164,6 +165,9 @@ def ladder_level(*, config: LadderConfig, texts: dict[str, str] | None = None,
 
 
 _BELOW_THRESHOLD = Decision(None, DecisionReason.BELOW_THRESHOLD, 0, 0)
+# `replace(state, ...)` / `Decision(...)` cost ~1-3 µs each (frozen dataclasses); these build the same objects.
+_new_state = fast_builder(EscalationState)
+_new_decision = fast_builder(Decision)
 
 
 def _minutes(value: float | None) -> int | None:
@@ -189,15 +193,15 @@ def decide(state: EscalationState, assessment: Assessment, now_s: int, config: E
                              episode_id_for_open, assessment.reasons)
 
     if level > current:
-        new = replace(state, level=level, sequence=state.sequence + 1, last_fired_s=now_s, lower_since_s=None,
-                      lower_max=0, clear_sets=0, clear_since_s=None)
+        new = _new_state(state.episode_id, state.opened_s, state.sequence + 1, level, now_s, None, 0, 0, None)
         return new, _fired(new, AlertTransition.ESCALATED, DecisionReason.LEVEL_ROSE, current, state.sequence,
                            assessment)
 
     if level == current:
         if (state.lower_since_s is not None or state.lower_max or state.clear_sets
                 or state.clear_since_s is not None):  # else already reset: skip the copy
-            state = replace(state, lower_since_s=None, lower_max=0, clear_sets=0, clear_since_s=None)
+            state = _new_state(state.episode_id, state.opened_s, state.sequence, state.level, state.last_fired_s,
+                               None, 0, 0, None)
         return _maybe_repeat(state, assessment, now_s, config)
 
     # level < current: a candidate for de-escalation or resolution, with hysteresis.
@@ -210,8 +214,8 @@ def decide(state: EscalationState, assessment: Assessment, now_s: int, config: E
         clear_since = state.clear_since_s if state.clear_since_s is not None else now_s
     else:
         clear_sets, clear_since = 0, None
-    state = replace(state, lower_since_s=lower_since, lower_max=lower_max, clear_sets=clear_sets,
-                    clear_since_s=clear_since)
+    state = _new_state(state.episode_id, state.opened_s, state.sequence, state.level, state.last_fired_s,
+                       lower_since, lower_max, clear_sets, clear_since)
     hold = _minutes(config.de_escalation_hold_minutes) or 0
     if lower_max == 0:
         resolve_hold = _minutes(config.resolve_hold_minutes) or 0
@@ -220,13 +224,12 @@ def decide(state: EscalationState, assessment: Assessment, now_s: int, config: E
                                 state.sequence, state.episode_id, assessment.reasons)
             return EscalationState(), decision
         # No reminder while the patient is improving: the announced level is no longer what the scores say.
-        return state, Decision(None, DecisionReason.CLEAR_PENDING, state.level, state.level)
+        return state, _new_decision(None, DecisionReason.CLEAR_PENDING, state.level, state.level)
     if now_s - lower_since >= hold:
-        new = replace(state, level=lower_max, sequence=state.sequence + 1, last_fired_s=now_s, lower_since_s=None,
-                      lower_max=0, clear_sets=0, clear_since_s=None)
+        new = _new_state(state.episode_id, state.opened_s, state.sequence + 1, lower_max, now_s, None, 0, 0, None)
         return new, _fired(new, AlertTransition.DE_ESCALATED, DecisionReason.LOWER_LEVEL_HELD, current,
                            state.sequence, assessment)
-    return state, Decision(None, DecisionReason.LOWER_LEVEL_PENDING, state.level, state.level)
+    return state, _new_decision(None, DecisionReason.LOWER_LEVEL_PENDING, state.level, state.level)
 
 
 def _fired(new: EscalationState, transition: AlertTransition, reason: DecisionReason, previous: int,
@@ -240,10 +243,11 @@ def _maybe_repeat(state: EscalationState, assessment: Assessment, now_s: int, co
     interval = _minutes(config.repeat_minutes.get(state.level))
     last = state.last_fired_s if state.last_fired_s is not None else now_s
     if interval is not None and now_s - last >= interval:
-        new = replace(state, sequence=state.sequence + 1, last_fired_s=now_s)
+        new = _new_state(state.episode_id, state.opened_s, state.sequence + 1, state.level, now_s,
+                         state.lower_since_s, state.lower_max, state.clear_sets, state.clear_since_s)
         return new, Decision(AlertTransition.REPEATED, DecisionReason.REMINDER_DUE, state.level, state.level,
                              state.sequence, state.episode_id, assessment.reasons)
-    return state, Decision(None, quiet_reason, state.level, state.level)
+    return state, _new_decision(None, quiet_reason, state.level, state.level)
 
 
 def discharge(state: EscalationState) -> tuple[EscalationState, Decision]:

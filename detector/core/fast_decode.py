@@ -59,6 +59,8 @@ _PATIENT_KEY = re.compile(r"^\S(.*\S)?$")  # the CanonicalEvent pattern (ASCII k
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$")
 _LOCATIONS: dict[bytes, Location] = {}
 _LOCATION_CACHE_MAX = 4096
+_CHECKED_KEYS: set[str] = set()  # patient keys already known to have the CanonicalEvent form
+_KEY_CACHE_MAX = 65_536
 
 
 def _seconds(text: object, cache: dict[str, int]) -> int | None:
@@ -79,18 +81,6 @@ def _seconds(text: object, cache: dict[str, int]) -> int | None:
         cache.clear()
     cache[text] = seconds
     return seconds
-
-
-def _text(value: object, low: int, high: int) -> bool:
-    return type(value) is str and low <= len(value) <= high
-
-
-def _optional_text(value: object, high: int) -> bool:
-    return value is None or (type(value) is str and len(value) <= high)
-
-
-def _optional_int(value: object) -> bool:
-    return value is None or type(value) is int
 
 
 def _location(raw: object) -> Location | bool | None:
@@ -128,8 +118,14 @@ def observation_fields(data: bytes | str, time_cache: dict[str, int] | None = No
     if type(version) is not int or not 1 <= version <= SCHEMA_VERSION:
         return None
     key: Any = d.get("patient_key")
-    if not _text(key, 1, 128) or not key.isascii() or not _PATIENT_KEY.match(key):
+    if type(key) is not str:
         return None
+    if key not in _CHECKED_KEYS:  # the same patients recur: check each key's form once
+        if not (1 <= len(key) <= 128 and key.isascii() and _PATIENT_KEY.match(key)):
+            return None
+        if len(_CHECKED_KEYS) >= _KEY_CACHE_MAX:
+            _CHECKED_KEYS.clear()
+        _CHECKED_KEYS.add(key)
     measure_text, status_text, source = d.get("measure"), d.get("status", "final"), d.get("source")
     if type(measure_text) is not str or type(status_text) is not str or type(source) is not str:
         return None  # (also keeps unhashable JSON values out of the lookups below)
@@ -137,14 +133,20 @@ def observation_fields(data: bytes | str, time_cache: dict[str, int] | None = No
     status = _STATUSES.get(status_text)
     if measure is None or status is None or source not in _SOURCES:
         return None
-    if not (_text(d.get("code"), 1, 64) and _text(d.get("source_message_id"), 1, 256)
-            and _text(d.get("source_id"), 1, 256) and _optional_text(d.get("code_system", ""), 256)
-            and type(d.get("code_system", "")) is str and _optional_text(d.get("value_code"), 16)
-            and _optional_text(d.get("encounter_id"), 128) and _optional_text(d.get("correlation_id"), 256)):
+    # the string fields' types and lengths (what _text / _optional_text check, inlined: this runs per record)
+    code, message_id, source_id = d.get("code"), d.get("source_message_id"), d.get("source_id")
+    code_system, value_code = d.get("code_system", ""), d.get("value_code")
+    encounter_id, correlation_id = d.get("encounter_id"), d.get("correlation_id")
+    if not (type(code) is str and 1 <= len(code) <= 64 and type(message_id) is str and 1 <= len(message_id) <= 256
+            and type(source_id) is str and 1 <= len(source_id) <= 256
+            and type(code_system) is str and len(code_system) <= 256
+            and (value_code is None or (type(value_code) is str and len(value_code) <= 16))
+            and (encounter_id is None or (type(encounter_id) is str and len(encounter_id) <= 128))
+            and (correlation_id is None or (type(correlation_id) is str and len(correlation_id) <= 256))):
         return None
     part: Any = d.get("part")
     parts: Any = d.get("parts")
-    if not (_optional_int(part) and _optional_int(parts)):
+    if not ((part is None or type(part) is int) and (parts is None or type(parts) is int)):
         return None
     if (part is None) != (parts is None) or (part is not None and (part < 0 or parts < 1 or part >= parts)):
         return None
@@ -157,7 +159,6 @@ def observation_fields(data: bytes | str, time_cache: dict[str, int] | None = No
     if d.get("unit") != unit:
         return None
     value = d.get("value")
-    value_code = d.get("value_code")
     if value is not None:
         if type(value) is int:
             value = float(value)
@@ -172,8 +173,10 @@ def observation_fields(data: bytes | str, time_cache: dict[str, int] | None = No
     elif (not math.isfinite(value) or (low is not None and value < low) or (high is not None and value > high)
           or (integer and value != int(value))):
         return None
-    location = _location(d.get("location"))
-    if location is False:
-        return None
-    return ObservationFields(key, measure, effective_s, received_s, value, value_code, d["source_id"], status,
-                             part, parts, location, d.get("encounter_id"), d.get("correlation_id"))  # type: ignore[arg-type]
+    location = d.get("location")
+    if location is not None:
+        location = _location(location)
+        if location is False:
+            return None
+    return ObservationFields(key, measure, effective_s, received_s, value, value_code, source_id, status,
+                             part, parts, location, encounter_id, correlation_id)

@@ -83,7 +83,8 @@ class PatientState:
             ring = self.sofa_ring
             a, b = start % SOFA_RING_HOURS, end % SOFA_RING_HOURS
             span = ring[a:b] if a < b else ring[a:] + ring[:b]
-            lowest = min(filter(None, span), default=0)
+            # the lowest non-empty slot (0 = no scoring that hour): drop the zeros in C, then take the minimum
+            lowest = min(span.replace(b"\x00", b""), default=0)
             baseline = max(lowest - 1, 0)
         self.baseline_cache = (hour, baseline)
         return baseline

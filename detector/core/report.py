@@ -1,8 +1,8 @@
 """Turn an escalation decision and the scoring behind it into a `schemas.Alert` (only on transitions).
 
 Pydantic models are built here and nowhere on the hot path: a transition is rare compared with a scoring.
-The nested snapshots use `model_construct` (the engine built and checked every value); the Alert itself is
-validated.
+The nested snapshots are constructed without validation (`_construct`, what `model_construct` does, faster: the
+engine built and checked every value); the Alert itself is validated.
 Every snapshot names the inputs it used with their event times, what was missing, and whether NEWS2 /
 MEWS values were carried forward from an earlier observation set (§3.2).
 """
@@ -10,6 +10,8 @@ MEWS values were carried forward from an earlier observation set (§3.2).
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
+from typing import Any
 
 from detector.core.escalation import Decision
 from detector.core.scoring import RISK_TRIGGER, SCORE_VIEWS, Scoring
@@ -29,6 +31,29 @@ INPUT_UNITS: dict[str, str] = {
 }
 """Canonical unit of each ScoreInputs key shown in alerts."""
 
+_set_attr = object.__setattr__
+_INPUT_FIELDS = frozenset(ScoreInput.__pydantic_fields__)
+_SNAPSHOT_FIELDS = frozenset(ScoreSnapshot.__pydantic_fields__)
+
+
+def _construct(cls: Any, field_names: frozenset[str], values: dict[str, Any]) -> Any:
+    """`cls.model_construct(**values)` for a model whose every field is given in `values` (in declaration
+    order), with no aliases, no extra fields, no private attributes and no post-init (ScoreInput, ScoreSnapshot):
+    the same instance state (`__dict__`, fields set, extra None, private None) at a fraction of the cost."""
+    model = cls.__new__(cls)
+    _set_attr(model, "__dict__", values)
+    _set_attr(model, "__pydantic_fields_set__", set(field_names))
+    _set_attr(model, "__pydantic_extra__", None)
+    _set_attr(model, "__pydantic_private__", None)
+    return model
+
+
+@lru_cache(maxsize=4096)
+def _event_datetime(seconds: int) -> datetime:
+    """seconds_to_datetime, memoised (datetimes are immutable; the inputs of one alert share a few times)."""
+    return seconds_to_datetime(seconds)
+
+
 _SHOWN = ("news2", "qsofa", "sirs", "sofa", "shock_index", "mews", "sep1_severe_sepsis", "sep1_septic_shock",
           "sepsis3", "sepsis3_septic_shock")
 
@@ -45,9 +70,20 @@ def _inputs(selected: SelectedInputs, view: str) -> list[ScoreInput]:
         value = getattr(values, key, None)
         if isinstance(value, bool):
             value = float(value)
-        shown.append(ScoreInput.model_construct(measure=key, value=value, unit=INPUT_UNITS.get(key),
-                                                effective_at=seconds_to_datetime(t)))
+        memo_key = (key, value, t)
+        score_input = _INPUT_MEMO.get(memo_key)
+        if score_input is None:
+            if len(_INPUT_MEMO) >= _INPUT_MEMO_SIZE:
+                _INPUT_MEMO.clear()
+            score_input = _INPUT_MEMO[memo_key] = _construct(ScoreInput, _INPUT_FIELDS, {
+                "measure": key, "value": value, "unit": INPUT_UNITS.get(key), "effective_at": _event_datetime(t)})
+        shown.append(score_input)
     return shown
+
+
+# ScoreInputs are frozen models, so alerts may share them: the alerts of one episode repeat most of their inputs.
+_INPUT_MEMO: dict[tuple[str, object, int], ScoreInput] = {}
+_INPUT_MEMO_SIZE = 8192
 
 
 def _view_inputs(cache: dict[str, list[ScoreInput]], selected: SelectedInputs | None, view: str
@@ -75,21 +111,21 @@ def snapshots(scoring: Scoring, selected: SelectedInputs | None) -> list[ScoreSn
         if view == "set" and carried:
             reason = f"{reason}; carried_forward {', '.join(carried)}"
         value = result.value
-        out.append(ScoreSnapshot.model_construct(
-            name=name, value=float(value) if isinstance(value, int) and not isinstance(value, bool) else value,
-            band=result.band, incomplete=result.incomplete, missing=list(result.missing),
-            inputs=_view_inputs(per_view, selected, view), reason=reason))
+        out.append(_construct(ScoreSnapshot, _SNAPSHOT_FIELDS, {
+            "name": name, "value": float(value) if isinstance(value, int) and not isinstance(value, bool) else value,
+            "band": result.band, "incomplete": result.incomplete, "missing": list(result.missing),
+            "inputs": _view_inputs(per_view, selected, view), "reason": reason}))
     risk = scoring.scores.get(RISK_TRIGGER)
     if risk is not None:  # the learned score: no window inputs of its own; its reason names the top features
-        out.append(ScoreSnapshot.model_construct(
-            name=RISK_TRIGGER, value=risk.value, band=risk.band, incomplete=False, missing=[], inputs=[],
-            reason=risk.reason))
+        out.append(_construct(ScoreSnapshot, _SNAPSHOT_FIELDS, {
+            "name": RISK_TRIGGER, "value": risk.value, "band": risk.band, "incomplete": False, "missing": [],
+            "inputs": [], "reason": risk.reason}))
     sofa = scoring.scores.get("sofa")
     if sofa is not None:
         delta = int(sofa.value) - scoring.sofa_baseline  # type: ignore[arg-type]
-        out.append(ScoreSnapshot.model_construct(
-            name="sofa_delta", value=float(delta), band=None, incomplete=sofa.incomplete, missing=[], inputs=[],
-            reason=f"SOFA {sofa.value} - baseline {scoring.sofa_baseline} = {delta:+d}"))
+        out.append(_construct(ScoreSnapshot, _SNAPSHOT_FIELDS, {
+            "name": "sofa_delta", "value": float(delta), "band": None, "incomplete": sofa.incomplete, "missing": [],
+            "inputs": [], "reason": f"SOFA {sofa.value} - baseline {scoring.sofa_baseline} = {delta:+d}"}))
     return out
 
 

@@ -7,8 +7,9 @@ Pure: no clock, no I/O.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
+from detector.core._frozen import fast_builder
 from detector.core.config import DetectorConfig
 from detector.core.escalation import TRIGGER_TEXTS, Assessment, ladder_triggers
 from detector.core.infection import InfectionStatus
@@ -29,8 +30,8 @@ from detector.core.scores import (
 )
 from detector.core.timing import SelectedInputs, fast_inputs
 
-__all__ = ["RISK_TRIGGER", "SCORE_VIEWS", "Scoring", "ScoringBasis", "basis_of", "render_reasons", "score_selected",
-           "with_risk"]
+__all__ = ["LADDER_OPTIONAL", "RISK_TRIGGER", "SCORE_ORDER", "SCORE_VIEWS", "Scoring", "ScoringBasis", "basis_of",
+           "complete_scoring", "render_reasons", "score_selected", "with_risk"]
 
 RISK_TRIGGER = "risk_model"
 """Trigger id (and score name) of the learned risk score (issue #8) on the ladder."""
@@ -46,13 +47,20 @@ SCORE_VIEWS: dict[str, str] = {
 
 @dataclass(frozen=True, slots=True)
 class Scoring:
-    """Everything one scoring produced: the scores by name, the baseline used and the ladder assessment."""
+    """Everything one scoring produced: the scores by name, the baseline used and the ladder assessment.
+
+    `complete` is False for a scoring made with `score_selected(..., complete=False)` without suspected
+    infection: `scores` then lacks the scores the §3.4 ladder does not read in that case (`LADDER_OPTIONAL`);
+    `complete_scoring` adds them (from `selected`), equal to what a complete scoring gives.
+    """
 
     scores: dict[str, ScoreResult]
     sofa_baseline: int
     infection: InfectionStatus
     assessment: Assessment
     lactate: float | None = None  # trailing 6 h maximum, mmol/L (level 4 reason text)
+    complete: bool = True
+    selected: SelectedInputs | None = None  # the inputs, kept only while the scoring is not complete
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +70,7 @@ class ScoringBasis:
     Score functions are pure and their results immutable, so when a view's inputs are equal to the previous
     scoring's, its results can be reused unchanged: NEWS2/MEWS/shock index read only the newest set, the
     criteria scores the 6 h extremes, SOFA the 24 h worst values, which a new message often leaves as they were.
+    `scores` may lack the `LADDER_OPTIONAL` scores (a scoring that was not complete).
     """
 
     observation_set: ScoreInputs
@@ -73,68 +82,129 @@ class ScoringBasis:
     scores: dict[str, ScoreResult]
 
 
+SCORE_ORDER: tuple[str, ...] = ("news2", "mews", "shock_index", "sirs", "sirs_sep1", "qsofa", "sofa",
+                                "sep1_severe_sepsis", "sep1_septic_shock", "sepsis3", "sepsis3_septic_shock")
+"""The order of `Scoring.scores` (what `on_scored` hooks and alerts see)."""
+
+LADDER_OPTIONAL: frozenset[str] = frozenset({"mews", "sirs", "sirs_sep1", "sep1_severe_sepsis", "sep1_septic_shock",
+                                             "sepsis3", "sepsis3_septic_shock"})
+"""Scores the §3.4 ladder does not read when infection is not suspected: MEWS is not on the ladder; SIRS counts
+only with infection; SEP-1 severe sepsis / septic shock and Sepsis-3 require it (their values are False)."""
+
+_new_scoring = fast_builder(Scoring)
+_new_basis = fast_builder(ScoringBasis)
+_new_assessment = fast_builder(Assessment)
+
+
 def score_selected(selected: SelectedInputs, infection: InfectionStatus, sofa_baseline: int,
                    previous_anchor_s: int | None, config: DetectorConfig,
-                   previous: ScoringBasis | None = None) -> Scoring:
+                   previous: ScoringBasis | None = None, complete: bool = True) -> Scoring:
     """Score the selected inputs and place the patient on the §3.4 ladder.
 
     `sofa_baseline`: lowest SOFA in the 72 h before the window, 0 when unknown (§3.2, Sepsis-3).
     `previous_anchor_s`: the observation-set anchor of the previous scoring (a new set when it moved).
     `previous`: the basis of the patient's previous scoring (`basis_of`); the results of every score whose
     inputs did not change are reused (identical to recomputing them, see the differential tests).
+    `complete=False`: without suspected infection, skip the `LADDER_OPTIONAL` scores (same assessment; the
+    engine completes the scoring when an alert, a hook or a reader needs every score).
     """
     infected = infection.suspected
+    full = complete or infected
     obs_set = selected.observation_set
     crit = selected.criteria
     sofa_in = selected.sofa
     pair = selected.shock_index_pair
     old = previous.scores if previous is not None else None
+    news_mews: ScoreResult | None = None
     if old is not None and previous.observation_set == obs_set and previous.shock_index_pair == pair:  # type: ignore[union-attr]
-        news, news_mews, si = old["news2"], old["mews"], old["shock_index"]
+        news, si = old["news2"], old["shock_index"]
+        news_mews = old.get("mews")
     else:
-        news, news_mews = news2(obs_set), mews(obs_set)
+        news = news2(obs_set)
         si = shock_index(fast_inputs(hr=pair[0], sbp=pair[1]) if pair is not None else _EMPTY)
+    if news_mews is None and full:
+        news_mews = mews(obs_set)
     same_infection = old is not None and previous.infected == infected  # type: ignore[union-attr]
+    sirs = sirs2 = severe = shock = None
     if same_infection and previous.criteria == crit:  # type: ignore[union-attr]
-        sirs, sirs2, q = old["sirs"], old["sirs_sep1"], old["qsofa"]  # type: ignore[index]
-        severe, shock = old["sep1_severe_sepsis"], old["sep1_septic_shock"]  # type: ignore[index]
+        q = old["qsofa"]  # type: ignore[index]
+        sirs, sirs2 = old.get("sirs"), old.get("sirs_sep1")  # type: ignore[union-attr]
+        severe, shock = old.get("sep1_severe_sepsis"), old.get("sep1_septic_shock")  # type: ignore[union-attr]
     else:
-        sirs, sirs2, q = sirs_bone(crit), sirs_sep1(crit), qsofa(crit)
+        q = qsofa(crit)
+    if sirs is None and full:
+        sirs, sirs2 = sirs_bone(crit), sirs_sep1(crit)
         # each definition gets the results it builds on (they are not recomputed; see the differential tests)
         severe = sep1_severe_sepsis(crit, infected, sirs=sirs2)
         shock = sep1_septic_shock(crit, infected, severe=severe)
     same_sofa = old is not None and previous.sofa == sofa_in  # type: ignore[union-attr]
     sofa_result = old["sofa"] if same_sofa else sofa(sofa_in)  # type: ignore[index]
     sofa_now = int(sofa_result.value)  # type: ignore[arg-type]
+    s3 = s3_shock = None
     if same_sofa and same_infection and previous.sofa_baseline == sofa_baseline:  # type: ignore[union-attr]
-        s3, s3_shock = old["sepsis3"], old["sepsis3_septic_shock"]  # type: ignore[index]
-    else:
+        s3, s3_shock = old.get("sepsis3"), old.get("sepsis3_septic_shock")  # type: ignore[union-attr]
+    if s3 is None and full:
         s3 = sepsis3(sofa_now, sofa_baseline, infected)
         s3_shock = sepsis3_septic_shock(sofa_in, sofa_now, sofa_baseline, infected, sepsis=s3)
-    scores = {
-        "news2": news, "mews": news_mews, "shock_index": si, "sirs": sirs, "sirs_sep1": sirs2,
-        "qsofa": q, "sofa": sofa_result, "sep1_severe_sepsis": severe, "sep1_septic_shock": shock,
-        "sepsis3": s3, "sepsis3_septic_shock": s3_shock,
-    }
-    septic_shock = bool(shock.value) or s3_shock.value is True
+    if full:
+        scores = {
+            "news2": news, "mews": news_mews, "shock_index": si, "sirs": sirs, "sirs_sep1": sirs2,
+            "qsofa": q, "sofa": sofa_result, "sep1_severe_sepsis": severe, "sep1_septic_shock": shock,
+            "sepsis3": s3, "sepsis3_septic_shock": s3_shock,
+        }
+        septic_shock = bool(shock.value) or s3_shock.value is True  # type: ignore[union-attr]
+        sirs_value, severe_met = sirs.value, bool(severe.value)  # type: ignore[union-attr]
+    else:  # not infected: both septic shock definitions and SEP-1 severe sepsis are False, SIRS is not read
+        scores = {"news2": news, "shock_index": si, "qsofa": q, "sofa": sofa_result}
+        septic_shock = severe_met = False
+        sirs_value = None
     set_map = obs_set.map
     if set_map is None and obs_set.sbp is not None and obs_set.dbp is not None:
         set_map = (obs_set.sbp + 2 * obs_set.dbp) / 3
     level, triggers = ladder_triggers(
-        news2=news.value, news2_band=news.band, qsofa=q.value, sirs=sirs.value,  # type: ignore[arg-type]
-        infection=infected, sep1_severe=bool(severe.value), sofa_rise=sofa_now - sofa_baseline,
+        news2=news.value, news2_band=news.band, qsofa=q.value, sirs=sirs_value,  # type: ignore[arg-type]
+        infection=infected, sep1_severe=severe_met, sofa_rise=sofa_now - sofa_baseline,
         septic_shock=septic_shock, lactate=crit.lactate, shock_index=si.value,  # type: ignore[arg-type]
         sbp=obs_set.sbp, map_mmhg=set_map, config=config.ladder)
     anchor = selected.set_anchor_s
     new_set = anchor is not None and (previous_anchor_s is None or anchor > previous_anchor_s)
-    assessment = Assessment(level, triggers, new_set, news.band == "low" and news.incomplete)
-    return Scoring(scores, sofa_baseline, infection, assessment, crit.lactate)
+    assessment = _new_assessment(level, triggers, new_set, news.band == "low" and news.incomplete)
+    if full:
+        return _new_scoring(scores, sofa_baseline, infection, assessment, crit.lactate, True, None)
+    return _new_scoring(scores, sofa_baseline, infection, assessment, crit.lactate, False, selected)
+
+
+def complete_scoring(scoring: Scoring) -> Scoring:
+    """The scoring with every score (`scores` in `SCORE_ORDER`); the scoring itself when already complete."""
+    if scoring.complete:
+        return scoring
+    selected = scoring.selected
+    assert selected is not None  # kept by score_selected for exactly this
+    have = scoring.scores
+    infected = scoring.infection.suspected
+    crit, sofa_in = selected.criteria, selected.sofa
+    sirs2 = sirs_sep1(crit)
+    severe = sep1_severe_sepsis(crit, infected, sirs=sirs2)
+    sofa_now = int(have["sofa"].value)  # type: ignore[arg-type]
+    s3 = sepsis3(sofa_now, scoring.sofa_baseline, infected)
+    scores = {
+        "news2": have["news2"], "mews": mews(selected.observation_set), "shock_index": have["shock_index"],
+        "sirs": sirs_bone(crit), "sirs_sep1": sirs2, "qsofa": have["qsofa"], "sofa": have["sofa"],
+        "sep1_severe_sepsis": severe, "sep1_septic_shock": sep1_septic_shock(crit, infected, severe=severe),
+        "sepsis3": s3,
+        "sepsis3_septic_shock": sepsis3_septic_shock(sofa_in, sofa_now, scoring.sofa_baseline, infected, sepsis=s3),
+    }
+    for name, result in have.items():  # e.g. risk_model, added after the classic scores
+        if name not in scores:
+            scores[name] = result
+    return _new_scoring(scores, scoring.sofa_baseline, scoring.infection, scoring.assessment, scoring.lactate,
+                        True, None)
 
 
 def basis_of(selected: SelectedInputs, scoring: Scoring) -> ScoringBasis:
     """The basis to pass as `previous` to the patient's next `score_selected`."""
-    return ScoringBasis(selected.observation_set, selected.shock_index_pair, selected.criteria, selected.sofa,
-                        scoring.infection.suspected, scoring.sofa_baseline, scoring.scores)
+    return _new_basis(selected.observation_set, selected.shock_index_pair, selected.criteria, selected.sofa,
+                      scoring.infection.suspected, scoring.sofa_baseline, scoring.scores)
 
 
 def with_risk(scoring: Scoring, risk: ScoreResult, risk_level: int) -> Scoring:
@@ -151,8 +221,10 @@ def with_risk(scoring: Scoring, risk: ScoreResult, risk_level: int) -> Scoring:
         level = assessment.level
         triggers = ((RISK_TRIGGER, *assessment.reasons) if risk_level >= level
                     else (*assessment.reasons, RISK_TRIGGER))
-        assessment = replace(assessment, level=max(level, risk_level), reasons=triggers)
-    return replace(scoring, scores=scores, assessment=assessment)
+        assessment = _new_assessment(max(level, risk_level), triggers, assessment.new_set, assessment.incomplete_low)
+    # _new_scoring: dataclasses.replace(scoring, scores=..., assessment=...) without its cost
+    return _new_scoring(scores, scoring.sofa_baseline, scoring.infection, assessment, scoring.lactate,
+                        scoring.complete, scoring.selected)
 
 
 def render_reasons(triggers: tuple[str, ...], scores: dict[str, ScoreResult], lactate: float | None = None

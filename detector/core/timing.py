@@ -26,6 +26,7 @@ import dataclasses
 from array import array
 from dataclasses import dataclass
 
+from detector.core._frozen import fast_builder
 from detector.core.config import TimingConfig
 from detector.core.infection import CARE_KIND_CODE, DRUG_CODE, RATE_SCALE, RATE_UNIT_CODE, CareLog
 from detector.core.scores.inputs import ScoreInputs, derived_map
@@ -91,6 +92,9 @@ class SelectedInputs:
     sofa_times: dict[str, int]
 
 
+_new_selected = fast_builder(SelectedInputs)
+
+
 def _gcs_totals(window: PatientWindow, start: int, end: int) -> list[tuple[int, float]]:
     """Recorded GCS totals plus E+V+M sums of components recorded at the same time (§1.2)."""
     totals = list(window.between(GCS, start, end))
@@ -107,10 +111,19 @@ def _gcs_totals(window: PatientWindow, start: int, end: int) -> list[tuple[int, 
 def _oxygen_at(window: PatientWindow, t: int, not_before: int) -> tuple[int, bool] | None:
     """Newest oxygen evidence at or before t (flag, O2 flow > 0, FiO2 > 0.21), with its time."""
     best: tuple[int, bool] | None = None
-    for slot, on in ((ON_O2, lambda v: v >= 0.5), (O2_FLOW, lambda v: v > 0), (FIO2, lambda v: v > 0.21)):
-        found = window.latest(slot, not_before, t)
+    series = window.series
+    if series[ON_O2] is not None:
+        found = window.latest(ON_O2, not_before, t)
+        if found is not None:
+            best = (found[0], found[1] >= 0.5)
+    if series[O2_FLOW] is not None:
+        found = window.latest(O2_FLOW, not_before, t)
         if found is not None and (best is None or found[0] > best[0]):
-            best = (found[0], on(found[1]))
+            best = (found[0], found[1] > 0)
+    if series[FIO2] is not None:
+        found = window.latest(FIO2, not_before, t)
+        if found is not None and (best is None or found[0] > best[0]):
+            best = (found[0], found[1] > 0.21)
     return best
 
 
@@ -230,6 +243,62 @@ def _scan(series: array | None, start: int, split: int, end: int, highest: bool
             None if recent is None else (recent_t, recent / VALUE_SCALE))
 
 
+def _highest(series: array, start: int, end: int) -> tuple[int, float] | None:
+    """(t, value) of the highest value with start <= t <= end, newest wins ties (`_scan` for one range)."""
+    best: int | None = None
+    best_t = 0
+    for i in range(len(series) - 3, -1, -3):
+        t = series[i]
+        if t > end:
+            continue
+        if t < start:
+            break
+        v = series[i + 1]
+        if best is None or v > best:
+            best, best_t = v, t
+    return None if best is None else (best_t, best / VALUE_SCALE)
+
+
+def _low_high(series: array, start: int, end: int) -> tuple[tuple[int, float], tuple[int, float]] | None:
+    """`(_lowest(...), _highest(...))` in one pass (same ties: the newest wins), or None when no value is in range."""
+    low: int | None = None
+    low_t = high_t = 0
+    high = 0
+    for i in range(len(series) - 3, -1, -3):
+        t = series[i]
+        if t > end:
+            continue
+        if t < start:
+            break
+        v = series[i + 1]
+        if low is None:
+            low = high = v
+            low_t = high_t = t
+        elif v < low:
+            low, low_t = v, t
+        elif v > high:
+            high, high_t = v, t
+    if low is None:
+        return None
+    return (low_t, low / VALUE_SCALE), (high_t, high / VALUE_SCALE)
+
+
+def _lowest(series: array, start: int, end: int) -> tuple[int, float] | None:
+    """(t, value) of the lowest value with start <= t <= end, newest wins ties (`_scan` for one range)."""
+    best: int | None = None
+    best_t = 0
+    for i in range(len(series) - 3, -1, -3):
+        t = series[i]
+        if t > end:
+            continue
+        if t < start:
+            break
+        v = series[i + 1]
+        if best is None or v < best:
+            best, best_t = v, t
+    return None if best is None else (best_t, best / VALUE_SCALE)
+
+
 _SET_KEYS = (("hr", HR), ("rr", RR), ("temp_c", TEMP), ("sbp", SBP), ("spo2", SPO2), ("consciousness", ACVPU),
              ("dbp", DBP), ("map", MAP))  # the first six are the anchor vitals (_SET_VITALS)
 _CRITERIA_ONLY = (("hr", HR, True), ("rr", RR, True), ("paco2", PACO2, False), ("bands_pct", BANDS, True),
@@ -250,11 +319,20 @@ def select_inputs(window: PatientWindow, care: CareLog, now_s: int, config: Timi
     newest: list[tuple[str, int, int, float]] = []
     anchor: int | None = None
     for n, (key, slot) in enumerate(_SET_KEYS):
-        found = w.latest(slot, vital_from, now_s)
-        if found is not None:
-            newest.append((key, slot, found[0], found[1]))
-            if n < 6 and (anchor is None or found[0] > anchor):
-                anchor = found[0]
+        values = series[slot]  # inlined PatientWindow.latest(slot, vital_from, now_s)
+        if values is None:
+            continue
+        i = len(values) - 3
+        while i >= 0 and values[i] > now_s:
+            i -= 3
+        if i < 0:
+            continue
+        t = values[i]
+        if t < vital_from:
+            continue
+        newest.append((key, slot, t, values[i + 1] / VALUE_SCALE))
+        if n < 6 and (anchor is None or t > anchor):
+            anchor = t
     set_times: dict[str, int] = {}
     carried: list[str] = []
     set_values: dict[str, object] = {}
@@ -291,15 +369,16 @@ def select_inputs(window: PatientWindow, care: CareLog, now_s: int, config: Timi
     s_values: dict[str, object] = {}
     for key, slot, low_meets in (("temp_c", TEMP, 36.0), ("wbc", WBC, 4.0)):
         # two-sided: < 36.0 / < 4.0 meets both SIRS variants, so prefer the low side when it meets
-        if series[slot] is None:
+        values = series[slot]
+        if values is None:
             continue
-        _, low = _scan(series[slot], c_from, c_from, now_s, False)
-        if low is not None:
-            c_times[key], c_values[key] = low if low[1] < low_meets else _scan(series[slot], c_from, c_from,
-                                                                                now_s, True)[1]  # type: ignore[misc]
+        both = _low_high(values, c_from, now_s)
+        if both is not None:
+            c_times[key], c_values[key] = both[0] if both[0][1] < low_meets else both[1]
     for key, slot, highest in _CRITERIA_ONLY:
-        if series[slot] is not None:
-            _, found = _scan(series[slot], c_from, c_from, now_s, highest)
+        values = series[slot]
+        if values is not None:
+            found = _highest(values, c_from, now_s) if highest else _lowest(values, c_from, now_s)
             if found is not None:
                 c_times[key], c_values[key] = found
     for key, slot, highest in _SHARED_LABS:  # one pass gives the 24 h (SOFA) and 6 h (criteria) extremes
@@ -311,11 +390,11 @@ def select_inputs(window: PatientWindow, care: CareLog, now_s: int, config: Timi
             if crit_found is not None:
                 c_times[key], c_values[key] = crit_found
     if series[LACTATE] is not None:  # lactate follows SEP-1 in both (§3.2)
-        _, found = _scan(series[LACTATE], now_s - sp.lactate, now_s - sp.lactate, now_s, True)
+        found = _highest(series[LACTATE], now_s - sp.lactate, now_s)
         if found is not None:
             c_times["lactate"], c_values["lactate"] = s_times["lactate"], s_values["lactate"] = found
     if series[ACVPU] is not None:
-        _, worst = _scan(series[ACVPU], c_from, c_from, now_s, True)
+        worst = _highest(series[ACVPU], c_from, now_s)
         if worst is not None:
             c_times["consciousness"], c_values["consciousness"] = worst[0], CONSCIOUSNESS_LEVELS[int(worst[1])]
     map_whole, map_recent = _worst_maps(w, min(s_vital_from, c_from), max(s_vital_from, c_from), now_s)
@@ -344,8 +423,8 @@ def select_inputs(window: PatientWindow, care: CareLog, now_s: int, config: Timi
     if series[URINE] is not None and w.first_s is not None and w.first_s <= s_from:
         s_values["urine_ml_24h"] = sum(v for _, v in w.between(URINE, s_from + 1, now_s))
     sofa_inputs = fast_inputs(**s_values)
-    return SelectedInputs(now_s, observation_set, anchor, tuple(carried), si_pair, criteria, sofa_inputs,
-                          set_times, c_times, s_times)
+    return _new_selected(now_s, observation_set, anchor, tuple(carried), si_pair, criteria, sofa_inputs,
+                         set_times, c_times, s_times)
 
 
 def _worst_maps(w: PatientWindow, start: int, split: int, end: int) -> tuple[tuple[int, float] | None,
@@ -373,6 +452,12 @@ def _worst_maps(w: PatientWindow, start: int, split: int, end: int) -> tuple[tup
         return out_all, out_recent
     j = len(db) - 3
     k = len(mp) - 3 if mp is not None else -3
+    # The derived MAP rises with the scaled sum SBP + 2 DBP (round2 is monotone and sums differ by >= 1e-4 mmHg,
+    # far above float error), so a reading whose sum exceeds the current best derived reading's cannot beat it:
+    # skip the division and rounding for it. Same results as computing every reading (`raw_*` None = the best is
+    # a measured MAP or nothing: compute).
+    raw_all: int | None = None
+    raw_recent: int | None = None
     for i in range(len(sb) - 3, -1, -3):
         t = sb[i]
         if t > end:
@@ -389,13 +474,16 @@ def _worst_maps(w: PatientWindow, start: int, split: int, end: int) -> tuple[tup
             k -= 3
         if k >= 0 and mp[k] == t:  # type: ignore[index]
             continue  # a measured MAP of the same reading wins (§1.1)
+        raw = sb[i + 1] + 2 * db[j + 1]
+        if raw_all is not None and raw > raw_all and (t < split or (raw_recent is not None and raw > raw_recent)):
+            continue
         derived = derived_map(sb[i + 1] / VALUE_SCALE, db[j + 1] / VALUE_SCALE)
         if derived is None:
             continue
         if out_all is None or derived < out_all[1]:
-            out_all = (t, derived)
+            out_all, raw_all = (t, derived), raw
         if t >= split and (out_recent is None or derived < out_recent[1]):
-            out_recent = (t, derived)
+            out_recent, raw_recent = (t, derived), raw
     return out_all, out_recent
 
 

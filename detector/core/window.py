@@ -185,18 +185,22 @@ class PatientWindow:
     def evict(self, oldest_kept_s: int) -> None:
         """Drop every value older than `oldest_kept_s` (seconds since 2000); empty measures are freed."""
         series_list = self.series
-        for slot, series in enumerate(series_list):
-            if series is None:
+        emptied: list[array] = []
+        for series in filter(None, series_list):  # the measures holding values (most slots are None)
+            if series[0] >= oldest_kept_s:  # nothing to drop (the common case)
                 continue
             n = len(series)
-            cut = 0
+            cut = 3
             while cut < n and series[cut] < oldest_kept_s:
                 cut += 3
-            if cut:
-                if cut >= n:
+            if cut >= n:
+                emptied.append(series)
+            else:
+                del series[0:cut]
+        if emptied:  # every value of these measures is gone: free them (found by identity, not by equality)
+            for slot, series in enumerate(series_list):
+                if series is not None and any(series is gone for gone in emptied):
                     series_list[slot] = None
-                else:
-                    del series[0:cut]
 
     # ------------------------------------------------------------------ queries (values as floats)
 

@@ -11,9 +11,10 @@ Integration (the engine owns the wiring):
     result.explanation        # "respiratory rate rising 18→28/min over 6 h; lactate 3.1 mmol/L; NEWS2 7" (lazy)
     result.as_score_result()  # a ScoreResult named "risk_model" to put beside the other scores
 
-`context` is a `RiskContext(age_years, male, admitted_s)` from the admission `PatientEvent` (the patient
-state does not keep it yet). Cost per scoring (benchmarks/bench_risk.py, one loaded core): features ~80 µs,
-compiled trees ~57 µs; the explanation (tree-path contributions, ~1.3 ms) only when read.
+`context` is a `RiskContext(age_years, male, admitted_s)` from the admission `PatientEvent`. Cost per scoring
+(benchmarks/bench_risk.py on the shared 2-core machine, min of runs): features ~54 µs, compiled trees ~35 µs
+; the explanation (tree-path contributions over precomputed leaf
+paths, ~0.12 ms, plus the text) only when read, i.e. for alerts the model raised.
 """
 
 from __future__ import annotations
@@ -48,15 +49,19 @@ RISK_SCORE_NAME = "risk_model"
 class RiskResult:
     """One risk prediction. `top_contributions` and `explanation` are computed on first access."""
 
-    __slots__ = ("_top", "features", "level_hint", "margin", "model", "probability")
+    __slots__ = ("_top", "features", "margin", "model", "probability")
 
     def __init__(self, model: RiskModel, features: Sequence[float], margin: float, probability: float) -> None:
         self.model = model
         self.features = features
         self.margin = margin
         self.probability = probability
-        self.level_hint = model.level_hint(probability)
         self._top: list[SignalContribution] | None = None
+
+    @property
+    def level_hint(self) -> int:
+        """Highest ladder level whose threshold in the artifact the probability meets (0 = none)."""
+        return self.model.level_hint(self.probability)
 
     @property
     def top_contributions(self) -> list[SignalContribution]:
@@ -88,8 +93,12 @@ class RiskScorer:
 
     @classmethod
     def load(cls, path: Path | str) -> RiskScorer:
-        """Load and check the artifact; raises RiskModelError (missing/corrupt) or RiskModelMismatch."""
-        return cls(RiskModel.load(path))
+        """Load and check the artifact; raises RiskModelError (missing/corrupt) or RiskModelMismatch.
+
+        Serving also compiles the explanation path now (~0.2 s), so the first alert does not wait for it."""
+        model = RiskModel.load(path)
+        model.prepare_explanations()
+        return cls(model)
 
     def score(self, window: PatientWindow, scores: Mapping[str, ScoreResult], sofa_baseline: int | None,
               context: RiskContext, now_s: int) -> RiskResult:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -155,9 +156,8 @@ class RiskContext:
 
 _VITAL_SLOTS = tuple(MEASURE_INDEX[m] for m, _ in VITAL_MEASURES)
 _LAB_SLOTS = tuple(MEASURE_INDEX[m] for m, _ in LAB_MEASURES)
-_SPANS_S = tuple(h * _HOUR for h in TREND_HOURS)
-_SPAN_24_S = 24 * _HOUR
-assert TREND_HOURS[0] == 6, "count_6h is read at the close of the first span"
+_SPAN_6_S, _SPAN_12_S, _SPAN_24_S = (h * _HOUR for h in TREND_HOURS)
+assert TREND_HOURS == (6, 12, 24), "_vital_features closes exactly these three nested spans"
 _SCALE = float(VALUE_SCALE)
 _I_HR, _I_SBP, _I_DBP = _INDEX["hr_last"], _INDEX["sbp_last"], _INDEX["dbp_last"]
 _I_BUN, _I_CREAT = _INDEX["bun_last"], _INDEX["creatinine_last"]
@@ -166,54 +166,60 @@ _EMPTY_VITAL[2] = 0.0  # count over 6 h of a measure never seen
 _EMPTY_LAB = [NAN] * 5
 
 
-def _span_stats(n: int, s_t: int, s_v: int, s_tt: int, s_tv: int, delta: int, v_min: int, v_max: int) -> list[float]:
-    """[slope per hour, delta, min, max] of the n values seen so far (NaN when none; slope needs two times).
+def _span_stats(n: int, s_t: int, s_v: int, s_tt: int, s_tv: int, delta: int, v_min: int, v_max: int
+                ) -> tuple[float, float, float, float]:
+    """(slope per hour, delta, min, max) of the n values of one span (NaN when none; slope needs two times).
 
     Sums are exact integers of (seconds before now) and (value x VALUE_SCALE): no rounding drift, and integer
     adds are cheaper per value than float ones."""
     if n == 0:
-        return [NAN, NAN, NAN, NAN]
+        return _NO_SPAN
     denom = n * s_tt - s_t * s_t
     slope = (n * s_tv - s_t * s_v) * _HOUR / (denom * _SCALE) if n >= 2 and denom > 0 else NAN
-    return [slope, delta / _SCALE, v_min / _SCALE, v_max / _SCALE]
+    return slope, delta / _SCALE, v_min / _SCALE, v_max / _SCALE
 
 
-def _vital_features(series: object, now_s: int) -> list[float]:
+_NO_SPAN = (NAN, NAN, NAN, NAN)
+
+
+def _vital_features(series: array, now_s: int) -> list[float]:
     """last, hours since, count 6 h, then per span: slope (/h), delta, min, max. One backward pass.
 
     The slope is the least-squares slope of value against time (per hour) over the values in the span; with a
     single value (or all at one time) it is NaN. Delta is the latest value minus the oldest value in the span.
+    `series` is the window's interleaved (t, value x VALUE_SCALE, hash) array, oldest first.
+
+    Speed (this runs 7 times per scoring): the loop body does only the sums and the min/max; the count and the
+    oldest value of a span are read from the scan position when the span closes.
     """
-    if series is None:
-        return _EMPTY_VITAL
-    base = len(series) - 3  # type: ignore[arg-type]
-    while base >= 0 and series[base] > now_s:  # type: ignore[index]
+    base = len(series) - 3
+    while base >= 0 and series[base] > now_s:
         base -= 3
-    stop = now_s - _SPANS_S[-1]
-    if base < 0 or series[base] < stop:  # type: ignore[index]
+    stop = now_s - _SPAN_24_S
+    if base < 0 or series[base] < stop:
         return _EMPTY_VITAL
-    t_last = series[base]  # type: ignore[index]
-    v_last = series[base + 1]  # type: ignore[index]
-    n = s_t = s_v = s_tt = s_tv = 0
-    v_min = v_max = oldest = v_last
-    count_6h = -1
-    trends: list[float] = []
-    span_i = 0
-    limit = now_s - _SPANS_S[0]
+    t_last = series[base]
+    v_last = series[base + 1]
+    s_t = s_v = s_tt = s_tv = 0
+    v_min = v_max = v_last
+    out = [v_last / _SCALE, (now_s - t_last) / _HOUR, 0.0]
+    limit = now_s - _SPAN_6_S  # the 6 h span closes at the first value older than this
+    closed = 0  # spans closed so far (6 h, then 12 h; the 24 h span closes after the scan)
     i = base
     while i >= 0:
-        t = series[i]  # type: ignore[index]
-        if t < stop:
-            break
-        while t < limit:  # older than the current span: close it (spans are nested, shortest first)
-            trends += _span_stats(n, s_t, s_v, s_tt, s_tv, v_last - oldest, v_min, v_max)
-            if span_i == 0:
-                count_6h = n
-            span_i += 1
-            limit = now_s - _SPANS_S[span_i]
-        v = series[i + 1]  # type: ignore[index]
+        t = series[i]
+        if t < limit:
+            if t < stop:
+                break
+            while t < limit:  # spans are nested, shortest first: close every span this value is older than
+                n = (base - i) // 3  # values scanned so far: base down to i + 3
+                out += _span_stats(n, s_t, s_v, s_tt, s_tv, v_last - series[i + 4], v_min, v_max) if n else _NO_SPAN
+                if closed == 0:
+                    out[2] = float(n)
+                closed += 1
+                limit = now_s - _SPAN_12_S if closed == 1 else stop
+        v = series[i + 1]
         x = t - now_s  # seconds before now (<= 0): keeps the exact integer sums small
-        n += 1
         s_t += x
         s_v += v
         s_tt += x * x
@@ -222,41 +228,44 @@ def _vital_features(series: object, now_s: int) -> list[float]:
             v_min = v
         elif v > v_max:
             v_max = v
-        oldest = v
         i -= 3
-    while span_i < len(_SPANS_S):
-        trends += _span_stats(n, s_t, s_v, s_tt, s_tv, v_last - oldest, v_min, v_max)
-        if span_i == 0:
-            count_6h = n
-        span_i += 1
-    return [v_last / _SCALE, (now_s - t_last) / _HOUR, float(count_6h), *trends]
+    n = (base - i) // 3  # >= 1: the latest value is always in the 24 h span
+    last_span = _span_stats(n, s_t, s_v, s_tt, s_tv, v_last - series[i + 4], v_min, v_max)
+    while closed < 3:
+        out += last_span
+        if closed == 0:
+            out[2] = float(n)
+        closed += 1
+    return out
 
 
-def _lab_features(series: object, now_s: int) -> list[float]:
+def _lab_features(series: array, now_s: int) -> list[float]:
     """last, hours since, last minus the previous value, min and max over 24 h."""
-    if series is None:
-        return _EMPTY_LAB
-    base = len(series) - 3  # type: ignore[arg-type]
-    while base >= 0 and series[base] > now_s:  # type: ignore[index]
+    base = len(series) - 3
+    while base >= 0 and series[base] > now_s:
         base -= 3
     start = now_s - _SPAN_24_S
-    if base < 0 or series[base] < start:  # type: ignore[index]
+    if base < 0 or series[base] < start:
         return _EMPTY_LAB
-    last = series[base + 1]  # type: ignore[index]
-    lo = hi = last
-    prev: int | None = None
+    last = series[base + 1]
     i = base - 3
-    while i >= 0 and series[i] >= start:  # type: ignore[index]
-        v = series[i + 1]  # type: ignore[index]
-        if prev is None:
-            prev = v
+    if i < 0 or series[i] < start:  # one value in 24 h (the common case for a lab)
+        v = last / _SCALE
+        return [v, (now_s - series[base]) / _HOUR, NAN, v, v]
+    prev = lo = hi = series[i + 1]
+    if last < lo:
+        lo = last
+    elif last > hi:
+        hi = last
+    i -= 3
+    while i >= 0 and series[i] >= start:
+        v = series[i + 1]
         if v < lo:
             lo = v
         elif v > hi:
             hi = v
         i -= 3
-    return [last / _SCALE, (now_s - series[base]) / _HOUR,  # type: ignore[index]
-            NAN if prev is None else (last - prev) / _SCALE, lo / _SCALE, hi / _SCALE]
+    return [last / _SCALE, (now_s - series[base]) / _HOUR, (last - prev) / _SCALE, lo / _SCALE, hi / _SCALE]
 
 
 def _value(result: ScoreResult | None) -> float:
@@ -283,9 +292,11 @@ def extract_features(window: PatientWindow, scores: Mapping[str, ScoreResult], s
     series = window.series
     out: list[float] = []
     for slot in _VITAL_SLOTS:
-        out += _vital_features(series[slot], now_s)
+        values = series[slot]
+        out += _EMPTY_VITAL if values is None else _vital_features(values, now_s)
     for slot in _LAB_SLOTS:
-        out += _lab_features(series[slot], now_s)
+        values = series[slot]
+        out += _EMPTY_LAB if values is None else _lab_features(values, now_s)
     # derived vitals from the latest values (vector positions are fixed by _names)
     sbp, dbp, hr = out[_I_SBP], out[_I_DBP], out[_I_HR]
     out.append(sbp - dbp if sbp == sbp and dbp == dbp else NAN)

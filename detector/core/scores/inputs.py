@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Literal
+from typing import Any, Literal
 
 from detector.core.scores._rounding import round2_fast
 from schemas.measures import CONSCIOUSNESS_LEVELS, MEASURES, Measure
@@ -272,7 +272,9 @@ def pf_ratio(pao2: float | None, fio2: float | None) -> float | None:
 
 # --------------------------------------------------------------------------- results
 
-Explanation = str | Callable[[], str]
+Explanation = str | Callable[[], str] | tuple[Any, ...]
+"""A reason text, or how to build it when read: a function of no arguments, or a tuple `(function, *arguments)`
+(cheaper to create than a closure; the score functions use it on every scoring)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,8 +292,8 @@ class ScoreResult:
     * `incomplete`: True when `missing` is not empty (an unknown FiO2 shows up as missing "fio2").
     * `reason` (property): short human text for alerts and audit, no patient identifiers, e.g.
       "NEWS2 8 (high): RR 26 (3), SpO2 91 (3); missing temp_c". It is built on access from `explanation`
-      (a string, or a function producing it) because formatting costs more than scoring; it is not part
-      of equality or repr.
+      (a string, a function producing it, or a `(function, *arguments)` tuple) because formatting costs more
+      than scoring; it is not part of equality or repr.
     """
 
     name: str
@@ -307,7 +309,11 @@ class ScoreResult:
     def reason(self) -> str:
         """The human-readable reason text (see the class docstring)."""
         explanation = self.explanation
-        return explanation if isinstance(explanation, str) else explanation()
+        if isinstance(explanation, str):
+            return explanation
+        if isinstance(explanation, tuple):
+            return explanation[0](*explanation[1:])  # type: ignore[no-any-return]
+        return explanation()
 
 
 @dataclass(slots=True)

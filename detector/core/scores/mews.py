@@ -104,11 +104,14 @@ def mews(inputs: ScoreInputs) -> ScoreResult:
     missing = tuple(compress(PARAMETERS, absent)) if True in absent else ()
     band = "elevated" if total >= TRIGGER_AT else "normal"
 
-    def explain() -> str:
-        shown = ", ".join(f"{_LABELS[k]} {_value_text(inputs, k)} ({points[k]})" for k in met)
-        return with_missing(f"MEWS {total}" + (f": {shown}" if shown else ""), missing)
+    return make_result("mews", total, band, points, met, missing, (_explain, inputs, points, met, total, missing))
 
-    return make_result("mews", total, band, points, met, missing, explain)
+
+def _explain(inputs: ScoreInputs, points: dict[str, int], met: tuple[str, ...], total: int,
+             missing: tuple[str, ...]) -> str:
+    """The MEWS reason text (built only when read)."""
+    shown = ", ".join(f"{_LABELS[k]} {_value_text(inputs, k)} ({points[k]})" for k in met)
+    return with_missing(f"MEWS {total}" + (f": {shown}" if shown else ""), missing)
 
 
 def _value_text(inputs: ScoreInputs, key: str) -> str:

@@ -188,12 +188,16 @@ def news2(inputs: ScoreInputs) -> ScoreResult:
               inputs.consciousness is None, inputs.temp_c is None)
     missing = tuple(compress(PARAMETERS, absent)) if True in absent else ()
 
-    def explain() -> str:
-        shown = ", ".join(f"{_LABELS[k]} {'on' if k == 'on_oxygen' else _value_text(inputs, k)} ({points[k]})"
-                          for k in met)
-        return with_missing(f"NEWS2 {total} ({band})" + (f": {shown}" if shown else ""), missing)
+    return make_result("news2", total, band, points, met, missing,
+                       (_explain, inputs, points, met, total, band, missing))
 
-    return make_result("news2", total, band, points, met, missing, explain)
+
+def _explain(inputs: ScoreInputs, points: dict[str, int], met: tuple[str, ...], total: int, band: str,
+             missing: tuple[str, ...]) -> str:
+    """The NEWS2 reason text (built only when read)."""
+    shown = ", ".join(f"{_LABELS[k]} {'on' if k == 'on_oxygen' else _value_text(inputs, k)} ({points[k]})"
+                      for k in met)
+    return with_missing(f"NEWS2 {total} ({band})" + (f": {shown}" if shown else ""), missing)
 
 
 def _value_text(inputs: ScoreInputs, key: str) -> str:

@@ -65,14 +65,18 @@ def qsofa(inputs: ScoreInputs) -> ScoreResult:
         missing = tuple(absent)
     band = "positive" if value >= POSITIVE_AT else "negative"
 
-    def explain() -> str:
-        shown = []
-        if rr:
-            shown.append(f"RR {num(inputs.rr)}")
-        if sbp:
-            shown.append(f"SBP {num(inputs.sbp)}")
-        if ment:
-            shown.append(f"GCS {inputs.gcs}" if gcs_met(inputs.gcs) else f"ACVPU {inputs.consciousness}")
-        return with_missing(f"qSOFA {value} ({band})" + (": " + ", ".join(shown) if shown else ""), missing)
+    return make_result("qsofa", value, band, points, met, missing,
+                       (_explain, inputs, rr, sbp, ment, value, band, missing))
 
-    return make_result("qsofa", value, band, points, met, missing, explain)
+
+def _explain(inputs: ScoreInputs, rr: bool, sbp: bool, ment: bool, value: int, band: str,
+             missing: tuple[str, ...]) -> str:
+    """The qSOFA reason text (built only when read)."""
+    shown = []
+    if rr:
+        shown.append(f"RR {num(inputs.rr)}")
+    if sbp:
+        shown.append(f"SBP {num(inputs.sbp)}")
+    if ment:
+        shown.append(f"GCS {inputs.gcs}" if gcs_met(inputs.gcs) else f"ACVPU {inputs.consciousness}")
+    return with_missing(f"qSOFA {value} ({band})" + (": " + ", ".join(shown) if shown else ""), missing)

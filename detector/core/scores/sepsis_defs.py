@@ -97,10 +97,14 @@ def vasopressor_running(inputs: ScoreInputs) -> bool | None:
 
     Dobutamine is an inotrope, not a vasopressor, so it does not count here.
     """
-    doses = (inputs.norepinephrine, inputs.epinephrine, inputs.dopamine, inputs.vasopressin)
-    if all(d is None for d in doses) and inputs.dobutamine is None:
+    # explicit checks instead of all()/any() over generators: this runs on most scorings
+    norepinephrine, epinephrine = inputs.norepinephrine, inputs.epinephrine
+    dopamine, vasopressin = inputs.dopamine, inputs.vasopressin
+    if (norepinephrine is None and epinephrine is None and dopamine is None and vasopressin is None
+            and inputs.dobutamine is None):
         return None
-    return any(d is not None and d > 0 for d in doses)
+    return ((norepinephrine is not None and norepinephrine > 0) or (epinephrine is not None and epinephrine > 0)
+            or (dopamine is not None and dopamine > 0) or (vasopressin is not None and vasopressin > 0))
 
 
 def organ_dysfunction_signs(inputs: ScoreInputs) -> tuple[str, ...]:
@@ -159,15 +163,17 @@ def sep1_severe_sepsis(inputs: ScoreInputs, infection_suspected: bool, *,
     points = {"infection": int(bool(infection_suspected)), "sirs_sep1": int(sirs.value),  # type: ignore[arg-type]
               "organ_dysfunction": len(signs)}
     miss = tuple(missing)
-    sirs_count = sirs.value
+    return make_result("sep1_severe_sepsis", value, None, points, met, miss,
+                       (_explain_severe, value, infection_suspected, sirs.value, signs, miss))
 
-    def explain() -> str:  # formatted only when the reason is read (alerts, audit)
-        text = (f"SEP-1 severe sepsis {'met' if value else 'not met'}: infection "
-                f"{'suspected' if infection_suspected else 'not documented'}, SEP-1 SIRS {sirs_count}, "
-                f"organ dysfunction {', '.join(signs) if signs else 'none'}")
-        return with_missing(text, miss)
 
-    return make_result("sep1_severe_sepsis", value, None, points, met, miss, explain)
+def _explain_severe(value: bool, infection_suspected: bool, sirs_count: int, signs: tuple[str, ...],
+                    miss: tuple[str, ...]) -> str:
+    """The SEP-1 severe sepsis reason text (built only when read: alerts, audit)."""
+    text = (f"SEP-1 severe sepsis {'met' if value else 'not met'}: infection "
+            f"{'suspected' if infection_suspected else 'not documented'}, SEP-1 SIRS {sirs_count}, "
+            f"organ dysfunction {', '.join(signs) if signs else 'none'}")
+    return with_missing(text, miss)
 
 
 def sep1_septic_shock(inputs: ScoreInputs, infection_suspected: bool, *, persistent_hypotension: bool = False,
@@ -190,14 +196,16 @@ def sep1_septic_shock(inputs: ScoreInputs, infection_suspected: bool, *, persist
     if severe.value and not value and inputs.lactate is None:
         missing.append("lactate")
     miss = tuple(missing)
-    severe_met = bool(severe.value)
+    return make_result("sep1_septic_shock", value, None, points, met, miss,
+                       (_explain_shock, value, bool(severe.value), inputs.lactate, persistent_hypotension, miss))
 
-    def explain() -> str:  # formatted only when the reason is read
-        text = (f"SEP-1 septic shock {'met' if value else 'not met'}: severe sepsis {'yes' if severe_met else 'no'}, "
-                f"lactate {num(inputs.lactate)}" + (", persistent hypotension" if persistent_hypotension else ""))
-        return with_missing(text, miss)
 
-    return make_result("sep1_septic_shock", value, None, points, met, miss, explain)
+def _explain_shock(value: bool, severe_met: bool, lactate: float | None, persistent_hypotension: bool,
+                   miss: tuple[str, ...]) -> str:
+    """The SEP-1 septic shock reason text (built only when read)."""
+    text = (f"SEP-1 septic shock {'met' if value else 'not met'}: severe sepsis {'yes' if severe_met else 'no'}, "
+            f"lactate {num(lactate)}" + (", persistent hypotension" if persistent_hypotension else ""))
+    return with_missing(text, miss)
 
 
 def sepsis3(sofa_now: int, sofa_baseline: int, infection_suspected: bool) -> ScoreResult:
@@ -208,12 +216,14 @@ def sepsis3(sofa_now: int, sofa_baseline: int, infection_suspected: bool) -> Sco
     met = (("infection",) if infection_suspected else ()) + (("sofa_rise",) if rise else ())
     points = {"infection": int(bool(infection_suspected)), "sofa_now": sofa_now, "sofa_baseline": sofa_baseline,
               "sofa_change": change}
+    return make_result("sepsis3", value, None, points, met, (),
+                       (_explain_sepsis3, value, sofa_now, sofa_baseline, change, infection_suspected))
 
-    def explain() -> str:  # formatted only when the reason is read
-        return (f"Sepsis-3 sepsis {'met' if value else 'not met'}: SOFA {sofa_now} vs baseline {sofa_baseline} "
-                f"({change:+d}), infection {'suspected' if infection_suspected else 'not suspected'}")
 
-    return make_result("sepsis3", value, None, points, met, (), explain)
+def _explain_sepsis3(value: bool, sofa_now: int, sofa_baseline: int, change: int, infection_suspected: bool) -> str:
+    """The Sepsis-3 sepsis reason text (built only when read)."""
+    return (f"Sepsis-3 sepsis {'met' if value else 'not met'}: SOFA {sofa_now} vs baseline {sofa_baseline} "
+            f"({change:+d}), infection {'suspected' if infection_suspected else 'not suspected'}")
 
 
 def sepsis3_septic_shock(inputs: ScoreInputs, sofa_now: int, sofa_baseline: int,
@@ -244,13 +254,15 @@ def sepsis3_septic_shock(inputs: ScoreInputs, sofa_now: int, sofa_baseline: int,
         ("lactate",) if lactate else ())
     points = {"sepsis": int(bool(sepsis.value)), "vasopressor": int(bool(pressor)), "lactate": int(lactate)}
     miss = tuple(missing)
-    sepsis_met = bool(sepsis.value)
+    return make_result("sepsis3_septic_shock", value, None, points, met, miss,
+                       (_explain_s3_shock, value, bool(sepsis.value), pressor, inputs.lactate, miss))
 
-    def explain() -> str:  # formatted only when the reason is read
-        verdict = {True: "met", False: "not met", None: "undecided"}[value]
-        pressor_text = {True: "running", False: "none", None: "unknown"}[pressor]
-        text = (f"Sepsis-3 septic shock {verdict}: sepsis {'yes' if sepsis_met else 'no'}, vasopressor "
-                f"{pressor_text}, lactate {num(inputs.lactate)}")
-        return with_missing(text, miss)
 
-    return make_result("sepsis3_septic_shock", value, None, points, met, miss, explain)
+def _explain_s3_shock(value: bool | None, sepsis_met: bool, pressor: bool | None, lactate: float | None,
+                      miss: tuple[str, ...]) -> str:
+    """The Sepsis-3 septic shock reason text (built only when read)."""
+    verdict = {True: "met", False: "not met", None: "undecided"}[value]
+    pressor_text = {True: "running", False: "none", None: "unknown"}[pressor]
+    text = (f"Sepsis-3 septic shock {verdict}: sepsis {'yes' if sepsis_met else 'no'}, vasopressor "
+            f"{pressor_text}, lactate {num(lactate)}")
+    return with_missing(text, miss)

@@ -35,4 +35,9 @@ def shock_index(inputs: ScoreInputs) -> ScoreResult:
     elevated = value >= ELEVATED_AT
     band = "elevated" if elevated else "normal"
     return make_result("shock_index", value, band, {"elevated": int(elevated)}, ("elevated",) if elevated else (),
-                       (), lambda: f"shock index {value:.2f} ({band}): HR {num(hr)} / SBP {num(sbp)}")
+                       (), (_explain, value, band, hr, sbp))
+
+
+def _explain(value: float, band: str, hr: float | None, sbp: float | None) -> str:
+    """The shock index reason text (built only when read)."""
+    return f"shock index {value:.2f} ({band}): HR {num(hr)} / SBP {num(sbp)}"

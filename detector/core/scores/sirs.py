@@ -111,19 +111,23 @@ def _result(name: str, label: str, inputs: ScoreInputs, temp: bool, resp: bool) 
         missing = tuple(absent)
     band = "positive" if count >= POSITIVE_AT else "negative"
 
-    def explain() -> str:
-        shown = []
-        if temp:
-            shown.append(f"T {num(inputs.temp_c)}")
-        if hr:
-            shown.append(f"HR {num(inputs.hr)}")
-        if resp:
-            shown.append(f"RR {num(inputs.rr)}" if rr_met(inputs.rr) else f"PaCO2 {num(inputs.paco2)}")
-        if wcc:
-            shown.append(f"WBC {num(inputs.wbc)}" if wbc_met(inputs.wbc) else f"bands {num(inputs.bands_pct)}%")
-        return with_missing(f"{label} {count} ({band})" + (": " + ", ".join(shown) if shown else ""), missing)
+    return make_result(name, count, band, points, met, missing,
+                       (_explain, label, inputs, temp, hr, resp, wcc, count, band, missing))
 
-    return make_result(name, count, band, points, met, missing, explain)
+
+def _explain(label: str, inputs: ScoreInputs, temp: bool, hr: bool, resp: bool, wcc: bool, count: int, band: str,
+             missing: tuple[str, ...]) -> str:
+    """The SIRS reason text (built only when read)."""
+    shown = []
+    if temp:
+        shown.append(f"T {num(inputs.temp_c)}")
+    if hr:
+        shown.append(f"HR {num(inputs.hr)}")
+    if resp:
+        shown.append(f"RR {num(inputs.rr)}" if rr_met(inputs.rr) else f"PaCO2 {num(inputs.paco2)}")
+    if wcc:
+        shown.append(f"WBC {num(inputs.wbc)}" if wbc_met(inputs.wbc) else f"bands {num(inputs.bands_pct)}%")
+    return with_missing(f"{label} {count} ({band})" + (": " + ", ".join(shown) if shown else ""), missing)
 
 
 def sirs_bone(inputs: ScoreInputs) -> ScoreResult:

@@ -210,11 +210,15 @@ def sofa(inputs: ScoreInputs) -> ScoreResult:
     missing = tuple(absent)
     met = tuple(compress(SYSTEMS, (respiration, coagulation, liver, cardiovascular, cns, renal))) if total else ()
 
-    def explain() -> str:
-        shown = ", ".join(f"{s} {points[s]} ({_evidence(s, inputs, pf, mean_bp, vaso)})" for s in met)
-        return with_missing(f"SOFA {total}" + (f": {shown}" if shown else ""), missing)
+    return make_result("sofa", total, None, points, met, missing,
+                       (_explain, inputs, points, met, total, missing, pf, mean_bp, vaso))
 
-    return make_result("sofa", total, None, points, met, missing, explain)
+
+def _explain(inputs: ScoreInputs, points: dict[str, int], met: tuple[str, ...], total: int,
+             missing: tuple[str, ...], pf: float | None, mean_bp: float | None, vaso: int) -> str:
+    """The SOFA reason text (built only when read)."""
+    shown = ", ".join(f"{s} {points[s]} ({_evidence(s, inputs, pf, mean_bp, vaso)})" for s in met)
+    return with_missing(f"SOFA {total}" + (f": {shown}" if shown else ""), missing)
 
 
 def _evidence(system: str, inputs: ScoreInputs, pf: float | None, mean_bp: float | None, vaso: int) -> str:

@@ -48,3 +48,51 @@ def test_infection_vasopressors_and_labs_score_identically() -> None:
             events.append(care("p1", CareEventKind.VASOPRESSOR_STOPPED, at(5, 30), drug=Vasopressor.NOREPINEPHRINE))
     events += _deteriorating("p2")
     assert _assert_same(events) > 20
+
+
+def _partial_run(events: list, read_scores: bool) -> tuple[list, list]:
+    """No hook and no model: the engine scores only what the ladder reads until an alert or a reader needs all."""
+    engine = DetectorEngine()
+    alerts: list = []
+    scores: list = []
+    for event in events:
+        alerts += [alert.model_dump() for alert in engine.process(event)]
+        if read_scores:
+            scores.append({key: engine.current_scores(key) for key in sorted(engine.patients)})
+    return alerts, scores
+
+
+def _reference_run(events: list) -> tuple[list, list]:
+    engine = DetectorEngine()
+    engine.incremental = False  # every score at every scoring
+    alerts: list = []
+    scores: list = []
+    for event in events:
+        alerts += [alert.model_dump() for alert in engine.process(event)]
+        scores.append({key: engine.current_scores(key) for key in sorted(engine.patients)})
+    return alerts, scores
+
+
+def _mixed_infection_events() -> list:
+    """Patients with and without suspected infection, and one whose infection status changes mid-stream."""
+    events = list(workload(10, 20, seed=9))
+    events.append(care("bench-00003", CareEventKind.BLOOD_CULTURE_ORDERED, at(4)))
+    events.append(care("bench-00003", CareEventKind.ANTIBIOTIC_GIVEN, at(5)))
+    events.append(care("bench-00004", CareEventKind.ANTIBIOTIC_GIVEN, at(6)))  # no culture: not suspected
+    events.sort(key=lambda e: getattr(e, "effective_at", None) or e.event_time)
+    return events
+
+
+def test_scoring_only_what_the_ladder_reads_changes_no_alert_and_no_score() -> None:
+    events = _mixed_infection_events()
+    reference_alerts, reference_scores = _reference_run(events)
+    alerts, scores = _partial_run(events, read_scores=True)
+    assert len(reference_alerts) > 10
+    assert alerts == reference_alerts
+    assert scores == reference_scores  # current_scores() completes a partial scoring: same results, same order
+    assert [[(name, r.reason) for name, r in s.items()] for patient in scores for s in patient.values()] == [
+        [(name, r.reason) for name, r in s.items()] for patient in reference_scores for s in patient.values()]
+    assert any(s["sirs"].points and s["sepsis3"].points["infection"] for patient in scores for s in patient.values()
+               if s), "the workload must include scorings with suspected infection"
+    unread_alerts, _ = _partial_run(events, read_scores=False)
+    assert unread_alerts == reference_alerts  # alerts complete the scoring they show, nothing else is needed

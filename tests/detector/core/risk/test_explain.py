@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from detector.core.risk.explain import describe_signal, explain, signal_of, top_signals
 from detector.core.risk.features import FEATURE_NAMES, feature_index
 
@@ -55,3 +57,8 @@ def test_top_signals_sum_features_and_keep_only_positive_ones() -> None:
     assert explain(x, c) == ("respiratory rate rising 18→28/min over 6 h; lactate 3.1 mmol/L; "
                              "SOFA 5 (+2 from baseline)")
     assert explain(x, _contributions(hr_last=-1.0)) == ""
+
+
+def test_contributions_of_the_wrong_length_are_refused() -> None:
+    with pytest.raises(ValueError, match="one per feature"):
+        top_signals(_vector(), [1.0, 2.0])

@@ -151,3 +151,50 @@ def test_committed_artifact_matches_the_code() -> None:
     model = RiskModel.load(COMMITTED)
     assert model.trees and 0 < model.alert_threshold < 1
     assert COMMITTED.stat().st_size < 2_000_000
+
+
+def _contributions_match_the_walk(model: RiskModel, rows: list[list[float]]) -> None:
+    for values in rows:
+        bias, fast = model.contributions(values)
+        ref_bias, walked = model.contributions_reference(values)
+        assert bias == ref_bias and fast == walked  # the same floats, not merely close
+        # a full-length list is unpacked whole, any other sequence through an itemgetter: same margin
+        assert model.margin(values) == model.margin(tuple(values)) == model.margin_reference(values)
+        assert model.contributions(tuple(values)) == (bias, fast)
+
+
+def test_fast_contributions_are_the_tree_walk_exactly(
+        booster_and_artifact: tuple[lgb.Booster, dict[str, Any], np.ndarray]) -> None:
+    _, artifact, test_x = booster_and_artifact
+    model = RiskModel.from_artifact(artifact)
+    rows = [[float(v) for v in row] for row in test_x[:200]]
+    _contributions_match_the_walk(model, [*rows, [math.nan] * F, [0.0] * F])
+
+
+def test_fast_contributions_follow_zero_as_missing_splits() -> None:
+    # zero_as_missing gives "Zero" splits (0 and NaN take the default side), the third LightGBM missing rule
+    rng = np.random.default_rng(11)
+    x, y = _synthetic(rng, 2000)
+    params = {"objective": "binary", "num_leaves": 7, "max_depth": 4, "min_data_in_leaf": 20, "verbosity": -1,
+              "num_threads": 1, "seed": 3, "deterministic": True, "zero_as_missing": True}
+    booster = lgb.train(params, lgb.Dataset(x, label=y, feature_name=list(FEATURE_NAMES)), num_boost_round=15)
+    artifact = build_artifact(booster, calibration_x=[-1.0, 1.0], calibration_y=[0.0, 1.0], alert_threshold=0.5,
+                              level_thresholds={}, training={}, metrics={})
+    model = RiskModel.from_artifact(artifact)
+    assert any("Zero" in tree.missing_type for tree in model.trees), "the fixture must exercise Zero splits"
+    test_x, _ = _synthetic(np.random.default_rng(12), 300)
+    rows = [[float(v) for v in row] for row in test_x]
+    _contributions_match_the_walk(model, rows)
+    expected = booster.predict(test_x, raw_score=True)
+    assert [model.margin(r) for r in rows] == pytest.approx(list(expected), abs=1e-9)
+
+
+def test_committed_model_contributions_are_the_tree_walk_exactly() -> None:
+    model = RiskModel.load(COMMITTED)
+    rng = np.random.default_rng(5)
+    rows = []
+    for _ in range(20):
+        row = rng.normal(0.0, 30.0, size=F)
+        row[rng.random(F) < 0.4] = np.nan
+        rows.append([float(v) for v in row])
+    _contributions_match_the_walk(model, rows)

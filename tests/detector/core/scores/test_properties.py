@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from detector.core.scores import (
@@ -80,6 +80,9 @@ REMOVABLE = ("hr", "rr", "temp_c", "sbp", "dbp", "spo2", "on_oxygen", "conscious
 @PROFILE
 @given(score_inputs(), st.sampled_from(REMOVABLE))
 def test_a_missing_input_never_adds_points(inputs: ScoreInputs, key: str) -> None:
+    # Removing an on-oxygen flag that stands without a recorded FiO2 does not lose a value: it changes the §1.3
+    # assumption from "FiO2 unknown" (SOFA respiration 0, incomplete) to room air, which may score.
+    assume(not (key == "on_oxygen" and inputs.on_oxygen and inputs.fio2 is None and inputs.pao2 is not None))
     fewer = dataclasses.replace(inputs, **{key: None})
     if key == "dbp" and inputs.map is None:
         fewer = dataclasses.replace(fewer, map=None)
