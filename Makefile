@@ -8,6 +8,8 @@ STAMP    := $(VENV)/.installed
 KAFKA_LIBS := .local/kafka/libs
 KAFKA_STAMP := $(KAFKA_LIBS)/.complete
 PHYSIONET ?= ../shared/data/physionet2019
+# Out-of-fold predictions of the committed risk model on set A (written by `make train`, read by `make eval`).
+RISK_OOF := evaluation/data/risk_model_oof_set_a.npz
 
 .PHONY: help install kafka-jars kafka-up kafka-down topics test test-fast run bench lint eval train docs clean
 
@@ -60,10 +62,10 @@ bench: install
 	$(PY) -m benchmarks.run --out .bench/results.json
 
 eval: install
-	$(VENV)/bin/sepsis-alert eval physionet $(PHYSIONET) --out out/eval
+	$(VENV)/bin/sepsis-alert eval physionet $(PHYSIONET) --out out/eval --predictions $(RISK_OOF)
 
 train: install
-	$(VENV)/bin/sepsis-alert train physionet $(PHYSIONET) --out detector/models/risk_model.json
+	$(VENV)/bin/sepsis-alert train physionet $(PHYSIONET) --out detector/models/risk_model.json --oof $(RISK_OOF)
 
 docs: $(STAMP)
 	$(PY) -m sepsis_alert.config_reference --write-readme

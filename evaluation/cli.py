@@ -68,7 +68,8 @@ def _run_eval(args: argparse.Namespace) -> int:
     from evaluation.evaluate import EvalOptions, evaluate_physionet
 
     options = EvalOptions(workers=args.workers, config_path=args.config, predictions=args.predictions,
-                          progress=not args.no_progress, in_stream_model=args.in_stream_model)
+                          prediction_threshold=args.prediction_threshold, progress=not args.no_progress,
+                          in_stream_model=args.in_stream_model)
     report = evaluate_physionet(args.data, args.out, patients=args.patients, sample=args.sample, seed=args.seed,
                                 options=options)
     print(report.summary_text())
@@ -111,6 +112,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     eval_physionet.add_argument("--out", type=Path, required=True, metavar="OUTDIR",
                                 help="where report.json, report.md and the plots go")
     eval_physionet.add_argument("--workers", type=int, default=2, help="processes (default 2)")
+    eval_physionet.add_argument("--prediction-threshold", type=float, default=None, metavar="P",
+                                help="alert threshold for the learned model's rule (default: the alert threshold "
+                                     "stored in the configured model artifact)")
     eval_physionet.add_argument("--predictions", type=Path, metavar="FILE",
                                 help="optional out-of-fold hourly risk predictions of a learned model "
                                      "(.npz or .csv: patient, row, risk) reported beside the rules")

@@ -89,7 +89,7 @@ class EvalOptions:
     config_path: Path | None = None
     predictions: Path | None = None
     prediction_name: str = "risk_model"
-    prediction_threshold: float = 0.5
+    prediction_threshold: float | None = None  # None: the configured risk model's own alert threshold
     extra_scores: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     progress: bool = True
     chunk_size: int = 128
@@ -323,6 +323,24 @@ def load_predictions(path: Path) -> dict[str, np.ndarray]:
     return result
 
 
+MODEL_SCORE = "risk_model"
+"""Name of the learned model's score in the engine's scorings (and of --predictions in the report)."""
+
+
+def model_alert_threshold(config_path: Path | None) -> float:
+    """The alert threshold (calibrated probability) stored in the configured risk model artifact.
+
+    Training chose it for utility on out-of-fold predictions (learning/), so the report judges the model at
+    the operating point the detector would alert at, not at an arbitrary 0.5.
+    """
+    import json
+
+    from detector.core.config import load_config
+
+    artifact = load_config(config_path).risk_model.resolved_path()
+    return float(json.loads(artifact.read_text(encoding="utf-8"))["alert_threshold"])
+
+
 def attach_extra_scores(series: HourlySeries, extra: dict[str, dict[str, np.ndarray]]) -> None:
     """Lay per-patient extra score series (e.g. out-of-fold model risks) end to end beside the others."""
     for name, by_patient in extra.items():
@@ -353,8 +371,14 @@ def evaluate_physionet(data: Path | str, out_dir: Path | str, *, patients: int |
     if options.predictions is not None:
         extra[options.prediction_name] = load_predictions(options.predictions)
     attach_extra_scores(series, extra)
-    extra_rules = [Rule(f"{name} >= {options.prediction_threshold:g}", name, options.prediction_threshold)
-                   for name in extra]
+    model_scores = set(extra)
+    if options.in_stream_model and MODEL_SCORE in series.scores:
+        model_scores.add(MODEL_SCORE)
+    threshold = options.prediction_threshold
+    if model_scores and threshold is None:
+        threshold = model_alert_threshold(options.config_path)
+    extra_rules = [Rule(f"{name} >= {threshold:.4g}", name, float(threshold))  # type: ignore[arg-type]
+                   for name in sorted(model_scores)]
     report_started = time.perf_counter()
     report = build_report(series, extra_rules=extra_rules, data_label=str(data), workers=options.workers)
     report.summary["metrics_s"] = round(time.perf_counter() - report_started, 2)

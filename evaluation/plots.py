@@ -12,12 +12,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.metrics import roc_curve
 
-from evaluation.evaluate import HourlySeries
+from evaluation.evaluate import MODEL_SCORE, HourlySeries
 
 if TYPE_CHECKING:
     from evaluation.report import EvalReport
 
-__all__ = ["write_plots"]
+__all__ = ["calibration_bins", "write_plots"]
 
 _LEAD_RULES = ("NEWS2 >= 5", "SIRS >= 2", "qSOFA >= 2", "ladder urgent")
 
@@ -106,11 +106,47 @@ def _burden(report: EvalReport, path: Path) -> Path:
     return path
 
 
+CALIBRATION_BINS = 20
+
+
+def calibration_bins(risk: np.ndarray, labels: np.ndarray, bins: int = CALIBRATION_BINS
+                     ) -> list[tuple[float, float, int]]:
+    """(mean predicted risk, observed share of labelled hours, hours) per quantile bin of the scored hours."""
+    scored = np.isfinite(risk)
+    if not scored.any():
+        return []
+    order = np.argsort(risk[scored], kind="stable")
+    predicted, observed = risk[scored][order], labels[scored][order].astype(np.float64)
+    return [(float(p.mean()), float(o.mean()), int(p.size))
+            for p, o in zip(np.array_split(predicted, bins), np.array_split(observed, bins), strict=True) if p.size]
+
+
+def _calibration(series: HourlySeries, name: str, path: Path) -> Path:
+    points = calibration_bins(series.scores[name].astype(np.float64), series.labels)
+    fig, ax = plt.subplots(figsize=(6, 6))
+    if points:
+        predicted, observed, _ = zip(*points, strict=True)
+        ax.plot(predicted, observed, marker="o", lw=1.2, label=f"{name} ({CALIBRATION_BINS} quantile bins)")
+        top = max(max(predicted), max(observed)) * 1.05
+        ax.plot([0, top], [0, top], color="grey", lw=0.8, ls="--", label="perfect calibration")
+    ax.set(xlabel="mean predicted risk (calibrated probability)", ylabel="observed share of SepsisLabel hours",
+           title="Calibration of the learned risk score (hour level)")
+    _legend(ax, fontsize=8, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def write_plots(report: EvalReport, series: HourlySeries, out_dir: Path) -> list[Path]:
-    """roc.png, utility_vs_threshold.png, lead_time.png, burden_vs_sensitivity.png in `out_dir`."""
-    return [
+    """roc.png, utility_vs_threshold.png, lead_time.png, burden_vs_sensitivity.png in `out_dir`, and
+    calibration.png when the learned model was evaluated (--predictions or --in-stream-model)."""
+    paths = [
         _roc(report, series, out_dir / "roc.png"),
         _utility(report, out_dir / "utility_vs_threshold.png"),
         _lead(report, out_dir / "lead_time.png"),
         _burden(report, out_dir / "burden_vs_sensitivity.png"),
     ]
+    if MODEL_SCORE in series.scores:
+        paths.append(_calibration(series, MODEL_SCORE, out_dir / "calibration.png"))
+    return paths

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from evaluation.cli import register  # noqa: F401  (the command module imports cleanly)
-from evaluation.evaluate import RULES, EvalOptions, evaluate_physionet
+from evaluation.evaluate import RULES, EvalOptions, evaluate_physionet, model_alert_threshold
 from evaluation.physionet import read_psv
+from evaluation.plots import calibration_bins
 from sepsis_alert.cli import main
 
 REAL = Path(__file__).parent / "data" / "physionet_sample"
@@ -30,7 +31,8 @@ def report_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         risks += labels.astype(float).tolist()
     predictions = out / "oof.npz"
     np.savez(predictions, patient=np.array(patients), row=np.array(rows), risk=np.array(risks))
-    evaluate_physionet(REAL, out, options=EvalOptions(workers=2, progress=False, predictions=predictions))
+    evaluate_physionet(REAL, out, options=EvalOptions(workers=2, progress=False, predictions=predictions,
+                                                      prediction_threshold=0.5))
     return out
 
 
@@ -63,7 +65,8 @@ def test_learned_model_predictions_are_reported_beside_the_rules(report_dir: Pat
 def test_markdown_and_plots_are_written(report_dir: Path) -> None:
     md = (report_dir / "report.md").read_text()
     assert "| NEWS2 >= 5 |" in md and "Why our numbers differ" in md
-    for name in ("roc.png", "utility_vs_threshold.png", "lead_time.png", "burden_vs_sensitivity.png"):
+    for name in ("roc.png", "utility_vs_threshold.png", "lead_time.png", "burden_vs_sensitivity.png",
+                 "calibration.png"):
         png = report_dir / name
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
         assert f"]({name})" in md
@@ -86,3 +89,21 @@ def test_predictions_file_formats(tmp_path: Path) -> None:
     assert set(loaded) == {"p000001", "p000002"}
     np.testing.assert_allclose(loaded["p000001"], [0.1, np.nan, 0.7])
     np.testing.assert_allclose(loaded["p000002"], [np.nan, 0.3])
+
+
+def test_model_rule_defaults_to_the_artifacts_alert_threshold(tmp_path: Path) -> None:
+    threshold = model_alert_threshold(None)
+    assert 0.0 < threshold < 0.5  # the shipped model's utility-chosen operating point, not 0.5
+    predictions = tmp_path / "oof.npz"
+    np.savez(predictions, patient=np.array(["p000001"]), row=np.array([0]), risk=np.array([0.9]))
+    report = evaluate_physionet(REAL, tmp_path, patients=3, options=EvalOptions(
+        workers=1, progress=False, predictions=predictions))
+    assert list(report.rules)[-1] == f"risk_model >= {threshold:.4g}"
+
+
+def test_calibration_bins_compare_predicted_and_observed_rates() -> None:
+    risk = np.array([0.1] * 50 + [0.9] * 50 + [np.nan] * 7)
+    labels = np.array([0] * 45 + [1] * 5 + [1] * 45 + [0] * 5 + [1] * 7)
+    bins = calibration_bins(risk, labels, bins=2)
+    assert bins == [(pytest.approx(0.1), pytest.approx(0.1), 50), (pytest.approx(0.9), pytest.approx(0.9), 50)]
+    assert calibration_bins(np.full(3, np.nan), np.zeros(3)) == []
