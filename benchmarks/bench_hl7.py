@@ -15,6 +15,7 @@ import os
 import socket
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -94,8 +95,6 @@ def bench_mllp(messages: int = 2000, warmup: int = 50) -> dict[str, float | int 
     The worker runs in its own process, as deployed, so the sender and the
     worker do not share an interpreter lock; the figure is send to ACK received.
     """
-    import sys
-
     from ingest.adapters.mllp import END_BLOCK, frame
     from sepsis_alert.kafka.broker import LocalBroker, free_port
     from sepsis_alert.kafka.config import KafkaSettings

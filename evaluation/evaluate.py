@@ -81,6 +81,10 @@ CONTINUOUS_SCORES: tuple[str, ...] = ("sirs", "sirs_sep1", "qsofa", "news2", "me
 LEVEL_NAMES = {1: "review", 2: "urgent", 3: "emergency", 4: "critical"}
 
 
+MODEL_SCORE = "risk_model"
+"""Name of the learned model's score in the engine's scorings (and of --predictions in the report)."""
+
+
 @dataclass(frozen=True, slots=True)
 class EvalOptions:
     """Evaluation settings: processes, detector config, learned-model predictions, progress bar."""
@@ -88,7 +92,7 @@ class EvalOptions:
     workers: int = 2
     config_path: Path | None = None
     predictions: Path | None = None
-    prediction_name: str = "risk_model"
+    prediction_name: str = MODEL_SCORE
     prediction_threshold: float | None = None  # None: the configured risk model's own alert threshold
     extra_scores: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     progress: bool = True
@@ -321,10 +325,6 @@ def load_predictions(path: Path) -> dict[str, np.ndarray]:
             series[r] = v
         result[p] = series
     return result
-
-
-MODEL_SCORE = "risk_model"
-"""Name of the learned model's score in the engine's scorings (and of --predictions in the report)."""
 
 
 def model_alert_threshold(config_path: Path | None) -> float:

@@ -28,6 +28,13 @@ def _legend(ax: plt.Axes, **kwargs: object) -> None:
         ax.legend(**kwargs)  # type: ignore[arg-type]
 
 
+def _save(fig: plt.Figure, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def _roc(report: EvalReport, series: HourlySeries, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(6.5, 6))
     labels = series.labels
@@ -43,10 +50,7 @@ def _roc(report: EvalReport, series: HourlySeries, path: Path) -> Path:
     ax.set(xlabel="false-positive rate (hours)", ylabel="true-positive rate (hours)",
            title="Hour-level ROC against SepsisLabel")
     _legend(ax, fontsize=7, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def _utility(report: EvalReport, path: Path) -> Path:
@@ -61,10 +65,7 @@ def _utility(report: EvalReport, path: Path) -> Path:
            title="Challenge utility against threshold")
     ax.set_xscale("symlog", linthresh=1.0)
     _legend(ax, fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def _lead(report: EvalReport, path: Path) -> Path:
@@ -77,10 +78,7 @@ def _lead(report: EvalReport, path: Path) -> Path:
     ax.set(xlabel="lead time before onset (h); first alert hour in [onset-12 h, onset+3 h]",
            ylabel="septic patients", title="Lead time of detected septic patients")
     _legend(ax, fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def _burden(report: EvalReport, path: Path) -> Path:
@@ -100,10 +98,7 @@ def _burden(report: EvalReport, path: Path) -> Path:
     ax.set_xscale("symlog", linthresh=0.1)
     ax.set_ylim(0, 1.02)
     _legend(ax, fontsize=7, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 CALIBRATION_BINS = 20
@@ -132,10 +127,7 @@ def _calibration(series: HourlySeries, name: str, path: Path) -> Path:
     ax.set(xlabel="mean predicted risk (calibrated probability)", ylabel="observed share of SepsisLabel hours",
            title="Calibration of the learned risk score (hour level)")
     _legend(ax, fontsize=8, loc="upper left")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def write_plots(report: EvalReport, series: HourlySeries, out_dir: Path) -> list[Path]:

@@ -295,7 +295,7 @@ class _Endpoint:
         targets = fetch_targets(doc, self.fetch_bases)
         if not targets:
             return doc, raw
-        if self.fetcher is None:  # bases configured but no fetcher wired (tests); treat as not configured
+        if self.fetcher is None:  # create_app was given fetch URLs in the settings but no fetcher to use them
             raise InputRejected("id-only notifications are not read by this worker", location="Bundle",
                                 code="fetch_not_configured")
         try:

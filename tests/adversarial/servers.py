@@ -1,5 +1,5 @@
-"""Real servers for the adversarial / security tests: the HL7 worker on its own event-loop thread,
-the FHIR app under uvicorn on a thread, a blocking MLLP client, and dead-letter look-ups.
+"""Real servers for the adversarial / security tests: the HL7 worker on its own event-loop thread and
+dead-letter look-ups (the MLLP client and the FHIR server come from the ingest test harnesses).
 
 Everything talks over 127.0.0.1 sockets to the real session broker.
 """
@@ -7,75 +7,23 @@ Everything talks over 127.0.0.1 sockets to the real session broker.
 from __future__ import annotations
 
 import base64
-import socket
-import ssl
-import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
-import uvicorn
 from prometheus_client import CollectorRegistry
 
-from ingest.adapters.fhir_http import KafkaFhirSink, create_app, uvicorn_config
 from ingest.adapters.kafka_sink import KafkaEventSink
-from ingest.adapters.mllp import END_BLOCK, MllpSettings, frame
+from ingest.adapters.mllp import MllpSettings
 from ingest.config import IngestSettings
-from ingest.fhir_worker import FhirWorkerSettings, load_tokens
 from ingest.hl7_worker import Hl7Worker, Hl7WorkerSettings
-from ingest.metrics_fhir import FhirMetrics
 from ingest.metrics_hl7 import Hl7Metrics
 from schemas.topics import Topics
 from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.kafka.consumer import read_all
 from sepsis_alert.kafka.producer import EventProducer
 from tests.ingest.adapters.harness import WorkerThread
-
-ACK_TIMEOUT_S = 60.0
-"""Generous: the machine is shared; this bounds a hang, it is not a speed requirement."""
-
-
-class MllpClient:
-    """A blocking MLLP sender (one message, then wait for its ACK), optionally over TLS."""
-
-    def __init__(self, port: int, timeout_s: float = ACK_TIMEOUT_S, tls: ssl.SSLContext | None = None) -> None:
-        raw = socket.create_connection(("127.0.0.1", port), timeout=timeout_s)
-        self.sock: socket.socket = tls.wrap_socket(raw, server_hostname="localhost") if tls else raw
-        self._buffer = b""
-
-    def send_raw(self, data: bytes) -> None:
-        self.sock.sendall(data)
-
-    def read_ack(self) -> bytes:
-        """The next ACK payload; ConnectionError when the server closed the connection first."""
-        while END_BLOCK not in self._buffer:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise ConnectionError("server closed the connection")
-            self._buffer += chunk
-        end = self._buffer.index(END_BLOCK)
-        block, self._buffer = self._buffer[:end], self._buffer[end + len(END_BLOCK):]
-        return block[block.index(b"\x0b") + 1:]
-
-    def send(self, message: bytes) -> bytes:
-        self.send_raw(frame(message))
-        return self.read_ack()
-
-    def closed_by_server(self, timeout_s: float) -> bool:
-        """True if the server closes the connection within `timeout_s` seconds (data is discarded)."""
-        self.sock.settimeout(timeout_s)
-        try:
-            while self.sock.recv(65536):
-                pass
-            return True
-        except TimeoutError:
-            return False
-        except OSError:
-            return True
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 def ack_code(ack: bytes) -> str:
@@ -104,47 +52,6 @@ class Hl7WorkerThread(WorkerThread):
     def stop(self) -> None:
         super().stop()
         self.producer.close()
-
-
-class FhirServer:
-    """The FHIR app (create_app + KafkaFhirSink) under a real uvicorn server on a thread."""
-
-    def __init__(self, settings: FhirWorkerSettings, kafka: KafkaSettings, ingest: IngestSettings | None = None,
-                 **uvicorn_overrides: Any) -> None:
-        self.settings = settings
-        self.ingest = ingest or IngestSettings(send_timeout_s=10)
-        self.producer = EventProducer(kafka)
-        self.metrics = FhirMetrics(CollectorRegistry())
-        app = create_app(settings, self.ingest, KafkaFhirSink(self.producer, self.ingest.send_timeout_s),
-                         load_tokens(settings), self.metrics)
-        overrides = {"log_level": "warning", **uvicorn_overrides}
-        self.server = uvicorn.Server(uvicorn_config(app, settings, **overrides))
-        self._thread = threading.Thread(target=self.server.run, name="adv-fhir", daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        scheme = "https" if self.settings.tls_certfile else "http"
-        return f"{scheme}://127.0.0.1:{self.settings.port}"
-
-    def start(self) -> FhirServer:
-        self._thread.start()
-        deadline = time.monotonic() + 60
-        while not self.server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.05)
-        return self
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self._thread.join(30)
-        self.producer.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def dead_letters(kafka: KafkaSettings, topic: str = Topics.DEAD_LETTER) -> list[dict[str, Any]]:

@@ -21,9 +21,11 @@ from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from ingest.fhir_worker import FhirWorkerSettings
+from sepsis_alert.kafka.broker import free_port
 from sepsis_alert.kafka.config import KafkaSettings
 from tests.adversarial.messages import HEART_RATE, TEMPERATURE, observation, unique
-from tests.adversarial.servers import FhirServer, free_port, wait_for_dead_letters
+from tests.adversarial.servers import wait_for_dead_letters
+from tests.ingest.adapters.fhir_harness import FhirServer
 
 pytestmark = pytest.mark.integration
 

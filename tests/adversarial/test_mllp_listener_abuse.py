@@ -20,7 +20,8 @@ import pytest
 from ingest.adapters.mllp import START_BLOCK, MllpSettings, frame
 from sepsis_alert.kafka.config import KafkaSettings
 from tests.adversarial.messages import HEART_RATE, TEMPERATURE, obx, oru, unique, vitals_oru
-from tests.adversarial.servers import Hl7WorkerThread, MllpClient, ack_code, wait_for_dead_letters
+from tests.adversarial.servers import Hl7WorkerThread, ack_code, wait_for_dead_letters
+from tests.ingest.adapters.harness import MllpClient
 
 pytestmark = pytest.mark.integration
 
@@ -59,7 +60,7 @@ def _bad_messages() -> dict[str, bytes]:
 
 def test_bad_messages_get_ae_or_ar_and_a_dead_letter_each(listener: int, kafka_settings: KafkaSettings) -> None:
     bad = _bad_messages()
-    client = MllpClient(listener)
+    client = MllpClient("127.0.0.1", listener)
     try:
         codes = {name: ack_code(client.send(raw)) for name, raw in bad.items()}
         good = client.send(vitals_oru(control_id=unique(), mrn=unique("P")))
@@ -79,7 +80,7 @@ def test_bad_messages_get_ae_or_ar_and_a_dead_letter_each(listener: int, kafka_s
 def test_invalid_utf8_in_free_text_is_tolerated_and_the_connection_survives(listener: int) -> None:
     """HL7 v2 defaults to 8-bit character sets: a Latin-1 name must not cost the vitals (AA or AE, never a crash)."""
     message = oru(obx(1, HEART_RATE, "90", "/min"), control_id=unique()).replace(b"TEST", b"\xff\xfe\xc3(")
-    client = MllpClient(listener)
+    client = MllpClient("127.0.0.1", listener)
     try:
         assert ack_code(client.send(message)) in ("AA", "AE")
         assert ack_code(client.send(vitals_oru(control_id=unique(), mrn=unique("P")))) == "AA"
@@ -91,7 +92,7 @@ def test_oversize_frame_closes_the_connection_and_is_dead_lettered(listener: int
                                                                     kafka_settings: KafkaSettings) -> None:
     marker = unique("BIG").encode()
     huge = oru(obx(1, HEART_RATE, "90", "/min"), control_id=marker.decode()) + b"NTE|1||" + b"x" * (MAX_FRAME * 2)
-    client = MllpClient(listener)
+    client = MllpClient("127.0.0.1", listener)
     try:
         with contextlib.suppress(OSError):  # the server may close before we finish writing: that is the point
             client.send_raw(frame(huge))
@@ -99,7 +100,7 @@ def test_oversize_frame_closes_the_connection_and_is_dead_lettered(listener: int
             client.read_ack()
     finally:
         client.close()
-    other = MllpClient(listener)
+    other = MllpClient("127.0.0.1", listener)
     try:
         assert ack_code(other.send(vitals_oru(control_id=unique(), mrn=unique("P")))) == "AA"
     finally:
@@ -117,7 +118,7 @@ def test_half_open_frames_do_not_block_a_good_sender(listener: int) -> None:
             sock = socket.create_connection(("127.0.0.1", listener), timeout=10)
             sock.sendall(START_BLOCK + b"MSH|^~\\&|SLOW|LORIS|")
             holders.append(sock)
-        client = MllpClient(listener)
+        client = MllpClient("127.0.0.1", listener)
         try:
             assert ack_code(client.send(vitals_oru(control_id=unique(), mrn=unique("P")))) == "AA"
         finally:
@@ -128,7 +129,7 @@ def test_half_open_frames_do_not_block_a_good_sender(listener: int) -> None:
 
 
 def test_silent_connection_is_closed_after_the_idle_timeout(listener: int) -> None:
-    client = MllpClient(listener)
+    client = MllpClient("127.0.0.1", listener)
     try:
         client.send_raw(START_BLOCK + b"MSH|^~\\&|")
         assert client.closed_by_server(IDLE_TIMEOUT_S * 10), "an idle half frame held the connection open"

@@ -22,13 +22,14 @@ import pytest
 
 from ingest.adapters.mllp import frame
 from schemas.topics import Topics
-from sepsis_alert.kafka.broker import LocalBroker
+from sepsis_alert.kafka.broker import LocalBroker, free_port
 from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.kafka.consumer import read_all
 from sepsis_alert.kafka.topics import ensure_topics
 from tests.adversarial.messages import observation, unique, vitals_oru
-from tests.adversarial.servers import MllpClient, ack_code, free_port
+from tests.adversarial.servers import ack_code
 from tests.faults.procs import WorkerProcess, wait_until
+from tests.ingest.adapters.harness import MllpClient
 
 pytestmark = pytest.mark.integration
 
@@ -57,7 +58,7 @@ def _hl7_sender(port: int, messages: list[tuple[str, bytes]], log: SenderLog, st
         while not stop.is_set():
             try:
                 if client is None:
-                    client = MllpClient(port, timeout_s=20)
+                    client = MllpClient("127.0.0.1", port, timeout_s=20)
                 client.send_raw(frame(message))
                 code = ack_code(client.read_ack())
             except (OSError, ConnectionError):

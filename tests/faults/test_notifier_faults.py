@@ -31,9 +31,9 @@ from schemas.alert import (
     alert_id_for,
     episode_id_for,
 )
+from sepsis_alert.kafka.broker import free_port
 from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.kafka.producer import EventProducer
-from tests.adversarial.servers import free_port
 from tests.conftest import TopicFactory
 from tests.faults.procs import HttpReceiver, WorkerProcess, read_json, wait_until
 

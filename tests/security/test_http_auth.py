@@ -25,9 +25,10 @@ from notifier.adapters.http_api import create_api
 from notifier.core.links import ack_token
 from notifier.core.model import AckEvent
 from notifier.core.silence import Silence, SilenceRequest, new_silence
+from sepsis_alert.kafka.broker import free_port
 from sepsis_alert.kafka.config import KafkaSettings
 from tests.adversarial.messages import observation, unique
-from tests.adversarial.servers import FhirServer, free_port
+from tests.ingest.adapters.fhir_harness import FhirServer
 
 WRITE = "sec-write-" + uuid.uuid4().hex
 READ = "sec-read-" + uuid.uuid4().hex

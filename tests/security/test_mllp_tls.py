@@ -15,7 +15,8 @@ import pytest
 from ingest.adapters.mllp import MllpSettings
 from sepsis_alert.kafka.config import KafkaSettings
 from tests.adversarial.messages import unique, vitals_oru
-from tests.adversarial.servers import Hl7WorkerThread, MllpClient, ack_code
+from tests.adversarial.servers import Hl7WorkerThread, ack_code
+from tests.ingest.adapters.harness import MllpClient
 from tests.security.certs import Pki, make_pki
 
 pytestmark = pytest.mark.integration
@@ -49,7 +50,7 @@ def _client_context(pki: Pki, client: str | None) -> ssl.SSLContext:
 def _ack_or_none(port: int, context: ssl.SSLContext | None) -> str | None:
     """MSA-1 of the ACK, or None when the handshake fails or the server closes without answering."""
     try:
-        client = MllpClient(port, timeout_s=20, tls=context)
+        client = MllpClient("127.0.0.1", port, timeout_s=20, tls=context)
     except (ssl.SSLError, OSError):
         return None
     try:

@@ -276,8 +276,7 @@ class RiskModel:
         self.alert_threshold: float = float(artifact["alert_threshold"])
         self.level_thresholds: dict[int, float] = {int(k): float(v)
                                                    for k, v in artifact.get("level_thresholds", {}).items()}
-        self._compiled_margin = _compile(self.trees)
-        self._margin: Callable[[Sequence[float]], float] = self._compiled_margin
+        self._margin: Callable[[Sequence[float]], float] = _compile(self.trees)
         self._explainer: _Explainer | None = None  # compiled on the first explanation (an alert needs one)
 
     @classmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import threading
 import uuid
 from collections.abc import Callable
@@ -11,14 +12,17 @@ from collections.abc import Callable
 from ingest.adapters.mllp import END_BLOCK, frame
 from ingest.hl7_worker import Hl7Worker
 
-ACK_TIMEOUT_S = 30.0
+ACK_TIMEOUT_S = 60.0
+"""Generous: the machine is shared; this bounds a hang, it is not a speed requirement."""
 
 
 class MllpClient:
     """A blocking MLLP sender, as an interface engine behaves: send one message, wait for its ACK."""
 
-    def __init__(self, host: str, port: int, timeout_s: float = ACK_TIMEOUT_S) -> None:
-        self.sock = socket.create_connection((host, port), timeout=timeout_s)
+    def __init__(self, host: str, port: int, timeout_s: float = ACK_TIMEOUT_S,
+                 tls: ssl.SSLContext | None = None) -> None:
+        raw = socket.create_connection((host, port), timeout=timeout_s)
+        self.sock: socket.socket = tls.wrap_socket(raw, server_hostname="localhost") if tls else raw
         self._buffer = b""
 
     def send_raw(self, data: bytes) -> None:
@@ -38,6 +42,18 @@ class MllpClient:
     def send(self, message: bytes) -> bytes:
         self.send_raw(frame(message))
         return self.read_ack()
+
+    def closed_by_server(self, timeout_s: float) -> bool:
+        """True if the server closes the connection within `timeout_s` seconds (data is discarded)."""
+        self.sock.settimeout(timeout_s)
+        try:
+            while self.sock.recv(65536):
+                pass
+            return True
+        except TimeoutError:
+            return False
+        except OSError:
+            return True
 
     def close(self) -> None:
         self.sock.close()

@@ -13,17 +13,17 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 from pydantic import SecretStr
 
 from ingest.fhir_worker import FhirWorkerSettings
 from schemas import DeadLetter, Topics, decode_event
+from sepsis_alert.kafka.broker import free_port
 from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.kafka.consumer import read_all
-from sepsis_alert.kafka.producer import EventProducer
-from tests.ingest.adapters.fhir_harness import Endpoint
-from tests.ingest.adapters.test_fhir_http import _free_port, _outcome, _records
+from tests.ingest.adapters.fhir_harness import FhirServer, heart_rate_observation, outcome_of, records_for
 
 pytestmark = pytest.mark.integration
 
@@ -72,31 +72,17 @@ def ehr() -> Iterator[FakeEhr]:
 
 
 @pytest.fixture(scope="module")
-def producer(kafka_settings: KafkaSettings, kafka_topics: dict[str, str]) -> Iterator[EventProducer]:
-    p = EventProducer(kafka_settings)
-    yield p
-    p.close()
-
-
-@pytest.fixture(scope="module")
-def endpoint(ehr: FakeEhr, producer: EventProducer) -> Iterator[Endpoint]:
-    settings = FhirWorkerSettings(port=_free_port(), tokens=SecretStr(WRITE_TOKEN), fetch_base_urls=ehr.base,
+def client(ehr: FakeEhr, kafka_settings: KafkaSettings, kafka_topics: dict[str, str]) -> Iterator[httpx.Client]:
+    settings = FhirWorkerSettings(port=free_port(), tokens=SecretStr(WRITE_TOKEN), fetch_base_urls=ehr.base,
                                   fetch_token=SecretStr(EHR_TOKEN), fetch_timeout_s=5, retry_after_s=7)
-    ep = Endpoint(settings, producer, WRITE_TOKEN)
-    yield ep
-    ep.close()
+    server = FhirServer(settings, kafka_settings).start()
+    yield server.client(WRITE_TOKEN)
+    server.stop()
 
 
 @pytest.fixture(autouse=True)
 def _reset(ehr: FakeEhr) -> None:
     ehr.forced_status = None
-
-
-def _heart_rate(rid: str, patient: str, value: float = 131) -> dict[str, Any]:
-    return {"resourceType": "Observation", "id": rid, "status": "final",
-            "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
-            "subject": {"reference": f"Patient/{patient}"}, "effectiveDateTime": "2024-03-01T10:15:00Z",
-            "valueQuantity": {"value": value, "system": "http://unitsofmeasure.org", "code": "/min"}}
 
 
 def _id_only(*focus: str) -> bytes:
@@ -115,52 +101,52 @@ def _id_only(*focus: str) -> bytes:
     return orjson.dumps(bundle)
 
 
-def test_named_observation_is_read_with_the_ehr_token_and_stored(endpoint: Endpoint, ehr: FakeEhr,
+def test_named_observation_is_read_with_the_ehr_token_and_stored(client: httpx.Client, ehr: FakeEhr,
                                                                  kafka_settings: KafkaSettings) -> None:
     patient, rid = uuid.uuid4().hex, uuid.uuid4().hex
-    ehr.resources[f"Observation/{rid}"] = _heart_rate(rid, patient)
-    r = endpoint.client.post("/fhir/$subscription-notification", content=_id_only(f"{ehr.base}/Observation/{rid}"))
+    ehr.resources[f"Observation/{rid}"] = heart_rate_observation(patient, rid=rid, value=131)
+    r = client.post("/fhir/$subscription-notification", content=_id_only(f"{ehr.base}/Observation/{rid}"))
     assert r.status_code == 200, r.text
-    assert "1 event(s)" in _outcome(r)["issue"][0]["diagnostics"]
+    assert "1 event(s)" in outcome_of(r)["issue"][0]["diagnostics"]
     assert ehr.seen_auth[-1] == f"Bearer {EHR_TOKEN}"
-    (record,) = _records(kafka_settings, Topics.OBSERVATIONS, patient)
+    (record,) = records_for(kafka_settings, Topics.OBSERVATIONS, patient)
     event = decode_event(record.value)
     assert (event.measure.value, event.value, event.source_id) == ("heart_rate", 131, f"Observation/{rid}")
     # The raw topic keeps the notification with the resource filled in, so it can be reprocessed offline.
-    (raw,) = [orjson.loads(m.value) for m in _records(kafka_settings, Topics.RAW_FHIR, patient)]
+    (raw,) = [orjson.loads(m.value) for m in records_for(kafka_settings, Topics.RAW_FHIR, patient)]
     assert [e["resource"]["id"] for e in raw["entry"][1:]] == [rid]
 
 
-def test_ehr_unavailable_gives_503_then_the_retry_is_stored_once(endpoint: Endpoint, ehr: FakeEhr,
+def test_ehr_unavailable_gives_503_then_the_retry_is_stored_once(client: httpx.Client, ehr: FakeEhr,
                                                                  kafka_settings: KafkaSettings) -> None:
     patient, rid = uuid.uuid4().hex, uuid.uuid4().hex
-    ehr.resources[f"Observation/{rid}"] = _heart_rate(rid, patient)
+    ehr.resources[f"Observation/{rid}"] = heart_rate_observation(patient, rid=rid, value=131)
     body = _id_only(f"{ehr.base}/Observation/{rid}")
     ehr.forced_status = 503
-    r = endpoint.client.post("/fhir/$subscription-notification", content=body)
+    r = client.post("/fhir/$subscription-notification", content=body)
     assert r.status_code == 503 and r.headers["Retry-After"] == "7"
-    assert _outcome(r)["issue"][0]["code"] == "transient"
+    assert outcome_of(r)["issue"][0]["code"] == "transient"
     ehr.forced_status = None
-    r = endpoint.client.post("/fhir/$subscription-notification", content=body)
+    r = client.post("/fhir/$subscription-notification", content=body)
     assert r.status_code == 200, r.text
-    assert len(_records(kafka_settings, Topics.OBSERVATIONS, patient)) == 1
+    assert len(records_for(kafka_settings, Topics.OBSERVATIONS, patient)) == 1
 
 
-def test_gone_resource_is_acknowledged_without_events(endpoint: Endpoint, ehr: FakeEhr) -> None:
-    r = endpoint.client.post("/fhir/$subscription-notification",
+def test_gone_resource_is_acknowledged_without_events(client: httpx.Client, ehr: FakeEhr) -> None:
+    r = client.post("/fhir/$subscription-notification",
                              content=_id_only(f"{ehr.base}/Observation/{uuid.uuid4().hex}"))
     assert r.status_code == 200, r.text
-    assert "0 event(s)" in _outcome(r)["issue"][0]["diagnostics"]
+    assert "0 event(s)" in outcome_of(r)["issue"][0]["diagnostics"]
 
 
 def test_reference_to_another_server_is_422_and_dead_lettered_without_any_request(
-        endpoint: Endpoint, ehr: FakeEhr, kafka_settings: KafkaSettings) -> None:
+        client: httpx.Client, ehr: FakeEhr, kafka_settings: KafkaSettings) -> None:
     before = len(ehr.seen_auth)
     marker = uuid.uuid4().hex
-    r = endpoint.client.post("/fhir/$subscription-notification",
+    r = client.post("/fhir/$subscription-notification",
                              content=_id_only(f"http://127.0.0.2:1/fhir/Observation/{marker}"))
     assert r.status_code == 422
-    issue = _outcome(r)["issue"][0]
+    issue = outcome_of(r)["issue"][0]
     assert "outside the FHIR servers" in issue["diagnostics"]
     assert issue["expression"] == ["Bundle.entry[0].resource.parameter[4].part[2].valueReference.reference"]
     assert len(ehr.seen_auth) == before
@@ -169,23 +155,23 @@ def test_reference_to_another_server_is_422_and_dead_lettered_without_any_reques
     assert [d.error_code for d in letters] == ["fetch_not_allowed"]
 
 
-def test_resource_not_matching_its_url_is_rejected(endpoint: Endpoint, ehr: FakeEhr) -> None:
+def test_resource_not_matching_its_url_is_rejected(client: httpx.Client, ehr: FakeEhr) -> None:
     rid = uuid.uuid4().hex
-    ehr.resources[f"Observation/{rid}"] = _heart_rate("some-other-id", "p")
-    r = endpoint.client.post("/fhir/$subscription-notification", content=_id_only(f"{ehr.base}/Observation/{rid}"))
+    ehr.resources[f"Observation/{rid}"] = heart_rate_observation("p", rid="some-other-id")
+    r = client.post("/fhir/$subscription-notification", content=_id_only(f"{ehr.base}/Observation/{rid}"))
     assert r.status_code == 422
-    assert "not Observation/" in _outcome(r)["issue"][0]["diagnostics"]
+    assert "not Observation/" in outcome_of(r)["issue"][0]["diagnostics"]
 
 
-def test_without_fetch_configuration_id_only_is_rejected(producer: EventProducer, ehr: FakeEhr) -> None:
-    settings = FhirWorkerSettings(port=_free_port(), tokens=SecretStr(WRITE_TOKEN))
-    ep = Endpoint(settings, producer, WRITE_TOKEN)
+def test_without_fetch_configuration_id_only_is_rejected(kafka_settings: KafkaSettings, ehr: FakeEhr) -> None:
+    server = FhirServer(FhirWorkerSettings(port=free_port(), tokens=SecretStr(WRITE_TOKEN)), kafka_settings).start()
     try:
-        r = ep.client.post("/fhir/$subscription-notification", content=_id_only(f"{ehr.base}/Observation/x1"))
+        body = _id_only(f"{ehr.base}/Observation/x1")
+        r = server.client(WRITE_TOKEN).post("/fhir/$subscription-notification", content=body)
         assert r.status_code == 422
-        assert "fetch_base_urls" in _outcome(r)["issue"][0]["diagnostics"]
+        assert "fetch_base_urls" in outcome_of(r)["issue"][0]["diagnostics"]
     finally:
-        ep.close()
+        server.stop()
 
 
 def test_fetch_settings_are_validated() -> None:
