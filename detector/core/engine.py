@@ -228,6 +228,7 @@ class DetectorEngine:
         self._grace_s = int(w.late_grace_hours * 3600)
         self._future_s = int(w.future_tolerance_minutes * 60)
         self._max_entries = w.max_entries_per_measure
+        self._triple = array("i", (0, 0, 0))  # scratch for inserting one (t, v, h) triple inside the window
         # event_seconds of the last datetime objects seen (the parts of one message share them)
         self._last_dt: datetime | None = None
         self._last_dt_s = 0
@@ -365,13 +366,25 @@ class DetectorEngine:
             if h >= 0x8000_0000:
                 h -= 0x1_0000_0000
             window = state.window
-            series = window.series[slot]
+            counts = window.counts
+            n = counts[slot]
             newest = window.newest_s
-            if (series and series[-3] < t and t >= newest - self._grace_s and status is not _CANCELLED
-                    and status is not _CORRECTED):
+            if n and t >= newest - self._grace_s and status is not _CANCELLED and status is not _CORRECTED:
+                data = window.data
+                end = 3 * (sum(counts[:slot]) + n) if slot else 3 * n
+                fast = data[end - 3] < t
+            else:
+                fast = False
+            if fast:
                 # PatientWindow.add's common case inlined (same rules): a new value, strictly newer than the
                 # measure's newest, within the grace period.
-                series.frombytes(_pack_triple(t, round(value * _VALUE_SCALE), h))  # = extend((t, v, h)), faster
+                if end == len(data):
+                    data.frombytes(_pack_triple(t, round(value * _VALUE_SCALE), h))  # = extend((t, v, h)), faster
+                else:
+                    triple = self._triple
+                    triple[0], triple[1], triple[2] = t, round(value * _VALUE_SCALE), h
+                    data[end:end] = triple
+                counts[slot] = n + 1
                 first_s = window.first_s
                 if first_s is None or t < first_s:
                     window.first_s = t
@@ -379,9 +392,8 @@ class DetectorEngine:
                     window.newest_s = t
                     if t // 3600 != newest // 3600:  # at most once per event-time hour: evict everywhere
                         window.evict(t - self._length_s)
-                cap = self._max_entries * 3
-                if len(series) > cap:
-                    del series[0:len(series) - cap]
+                if counts[slot] > self._max_entries:
+                    window.trim(slot, self._max_entries)
                 outcome = _INSERTED
             else:
                 outcome = window.add(slot, t, value, h, status_cancelled=status is _CANCELLED,
@@ -587,7 +599,7 @@ def _update_context(state: PatientState, event: PatientEvent) -> None:
 
 def _merge_into(survivor: PatientState, retired: PatientState, engine: DetectorEngine) -> None:
     """Copy the retired patient's values and care events into the survivor (duplicates collapse)."""
-    for slot, series in enumerate(retired.window.series):
+    for slot, series in enumerate(retired.window.by_measure()):
         if series is None:
             continue
         for i in range(0, len(series), 3):

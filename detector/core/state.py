@@ -86,7 +86,7 @@ def encode_state(state: PatientState) -> bytes:
     care = state.care.events
     parts.append(struct.pack("<H", len(care)))
     parts.extend(_CARE.pack(*entry) for entry in care)
-    held = [(slot, s) for slot, s in enumerate(w.series) if s]
+    held = [(slot, s) for slot, s in enumerate(w.by_measure()) if s]
     parts.append(bytes((len(held),)))
     for slot, series in held:
         parts.append(struct.pack("<BH", slot, len(series) // 3))
@@ -155,17 +155,23 @@ def _decode(view: memoryview) -> PatientState:
     pos += n_care * _CARE.size
     n_measures = view[pos]
     pos += 1
+    held: dict[int, array] = {}
     for _ in range(n_measures):
         slot, n = struct.unpack_from("<BH", view, pos)
         pos += 3
-        if slot >= len(MEASURE_LIST):
-            raise StateFormatError(f"unknown measure slot {slot}")
+        if slot >= len(MEASURE_LIST) or slot in held:
+            raise StateFormatError(f"unknown or repeated measure slot {slot}")
         series = array("i")
         series.frombytes(view[pos:pos + 12 * n])
+        if len(series) != 3 * n:
+            raise StateFormatError(f"measure slot {slot} is truncated")
         if _SWAP:
             series.byteswap()
         pos += 12 * n
-        w.series[slot] = series
+        held[slot] = series
+    for slot in sorted(held):  # the window keeps measures in slot order
+        w.data.extend(held[slot])
+        w.counts[slot] = len(held[slot]) // 3
     if pos != len(view):
         raise StateFormatError(f"{len(view) - pos} trailing bytes in detector state record")
     return state

@@ -98,7 +98,7 @@ _new_selected = fast_builder(SelectedInputs)
 def _gcs_totals(window: PatientWindow, start: int, end: int) -> list[tuple[int, float]]:
     """Recorded GCS totals plus E+V+M sums of components recorded at the same time (§1.2)."""
     totals = list(window.between(GCS, start, end))
-    if window.series[GCS_E] is not None and window.series[GCS_V] is not None and window.series[GCS_M] is not None:
+    if window.has(GCS_E) and window.has(GCS_V) and window.has(GCS_M):
         have = {t for t, _ in totals}
         verbal = dict(window.between(GCS_V, start, end))
         motor = dict(window.between(GCS_M, start, end))
@@ -111,16 +111,15 @@ def _gcs_totals(window: PatientWindow, start: int, end: int) -> list[tuple[int, 
 def _oxygen_at(window: PatientWindow, t: int, not_before: int) -> tuple[int, bool] | None:
     """Newest oxygen evidence at or before t (flag, O2 flow > 0, FiO2 > 0.21), with its time."""
     best: tuple[int, bool] | None = None
-    series = window.series
-    if series[ON_O2] is not None:
+    if window.has(ON_O2):
         found = window.latest(ON_O2, not_before, t)
         if found is not None:
             best = (found[0], found[1] >= 0.5)
-    if series[O2_FLOW] is not None:
+    if window.has(O2_FLOW):
         found = window.latest(O2_FLOW, not_before, t)
         if found is not None and (best is None or found[0] > best[0]):
             best = (found[0], found[1] > 0)
-    if series[FIO2] is not None:
+    if window.has(FIO2):
         found = window.latest(FIO2, not_before, t)
         if found is not None and (best is None or found[0] > best[0]):
             best = (found[0], found[1] > 0.21)
@@ -219,16 +218,14 @@ def _spans(config: TimingConfig) -> _Spans:
     return spans
 
 
-def _scan(series: array | None, start: int, split: int, end: int, highest: bool
+def _scan(series: array, lo: int, hi: int, start: int, split: int, end: int, highest: bool
           ) -> tuple[tuple[int, float] | None, tuple[int, float] | None]:
-    """(t, value) of the highest (or lowest) value in [start, end] and in [split, end], one backward pass;
-    the newest wins ties."""
-    if series is None:
-        return None, None
+    """(t, value) of the highest (or lowest) value in [start, end] and in [split, end] among the triples
+    series[lo:hi], one backward pass; the newest wins ties."""
     best_t = recent_t = 0
     best: int | None = None
     recent: int | None = None
-    for i in range(len(series) - 3, -1, -3):
+    for i in range(hi - 3, lo - 1, -3):
         t = series[i]
         if t > end:
             continue
@@ -243,11 +240,11 @@ def _scan(series: array | None, start: int, split: int, end: int, highest: bool
             None if recent is None else (recent_t, recent / VALUE_SCALE))
 
 
-def _highest(series: array, start: int, end: int) -> tuple[int, float] | None:
+def _highest(series: array, lo: int, hi: int, start: int, end: int) -> tuple[int, float] | None:
     """(t, value) of the highest value with start <= t <= end, newest wins ties (`_scan` for one range)."""
     best: int | None = None
     best_t = 0
-    for i in range(len(series) - 3, -1, -3):
+    for i in range(hi - 3, lo - 1, -3):
         t = series[i]
         if t > end:
             continue
@@ -259,12 +256,13 @@ def _highest(series: array, start: int, end: int) -> tuple[int, float] | None:
     return None if best is None else (best_t, best / VALUE_SCALE)
 
 
-def _low_high(series: array, start: int, end: int) -> tuple[tuple[int, float], tuple[int, float]] | None:
+def _low_high(series: array, lo: int, hi: int, start: int, end: int
+              ) -> tuple[tuple[int, float], tuple[int, float]] | None:
     """`(_lowest(...), _highest(...))` in one pass (same ties: the newest wins), or None when no value is in range."""
     low: int | None = None
     low_t = high_t = 0
     high = 0
-    for i in range(len(series) - 3, -1, -3):
+    for i in range(hi - 3, lo - 1, -3):
         t = series[i]
         if t > end:
             continue
@@ -283,11 +281,11 @@ def _low_high(series: array, start: int, end: int) -> tuple[tuple[int, float], t
     return (low_t, low / VALUE_SCALE), (high_t, high / VALUE_SCALE)
 
 
-def _lowest(series: array, start: int, end: int) -> tuple[int, float] | None:
+def _lowest(series: array, lo: int, hi: int, start: int, end: int) -> tuple[int, float] | None:
     """(t, value) of the lowest value with start <= t <= end, newest wins ties (`_scan` for one range)."""
     best: int | None = None
     best_t = 0
-    for i in range(len(series) - 3, -1, -3):
+    for i in range(hi - 3, lo - 1, -3):
         t = series[i]
         if t > end:
             continue
@@ -310,7 +308,8 @@ def select_inputs(window: PatientWindow, care: CareLog, now_s: int, config: Timi
                   weight_kg: float | None = None) -> SelectedInputs:
     """Build the NEWS2/MEWS set, the 6 h criteria inputs and the 24 h SOFA inputs at event time `now_s`."""
     w = window
-    series = w.series
+    series = w.data
+    b = w.bounds()  # measure `slot` holds the triples series[3 * b[slot]:3 * b[slot + 1]]
     sp = _spans(config)
     vital_from = now_s - sp.vital
     lab_from = now_s - sp.lab
@@ -319,18 +318,16 @@ def select_inputs(window: PatientWindow, care: CareLog, now_s: int, config: Timi
     newest: list[tuple[str, int, int, float]] = []
     anchor: int | None = None
     for n, (key, slot) in enumerate(_SET_KEYS):
-        values = series[slot]  # inlined PatientWindow.latest(slot, vital_from, now_s)
-        if values is None:
-            continue
-        i = len(values) - 3
-        while i >= 0 and values[i] > now_s:
+        lo = 3 * b[slot]  # inlined PatientWindow.latest(slot, vital_from, now_s)
+        i = 3 * b[slot + 1] - 3
+        while i >= lo and series[i] > now_s:
             i -= 3
-        if i < 0:
+        if i < lo:
             continue
-        t = values[i]
+        t = series[i]
         if t < vital_from:
             continue
-        newest.append((key, slot, t, values[i + 1] / VALUE_SCALE))
+        newest.append((key, slot, t, series[i + 1] / VALUE_SCALE))
         if n < 6 and (anchor is None or t > anchor):
             anchor = t
     set_times: dict[str, int] = {}
@@ -350,7 +347,7 @@ def select_inputs(window: PatientWindow, care: CareLog, now_s: int, config: Timi
         if oxygen is not None:
             set_times["on_oxygen"] = oxygen[0]
             set_values["on_oxygen"] = oxygen[1]
-    if series[SCALE] is not None:
+    if b[SCALE] != b[SCALE + 1]:
         scale = w.latest(SCALE, lab_from, now_s)
         if scale is not None and scale[1] == 2:
             set_values["spo2_scale"] = 2
@@ -369,41 +366,42 @@ def select_inputs(window: PatientWindow, care: CareLog, now_s: int, config: Timi
     s_values: dict[str, object] = {}
     for key, slot, low_meets in (("temp_c", TEMP, 36.0), ("wbc", WBC, 4.0)):
         # two-sided: < 36.0 / < 4.0 meets both SIRS variants, so prefer the low side when it meets
-        values = series[slot]
-        if values is None:
+        if b[slot] == b[slot + 1]:
             continue
-        both = _low_high(values, c_from, now_s)
+        both = _low_high(series, 3 * b[slot], 3 * b[slot + 1], c_from, now_s)
         if both is not None:
             c_times[key], c_values[key] = both[0] if both[0][1] < low_meets else both[1]
     for key, slot, highest in _CRITERIA_ONLY:
-        values = series[slot]
-        if values is not None:
-            found = _highest(values, c_from, now_s) if highest else _lowest(values, c_from, now_s)
+        lo, hi = 3 * b[slot], 3 * b[slot + 1]
+        if lo != hi:
+            found = (_highest(series, lo, hi, c_from, now_s) if highest
+                     else _lowest(series, lo, hi, c_from, now_s))
             if found is not None:
                 c_times[key], c_values[key] = found
     for key, slot, highest in _SHARED_LABS:  # one pass gives the 24 h (SOFA) and 6 h (criteria) extremes
-        if series[slot] is not None:
-            whole, recent = _scan(series[slot], min(s_from, c_from), max(s_from, c_from), now_s, highest)
+        if b[slot] != b[slot + 1]:
+            whole, recent = _scan(series, 3 * b[slot], 3 * b[slot + 1], min(s_from, c_from), max(s_from, c_from),
+                                  now_s, highest)
             sofa_found, crit_found = (whole, recent) if s_from <= c_from else (recent, whole)
             if sofa_found is not None:
                 s_times[key], s_values[key] = sofa_found
             if crit_found is not None:
                 c_times[key], c_values[key] = crit_found
-    if series[LACTATE] is not None:  # lactate follows SEP-1 in both (§3.2)
-        found = _highest(series[LACTATE], now_s - sp.lactate, now_s)
+    if b[LACTATE] != b[LACTATE + 1]:  # lactate follows SEP-1 in both (§3.2)
+        found = _highest(series, 3 * b[LACTATE], 3 * b[LACTATE + 1], now_s - sp.lactate, now_s)
         if found is not None:
             c_times["lactate"], c_values["lactate"] = s_times["lactate"], s_values["lactate"] = found
-    if series[ACVPU] is not None:
-        worst = _highest(series[ACVPU], c_from, now_s)
+    if b[ACVPU] != b[ACVPU + 1]:
+        worst = _highest(series, 3 * b[ACVPU], 3 * b[ACVPU + 1], c_from, now_s)
         if worst is not None:
             c_times["consciousness"], c_values["consciousness"] = worst[0], CONSCIOUSNESS_LEVELS[int(worst[1])]
-    map_whole, map_recent = _worst_maps(w, min(s_vital_from, c_from), max(s_vital_from, c_from), now_s)
+    map_whole, map_recent = _worst_maps(series, b, min(s_vital_from, c_from), max(s_vital_from, c_from), now_s)
     map_sofa, map_crit = (map_whole, map_recent) if s_vital_from <= c_from else (map_recent, map_whole)
     if map_crit is not None:
         c_times["map"], c_values["map"] = map_crit
     if map_sofa is not None:
         s_times["map"], s_values["map"] = map_sofa
-    if series[GCS] is not None or series[GCS_E] is not None:
+    if b[GCS] != b[GCS + 1] or b[GCS_E] != b[GCS_E + 1]:
         gcs_all = _gcs_totals(w, min(s_vital_from, c_from), now_s)
         for times, values, start in ((c_times, c_values, c_from), (s_times, s_values, s_vital_from)):
             chosen = min((item for item in gcs_all if item[0] >= start), key=lambda item: (item[1], -item[0]),
@@ -411,73 +409,76 @@ def select_inputs(window: PatientWindow, care: CareLog, now_s: int, config: Timi
             if chosen is not None:
                 times["gcs"], values["gcs"] = chosen[0], int(chosen[1])
     if (care.events and _support_at(w, care, now_s, c_from)) or (
-            series[SUPPORT] is not None and any(v >= 0.5 for _, v in w.between(SUPPORT, c_from, now_s))):
+            b[SUPPORT] != b[SUPPORT + 1] and any(v >= 0.5 for _, v in w.between(SUPPORT, c_from, now_s))):
         c_values["resp_support"] = True
     criteria = fast_inputs(**c_values)
 
     # --- SOFA: worst in the trailing 24 h (vitals no older than the staleness cap)
-    if series[PAO2] is not None:
+    if b[PAO2] != b[PAO2 + 1]:
         _worst_pf(w, care, s_from, now_s, config, s_times, s_values)
     if care.events:
         s_values.update(vasopressor_doses(care, now_s, now_s - s_from, sp.vaso_run, weight_kg))
-    if series[URINE] is not None and w.first_s is not None and w.first_s <= s_from:
+    if b[URINE] != b[URINE + 1] and w.first_s is not None and w.first_s <= s_from:
         s_values["urine_ml_24h"] = sum(v for _, v in w.between(URINE, s_from + 1, now_s))
     sofa_inputs = fast_inputs(**s_values)
     return _new_selected(now_s, observation_set, anchor, tuple(carried), si_pair, criteria, sofa_inputs,
                          set_times, c_times, s_times)
 
 
-def _worst_maps(w: PatientWindow, start: int, split: int, end: int) -> tuple[tuple[int, float] | None,
+def _worst_maps(series: array, b: list[int], start: int, split: int, end: int) -> tuple[tuple[int, float] | None,
                                                                         tuple[int, float] | None]:
     """Lowest MAP in [start, end] and in [split, end] (start <= split): measured values, and (SBP + 2 DBP) / 3
-    of readings (SBP and DBP at the same time) that have no measured MAP. One merge pass over the arrays."""
-    mp, sb, db = w.series[MAP], w.series[SBP], w.series[DBP]
+    of readings (SBP and DBP at the same time) that have no measured MAP. One merge pass over the measures'
+    ranges of the window's array (`b`: PatientWindow.bounds)."""
+    d = series  # one array; each measure is a range of it
+    mp_lo, mp_hi = 3 * b[MAP], 3 * b[MAP + 1]
+    sb_lo, sb_hi = 3 * b[SBP], 3 * b[SBP + 1]
+    db_lo, db_hi = 3 * b[DBP], 3 * b[DBP + 1]
     best_all: tuple[int, int] | None = None  # (t, value x VALUE_SCALE) for measured; derived kept as floats below
     best_recent: tuple[int, int] | None = None
-    if mp is not None:
-        for i in range(len(mp) - 3, -1, -3):
-            t = mp[i]
-            if t > end:
-                continue
-            if t < start:
-                break
-            v = mp[i + 1]
-            if best_all is None or v < best_all[1]:
-                best_all = (t, v)
-            if t >= split and (best_recent is None or v < best_recent[1]):
-                best_recent = (t, v)
+    for i in range(mp_hi - 3, mp_lo - 1, -3):
+        t = d[i]
+        if t > end:
+            continue
+        if t < start:
+            break
+        v = d[i + 1]
+        if best_all is None or v < best_all[1]:
+            best_all = (t, v)
+        if t >= split and (best_recent is None or v < best_recent[1]):
+            best_recent = (t, v)
     out_all = None if best_all is None else (best_all[0], best_all[1] / VALUE_SCALE)
     out_recent = None if best_recent is None else (best_recent[0], best_recent[1] / VALUE_SCALE)
-    if sb is None or db is None:
+    if sb_lo == sb_hi or db_lo == db_hi:
         return out_all, out_recent
-    j = len(db) - 3
-    k = len(mp) - 3 if mp is not None else -3
+    j = db_hi - 3
+    k = mp_hi - 3
     # The derived MAP rises with the scaled sum SBP + 2 DBP (round2 is monotone and sums differ by >= 1e-4 mmHg,
     # far above float error), so a reading whose sum exceeds the current best derived reading's cannot beat it:
     # skip the division and rounding for it. Same results as computing every reading (`raw_*` None = the best is
     # a measured MAP or nothing: compute).
     raw_all: int | None = None
     raw_recent: int | None = None
-    for i in range(len(sb) - 3, -1, -3):
-        t = sb[i]
+    for i in range(sb_hi - 3, sb_lo - 1, -3):
+        t = d[i]
         if t > end:
             continue
         if t < start:
             break
-        while j >= 0 and db[j] > t:
+        while j >= db_lo and d[j] > t:
             j -= 3
-        if j < 0:
+        if j < db_lo:
             break
-        if db[j] != t:
+        if d[j] != t:
             continue
-        while k >= 0 and mp[k] > t:  # type: ignore[index]
+        while k >= mp_lo and d[k] > t:
             k -= 3
-        if k >= 0 and mp[k] == t:  # type: ignore[index]
+        if k >= mp_lo and d[k] == t:
             continue  # a measured MAP of the same reading wins (§1.1)
-        raw = sb[i + 1] + 2 * db[j + 1]
+        raw = d[i + 1] + 2 * d[j + 1]
         if raw_all is not None and raw > raw_all and (t < split or (raw_recent is not None and raw > raw_recent)):
             continue
-        derived = derived_map(sb[i + 1] / VALUE_SCALE, db[j + 1] / VALUE_SCALE)
+        derived = derived_map(d[i + 1] / VALUE_SCALE, d[j + 1] / VALUE_SCALE)
         if derived is None:
             continue
         if out_all is None or derived < out_all[1]:

@@ -1,14 +1,18 @@
 """Per-patient rolling window of raw values, ordered by EVENT time (the observation's effective time).
 
-Layout, chosen for memory and speed (issue #5: < 4 KB per patient with 24 h of hourly vitals):
-each measure is ONE `array('i')` of interleaved triples `(t, v, h)`:
+Layout, chosen for memory (issue #5: < 4 KB per patient with 24 h of hourly vitals): ONE `array('i')` per
+patient, `data`, holding interleaved triples `(t, v, h)` grouped by measure (slot order of `MEASURE_LIST`), and
+`counts`, an `array('H')` with the number of triples of each measure. One array instead of one per measure saves
+a 64-byte array header and its over-allocation for each of the ~14 measures a patient has, and a 47-slot list.
+In a triple:
 
 * `t`  event time in whole seconds since 2000-01-01T00:00Z (int32 lasts until 2068);
 * `v`  value x 10 000 as an integer (4 decimals; every plausible range of schemas.measures fits int32;
   `v / 10000` gives back the same float as the decimal literal, so thresholds compare exactly);
 * `h`  a stable 32-bit hash (CRC-32) of the observation's `source_id` (duplicates and corrections).
 
-Triples are kept sorted by `(t, h)`, so the contents do not depend on arrival order.
+Within a measure, triples are sorted by `(t, h)`, so the contents do not depend on arrival order. Measure
+`slot` occupies `data[3 * sum(counts[:slot]) : 3 * sum(counts[:slot + 1])]` (`span`).
 
 Rules (issue #5 "Windows"):
 * an observation older than the patient's newest event time minus `late_grace_hours` is LATE: counted, dropped;
@@ -25,6 +29,7 @@ from array import array
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from enum import IntEnum
+from itertools import accumulate
 
 from schemas.measures import CONSCIOUSNESS_LEVELS, Measure
 
@@ -49,7 +54,8 @@ VALUE_SCALE = 10_000
 
 MEASURE_LIST: tuple[Measure, ...] = tuple(Measure)
 MEASURE_INDEX: dict[Measure, int] = {m: i for i, m in enumerate(MEASURE_LIST)}
-"""Measure -> slot in `PatientWindow.series` (stable: declaration order of schemas.measures.Measure)."""
+"""Measure -> slot: its index in `PatientWindow.counts` and its place in `data` (stable: declaration order of
+schemas.measures.Measure)."""
 
 CONSCIOUSNESS_CODE: dict[str, int] = {code: i for i, code in enumerate(CONSCIOUSNESS_LEVELS)}
 """ACVPU letter -> stored integer (A=0 ... U=4); larger is worse."""
@@ -84,30 +90,33 @@ def source_hash(source_id: str) -> int:
     return value - 0x1_0000_0000 if value >= 0x8000_0000 else value
 
 
-def _position(series: array, t: int, h: int) -> int:
-    """Index (of a triple, x3) where (t, h) belongs; fast path for in-order appends."""
-    n = len(series)
-    if n == 0:
-        return 0
-    last_t = series[n - 3]
-    if t > last_t or (t == last_t and h > series[n - 1]):
-        return n
-    lo, hi = 0, n // 3
-    while lo < hi:
-        mid = (lo + hi) // 2
-        base = mid * 3
-        mt = series[base]
-        if mt < t or (mt == t and series[base + 2] < h):
-            lo = mid + 1
+_SLOTS = len(MEASURE_LIST)
+_NO_COUNTS = bytes(2 * _SLOTS)
+
+
+def _position(data: array, lo: int, hi: int, t: int, h: int) -> int:
+    """Offset (of a triple) in data[lo:hi] where (t, h) belongs; fast path for in-order appends."""
+    if hi == lo:
+        return lo
+    last_t = data[hi - 3]
+    if t > last_t or (t == last_t and h > data[hi - 1]):
+        return hi
+    first, last = 0, (hi - lo) // 3
+    while first < last:
+        mid = (first + last) // 2
+        base = lo + mid * 3
+        mt = data[base]
+        if mt < t or (mt == t and data[base + 2] < h):
+            first = mid + 1
         else:
-            hi = mid
-    return lo * 3
+            last = mid
+    return lo + first * 3
 
 
-def _find_hash(series: array, h: int) -> int:
-    """Offset of the newest triple with hash `h`, or -1 (linear: corrections and retractions are rare)."""
-    for base in range(len(series) - 3, -1, -3):
-        if series[base + 2] == h:
+def _find_hash(data: array, lo: int, hi: int, h: int) -> int:
+    """Offset of the newest triple in data[lo:hi] with hash `h`, or -1 (linear: corrections are rare)."""
+    for base in range(hi - 3, lo - 1, -3):
+        if data[base + 2] == h:
             return base
     return -1
 
@@ -118,13 +127,49 @@ class PatientWindow:
     Times are int seconds since 2000-01-01 (`event_seconds`), values are floats in the measure's canonical unit.
     """
 
-    __slots__ = ("first_s", "late_dropped", "newest_s", "series")
+    __slots__ = ("counts", "data", "first_s", "late_dropped", "newest_s")
 
     def __init__(self) -> None:
-        self.series: list[array | None] = [None] * len(MEASURE_LIST)
+        self.data = array("i")
+        self.counts = array("H", _NO_COUNTS)
         self.newest_s: int = -(2**31)
         self.first_s: int | None = None  # earliest event time ever accepted (does the window cover 24 h?)
         self.late_dropped: int = 0
+
+    # ------------------------------------------------------------------ layout
+
+    def span(self, slot: int) -> tuple[int, int]:
+        """(start, end) offsets of measure `slot`'s triples in `data` (equal when it holds nothing)."""
+        counts = self.counts
+        lo = 3 * sum(counts[:slot])
+        return lo, lo + 3 * counts[slot]
+
+    def bounds(self) -> list[int]:
+        """Triple offsets: measure `slot` holds data[3 * b[slot]:3 * b[slot + 1]] (len(MEASURE_LIST) + 1 entries)."""
+        return list(accumulate(self.counts, initial=0))
+
+    def has(self, slot: int) -> bool:
+        """Whether measure `slot` holds any value."""
+        return self.counts[slot] != 0
+
+    def by_measure(self) -> list[array | None]:
+        """Per slot, a COPY of the measure's triples (None when it holds none): for readers scanning many
+        measures at one scoring (copies, so that the window can change while a reader holds them)."""
+        data = self.data
+        out: list[array | None] = [None] * _SLOTS
+        pos = 0
+        for slot, n in enumerate(self.counts):
+            if n:
+                end = pos + 3 * n
+                out[slot] = data[pos:end]
+                pos = end
+        return out
+
+    def set_measure(self, slot: int, triples: array) -> None:
+        """Replace measure `slot`'s triples (sorted by (t, h); used to rebuild a window from its wire form)."""
+        lo, hi = self.span(slot)
+        self.data[lo:hi] = triples
+        self.counts[slot] = len(triples) // 3
 
     # ------------------------------------------------------------------ updates
 
@@ -138,116 +183,119 @@ class PatientWindow:
         if t < newest - grace_s:
             self.late_dropped += 1
             return InsertOutcome.LATE
-        series = self.series[slot]
-        if series is None:
-            if status_cancelled:
-                return InsertOutcome.UNKNOWN_RETRACTION
-            series = self.series[slot] = array("i")
+        counts = self.counts
+        if counts[slot] == 0 and status_cancelled:
+            return InsertOutcome.UNKNOWN_RETRACTION
+        data = self.data
+        lo, hi = self.span(slot)
+        scaled = round(value * VALUE_SCALE)
         if status_cancelled or status_corrected:
-            found = _find_hash(series, h)
+            found = _find_hash(data, lo, hi, h)
             if status_cancelled:
                 if found < 0:
                     return InsertOutcome.UNKNOWN_RETRACTION
-                del series[found:found + 3]
+                del data[found:found + 3]
+                counts[slot] -= 1
                 return InsertOutcome.RETRACTED
             if found >= 0:
-                del series[found:found + 3]
-                self._insert(series, t, round(value * VALUE_SCALE), h)
+                del data[found:found + 3]
+                counts[slot] -= 1
+                self._insert(slot, lo, hi - 3, t, scaled, h)
                 return InsertOutcome.REPLACED
-        scaled = round(value * VALUE_SCALE)
-        n = len(series)
-        if n and series[n - 3] < t:  # the common case: in order, strictly newer
-            series.extend((t, scaled, h))
+        if hi > lo and data[hi - 3] < t:  # the common case: in order, strictly newer
+            data[hi:hi] = array("i", (t, scaled, h))
+            counts[slot] += 1
             outcome = InsertOutcome.INSERTED
         else:
-            outcome = self._insert(series, t, scaled, h)
+            outcome = self._insert(slot, lo, hi, t, scaled, h)
         if self.first_s is None or t < self.first_s:
             self.first_s = t
         if t > newest:
             self.newest_s = t
             if t // _HOUR_S != newest // _HOUR_S:  # at most once per event-time hour: evict everywhere
                 self.evict(t - length_s)
-        if len(series) > max_entries * 3:
-            del series[0:len(series) - max_entries * 3]
+        if counts[slot] > max_entries:
+            self.trim(slot, max_entries)
         return outcome
 
-    @staticmethod
-    def _insert(series: array, t: int, scaled: int, h: int) -> InsertOutcome:
-        pos = _position(series, t, h)
-        if pos < len(series) and series[pos] == t and series[pos + 2] == h:
-            if series[pos + 1] == scaled:
+    def _insert(self, slot: int, lo: int, hi: int, t: int, scaled: int, h: int) -> InsertOutcome:
+        data = self.data
+        pos = _position(data, lo, hi, t, h)
+        if pos < hi and data[pos] == t and data[pos + 2] == h:
+            if data[pos + 1] == scaled:
                 return InsertOutcome.DUPLICATE
-            series[pos + 1] = scaled
+            data[pos + 1] = scaled
             return InsertOutcome.REPLACED
-        series[pos:pos] = array("i", (t, scaled, h))
+        data[pos:pos] = array("i", (t, scaled, h))
+        self.counts[slot] += 1
         return InsertOutcome.INSERTED
 
+    def trim(self, slot: int, max_entries: int) -> None:
+        """Keep only the newest `max_entries` values of measure `slot`."""
+        excess = self.counts[slot] - max_entries
+        if excess > 0:
+            lo, _ = self.span(slot)
+            del self.data[lo:lo + 3 * excess]
+            self.counts[slot] = max_entries
+
     def evict(self, oldest_kept_s: int) -> None:
-        """Drop every value older than `oldest_kept_s` (seconds since 2000); empty measures are freed."""
-        series_list = self.series
-        emptied: list[array] = []
-        for series in filter(None, series_list):  # the measures holding values (most slots are None)
-            if series[0] >= oldest_kept_s:  # nothing to drop (the common case)
+        """Drop every value older than `oldest_kept_s` (seconds since 2000)."""
+        data = self.data
+        counts = self.counts
+        cuts: list[tuple[int, int]] = []
+        pos = 0
+        for slot, n in enumerate(counts):
+            if not n:
                 continue
-            n = len(series)
-            cut = 3
-            while cut < n and series[cut] < oldest_kept_s:
-                cut += 3
-            if cut >= n:
-                emptied.append(series)
-            else:
-                del series[0:cut]
-        if emptied:  # every value of these measures is gone: free them (found by identity, not by equality)
-            for slot, series in enumerate(series_list):
-                if series is not None and any(series is gone for gone in emptied):
-                    series_list[slot] = None
+            end = pos + 3 * n
+            if data[pos] < oldest_kept_s:  # something to drop (rare: the oldest value of the measure is older)
+                cut = pos + 3
+                while cut < end and data[cut] < oldest_kept_s:
+                    cut += 3
+                cuts.append((pos, cut))
+                counts[slot] = (end - cut) // 3
+            pos = end
+        for start, stop in reversed(cuts):  # from the back, so the earlier offsets stay valid
+            del data[start:stop]
 
     # ------------------------------------------------------------------ queries (values as floats)
 
     def latest(self, slot: int, not_before: int, not_after: int) -> tuple[int, float] | None:
         """Newest (t, value) of the measure with not_before <= t <= not_after, else None."""
-        series = self.series[slot]
-        if series is None:
-            return None
-        for base in range(len(series) - 3, -1, -3):
-            t = series[base]
+        lo, hi = self.span(slot)
+        data = self.data
+        for base in range(hi - 3, lo - 1, -3):
+            t = data[base]
             if t > not_after:
                 continue
             if t < not_before:
                 return None
-            return t, series[base + 1] / VALUE_SCALE
+            return t, data[base + 1] / VALUE_SCALE
         return None
 
     def extreme(self, slot: int, start: int, end: int, highest: bool) -> tuple[int, float] | None:
         """(t, value) of the highest (or lowest) value with start <= t <= end; the newest wins ties."""
-        series = self.series[slot]
-        if series is None:
-            return None
+        lo, hi = self.span(slot)
+        data = self.data
         best_t = 0
         best_v: int | None = None
-        for base in range(len(series) - 3, -1, -3):
-            t = series[base]
+        for base in range(hi - 3, lo - 1, -3):
+            t = data[base]
             if t > end:
                 continue
             if t < start:
                 break
-            v = series[base + 1]
+            v = data[base + 1]
             if best_v is None or (v > best_v if highest else v < best_v):
                 best_v, best_t = v, t
         return None if best_v is None else (best_t, best_v / VALUE_SCALE)
 
     def between(self, slot: int, start: int, end: int) -> Iterator[tuple[int, float]]:
-        """(t, value) pairs with start <= t <= end, oldest first."""
-        series = self.series[slot]
-        if series is None:
-            return
-        for base in range(0, len(series), 3):
-            t = series[base]
-            if t < start:
-                continue
-            if t > end:
-                return
-            yield t, series[base + 1] / VALUE_SCALE
+        """(t, value) pairs with start <= t <= end, oldest first (a snapshot: the window may change meanwhile)."""
+        lo, hi = self.span(slot)
+        if lo == hi:
+            return iter(())
+        return _between(self.data[lo:hi], start, end)
 
     def at_or_before(self, slot: int, t_limit: int, not_before: int) -> tuple[int, float] | None:
         """Newest (t, value) with not_before <= t <= t_limit (used to pair FiO2 with a PaO2)."""
@@ -255,13 +303,23 @@ class PatientWindow:
 
     def count(self) -> int:
         """Number of values held, all measures."""
-        return sum(len(s) // 3 for s in self.series if s is not None)
+        return len(self.data) // 3
 
     def snapshot(self) -> dict[Measure, tuple[tuple[int, int, int], ...]]:
         """Contents as plain tuples (t, scaled value, hash) per measure (tests and feature extraction)."""
         out: dict[Measure, tuple[tuple[int, int, int], ...]] = {}
-        for slot, series in enumerate(self.series):
+        for slot, series in enumerate(self.by_measure()):
             if series:
                 out[MEASURE_LIST[slot]] = tuple(
                     (series[i], series[i + 1], series[i + 2]) for i in range(0, len(series), 3))
         return out
+
+
+def _between(series: array, start: int, end: int) -> Iterator[tuple[int, float]]:
+    for base in range(0, len(series), 3):
+        t = series[base]
+        if t < start:
+            continue
+        if t > end:
+            return
+        yield t, series[base + 1] / VALUE_SCALE

@@ -182,21 +182,21 @@ def _span_stats(n: int, s_t: int, s_v: int, s_tt: int, s_tv: int, delta: int, v_
 _NO_SPAN = (NAN, NAN, NAN, NAN)
 
 
-def _vital_features(series: array, now_s: int) -> list[float]:
+def _vital_features(series: array, lo: int, hi: int, now_s: int) -> list[float]:
     """last, hours since, count 6 h, then per span: slope (/h), delta, min, max. One backward pass.
 
     The slope is the least-squares slope of value against time (per hour) over the values in the span; with a
     single value (or all at one time) it is NaN. Delta is the latest value minus the oldest value in the span.
-    `series` is the window's interleaved (t, value x VALUE_SCALE, hash) array, oldest first.
+    `series[lo:hi]` are the measure's interleaved (t, value x VALUE_SCALE, hash) triples, oldest first.
 
     Speed (this runs 7 times per scoring): the loop body does only the sums and the min/max; the count and the
     oldest value of a span are read from the scan position when the span closes.
     """
-    base = len(series) - 3
-    while base >= 0 and series[base] > now_s:
+    base = hi - 3
+    while base >= lo and series[base] > now_s:
         base -= 3
     stop = now_s - _SPAN_24_S
-    if base < 0 or series[base] < stop:
+    if base < lo or series[base] < stop:
         return _EMPTY_VITAL
     t_last = series[base]
     v_last = series[base + 1]
@@ -206,7 +206,7 @@ def _vital_features(series: array, now_s: int) -> list[float]:
     limit = now_s - _SPAN_6_S  # the 6 h span closes at the first value older than this
     closed = 0  # spans closed so far (6 h, then 12 h; the 24 h span closes after the scan)
     i = base
-    while i >= 0:
+    while i >= lo:
         t = series[i]
         if t < limit:
             if t < stop:
@@ -239,33 +239,33 @@ def _vital_features(series: array, now_s: int) -> list[float]:
     return out
 
 
-def _lab_features(series: array, now_s: int) -> list[float]:
+def _lab_features(series: array, lo: int, hi: int, now_s: int) -> list[float]:
     """last, hours since, last minus the previous value, min and max over 24 h."""
-    base = len(series) - 3
-    while base >= 0 and series[base] > now_s:
+    base = hi - 3
+    while base >= lo and series[base] > now_s:
         base -= 3
     start = now_s - _SPAN_24_S
-    if base < 0 or series[base] < start:
+    if base < lo or series[base] < start:
         return _EMPTY_LAB
     last = series[base + 1]
     i = base - 3
-    if i < 0 or series[i] < start:  # one value in 24 h (the common case for a lab)
+    if i < lo or series[i] < start:  # one value in 24 h (the common case for a lab)
         v = last / _SCALE
         return [v, (now_s - series[base]) / _HOUR, NAN, v, v]
-    prev = lo = hi = series[i + 1]
-    if last < lo:
-        lo = last
-    elif last > hi:
-        hi = last
+    prev = v_min = v_max = series[i + 1]
+    if last < v_min:
+        v_min = last
+    elif last > v_max:
+        v_max = last
     i -= 3
-    while i >= 0 and series[i] >= start:
+    while i >= lo and series[i] >= start:
         v = series[i + 1]
-        if v < lo:
-            lo = v
-        elif v > hi:
-            hi = v
+        if v < v_min:
+            v_min = v
+        elif v > v_max:
+            v_max = v
         i -= 3
-    return [last / _SCALE, (now_s - series[base]) / _HOUR, (last - prev) / _SCALE, lo / _SCALE, hi / _SCALE]
+    return [last / _SCALE, (now_s - series[base]) / _HOUR, (last - prev) / _SCALE, v_min / _SCALE, v_max / _SCALE]
 
 
 def _value(result: ScoreResult | None) -> float:
@@ -289,14 +289,15 @@ def extract_features(window: PatientWindow, scores: Mapping[str, ScoreResult], s
     the Sepsis-3 baseline the engine used (PatientState.sofa_baseline), None if unknown. Values newer than
     `now_s` are ignored, so a feature never sees the future.
     """
-    series = window.series
+    series = window.data
+    b = window.bounds()  # measure `slot` holds the triples series[3 * b[slot]:3 * b[slot + 1]]
     out: list[float] = []
     for slot in _VITAL_SLOTS:
-        values = series[slot]
-        out += _EMPTY_VITAL if values is None else _vital_features(values, now_s)
+        lo, hi = 3 * b[slot], 3 * b[slot + 1]
+        out += _EMPTY_VITAL if lo == hi else _vital_features(series, lo, hi, now_s)
     for slot in _LAB_SLOTS:
-        values = series[slot]
-        out += _EMPTY_LAB if values is None else _lab_features(values, now_s)
+        lo, hi = 3 * b[slot], 3 * b[slot + 1]
+        out += _EMPTY_LAB if lo == hi else _lab_features(series, lo, hi, now_s)
     # derived vitals from the latest values (vector positions are fixed by _names)
     sbp, dbp, hr = out[_I_SBP], out[_I_DBP], out[_I_HR]
     out.append(sbp - dbp if sbp == sbp and dbp == dbp else NAN)

@@ -154,12 +154,13 @@ def test_memory_is_bounded_whatever_the_input(step_minutes: int, hours: int) -> 
     for i in range(0, hours * 60, step_minutes * 7):
         for slot in (HR, MEASURE_INDEX[Measure.SYSTOLIC_BP]):
             window.add(slot, i * 60, 80.0 + i % 7, source_hash(f"{slot}-{i}"), **limits)
-    for series in window.series:
+    for series in window.by_measure():
         if series is not None:
             assert len(series) // 3 <= 288
             assert series[0] >= window.newest_s - 24 * H - H  # eviction runs at most once per event hour
-    size = sys.getsizeof(window.series) + sum(sys.getsizeof(s) for s in window.series if s is not None)
-    assert size < 2 * (288 * 12 + 100) + 600
+    assert sum(window.counts) * 3 == len(window.data)
+    size = sys.getsizeof(window.data) + sys.getsizeof(window.counts)
+    assert size < 2 * 288 * 12 * 1.1 + 300
 
 
 def test_values_round_trip_exactly() -> None:
@@ -169,3 +170,29 @@ def test_values_round_trip_exactly() -> None:
     values = [v for _, v in window.between(HR, 0, 10)]
     assert values[:4] == [38.3, 0.21, 2.0, 11.9999]
     assert values[4] == round(205.2 / 17.1 * VALUE_SCALE) / VALUE_SCALE
+
+
+SLOTS = (HR, MEASURE_INDEX[Measure.SYSTOLIC_BP], MEASURE_INDEX[Measure.LACTATE])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(SLOTS), st.integers(0, 48 * H), st.integers(0, 300)), max_size=60),
+       st.integers(0, 48 * H))
+def test_measures_sharing_one_array_stay_apart_and_sorted(items: list[tuple[int, int, int]], cut: int) -> None:
+    """All measures live in one array: inserting into one (in any order) and evicting never mixes them."""
+    window = PatientWindow()
+    limits = {"length_s": 10**6, "grace_s": 10**6, "max_entries": 10_000}
+    expected: dict[int, list[tuple[int, int, int]]] = {slot: [] for slot in SLOTS}
+    for n, (slot, t, value) in enumerate(items):
+        h = source_hash(f"s{n}")
+        window.add(slot, t, float(value), h, **limits)
+        expected[slot].append((t, value * VALUE_SCALE, h))
+    assert len(window.data) == 3 * sum(window.counts)
+    for slot, series in enumerate(window.by_measure()):
+        triples = [] if series is None else [tuple(series[i:i + 3]) for i in range(0, len(series), 3)]
+        assert triples == sorted(expected.get(slot, []), key=lambda x: (x[0], x[2]))
+    window.evict(cut)
+    for slot in SLOTS:
+        kept = sorted((x for x in expected[slot] if x[0] >= cut), key=lambda x: (x[0], x[2]))
+        lo, hi = window.span(slot)
+        assert [tuple(window.data[i:i + 3]) for i in range(lo, hi, 3)] == kept

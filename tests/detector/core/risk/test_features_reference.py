@@ -93,24 +93,32 @@ def _series_and_now(draw: st.DrawFn) -> tuple[array, int]:
     return series, now_s
 
 
+def _inside_others(series: array, now_s: int) -> tuple[array, int, int]:
+    """The measure's triples between other measures' triples in one array (the window's layout), with values
+    at `now_s` that would change every feature if they were read."""
+    before = array("i", [now_s, 999 * VALUE_SCALE, 1, now_s - H, -999 * VALUE_SCALE, 2])
+    after = array("i", [now_s, -5 * VALUE_SCALE, 3])
+    return before + series + after, len(before), len(before) + len(series)
+
+
 @settings(max_examples=400, deadline=None)
 @given(_series_and_now())
 def test_vital_trend_features_equal_the_definition(case: tuple[array, int]) -> None:
     series, now_s = case
-    assert _same(_vital_features(series, now_s), _vital_reference(series, now_s))
+    assert _same(_vital_features(*_inside_others(series, now_s), now_s), _vital_reference(series, now_s))
 
 
 @settings(max_examples=300, deadline=None)
 @given(_series_and_now())
 def test_lab_features_equal_the_definition(case: tuple[array, int]) -> None:
     series, now_s = case
-    assert _same(_lab_features(series, now_s), _lab_reference(series, now_s))
+    assert _same(_lab_features(*_inside_others(series, now_s), now_s), _lab_reference(series, now_s))
 
 
 def test_slope_of_a_straight_line_is_exact() -> None:
     # 16, 20, 24, 28 at -6, -4, -2, 0 h: 2 per hour in every span that holds them
     series = array("i", [v for k, value in enumerate((16, 20, 24, 28))
                          for v in (T0 - (6 - 2 * k) * H, value * VALUE_SCALE, k)])
-    out = _vital_features(series, T0)
+    out = _vital_features(series, 0, len(series), T0)
     assert out[:3] == [28.0, 0.0, 4.0]
     assert out[3:7] == [2.0, 12.0, 16.0, 28.0]
