@@ -148,7 +148,10 @@ def observation_fields(data: bytes | str, time_cache: dict[str, int] | None = No
     parts: Any = d.get("parts")
     if not ((part is None or type(part) is int) and (parts is None or type(parts) is int)):
         return None
-    if (part is None) != (parts is None) or (part is not None and (part < 0 or parts < 1 or part >= parts)):
+    if part is None or parts is None:
+        if part is not parts:  # both or neither
+            return None
+    elif part < 0 or parts < 1 or part >= parts:
         return None
     cache = time_cache if time_cache is not None else {}
     effective_s = _seconds(d.get("effective_at"), cache)
@@ -173,10 +176,8 @@ def observation_fields(data: bytes | str, time_cache: dict[str, int] | None = No
     elif (not math.isfinite(value) or (low is not None and value < low) or (high is not None and value > high)
           or (integer and value != int(value))):
         return None
-    location = d.get("location")
-    if location is not None:
-        location = _location(location)
-        if location is False:
-            return None
+    location = _location(d.get("location"))
+    if isinstance(location, bool):  # not a valid location: the full schema decides
+        return None
     return ObservationFields(key, measure, effective_s, received_s, value, value_code, source_id, status,
                              part, parts, location, encounter_id, correlation_id)

@@ -1,0 +1,542 @@
+"""Compiled (numba) fast path of the learned risk score: window features + tree ensemble in ONE native call.
+
+The Python code stays the REFERENCE: `features.extract_features` defines every feature and `RiskModel.margin`
+(model.py, the generated `if` code) defines the margin. This module computes the same floats, bit for bit
+(tests/detector/core/risk/test_compiled.py compares with `==`, NaN equal to NaN):
+
+* Window features (7 vitals x 15, 23 labs x 5, then pulse pressure, shock index, BUN/creatinine) from the
+  PACKED window: one `array('i')` `data` of (t, value x VALUE_SCALE, hash) triples, slots in increasing slot
+  order, each slot sorted by (t, hash), and `counts` (`array('H')`, triples per slot, MEASURE_INDEX order).
+  This is `PatientWindow.data` / `PatientWindow.counts` as they are (no copy). Same scan as
+  `features._vital_features`, same exact integer sums (int64 here, unbounded ints there), same
+  conversions: Python's `int / float` and `int * float` convert the int to float64 first (correctly rounded),
+  as numba's int64 -> float64 does, and the operations run in the same order.
+* The score-derived tail (score values, points, SOFA rise, age, sex, hours since admission) is built in
+  Python by the same expressions as `extract_features` (it reads ScoreResult objects) and passed in as a tuple.
+* Trees: flat node arrays walked in tree order, `s += leaf` from 0.0 like the generated code, with LightGBM's
+  missing-value rules exactly as model.py compiles them (NaN follows `nan_left`; a "Zero" split sends
+  |v| <= kZeroThreshold the default way; otherwise `v <= threshold`).
+* Explanations (tree-path contributions, only read for alerts): the same leaf finder, then the leaf's path
+  steps precomputed by model.py's `_Explainer` (its floats, flattened into arrays), added per feature in its
+  order (tree, then path root first); the bias is the explainer's. ~10x cheaper than the Python explainer.
+
+Integer overflow (the reference's ints are unbounded, ours are int64): per vital and span, with n values,
+|seconds before now| <= X = 86 400 and |value x 10 000| <= V, every sum and product is bounded by 2 n^2 X V
+(slope numerator terms) or n^2 X^2 (denominator terms). The slope numerator is n^2 cov(t, v), so Cauchy-Schwarz
+and Popoviciu bound it by n^2 (X/2) (R/2) for a value range R. Observations are validated against the plausible
+ranges (schemas/observation.py, schemas/measures.py: every vital within 0..300, so V, R <= 3e6); with the
+default cap of 288 values per measure (WindowConfig.max_entries_per_measure) the products stay below 4.3e16
+(2^63 ~ 9.2e18) and the numerator below 5.4e15 (< 2^53, so `float(num) * 3600.0` rounds exactly like Python's
+`float(num * 3600)`). Larger caps or unvalidated values could break either bound, so the kernel checks both
+(in float64, against 2^62 and 2^53) and on failure returns NaN: the caller recomputes that scoring with the
+Python reference (`CompiledRisk.fallbacks` counts it). Labs use no sums (min, max, differences of int32).
+
+Numba caches the machine code (`cache=True`): in NUMBA_CACHE_DIR when set, else next to this file, else in the
+user's cache directory; if none is writable the kernels compile in memory at every start (`_kernel`). What
+comes from OTHER modules (measure slots, value scale, feature positions) is passed in at run time, not frozen
+into the cached code, because numba's cache only notices edits of this file.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from numba import njit
+
+from detector.core.risk.features import (
+    FEATURE_NAMES,
+    LAB_MEASURES,
+    NEWS2_PARAMETERS,
+    SCORE_VALUES,
+    SIRS_CRITERIA,
+    SOFA_SYSTEMS,
+    TREND_HOURS,
+    VITAL_MEASURES,
+    RiskContext,
+    extract_features,
+    feature_index,
+)
+from detector.core.risk.model import RiskModel, Tree
+from detector.core.scores import ScoreResult
+from detector.core.window import MEASURE_INDEX, MEASURE_LIST, VALUE_SCALE, PatientWindow
+
+__all__ = ["CompiledRisk", "compiled_tail", "packed_features", "reference_window"]
+
+_HOUR = 3600
+_NAN = math.nan
+_ZERO = 1e-35  # LightGBM kZeroThreshold, as in model.py
+
+# ---------------------------------------------------------------- layout (checked against FEATURE_NAMES)
+
+_N_VITAL_FEATURES = 3 + 4 * len(TREND_HOURS)
+_N_LAB_FEATURES = 5
+_WINDOW_END = len(VITAL_MEASURES) * _N_VITAL_FEATURES + len(LAB_MEASURES) * _N_LAB_FEATURES
+_N_FEATURES = len(FEATURE_NAMES)
+
+
+def _check_layout() -> None:
+    """The kernel writes features by position: refuse to import if features.py changed its vector layout."""
+    names = FEATURE_NAMES
+    for k, (_, p) in enumerate(VITAL_MEASURES):
+        base = k * _N_VITAL_FEATURES
+        expected = [f"{p}_last", f"{p}_hours_since", f"{p}_count_6h"]
+        for h in TREND_HOURS:
+            expected += [f"{p}_slope_{h}h", f"{p}_delta_{h}h", f"{p}_min_{h}h", f"{p}_max_{h}h"]
+        if list(names[base:base + _N_VITAL_FEATURES]) != expected:
+            raise ImportError(f"risk feature layout changed at vital {p!r}: update detector/core/risk/compiled.py")
+    for k, (_, p) in enumerate(LAB_MEASURES):
+        base = len(VITAL_MEASURES) * _N_VITAL_FEATURES + k * _N_LAB_FEATURES
+        expected = [f"{p}_last", f"{p}_hours_since", f"{p}_delta_prev", f"{p}_min_24h", f"{p}_max_24h"]
+        if list(names[base:base + _N_LAB_FEATURES]) != expected:
+            raise ImportError(f"risk feature layout changed at lab {p!r}: update detector/core/risk/compiled.py")
+    tail = ["pulse_pressure", "shock_index_last", "bun_creatinine_ratio"]
+    tail += [f"score_{s}" for s in SCORE_VALUES] + ["score_sofa_rise"]
+    tail += [f"news2_pts_{k}" for k in NEWS2_PARAMETERS] + [f"sofa_pts_{k}" for k in SOFA_SYSTEMS]
+    tail += [f"sirs_pts_{k}" for k in SIRS_CRITERIA] + ["age_years", "sex_male", "hours_since_admission"]
+    if list(names[_WINDOW_END:]) != tail or TREND_HOURS != (6, 12, 24):
+        raise ImportError("risk feature layout changed after the window features: update compiled.py")
+
+
+_check_layout()
+
+# The run-time plan the kernel reads (int64): [scale, span 6 h, span 12 h, span 24 h, number of slots,
+# index of hr_last, sbp_last, dbp_last, bun_last, creatinine_last, number of vitals, number of labs,
+# vital slots..., lab slots...]
+_PLAN = np.array([VALUE_SCALE, *(h * _HOUR for h in TREND_HOURS), len(MEASURE_LIST),
+                  feature_index("hr_last"), feature_index("sbp_last"), feature_index("dbp_last"),
+                  feature_index("bun_last"), feature_index("creatinine_last"), len(VITAL_MEASURES), len(LAB_MEASURES),
+                  *(MEASURE_INDEX[m] for m, _ in VITAL_MEASURES), *(MEASURE_INDEX[m] for m, _ in LAB_MEASURES)],
+                 dtype=np.int64)
+_PLAN_HEADER = 12
+
+# ---------------------------------------------------------------- kernels
+
+
+def _kernel(function: Callable[..., Any]) -> Any:
+    """`njit` with numba's on-disk cache when some cache directory is writable (next to this file, else
+    NUMBA_CACHE_DIR or the user's cache); when none is (read-only install and home), numba refuses
+    `cache=True` at decoration time, so compile in memory instead (slower start, same code)."""
+    try:
+        return njit(cache=True, nogil=True, error_model="numpy")(function)
+    except RuntimeError:  # "cannot cache function ...: no locator available"
+        return njit(cache=False, nogil=True, error_model="numpy")(function)
+
+
+_SAFE_BOUND = 2.0 ** 62  # margin below 2^63 for the float64 estimate of the largest intermediate
+_EXACT_FLOAT_INT = 2 ** 53  # |num| up to here: float(num) * 3600.0 rounds like float(num * 3600)
+
+
+@_kernel
+def _span(out: np.ndarray, at: int, n: int, s_t: int, s_v: int, s_tt: int, s_tv: int, delta: int, v_min: int,
+          v_max: int, scale: float) -> bool:
+    """Write (slope per hour, delta, min, max) of one span at out[at:at+4]; False if the slope is not exact.
+
+    Mirrors features._span_stats: `(n*s_tv - s_t*s_v) * 3600 / (denom * scale)` in Python is
+    float(num * 3600) / (float(denom) * scale); with |num| <= 2^53, float(num) is exact and * 3600.0 rounds once,
+    like the conversion of the exact product."""
+    if n == 0:
+        out[at] = np.nan
+        out[at + 1] = np.nan
+        out[at + 2] = np.nan
+        out[at + 3] = np.nan
+        return True
+    exact = True
+    denom = n * s_tt - s_t * s_t
+    if n >= 2 and denom > 0:
+        num = n * s_tv - s_t * s_v
+        if num > _EXACT_FLOAT_INT or num < -_EXACT_FLOAT_INT:
+            exact = False
+        out[at] = (float(num) * 3600.0) / (float(denom) * scale)
+    else:
+        out[at] = np.nan
+    out[at + 1] = float(delta) / scale
+    out[at + 2] = float(v_min) / scale
+    out[at + 3] = float(v_max) / scale
+    return exact
+
+
+@_kernel
+def _vital(data: np.ndarray, start: int, end: int, now_s: int, out: np.ndarray, at: int, scale: float,
+           span6: int, span12: int, span24: int) -> bool:
+    """features._vital_features over data[start:end] (one slot's triples) into out[at:at+15]; False when an
+    int64 intermediate could have overflowed or a slope is not exact (the caller falls back to Python)."""
+    base = end - 3
+    while base >= start and data[base] > now_s:
+        base -= 3
+    stop = now_s - span24
+    if base < start or data[base] < stop:
+        for k in range(15):
+            out[at + k] = np.nan
+        out[at + 2] = 0.0
+        return True
+    t_last = np.int64(data[base])
+    v_last = np.int64(data[base + 1])
+    s_t = np.int64(0)
+    s_v = np.int64(0)
+    s_tt = np.int64(0)
+    s_tv = np.int64(0)
+    v_min = v_last
+    v_max = v_last
+    out[at] = float(v_last) / scale
+    out[at + 1] = float(now_s - t_last) / 3600.0
+    out[at + 2] = 0.0
+    limit = now_s - span6
+    closed = 0
+    exact = True
+    i = base
+    while i >= start:
+        t = np.int64(data[i])
+        if t < limit:
+            if t < stop:
+                break
+            while t < limit:
+                n = (base - i) // 3
+                exact &= _span(out, at + 3 + 4 * closed, n, s_t, s_v, s_tt, s_tv,
+                               v_last - np.int64(data[i + 4]), v_min, v_max, scale)
+                if closed == 0:
+                    out[at + 2] = float(n)
+                closed += 1
+                limit = now_s - span12 if closed == 1 else stop
+        v = np.int64(data[i + 1])
+        x = t - now_s
+        s_t += x
+        s_v += v
+        s_tt += x * x
+        s_tv += x * v
+        if v < v_min:
+            v_min = v
+        elif v > v_max:
+            v_max = v
+        i -= 3
+    n = (base - i) // 3
+    # Overflow guard: every sum and product above is bounded by 2 n^2 X V or n^2 X^2 (module docstring); the
+    # running sums of a span are partial sums of the 24 h span's, so the final n and extremes bound them all.
+    magnitude = float(v_max if v_max > -v_min else -v_min)  # largest |value| scanned
+    seconds = float(span24)  # the largest |t - now_s| summed
+    if 2.0 * n * n * seconds * magnitude >= _SAFE_BOUND or float(n) * n * seconds * seconds >= _SAFE_BOUND:
+        exact = False
+    delta = v_last - np.int64(data[i + 4])
+    first = at + 3 + 4 * closed
+    exact &= _span(out, first, n, s_t, s_v, s_tt, s_tv, delta, v_min, v_max, scale)
+    while closed < 2:  # the remaining spans hold the same values: copy the last one
+        closed += 1
+        for k in range(4):
+            out[at + 3 + 4 * closed + k] = out[first + k]
+    if first == at + 3:  # no span closed in the scan: the 6 h span holds all n values
+        out[at + 2] = float(n)
+    return exact
+
+
+@_kernel
+def _lab(data: np.ndarray, start: int, end: int, now_s: int, out: np.ndarray, at: int, scale: float,
+         span24: int) -> None:
+    """features._lab_features over data[start:end] into out[at:at+5]."""
+    base = end - 3
+    while base >= start and data[base] > now_s:
+        base -= 3
+    first = now_s - span24
+    if base < start or data[base] < first:
+        for k in range(5):
+            out[at + k] = np.nan
+        return
+    last = np.int64(data[base + 1])
+    hours = float(now_s - np.int64(data[base])) / 3600.0
+    i = base - 3
+    if i < start or data[i] < first:
+        single = float(last) / scale
+        out[at] = single
+        out[at + 1] = hours
+        out[at + 2] = np.nan
+        out[at + 3] = single
+        out[at + 4] = single
+        return
+    prev = np.int64(data[i + 1])
+    lo = prev
+    hi = prev
+    if last < lo:
+        lo = last
+    elif last > hi:
+        hi = last
+    i -= 3
+    while i >= start and data[i] >= first:
+        v = np.int64(data[i + 1])
+        if v < lo:
+            lo = v
+        elif v > hi:
+            hi = v
+        i -= 3
+    out[at] = float(last) / scale
+    out[at + 1] = hours
+    out[at + 2] = float(last - prev) / scale
+    out[at + 3] = float(lo) / scale
+    out[at + 4] = float(hi) / scale
+
+
+@_kernel
+def _window_features(data: np.ndarray, counts: np.ndarray, now_s: int, plan: np.ndarray, out: np.ndarray) -> bool:
+    """Every window feature and the three derived vitals into `out` (FEATURE_NAMES order); False = fall back
+    (an int64 bound, or `counts` that do not match the measure list or the length of `data`)."""
+    scale = float(plan[0])
+    span6, span12, span24, n_slots = plan[1], plan[2], plan[3], plan[4]
+    i_hr, i_sbp, i_dbp, i_bun, i_creat = plan[5], plan[6], plan[7], plan[8], plan[9]
+    n_vitals, n_labs = plan[10], plan[11]
+    if len(counts) != n_slots:  # not this code's measure list: let the reference deal with it
+        return False
+    offsets = np.empty(n_slots + 1, dtype=np.int64)  # offsets[s] = first int of slot s in data
+    offsets[0] = 0
+    for s in range(n_slots):
+        offsets[s + 1] = offsets[s] + 3 * np.int64(counts[s])
+    if offsets[n_slots] != len(data):  # counts do not describe data (never read out of bounds)
+        return False
+    exact = True
+    at = 0
+    for k in range(n_vitals):
+        slot = plan[_PLAN_HEADER + k]
+        exact &= _vital(data, offsets[slot], offsets[slot + 1], now_s, out, at, scale, span6, span12, span24)
+        at += 15
+    for k in range(n_labs):
+        slot = plan[_PLAN_HEADER + n_vitals + k]
+        _lab(data, offsets[slot], offsets[slot + 1], now_s, out, at, scale, span24)
+        at += 5
+    sbp = out[i_sbp]
+    dbp = out[i_dbp]
+    hr = out[i_hr]
+    out[at] = sbp - dbp if sbp == sbp and dbp == dbp else np.nan
+    out[at + 1] = hr / sbp if hr == hr and sbp == sbp and sbp > 0 else np.nan
+    bun = out[i_bun]
+    creat = out[i_creat]
+    out[at + 2] = bun / creat if bun == bun and creat == creat and creat > 0 else np.nan
+    return exact
+
+
+@_kernel
+def _leaf(x: np.ndarray, nodes: np.ndarray, values: np.ndarray, node: int) -> int:
+    """The global leaf number that row `x` reaches from `node` (a tree's root; < 0: a single-leaf tree's leaf).
+
+    nodes[i] = (feature, left, right, nan_child): children >= 0 are nodes, < 0 leaf ~child; NaN goes to
+    nan_child; a "Zero" split stores ~feature (< 0) and sends |v| <= kZeroThreshold to nan_child (its default
+    side) too. values[:len(nodes)] = the nodes' thresholds. The child is picked by index (no branch on the
+    comparison): measured ~2x faster than branching on it."""
+    while node >= 0:
+        f = nodes[node, 0]
+        if f >= 0:
+            v = x[f]
+            if v != v:
+                node = nodes[node, 3]
+                continue
+        else:  # a "Zero" split
+            v = x[~f]
+            if v != v or -_ZERO <= v <= _ZERO:
+                node = nodes[node, 3]
+                continue
+        node = nodes[node, 1 if v <= values[node] else 2]
+    return ~node
+
+
+@_kernel
+def _margin(x: np.ndarray, nodes: np.ndarray, values: np.ndarray, roots: np.ndarray) -> float:
+    """Sum of every tree's leaf, in tree order from 0.0 (the generated `margin` function's order); `values` =
+    the nodes' thresholds, then the leaf values (see `_leaf`)."""
+    n_nodes = nodes.shape[0]
+    s = 0.0
+    for r in range(roots.shape[0]):
+        s += values[n_nodes + _leaf(x, nodes, values, roots[r])]
+    return s
+
+
+@_kernel
+def _contributions(x: np.ndarray, nodes: np.ndarray, values: np.ndarray, roots: np.ndarray, step_start: np.ndarray,
+                   step_feature: np.ndarray, step_change: np.ndarray, out: np.ndarray) -> None:
+    """Tree-path contributions of row `x` into `out` (zeroed here): model._Explainer.contributions' sums.
+
+    Per tree in tree order, the leaf `_leaf` finds (the same leaf as `_margin`); then that leaf's path steps,
+    root first: out[step_feature[k]] += step_change[k] for k in step_start[leaf]..step_start[leaf + 1]. The
+    additions into each feature run in the same order as the Python loop (no fastmath: numba keeps IEEE order),
+    so every float is the same; a single-leaf tree has no steps (its value is in the bias)."""
+    for k in range(out.shape[0]):
+        out[k] = 0.0
+    for r in range(roots.shape[0]):
+        leaf = _leaf(x, nodes, values, roots[r])
+        for k in range(step_start[leaf], step_start[leaf + 1]):
+            out[step_feature[k]] += step_change[k]
+
+
+@_kernel
+def _score(data: np.ndarray, counts: np.ndarray, now_s: int, plan: np.ndarray, tail: tuple, x: np.ndarray,
+           nodes: np.ndarray, values: np.ndarray, roots: np.ndarray) -> float:
+    """Fill the feature vector `x` (window features, derived vitals, then `tail`) and return the margin; NaN
+    when the window features could not be computed exactly (the caller recomputes with the Python reference)."""
+    exact = _window_features(data, counts, now_s, plan, x)
+    start = x.shape[0] - len(tail)
+    for k in range(len(tail)):
+        x[start + k] = tail[k]
+    if not exact:
+        return np.nan
+    return _margin(x, nodes, values, roots)
+
+
+# ---------------------------------------------------------------- Python side
+
+
+def _flatten(trees: Sequence[Tree]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(nodes int32 (n, 4), values float64 (thresholds then leaves), roots int32) of the ensemble (see _margin).
+
+    Where NaN goes, as model.py compiles it: "NaN" splits follow default_left; "None" splits read NaN as 0.0,
+    i.e. left when 0.0 <= threshold; "Zero" splits send NaN (and |v| <= kZeroThreshold) the default way."""
+    rows: list[tuple[int, int, int, int]] = []
+    thresholds: list[float] = []
+    leaves: list[float] = []
+    roots: list[int] = []
+    for tree in trees:
+        node_base, leaf_base = len(rows), len(leaves)
+
+        def child(c: int, node_base: int = node_base, leaf_base: int = leaf_base) -> int:
+            return node_base + c if c >= 0 else ~(leaf_base + ~c)
+
+        for i, feature in enumerate(tree.feature):
+            missing, default_left = tree.missing_type[i], tree.default_left[i]
+            if missing in ("NaN", "Zero"):
+                nan_left = default_left
+            elif missing == "None":
+                nan_left = tree.threshold[i] >= 0.0
+            else:
+                raise ValueError(f"tree split missing_type {missing!r} is not one of None, Zero, NaN")
+            left, right = child(tree.left[i]), child(tree.right[i])
+            rows.append((~feature if missing == "Zero" else feature, left, right, left if nan_left else right))
+            thresholds.append(tree.threshold[i])
+        roots.append(node_base if tree.feature else ~leaf_base)
+        leaves.extend(tree.leaf_value)
+    nodes = np.array(rows, dtype=np.int32).reshape(len(rows), 4)
+    return nodes, np.array(thresholds + leaves, dtype=np.float64), np.array(roots, dtype=np.int32)
+
+
+def _flatten_steps(steps: Sequence[tuple[tuple[int, float], ...]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(step_start int64, step_feature int32, step_change float64) of the explainer's per-leaf path steps (indexed
+    by the global leaf number, the same numbering as `_flatten`'s leaves): leaf i's steps are
+    step_start[i]..step_start[i + 1], root first. The change floats are the explainer's own, not recomputed."""
+    start = [0]
+    features: list[int] = []
+    changes: list[float] = []
+    for leaf_steps in steps:
+        for feature, change in leaf_steps:
+            features.append(feature)
+            changes.append(change)
+        start.append(len(features))
+    return (np.array(start, dtype=np.int64), np.array(features, dtype=np.int32),
+            np.array(changes, dtype=np.float64))
+
+
+_POINTS = tuple((name, keys, (_NAN,) * len(keys))
+                for name, keys in (("news2", NEWS2_PARAMETERS), ("sofa", SOFA_SYSTEMS), ("sirs", SIRS_CRITERIA)))
+
+
+def compiled_tail(scores: Mapping[str, ScoreResult], sofa_baseline: int | None, context: RiskContext,
+                  first_s: int | None, now_s: int) -> tuple[float, ...]:
+    """The 27 score and context features (FEATURE_NAMES from score_news2 on), by extract_features' expressions.
+
+    `first_s`: the earliest event time the window ever accepted (seconds since 2000), used when the context has
+    no admission time; `now_s`: scoring time, event seconds since 2000. (One flat loop with a bound `append`:
+    ~0.7 µs cheaper than helper calls per score.)"""
+    get = scores.get
+    out: list[float] = []
+    append = out.append
+    for name in SCORE_VALUES:
+        result = get(name)
+        append(_NAN if result is None or result.value is None else float(result.value))
+    sofa_now = out[-2]
+    append(sofa_now - sofa_baseline if sofa_baseline is not None and sofa_now == sofa_now else _NAN)
+    for name, keys, unknown in _POINTS:
+        result = get(name)
+        if result is None:
+            out += unknown
+        else:
+            pts = result.points
+            for key in keys:
+                append(float(pts[key]) if key in pts else _NAN)
+    append(_NAN if context.age_years is None else float(context.age_years))
+    append(_NAN if context.male is None else (1.0 if context.male else 0.0))
+    admitted = context.admitted_s if context.admitted_s is not None else first_s
+    append(_NAN if admitted is None else max(now_s - admitted, 0) / _HOUR)
+    return tuple(out)
+
+
+def reference_window(data: array, counts: array, first_s: int | None) -> PatientWindow:
+    """A `PatientWindow` over the same packed arrays (not copied): the Python reference then reads exactly the
+    data the kernel read (the fallback, and tests)."""
+    window = PatientWindow()
+    window.data = data
+    window.counts = counts
+    window.first_s = first_s
+    return window
+
+
+def packed_features(data: array, counts: array, now_s: int) -> np.ndarray:
+    """The window features and derived vitals (the first 223 positions; the rest NaN) by the kernel, as a float64
+    vector; OverflowError when the kernel would fall back to the Python reference (tests)."""
+    x = np.full(_N_FEATURES, np.nan)
+    exact = _window_features(data, counts, now_s, _PLAN, x)
+    if not exact:
+        raise OverflowError("the kernel falls back to the Python reference for this window (int64 bound)")
+    return x
+
+
+class CompiledRisk:
+    """One model's trees as flat arrays plus the compiled kernels. `score(...) -> (features, margin)`,
+    `contributions(features) -> (bias, contributions)`."""
+
+    def __init__(self, model: RiskModel) -> None:
+        self.model = model
+        self.nodes, self.values, self.roots = _flatten(model.trees)
+        self.fallbacks = 0  # scorings recomputed with the Python reference (int64 bound; expected: never)
+        # Explanations: the Python explainer's bias and per-leaf path steps (model.py `_Explainer`), so the
+        # compiled contributions add exactly its floats; its leaf numbering is `_flatten`'s (tree order).
+        explainer = model.prepare_explanations()
+        if len(explainer.steps) != len(self.values) - len(self.nodes):
+            raise ValueError("explainer leaves do not match the flattened trees")  # a model.py change: never silent
+        self.bias: float = explainer.bias
+        self.step_start, self.step_feature, self.step_change = _flatten_steps(explainer.steps)
+
+    def warm_up(self) -> None:
+        """Compile (or load from numba's cache) the kernels for the packed window's types now."""
+        data, counts = array("i"), array("H", bytes(2 * len(MEASURE_LIST)))
+        x, _ = self.score(data, counts, None, {}, None, RiskContext(), 0)
+        self.contributions(x)
+
+    def margin(self, x: Sequence[float]) -> float:
+        """The margin of a full feature vector (FEATURE_NAMES order) by the compiled trees."""
+        return float(_margin(np.asarray(x, dtype=np.float64), self.nodes, self.values, self.roots))
+
+    def contributions(self, x: Sequence[float]) -> tuple[float, list[float]]:
+        """(bias, per-feature contributions) on the log-odds scale for a full feature vector (FEATURE_NAMES
+        order): the same floats as `RiskModel.contributions` (tree-path attribution), by one native call.
+
+        `x` is best the float64 vector `score` returns (no conversion); a list is converted first. The
+        contributions come back as a Python list, so the explanation code downstream sees what it sees on the
+        Python path."""
+        vector = x if isinstance(x, np.ndarray) and x.dtype == np.float64 else np.asarray(x, dtype=np.float64)
+        if vector.shape != (_N_FEATURES,):  # the kernel does not check bounds: never read past the vector
+            raise ValueError(f"contributions: a feature vector of {_N_FEATURES} values expected, got {vector.shape}")
+        out = np.empty(_N_FEATURES)
+        _contributions(vector, self.nodes, self.values, self.roots, self.step_start, self.step_feature,
+                       self.step_change, out)
+        return self.bias, out.tolist()
+
+    def score(self, data: array, counts: array, first_s: int | None, scores: Mapping[str, ScoreResult],
+              sofa_baseline: int | None, context: RiskContext, now_s: int) -> tuple[np.ndarray | list[float], float]:
+        """(feature vector, margin) at event time `now_s` (seconds since 2000) from the packed window.
+
+        `data` is array('i') and `counts` array('H') (numba reads them through the buffer protocol, cheaper than
+        wrapping them in numpy arrays first). Same floats as extract_features + RiskModel.margin; in the
+        (never expected) int64 overflow case, they are what the reference returns."""
+        tail = compiled_tail(scores, sofa_baseline, context, first_s, now_s)
+        x = np.empty(_N_FEATURES)
+        margin = _score(data, counts, now_s, _PLAN, tail, x, self.nodes, self.values, self.roots)
+        if margin != margin:
+            self.fallbacks += 1
+            ref = extract_features(reference_window(data, counts, first_s), scores, sofa_baseline, context, now_s)
+            return ref, self.model.margin(ref)
+        return x, margin
