@@ -173,7 +173,7 @@ def _state_size() -> dict[str, float | int]:
     state = engine.patient(key)
     assert state is not None
     w = state.window
-    memory = (sys.getsizeof(state) + sys.getsizeof(w) + sys.getsizeof(w.data) + sys.getsizeof(w.counts)
+    memory = (sys.getsizeof(state) + sys.getsizeof(w) + sys.getsizeof(w.data) + sys.getsizeof(w.lengths)
               + sys.getsizeof(state.sofa_ring) + sys.getsizeof(state.care.events) + sys.getsizeof(state.positions))
     # Derived per-patient data the engine keeps beside the state (never serialised, rebuilt after a restore): the
     # latest scoring (current_scores) and the reuse basis of incremental scoring. Shared objects counted once.

@@ -173,9 +173,9 @@ def _compiled_figures(reference: RiskScorer, windows: list, reference_total_us: 
     def features() -> object:  # the window kernel + the score/context tail in Python
         window, scores, baseline, context, now_s = nxt()
         compiled_tail(scores, baseline, context, window.first_s, now_s)
-        return _window_features(window.data, window.counts, now_s, _PLAN, x)
+        return _window_features(window.data, window.lengths, now_s, _PLAN, x)
 
-    vectors = [scorer.score_packed(w[0].data, w[0].counts, w[0].first_s, *w[1:]).features for w in windows]
+    vectors = [scorer.score_packed(w[0].data, w[0].lengths, w[0].first_s, *w[1:]).features for w in windows]
 
     def trees() -> object:
         i = state["i"] = (state["i"] + 1) % len(vectors)
@@ -183,11 +183,11 @@ def _compiled_figures(reference: RiskScorer, windows: list, reference_total_us: 
 
     def full() -> object:
         window, scores, baseline, context, now_s = nxt()
-        return scorer.score_packed(window.data, window.counts, window.first_s, scores, baseline, context,
+        return scorer.score_packed(window.data, window.lengths, window.first_s, scores, baseline, context,
                                    now_s).probability
 
     total_us = min(_per_call_us(full) for _ in range(3))
-    packed = [scorer.score_packed(w[0].data, w[0].counts, w[0].first_s, *w[1:]) for w in windows]
+    packed = [scorer.score_packed(w[0].data, w[0].lengths, w[0].first_s, *w[1:]) for w in windows]
 
     def explanation(python: bool) -> Callable[[], object]:
         """An alert's explanation (contributions + top signals + text) of a packed result, alone: a fresh

@@ -234,6 +234,7 @@ class DetectorEngine:
         self._grace_s = int(w.late_grace_hours * 3600)
         self._future_s = int(w.future_tolerance_minutes * 60)
         self._max_entries = w.max_entries_per_measure
+        self._max_ints = 3 * self._max_entries  # the cap in ints of the window's array (3 per value)
         self._triple = array("i", (0, 0, 0))  # scratch for inserting one (t, v, h) triple inside the window
         # event_seconds of the last datetime objects seen (the parts of one message share them)
         self._last_dt: datetime | None = None
@@ -372,12 +373,12 @@ class DetectorEngine:
             if h >= 0x8000_0000:
                 h -= 0x1_0000_0000
             window = state.window
-            counts = window.counts
-            n = counts[slot]
+            lengths = window.lengths
+            n = lengths[slot]
             newest = window.newest_s
             if n and t >= newest - self._grace_s and status is not _CANCELLED and status is not _CORRECTED:
                 data = window.data
-                end = 3 * (sum(counts[:slot]) + n) if slot else 3 * n
+                end = sum(lengths[:slot]) + n if slot else n
                 fast = data[end - 3] < t
             else:
                 fast = False
@@ -390,7 +391,7 @@ class DetectorEngine:
                     triple = self._triple
                     triple[0], triple[1], triple[2] = t, round(value * _VALUE_SCALE), h
                     data[end:end] = triple
-                counts[slot] = n + 1
+                lengths[slot] = n + 3
                 first_s = window.first_s
                 if first_s is None or t < first_s:
                     window.first_s = t
@@ -398,7 +399,7 @@ class DetectorEngine:
                     window.newest_s = t
                     if t // 3600 != newest // 3600:  # at most once per event-time hour: evict everywhere
                         window.evict(t - self._length_s)
-                if counts[slot] > self._max_entries:
+                if n + 3 > self._max_ints:
                     window.trim(slot, self._max_entries)
                 outcome = _INSERTED
             else:
@@ -443,17 +444,18 @@ class DetectorEngine:
         selected = select_inputs(state.window, state.care, now_s, config.timing, state.weight_kg)
         baseline = state.sofa_baseline(now_s, config.timing.sofa_lab_window_hours, config.window.baseline_hours)
         infection = infection_status(state.care, now_s, config.infection)
-        # Only the scores the ladder reads, unless something reads every score at every scoring (the hook, the
-        # learned model) or the reference mode is on; an alert or current_scores() completes the scoring.
-        complete = self.on_scored is not None or self.risk is not None or not self.incremental
+        # Only the scores the ladder (and the learned model) read, unless something reads every score at every
+        # scoring (the hook) or the reference mode is on; an alert or current_scores() completes the scoring.
+        complete = self.on_scored is not None or not self.incremental
         scoring = score_selected(selected, infection, baseline, state.last_anchor_s, config,
-                                 self._basis.get(key) if self.incremental else None, complete)
+                                 self._basis.get(key) if self.incremental else None, complete,
+                                 model_inputs=self.risk is not None)
         self._basis[key] = basis_of(selected, scoring)
         risk = self.risk
         if risk is not None:
             window = state.window
             if risk.compiled:
-                result = risk.scorer.score_packed(window.data, window.counts, window.first_s, scoring.scores,
+                result = risk.scorer.score_packed(window.data, window.lengths, window.first_s, scoring.scores,
                                                   baseline, state.context, now_s)
             else:
                 result = risk.scorer.score(window, scoring.scores, baseline, state.context, now_s)

@@ -98,7 +98,8 @@ _new_assessment = fast_builder(Assessment)
 
 def score_selected(selected: SelectedInputs, infection: InfectionStatus, sofa_baseline: int,
                    previous_anchor_s: int | None, config: DetectorConfig,
-                   previous: ScoringBasis | None = None, complete: bool = True) -> Scoring:
+                   previous: ScoringBasis | None = None, complete: bool = True,
+                   model_inputs: bool = False) -> Scoring:
     """Score the selected inputs and place the patient on the §3.4 ladder.
 
     `sofa_baseline`: lowest SOFA in the 72 h before the window, 0 when unknown (§3.2, Sepsis-3).
@@ -107,6 +108,8 @@ def score_selected(selected: SelectedInputs, infection: InfectionStatus, sofa_ba
     inputs did not change are reused (identical to recomputing them, see the differential tests).
     `complete=False`: without suspected infection, skip the `LADDER_OPTIONAL` scores (same assessment; the
     engine completes the scoring when an alert, a hook or a reader needs every score).
+    `model_inputs=True` (an incomplete scoring that the learned risk model reads): MEWS and SIRS (Bone) are
+    computed too, the SEP-1 and Sepsis-3 definitions still wait for completion.
     """
     infected = infection.suspected
     full = complete or infected
@@ -122,7 +125,7 @@ def score_selected(selected: SelectedInputs, infection: InfectionStatus, sofa_ba
     else:
         news = news2(obs_set)
         si = shock_index(fast_inputs(hr=pair[0], sbp=pair[1]) if pair is not None else _EMPTY)
-    if news_mews is None and full:
+    if news_mews is None and (full or model_inputs):
         news_mews = mews(obs_set)
     same_infection = old is not None and previous.infected == infected  # type: ignore[union-attr]
     sirs = sirs2 = severe = shock = None
@@ -132,8 +135,10 @@ def score_selected(selected: SelectedInputs, infection: InfectionStatus, sofa_ba
         severe, shock = old.get("sep1_severe_sepsis"), old.get("sep1_septic_shock")  # type: ignore[union-attr]
     else:
         q = qsofa(crit)
-    if sirs is None and full:
-        sirs, sirs2 = sirs_bone(crit), sirs_sep1(crit)
+    if sirs is None and (full or model_inputs):
+        sirs = sirs_bone(crit)
+    if sirs2 is None and full:  # a model-inputs scoring may have left SIRS (Bone) without the SEP-1 family
+        sirs2 = sirs_sep1(crit)
         # each definition gets the results it builds on (they are not recomputed; see the differential tests)
         severe = sep1_severe_sepsis(crit, infected, sirs=sirs2)
         shock = sep1_septic_shock(crit, infected, severe=severe)
@@ -156,6 +161,8 @@ def score_selected(selected: SelectedInputs, infection: InfectionStatus, sofa_ba
         sirs_value, severe_met = sirs.value, bool(severe.value)  # type: ignore[union-attr]
     else:  # not infected: both septic shock definitions and SEP-1 severe sepsis are False, SIRS is not read
         scores = {"news2": news, "shock_index": si, "qsofa": q, "sofa": sofa_result}
+        if model_inputs:
+            scores["mews"], scores["sirs"] = news_mews, sirs  # type: ignore[assignment]
         septic_shock = severe_met = False
         sirs_value = None
     set_map = obs_set.map

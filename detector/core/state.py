@@ -171,7 +171,7 @@ def _decode(view: memoryview) -> PatientState:
         held[slot] = series
     for slot in sorted(held):  # the window keeps measures in slot order
         w.data.extend(held[slot])
-        w.counts[slot] = len(held[slot]) // 3
+        w.lengths[slot] = len(held[slot])
     if pos != len(view):
         raise StateFormatError(f"{len(view) - pos} trailing bytes in detector state record")
     return state

@@ -309,7 +309,7 @@ def select_inputs(window: PatientWindow, care: CareLog, now_s: int, config: Timi
     """Build the NEWS2/MEWS set, the 6 h criteria inputs and the 24 h SOFA inputs at event time `now_s`."""
     w = window
     series = w.data
-    b = w.bounds()  # measure `slot` holds the triples series[3 * b[slot]:3 * b[slot + 1]]
+    b = w.bounds()  # measure `slot` holds the triples series[b[slot]:b[slot + 1]]
     sp = _spans(config)
     vital_from = now_s - sp.vital
     lab_from = now_s - sp.lab
@@ -318,8 +318,8 @@ def select_inputs(window: PatientWindow, care: CareLog, now_s: int, config: Timi
     newest: list[tuple[str, int, int, float]] = []
     anchor: int | None = None
     for n, (key, slot) in enumerate(_SET_KEYS):
-        lo = 3 * b[slot]  # inlined PatientWindow.latest(slot, vital_from, now_s)
-        i = 3 * b[slot + 1] - 3
+        lo = b[slot]  # inlined PatientWindow.latest(slot, vital_from, now_s)
+        i = b[slot + 1] - 3
         while i >= lo and series[i] > now_s:
             i -= 3
         if i < lo:
@@ -368,11 +368,11 @@ def select_inputs(window: PatientWindow, care: CareLog, now_s: int, config: Timi
         # two-sided: < 36.0 / < 4.0 meets both SIRS variants, so prefer the low side when it meets
         if b[slot] == b[slot + 1]:
             continue
-        both = _low_high(series, 3 * b[slot], 3 * b[slot + 1], c_from, now_s)
+        both = _low_high(series, b[slot], b[slot + 1], c_from, now_s)
         if both is not None:
             c_times[key], c_values[key] = both[0] if both[0][1] < low_meets else both[1]
     for key, slot, highest in _CRITERIA_ONLY:
-        lo, hi = 3 * b[slot], 3 * b[slot + 1]
+        lo, hi = b[slot], b[slot + 1]
         if lo != hi:
             found = (_highest(series, lo, hi, c_from, now_s) if highest
                      else _lowest(series, lo, hi, c_from, now_s))
@@ -380,7 +380,7 @@ def select_inputs(window: PatientWindow, care: CareLog, now_s: int, config: Timi
                 c_times[key], c_values[key] = found
     for key, slot, highest in _SHARED_LABS:  # one pass gives the 24 h (SOFA) and 6 h (criteria) extremes
         if b[slot] != b[slot + 1]:
-            whole, recent = _scan(series, 3 * b[slot], 3 * b[slot + 1], min(s_from, c_from), max(s_from, c_from),
+            whole, recent = _scan(series, b[slot], b[slot + 1], min(s_from, c_from), max(s_from, c_from),
                                   now_s, highest)
             sofa_found, crit_found = (whole, recent) if s_from <= c_from else (recent, whole)
             if sofa_found is not None:
@@ -388,11 +388,11 @@ def select_inputs(window: PatientWindow, care: CareLog, now_s: int, config: Timi
             if crit_found is not None:
                 c_times[key], c_values[key] = crit_found
     if b[LACTATE] != b[LACTATE + 1]:  # lactate follows SEP-1 in both (§3.2)
-        found = _highest(series, 3 * b[LACTATE], 3 * b[LACTATE + 1], now_s - sp.lactate, now_s)
+        found = _highest(series, b[LACTATE], b[LACTATE + 1], now_s - sp.lactate, now_s)
         if found is not None:
             c_times["lactate"], c_values["lactate"] = s_times["lactate"], s_values["lactate"] = found
     if b[ACVPU] != b[ACVPU + 1]:
-        worst = _highest(series, 3 * b[ACVPU], 3 * b[ACVPU + 1], c_from, now_s)
+        worst = _highest(series, b[ACVPU], b[ACVPU + 1], c_from, now_s)
         if worst is not None:
             c_times["consciousness"], c_values["consciousness"] = worst[0], CONSCIOUSNESS_LEVELS[int(worst[1])]
     map_whole, map_recent = _worst_maps(series, b, min(s_vital_from, c_from), max(s_vital_from, c_from), now_s)
@@ -431,9 +431,9 @@ def _worst_maps(series: array, b: list[int], start: int, split: int, end: int) -
     of readings (SBP and DBP at the same time) that have no measured MAP. One merge pass over the measures'
     ranges of the window's array (`b`: PatientWindow.bounds)."""
     d = series  # one array; each measure is a range of it
-    mp_lo, mp_hi = 3 * b[MAP], 3 * b[MAP + 1]
-    sb_lo, sb_hi = 3 * b[SBP], 3 * b[SBP + 1]
-    db_lo, db_hi = 3 * b[DBP], 3 * b[DBP + 1]
+    mp_lo, mp_hi = b[MAP], b[MAP + 1]
+    sb_lo, sb_hi = b[SBP], b[SBP + 1]
+    db_lo, db_hi = b[DBP], b[DBP + 1]
     best_all: tuple[int, int] | None = None  # (t, value x VALUE_SCALE) for measured; derived kept as floats below
     best_recent: tuple[int, int] | None = None
     for i in range(mp_hi - 3, mp_lo - 1, -3):

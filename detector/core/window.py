@@ -2,7 +2,8 @@
 
 Layout, chosen for memory (issue #5: < 4 KB per patient with 24 h of hourly vitals): ONE `array('i')` per
 patient, `data`, holding interleaved triples `(t, v, h)` grouped by measure (slot order of `MEASURE_LIST`), and
-`counts`, an `array('H')` with the number of triples of each measure. One array instead of one per measure saves
+`lengths`, an `array('H')` with the number of ints each measure holds (3 per value). One array instead of one per
+measure saves
 a 64-byte array header and its over-allocation for each of the ~14 measures a patient has, and a 47-slot list.
 In a triple:
 
@@ -12,7 +13,7 @@ In a triple:
 * `h`  a stable 32-bit hash (CRC-32) of the observation's `source_id` (duplicates and corrections).
 
 Within a measure, triples are sorted by `(t, h)`, so the contents do not depend on arrival order. Measure
-`slot` occupies `data[3 * sum(counts[:slot]) : 3 * sum(counts[:slot + 1])]` (`span`).
+`slot` occupies `data[sum(lengths[:slot]) : sum(lengths[:slot + 1])]` (`span`, `bounds`).
 
 Rules (issue #5 "Windows"):
 * an observation older than the patient's newest event time minus `late_grace_hours` is LATE: counted, dropped;
@@ -29,7 +30,7 @@ from array import array
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from enum import IntEnum
-from itertools import accumulate
+from itertools import accumulate, compress
 
 from schemas.measures import CONSCIOUSNESS_LEVELS, Measure
 
@@ -54,7 +55,7 @@ VALUE_SCALE = 10_000
 
 MEASURE_LIST: tuple[Measure, ...] = tuple(Measure)
 MEASURE_INDEX: dict[Measure, int] = {m: i for i, m in enumerate(MEASURE_LIST)}
-"""Measure -> slot: its index in `PatientWindow.counts` and its place in `data` (stable: declaration order of
+"""Measure -> slot: its index in `PatientWindow.lengths` and its place in `data` (stable: declaration order of
 schemas.measures.Measure)."""
 
 CONSCIOUSNESS_CODE: dict[str, int] = {code: i for i, code in enumerate(CONSCIOUSNESS_LEVELS)}
@@ -91,7 +92,7 @@ def source_hash(source_id: str) -> int:
 
 
 _SLOTS = len(MEASURE_LIST)
-_NO_COUNTS = bytes(2 * _SLOTS)
+_NO_LENGTHS = bytes(2 * _SLOTS)
 
 
 def _position(data: array, lo: int, hi: int, t: int, h: int) -> int:
@@ -127,11 +128,11 @@ class PatientWindow:
     Times are int seconds since 2000-01-01 (`event_seconds`), values are floats in the measure's canonical unit.
     """
 
-    __slots__ = ("counts", "data", "first_s", "late_dropped", "newest_s")
+    __slots__ = ("data", "first_s", "late_dropped", "lengths", "newest_s")
 
     def __init__(self) -> None:
         self.data = array("i")
-        self.counts = array("H", _NO_COUNTS)
+        self.lengths = array("H", _NO_LENGTHS)
         self.newest_s: int = -(2**31)
         self.first_s: int | None = None  # earliest event time ever accepted (does the window cover 24 h?)
         self.late_dropped: int = 0
@@ -140,17 +141,17 @@ class PatientWindow:
 
     def span(self, slot: int) -> tuple[int, int]:
         """(start, end) offsets of measure `slot`'s triples in `data` (equal when it holds nothing)."""
-        counts = self.counts
-        lo = 3 * sum(counts[:slot])
-        return lo, lo + 3 * counts[slot]
+        lengths = self.lengths
+        lo = sum(lengths[:slot])
+        return lo, lo + lengths[slot]
 
     def bounds(self) -> list[int]:
-        """Triple offsets: measure `slot` holds data[3 * b[slot]:3 * b[slot + 1]] (len(MEASURE_LIST) + 1 entries)."""
-        return list(accumulate(self.counts, initial=0))
+        """Offsets in `data`: measure `slot` holds data[b[slot]:b[slot + 1]] (len(MEASURE_LIST) + 1 entries)."""
+        return list(accumulate(self.lengths, initial=0))
 
     def has(self, slot: int) -> bool:
         """Whether measure `slot` holds any value."""
-        return self.counts[slot] != 0
+        return self.lengths[slot] != 0
 
     def by_measure(self) -> list[array | None]:
         """Per slot, a COPY of the measure's triples (None when it holds none): for readers scanning many
@@ -158,9 +159,9 @@ class PatientWindow:
         data = self.data
         out: list[array | None] = [None] * _SLOTS
         pos = 0
-        for slot, n in enumerate(self.counts):
+        for slot, n in enumerate(self.lengths):
             if n:
-                end = pos + 3 * n
+                end = pos + n
                 out[slot] = data[pos:end]
                 pos = end
         return out
@@ -169,7 +170,7 @@ class PatientWindow:
         """Replace measure `slot`'s triples (sorted by (t, h); used to rebuild a window from its wire form)."""
         lo, hi = self.span(slot)
         self.data[lo:hi] = triples
-        self.counts[slot] = len(triples) // 3
+        self.lengths[slot] = len(triples)
 
     # ------------------------------------------------------------------ updates
 
@@ -183,8 +184,8 @@ class PatientWindow:
         if t < newest - grace_s:
             self.late_dropped += 1
             return InsertOutcome.LATE
-        counts = self.counts
-        if counts[slot] == 0 and status_cancelled:
+        lengths = self.lengths
+        if lengths[slot] == 0 and status_cancelled:
             return InsertOutcome.UNKNOWN_RETRACTION
         data = self.data
         lo, hi = self.span(slot)
@@ -195,16 +196,16 @@ class PatientWindow:
                 if found < 0:
                     return InsertOutcome.UNKNOWN_RETRACTION
                 del data[found:found + 3]
-                counts[slot] -= 1
+                lengths[slot] -= 3
                 return InsertOutcome.RETRACTED
             if found >= 0:
                 del data[found:found + 3]
-                counts[slot] -= 1
+                lengths[slot] -= 3
                 self._insert(slot, lo, hi - 3, t, scaled, h)
                 return InsertOutcome.REPLACED
         if hi > lo and data[hi - 3] < t:  # the common case: in order, strictly newer
             data[hi:hi] = array("i", (t, scaled, h))
-            counts[slot] += 1
+            lengths[slot] += 3
             outcome = InsertOutcome.INSERTED
         else:
             outcome = self._insert(slot, lo, hi, t, scaled, h)
@@ -214,7 +215,7 @@ class PatientWindow:
             self.newest_s = t
             if t // _HOUR_S != newest // _HOUR_S:  # at most once per event-time hour: evict everywhere
                 self.evict(t - length_s)
-        if counts[slot] > max_entries:
+        if lengths[slot] > 3 * max_entries:
             self.trim(slot, max_entries)
         return outcome
 
@@ -227,34 +228,32 @@ class PatientWindow:
             data[pos + 1] = scaled
             return InsertOutcome.REPLACED
         data[pos:pos] = array("i", (t, scaled, h))
-        self.counts[slot] += 1
+        self.lengths[slot] += 3
         return InsertOutcome.INSERTED
 
     def trim(self, slot: int, max_entries: int) -> None:
         """Keep only the newest `max_entries` values of measure `slot`."""
-        excess = self.counts[slot] - max_entries
+        excess = self.lengths[slot] - 3 * max_entries
         if excess > 0:
             lo, _ = self.span(slot)
-            del self.data[lo:lo + 3 * excess]
-            self.counts[slot] = max_entries
+            del self.data[lo:lo + excess]
+            self.lengths[slot] = 3 * max_entries
 
     def evict(self, oldest_kept_s: int) -> None:
         """Drop every value older than `oldest_kept_s` (seconds since 2000)."""
         data = self.data
-        counts = self.counts
+        lengths = self.lengths
+        bounds = list(accumulate(lengths, initial=0))
         cuts: list[tuple[int, int]] = []
-        pos = 0
-        for slot, n in enumerate(counts):
-            if not n:
-                continue
-            end = pos + 3 * n
-            if data[pos] < oldest_kept_s:  # something to drop (rare: the oldest value of the measure is older)
+        for slot in compress(range(_SLOTS), lengths):  # the measures holding values (most hold none)
+            pos = bounds[slot]
+            if data[pos] < oldest_kept_s:  # something to drop (the measure's oldest value is older)
+                end = bounds[slot + 1]
                 cut = pos + 3
                 while cut < end and data[cut] < oldest_kept_s:
                     cut += 3
                 cuts.append((pos, cut))
-                counts[slot] = (end - cut) // 3
-            pos = end
+                lengths[slot] = end - cut
         for start, stop in reversed(cuts):  # from the back, so the earlier offsets stay valid
             del data[start:stop]
 

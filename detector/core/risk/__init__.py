@@ -133,14 +133,15 @@ class RiskScorer:
             self._compiled = compiled
         return self._compiled
 
-    def score_packed(self, data: array, counts: array, first_s: int | None, scores: Mapping[str, ScoreResult],
+    def score_packed(self, data: array, lengths: array, first_s: int | None, scores: Mapping[str, ScoreResult],
                      sofa_baseline: int | None, context: RiskContext, now_s: int) -> RiskResult:
         """Same result as `score` (identical margin and probability) from the PACKED window: `data` array('i') of
-        (t, value x 10 000, hash) triples, slots in increasing slot order; `counts` array('H'), triples per slot
-        (MEASURE_INDEX order); `first_s` the window's earliest accepted event time. One numba call computes the
-        window features and the trees (detector/core/risk/compiled.py); `features` is a float64 numpy vector;
-        the explanation uses the compiled contributions kernel (`CompiledRisk.contributions`, same floats)."""
+        (t, value x 10 000, hash) triples, slots in increasing slot order; `lengths` array('H'), ints per slot
+        (3 per value, MEASURE_INDEX order); `first_s` the window's earliest accepted event time. One numba
+        call computes the window features and the trees (detector/core/risk/compiled.py); `features` is a
+        float64 numpy vector; the explanation uses the compiled contributions kernel
+        (`CompiledRisk.contributions`, same floats)."""
         compiled = self._compiled or self.prepare_compiled()
-        x, margin = compiled.score(data, counts, first_s, scores, sofa_baseline, context, now_s)
+        x, margin = compiled.score(data, lengths, first_s, scores, sofa_baseline, context, now_s)
         features = cast("Sequence[float]", x)  # a float64 ndarray indexes like the list `score` returns
         return RiskResult(self.model, features, margin, self.model.calibrate(margin), compiled.contributions)

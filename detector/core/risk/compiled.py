@@ -6,8 +6,9 @@ The Python code stays the REFERENCE: `features.extract_features` defines every f
 
 * Window features (7 vitals x 15, 23 labs x 5, then pulse pressure, shock index, BUN/creatinine) from the
   PACKED window: one `array('i')` `data` of (t, value x VALUE_SCALE, hash) triples, slots in increasing slot
-  order, each slot sorted by (t, hash), and `counts` (`array('H')`, triples per slot, MEASURE_INDEX order).
-  This is `PatientWindow.data` / `PatientWindow.counts` as they are (no copy). Same scan as
+  order, each slot sorted by (t, hash), and `lengths` (`array('H')`, ints per slot: 3 per value, MEASURE_INDEX
+  order).
+  This is `PatientWindow.data` / `PatientWindow.lengths` as they are (no copy). Same scan as
   `features._vital_features`, same exact integer sums (int64 here, unbounded ints there), same
   conversions: Python's `int / float` and `int * float` convert the int to float64 first (correctly rounded),
   as numba's int64 -> float64 does, and the operations run in the same order.
@@ -277,20 +278,20 @@ def _lab(data: np.ndarray, start: int, end: int, now_s: int, out: np.ndarray, at
 
 
 @_kernel
-def _window_features(data: np.ndarray, counts: np.ndarray, now_s: int, plan: np.ndarray, out: np.ndarray) -> bool:
+def _window_features(data: np.ndarray, lengths: np.ndarray, now_s: int, plan: np.ndarray, out: np.ndarray) -> bool:
     """Every window feature and the three derived vitals into `out` (FEATURE_NAMES order); False = fall back
-    (an int64 bound, or `counts` that do not match the measure list or the length of `data`)."""
+    (an int64 bound, or `lengths` that do not match the measure list or the length of `data`)."""
     scale = float(plan[0])
     span6, span12, span24, n_slots = plan[1], plan[2], plan[3], plan[4]
     i_hr, i_sbp, i_dbp, i_bun, i_creat = plan[5], plan[6], plan[7], plan[8], plan[9]
     n_vitals, n_labs = plan[10], plan[11]
-    if len(counts) != n_slots:  # not this code's measure list: let the reference deal with it
+    if len(lengths) != n_slots:  # not this code's measure list: let the reference deal with it
         return False
     offsets = np.empty(n_slots + 1, dtype=np.int64)  # offsets[s] = first int of slot s in data
     offsets[0] = 0
     for s in range(n_slots):
-        offsets[s + 1] = offsets[s] + 3 * np.int64(counts[s])
-    if offsets[n_slots] != len(data):  # counts do not describe data (never read out of bounds)
+        offsets[s + 1] = offsets[s] + np.int64(lengths[s])
+    if offsets[n_slots] != len(data):  # lengths do not describe data (never read out of bounds)
         return False
     exact = True
     at = 0
@@ -366,11 +367,11 @@ def _contributions(x: np.ndarray, nodes: np.ndarray, values: np.ndarray, roots: 
 
 
 @_kernel
-def _score(data: np.ndarray, counts: np.ndarray, now_s: int, plan: np.ndarray, tail: tuple, x: np.ndarray,
+def _score(data: np.ndarray, lengths: np.ndarray, now_s: int, plan: np.ndarray, tail: tuple, x: np.ndarray,
            nodes: np.ndarray, values: np.ndarray, roots: np.ndarray) -> float:
     """Fill the feature vector `x` (window features, derived vitals, then `tail`) and return the margin; NaN
     when the window features could not be computed exactly (the caller recomputes with the Python reference)."""
-    exact = _window_features(data, counts, now_s, plan, x)
+    exact = _window_features(data, lengths, now_s, plan, x)
     start = x.shape[0] - len(tail)
     for k in range(len(tail)):
         x[start + k] = tail[k]
@@ -464,21 +465,21 @@ def compiled_tail(scores: Mapping[str, ScoreResult], sofa_baseline: int | None, 
     return tuple(out)
 
 
-def reference_window(data: array, counts: array, first_s: int | None) -> PatientWindow:
+def reference_window(data: array, lengths: array, first_s: int | None) -> PatientWindow:
     """A `PatientWindow` over the same packed arrays (not copied): the Python reference then reads exactly the
     data the kernel read (the fallback, and tests)."""
     window = PatientWindow()
     window.data = data
-    window.counts = counts
+    window.lengths = lengths
     window.first_s = first_s
     return window
 
 
-def packed_features(data: array, counts: array, now_s: int) -> np.ndarray:
+def packed_features(data: array, lengths: array, now_s: int) -> np.ndarray:
     """The window features and derived vitals (the first 223 positions; the rest NaN) by the kernel, as a float64
     vector; OverflowError when the kernel would fall back to the Python reference (tests)."""
     x = np.full(_N_FEATURES, np.nan)
-    exact = _window_features(data, counts, now_s, _PLAN, x)
+    exact = _window_features(data, lengths, now_s, _PLAN, x)
     if not exact:
         raise OverflowError("the kernel falls back to the Python reference for this window (int64 bound)")
     return x
@@ -502,8 +503,8 @@ class CompiledRisk:
 
     def warm_up(self) -> None:
         """Compile (or load from numba's cache) the kernels for the packed window's types now."""
-        data, counts = array("i"), array("H", bytes(2 * len(MEASURE_LIST)))
-        x, _ = self.score(data, counts, None, {}, None, RiskContext(), 0)
+        data, lengths = array("i"), array("H", bytes(2 * len(MEASURE_LIST)))
+        x, _ = self.score(data, lengths, None, {}, None, RiskContext(), 0)
         self.contributions(x)
 
     def margin(self, x: Sequence[float]) -> float:
@@ -525,18 +526,18 @@ class CompiledRisk:
                        self.step_change, out)
         return self.bias, out.tolist()
 
-    def score(self, data: array, counts: array, first_s: int | None, scores: Mapping[str, ScoreResult],
+    def score(self, data: array, lengths: array, first_s: int | None, scores: Mapping[str, ScoreResult],
               sofa_baseline: int | None, context: RiskContext, now_s: int) -> tuple[np.ndarray | list[float], float]:
         """(feature vector, margin) at event time `now_s` (seconds since 2000) from the packed window.
 
-        `data` is array('i') and `counts` array('H') (numba reads them through the buffer protocol, cheaper than
+        `data` is array('i') and `lengths` array('H') (numba reads them through the buffer protocol, cheaper than
         wrapping them in numpy arrays first). Same floats as extract_features + RiskModel.margin; in the
         (never expected) int64 overflow case, they are what the reference returns."""
         tail = compiled_tail(scores, sofa_baseline, context, first_s, now_s)
         x = np.empty(_N_FEATURES)
-        margin = _score(data, counts, now_s, _PLAN, tail, x, self.nodes, self.values, self.roots)
+        margin = _score(data, lengths, now_s, _PLAN, tail, x, self.nodes, self.values, self.roots)
         if margin != margin:
             self.fallbacks += 1
-            ref = extract_features(reference_window(data, counts, first_s), scores, sofa_baseline, context, now_s)
+            ref = extract_features(reference_window(data, lengths, first_s), scores, sofa_baseline, context, now_s)
             return ref, self.model.margin(ref)
         return x, margin

@@ -290,13 +290,13 @@ def extract_features(window: PatientWindow, scores: Mapping[str, ScoreResult], s
     `now_s` are ignored, so a feature never sees the future.
     """
     series = window.data
-    b = window.bounds()  # measure `slot` holds the triples series[3 * b[slot]:3 * b[slot + 1]]
+    b = window.bounds()  # measure `slot` holds the triples series[b[slot]:b[slot + 1]]
     out: list[float] = []
     for slot in _VITAL_SLOTS:
-        lo, hi = 3 * b[slot], 3 * b[slot + 1]
+        lo, hi = b[slot], b[slot + 1]
         out += _EMPTY_VITAL if lo == hi else _vital_features(series, lo, hi, now_s)
     for slot in _LAB_SLOTS:
-        lo, hi = 3 * b[slot], 3 * b[slot + 1]
+        lo, hi = b[slot], b[slot + 1]
         out += _EMPTY_LAB if lo == hi else _lab_features(series, lo, hi, now_s)
     # derived vitals from the latest values (vector positions are fixed by _names)
     sbp, dbp, hr = out[_I_SBP], out[_I_DBP], out[_I_HR]

@@ -3,7 +3,9 @@ every score at every scoring (`DetectorEngine.incremental = False`, the straight
 
 from __future__ import annotations
 
-from benchmarks.bench_detector import workload
+import pytest
+
+from benchmarks.bench_detector import NO_MODEL, workload
 from detector.core.engine import DetectorEngine
 from schemas import CareEventKind
 from schemas.care_event import Vasopressor
@@ -50,9 +52,10 @@ def test_infection_vasopressors_and_labs_score_identically() -> None:
     assert _assert_same(events) > 20
 
 
-def _partial_run(events: list, read_scores: bool) -> tuple[list, list]:
-    """No hook and no model: the engine scores only what the ladder reads until an alert or a reader needs all."""
-    engine = DetectorEngine()
+def _partial_run(events: list, read_scores: bool, config: object) -> tuple[list, list]:
+    """No hook: the engine scores only what the ladder (and the learned model, when on) reads until an alert or a
+    reader needs all."""
+    engine = DetectorEngine(config)  # type: ignore[arg-type]
     alerts: list = []
     scores: list = []
     for event in events:
@@ -62,8 +65,8 @@ def _partial_run(events: list, read_scores: bool) -> tuple[list, list]:
     return alerts, scores
 
 
-def _reference_run(events: list) -> tuple[list, list]:
-    engine = DetectorEngine()
+def _reference_run(events: list, config: object) -> tuple[list, list]:
+    engine = DetectorEngine(config)  # type: ignore[arg-type]
     engine.incremental = False  # every score at every scoring
     alerts: list = []
     scores: list = []
@@ -83,10 +86,11 @@ def _mixed_infection_events() -> list:
     return events
 
 
-def test_scoring_only_what_the_ladder_reads_changes_no_alert_and_no_score() -> None:
+@pytest.mark.parametrize("config", [None, NO_MODEL], ids=["model on", "model off"])
+def test_scoring_only_what_the_ladder_reads_changes_no_alert_and_no_score(config: object) -> None:
     events = _mixed_infection_events()
-    reference_alerts, reference_scores = _reference_run(events)
-    alerts, scores = _partial_run(events, read_scores=True)
+    reference_alerts, reference_scores = _reference_run(events, config)
+    alerts, scores = _partial_run(events, read_scores=True, config=config)
     assert len(reference_alerts) > 10
     assert alerts == reference_alerts
     assert scores == reference_scores  # current_scores() completes a partial scoring: same results, same order
@@ -94,5 +98,5 @@ def test_scoring_only_what_the_ladder_reads_changes_no_alert_and_no_score() -> N
         [(name, r.reason) for name, r in s.items()] for patient in reference_scores for s in patient.values()]
     assert any(s["sirs"].points and s["sepsis3"].points["infection"] for patient in scores for s in patient.values()
                if s), "the workload must include scorings with suspected infection"
-    unread_alerts, _ = _partial_run(events, read_scores=False)
+    unread_alerts, _ = _partial_run(events, read_scores=False, config=config)
     assert unread_alerts == reference_alerts  # alerts complete the scoring they show, nothing else is needed

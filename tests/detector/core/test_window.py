@@ -158,8 +158,8 @@ def test_memory_is_bounded_whatever_the_input(step_minutes: int, hours: int) -> 
         if series is not None:
             assert len(series) // 3 <= 288
             assert series[0] >= window.newest_s - 24 * H - H  # eviction runs at most once per event hour
-    assert sum(window.counts) * 3 == len(window.data)
-    size = sys.getsizeof(window.data) + sys.getsizeof(window.counts)
+    assert sum(window.lengths) == len(window.data)
+    size = sys.getsizeof(window.data) + sys.getsizeof(window.lengths)
     assert size < 2 * 288 * 12 * 1.1 + 300
 
 
@@ -187,7 +187,7 @@ def test_measures_sharing_one_array_stay_apart_and_sorted(items: list[tuple[int,
         h = source_hash(f"s{n}")
         window.add(slot, t, float(value), h, **limits)
         expected[slot].append((t, value * VALUE_SCALE, h))
-    assert len(window.data) == 3 * sum(window.counts)
+    assert len(window.data) == sum(window.lengths)
     for slot, series in enumerate(window.by_measure()):
         triples = [] if series is None else [tuple(series[i:i + 3]) for i in range(0, len(series), 3)]
         assert triples == sorted(expected.get(slot, []), key=lambda x: (x[0], x[2]))

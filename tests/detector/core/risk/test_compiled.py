@@ -74,7 +74,7 @@ def scorer() -> RiskScorer:
 def _assert_same_result(scorer: RiskScorer, window: PatientWindow, scores: Mapping[str, ScoreResult],
                         baseline: int | None, context: RiskContext, now_s: int) -> None:
     expected = scorer.score(window, scores, baseline, context, now_s)
-    got = scorer.score_packed(window.data, window.counts, window.first_s, scores, baseline, context, now_s)
+    got = scorer.score_packed(window.data, window.lengths, window.first_s, scores, baseline, context, now_s)
     assert _same(list(got.features), expected.features), [
         (FEATURE_NAMES[i], a, b) for i, (a, b) in enumerate(zip(got.features, expected.features, strict=True))
         if not (a == b or (math.isnan(a) and math.isnan(b)))]
@@ -153,17 +153,17 @@ def test_empty_window_and_single_values(scorer: RiskScorer) -> None:
     _assert_same_result(scorer, window, {}, 3, RiskContext(70.0, False, NOW - 30 * H), NOW - 3 * H)  # all future
 
 
-def test_counts_that_do_not_describe_data_fall_back_instead_of_reading_out_of_bounds() -> None:
+def test_lengths_that_do_not_describe_data_fall_back_instead_of_reading_out_of_bounds() -> None:
     window = PatientWindow()
     window.set_measure(MEASURE_INDEX[Measure.HEART_RATE], array("i", [NOW, 80 * VALUE_SCALE, 1]))
-    assert packed_features(window.data, window.counts, NOW)[0] == 80.0
+    assert packed_features(window.data, window.lengths, NOW)[0] == 80.0
     short = array("i", window.data[:2])
     with pytest.raises(OverflowError):
-        packed_features(short, window.counts, NOW)
+        packed_features(short, window.lengths, NOW)
     with pytest.raises(OverflowError):
-        packed_features(window.data, array("H", window.counts[:-1]), NOW)
-    same = reference_window(window.data, window.counts, 5)
-    assert same.data is window.data and same.counts is window.counts and same.first_s == 5
+        packed_features(window.data, array("H", window.lengths[:-1]), NOW)
+    same = reference_window(window.data, window.lengths, 5)
+    assert same.data is window.data and same.lengths is window.lengths and same.first_s == 5
 
 
 # ----------------------------------------------------------------------------- int64 bound: fall back
@@ -184,7 +184,7 @@ def _huge_heart_rate_window(values: int) -> PatientWindow:
 def test_a_window_beyond_the_int64_bound_falls_back_to_the_reference(scorer: RiskScorer) -> None:
     window = _huge_heart_rate_window(300)
     with pytest.raises(OverflowError):
-        packed_features(window.data, window.counts, NOW)
+        packed_features(window.data, window.lengths, NOW)
     compiled = scorer.prepare_compiled()
     before = compiled.fallbacks
     _assert_same_result(scorer, window, {}, None, RiskContext(), NOW)
@@ -200,7 +200,7 @@ def test_the_bound_is_not_hit_by_plausible_values_at_the_configured_cap(scorer: 
         triples += [NOW - 86_399 + k * (86_399 // cap), (300 if k % 2 else 0) * VALUE_SCALE, k]
     window.set_measure(MEASURE_INDEX[Measure.HEART_RATE], array("i", triples))
     window.first_s = triples[0]
-    packed = packed_features(window.data, window.counts, NOW)  # would raise OverflowError if the kernel fell back
+    packed = packed_features(window.data, window.lengths, NOW)  # would raise OverflowError if the kernel fell back
     reference = extract_features(window, {}, None, RiskContext(), NOW)
     assert _same(list(packed[:223]), reference[:223])
     compiled = scorer.prepare_compiled()
@@ -340,7 +340,7 @@ def test_shipped_artifact_loads_compiles_and_explains_the_same(scorer: RiskScore
               "sofa": make_result("sofa", 4, None, {"cardiovascular": 1}, (), (), "")}
     context = RiskContext(71.0, True, NOW - 20 * H)
     expected = scorer.score(window, scores, 1, context, NOW)
-    got = scorer.score_packed(window.data, window.counts, window.first_s, scores, 1, context, NOW)
+    got = scorer.score_packed(window.data, window.lengths, window.first_s, scores, 1, context, NOW)
     assert isinstance(got.features, np.ndarray) and got.features.dtype == np.float64
     assert got.margin == expected.margin and got.probability == expected.probability
     assert got._contributions == compiled.contributions and expected._contributions is None  # which explainer
@@ -381,7 +381,7 @@ class _ComparingScorer(RiskScorer):
 
     def score(self, window, scores, sofa_baseline, context, now_s):  # type: ignore[no-untyped-def, override]
         expected = super().score(window, scores, sofa_baseline, context, now_s)
-        got = self.score_packed(window.data, window.counts, window.first_s, scores, sofa_baseline, context, now_s)
+        got = self.score_packed(window.data, window.lengths, window.first_s, scores, sofa_baseline, context, now_s)
         assert _same(list(got.features), expected.features), now_s
         assert got.margin == expected.margin and got.probability == expected.probability, now_s
         # the explanation: the compiled kernel on the packed result's vector vs the Python explainer on the list
