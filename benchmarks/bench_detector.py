@@ -121,18 +121,26 @@ def physionet_workload(patients: int = 400) -> list[Observation] | None:
 
 
 NO_MODEL = DetectorConfig(risk_model=RiskModelConfig(enabled=False))
+_RUNS = 3
 
 
 def _core(events: list[Observation], prefix: str = "detector_core",
           config: DetectorConfig | None = None) -> dict[str, float | int]:
     """Single thread; CPU time (process_time) is the per-core figure, wall time is shown beside it because the
-    benchmark machine is shared. `config` None = the shipped defaults (risk model on)."""
-    engine = DetectorEngine(config)
-    gc.collect()
-    started, cpu_started = time.perf_counter(), time.process_time()
-    for event in events:
-        engine.process(event)
-    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    benchmark machine is shared. `config` None = the shipped defaults (risk model on). Best of `_RUNS` runs, each
+    with a fresh engine (on a shared machine single runs of the same code vary by 20-30 %)."""
+    best: tuple[float, float, DetectorEngine] | None = None
+    for _ in range(_RUNS):
+        engine = DetectorEngine(config)
+        gc.collect()
+        started, cpu_started = time.perf_counter(), time.process_time()
+        for event in events:
+            engine.process(event)
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+        if best is None or cpu < best[1]:
+            best = (elapsed, cpu, engine)
+    assert best is not None
+    elapsed, cpu, engine = best
     transitions = sum(engine.stats.transitions.values())
     return {f"{prefix}_obs_per_cpu_s": round(len(events) / cpu),
             f"{prefix}_obs_per_wall_s": round(len(events) / elapsed),

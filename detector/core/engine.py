@@ -69,7 +69,7 @@ from detector.core.scoring import (
     with_risk,
 )
 from detector.core.state import decode_state, encode_state
-from detector.core.timing import select_inputs
+from detector.core.timing import prepare_compiled_scans, select_inputs
 from detector.core.window import (
     CONSCIOUSNESS_CODE,
     MEASURE_INDEX,
@@ -235,6 +235,7 @@ class DetectorEngine:
         self._future_s = int(w.future_tolerance_minutes * 60)
         self._max_entries = w.max_entries_per_measure
         self._max_ints = 3 * self._max_entries  # the cap in ints of the window's array (3 per value)
+        prepare_compiled_scans(self.config.timing)  # JIT or cache load now, not at the first scoring
         self._triple = array("i", (0, 0, 0))  # scratch for inserting one (t, v, h) triple inside the window
         # event_seconds of the last datetime objects seen (the parts of one message share them)
         self._last_dt: datetime | None = None

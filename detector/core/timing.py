@@ -23,18 +23,36 @@ the newest of: an on-oxygen flag, an O2 flow (> 0 means oxygen), an FiO2 (> 0.21
 from __future__ import annotations
 
 import dataclasses
-from array import array
 from dataclasses import dataclass
 
+import numpy as np
+
+from detector.core import window_scans as scans
 from detector.core._frozen import fast_builder
 from detector.core.config import TimingConfig
 from detector.core.infection import CARE_KIND_CODE, DRUG_CODE, RATE_SCALE, RATE_UNIT_CODE, CareLog
 from detector.core.scores.inputs import ScoreInputs, derived_map
+from detector.core.timing_compiled import (
+    O_ACVPU,
+    O_ANCHOR,
+    O_CRIT_ONLY,
+    O_LACTATE,
+    O_MAP_CRIT,
+    O_MAP_SOFA,
+    O_OXYGEN,
+    O_SET,
+    O_SHARED,
+    O_SPO2_SCALE,
+    O_TWO_SIDED,
+    scan_params,
+    warm_up,
+    window_scans,
+)
 from detector.core.window import MEASURE_INDEX, VALUE_SCALE, PatientWindow
 from schemas.care_event import CareEventKind, Vasopressor
 from schemas.measures import CONSCIOUSNESS_LEVELS, Measure
 
-__all__ = ["SelectedInputs", "fast_inputs", "select_inputs", "vasopressor_doses"]
+__all__ = ["SelectedInputs", "fast_inputs", "prepare_compiled_scans", "select_inputs", "vasopressor_doses"]
 
 _M = MEASURE_INDEX
 HR, RR, TEMP = _M[Measure.HEART_RATE], _M[Measure.RESPIRATORY_RATE], _M[Measure.TEMPERATURE]
@@ -218,84 +236,6 @@ def _spans(config: TimingConfig) -> _Spans:
     return spans
 
 
-def _scan(series: array, lo: int, hi: int, start: int, split: int, end: int, highest: bool
-          ) -> tuple[tuple[int, float] | None, tuple[int, float] | None]:
-    """(t, value) of the highest (or lowest) value in [start, end] and in [split, end] among the triples
-    series[lo:hi], one backward pass; the newest wins ties."""
-    best_t = recent_t = 0
-    best: int | None = None
-    recent: int | None = None
-    for i in range(hi - 3, lo - 1, -3):
-        t = series[i]
-        if t > end:
-            continue
-        if t < start:
-            break
-        v = series[i + 1]
-        if best is None or (v > best if highest else v < best):
-            best, best_t = v, t
-        if t >= split and (recent is None or (v > recent if highest else v < recent)):
-            recent, recent_t = v, t
-    return (None if best is None else (best_t, best / VALUE_SCALE),
-            None if recent is None else (recent_t, recent / VALUE_SCALE))
-
-
-def _highest(series: array, lo: int, hi: int, start: int, end: int) -> tuple[int, float] | None:
-    """(t, value) of the highest value with start <= t <= end, newest wins ties (`_scan` for one range)."""
-    best: int | None = None
-    best_t = 0
-    for i in range(hi - 3, lo - 1, -3):
-        t = series[i]
-        if t > end:
-            continue
-        if t < start:
-            break
-        v = series[i + 1]
-        if best is None or v > best:
-            best, best_t = v, t
-    return None if best is None else (best_t, best / VALUE_SCALE)
-
-
-def _low_high(series: array, lo: int, hi: int, start: int, end: int
-              ) -> tuple[tuple[int, float], tuple[int, float]] | None:
-    """`(_lowest(...), _highest(...))` in one pass (same ties: the newest wins), or None when no value is in range."""
-    low: int | None = None
-    low_t = high_t = 0
-    high = 0
-    for i in range(hi - 3, lo - 1, -3):
-        t = series[i]
-        if t > end:
-            continue
-        if t < start:
-            break
-        v = series[i + 1]
-        if low is None:
-            low = high = v
-            low_t = high_t = t
-        elif v < low:
-            low, low_t = v, t
-        elif v > high:
-            high, high_t = v, t
-    if low is None:
-        return None
-    return (low_t, low / VALUE_SCALE), (high_t, high / VALUE_SCALE)
-
-
-def _lowest(series: array, lo: int, hi: int, start: int, end: int) -> tuple[int, float] | None:
-    """(t, value) of the lowest value with start <= t <= end, newest wins ties (`_scan` for one range)."""
-    best: int | None = None
-    best_t = 0
-    for i in range(hi - 3, lo - 1, -3):
-        t = series[i]
-        if t > end:
-            continue
-        if t < start:
-            break
-        v = series[i + 1]
-        if best is None or v < best:
-            best, best_t = v, t
-    return None if best is None else (best_t, best / VALUE_SCALE)
-
 
 _SET_KEYS = (("hr", HR), ("rr", RR), ("temp_c", TEMP), ("sbp", SBP), ("spo2", SPO2), ("consciousness", ACVPU),
              ("dbp", DBP), ("map", MAP))  # the first six are the anchor vitals (_SET_VITALS)
@@ -304,9 +244,132 @@ _CRITERIA_ONLY = (("hr", HR, True), ("rr", RR, True), ("paco2", PACO2, False), (
 _SHARED_LABS = (("creatinine", CREAT, True), ("bilirubin", BILI, True), ("platelets", PLT, False))
 
 
+USE_COMPILED_SCANS = True
+"""Run the window scans of `select_inputs` in one numba call (timing_compiled.py); False: the Python reference
+below (same results, tests/detector/core/test_timing_compiled.py)."""
+
+
+def _shock_index_pair(set_times: dict[str, int], set_values: dict[str, object], pair_s: int
+                      ) -> tuple[float, float] | None:
+    """(HR, SBP) of the set when both were measured within `pair_s` seconds of each other, else None."""
+    if "hr" in set_times and "sbp" in set_times and abs(set_times["hr"] - set_times["sbp"]) <= pair_s:
+        return set_values["hr"], set_values["sbp"]  # type: ignore[return-value]
+    return None
+
+
+def prepare_compiled_scans(config: TimingConfig) -> None:
+    """Compile (or load from numba's cache) the window-scan kernel now rather than at the first scoring."""
+    if USE_COMPILED_SCANS:
+        warm_up(_scan_params(config))
+
+
 def select_inputs(window: PatientWindow, care: CareLog, now_s: int, config: TimingConfig,
                   weight_kg: float | None = None) -> SelectedInputs:
-    """Build the NEWS2/MEWS set, the 6 h criteria inputs and the 24 h SOFA inputs at event time `now_s`."""
+    """Build the NEWS2/MEWS set, the 6 h criteria inputs and the 24 h SOFA inputs at event time `now_s`
+    (seconds since 2000-01-01)."""
+    if USE_COMPILED_SCANS:
+        found = _select_compiled(window, care, now_s, config, weight_kg)
+        if found is not None:
+            return found
+    return _select_reference(window, care, now_s, config, weight_kg)
+
+
+_SCAN_PARAMS: dict[int, tuple[TimingConfig, np.ndarray]] = {}
+
+
+def _scan_params(config: TimingConfig) -> np.ndarray:
+    cached = _SCAN_PARAMS.get(id(config))
+    if cached is not None and cached[0] is config:
+        return cached[1]
+    sp = _spans(config)
+    params = scan_params((sp.vital, sp.lab, sp.set, sp.carry, sp.criteria, sp.lactate, sp.sofa),
+                         [slot for _, slot in _SET_KEYS], (ON_O2, O2_FLOW, FIO2), SCALE, (TEMP, WBC),
+                         [(slot, highest) for _, slot, highest in _CRITERIA_ONLY],
+                         [(slot, highest) for _, slot, highest in _SHARED_LABS], LACTATE, ACVPU, (MAP, SBP, DBP))
+    _SCAN_PARAMS[id(config)] = (config, params)
+    return params
+
+
+_ACVPU_SET_INDEX = [slot for _, slot in _SET_KEYS].index(ACVPU)
+_SET_AT = tuple((key, O_SET + 3 * n, n == _ACVPU_SET_INDEX) for n, (key, _) in enumerate(_SET_KEYS))
+_CRIT_ONLY_AT = tuple((key, O_CRIT_ONLY + 3 * n) for n, (key, _, _) in enumerate(_CRITERIA_ONLY))
+_SHARED_AT = tuple((key, O_SHARED + 6 * n) for n, (key, _, _) in enumerate(_SHARED_LABS))
+
+
+def _select_compiled(w: PatientWindow, care: CareLog, now_s: int, config: TimingConfig,
+                     weight_kg: float | None) -> SelectedInputs | None:
+    """`_select_reference` with the scans done by the kernel (None: a near-tie MAP, run the reference).
+    Same dict insertion orders; every value divided by VALUE_SCALE here, as the reference does."""
+    r = window_scans(w.data, w.lengths, now_s, _scan_params(config))
+    if r is None:
+        return None
+    sp = _spans(config)
+    set_times: dict[str, int] = {}
+    carried: list[str] = []
+    set_values: dict[str, object] = {}
+    anchor: int | None = None
+    if r[O_ANCHOR]:
+        anchor = r[O_ANCHOR + 1]
+        for key, at, is_acvpu in _SET_AT:
+            status = r[at]
+            if status:
+                if status == 2:
+                    carried.append(key)
+                set_times[key] = r[at + 1]
+                value = r[at + 2] / VALUE_SCALE
+                set_values[key] = CONSCIOUSNESS_LEVELS[int(value)] if is_acvpu else value
+        if r[O_OXYGEN]:
+            set_times["on_oxygen"] = r[O_OXYGEN + 1]
+            set_values["on_oxygen"] = r[O_OXYGEN + 2] == 1
+    if r[O_SPO2_SCALE] and r[O_SPO2_SCALE + 2] / VALUE_SCALE == 2:
+        set_values["spo2_scale"] = 2
+    observation_set = fast_inputs(**set_values)
+    si_pair = _shock_index_pair(set_times, set_values, sp.pair)
+
+    lab_from = now_s - sp.lab
+    c_from = now_s - sp.criteria
+    s_from = max(now_s - sp.sofa, lab_from)
+    s_vital_from = max(s_from, now_s - sp.vital)
+    c_times: dict[str, int] = {}
+    c_values: dict[str, object] = {}
+    s_times: dict[str, int] = {}
+    s_values: dict[str, object] = {}
+    for key, at, low_meets in (("temp_c", O_TWO_SIDED, 36.0), ("wbc", O_TWO_SIDED + 6, 4.0)):
+        if r[at]:
+            low = r[at + 2] / VALUE_SCALE
+            if low < low_meets:
+                c_times[key], c_values[key] = r[at + 1], low
+            else:
+                c_times[key], c_values[key] = r[at + 4], r[at + 5] / VALUE_SCALE
+    for key, at in _CRIT_ONLY_AT:
+        if r[at]:
+            c_times[key], c_values[key] = r[at + 1], r[at + 2] / VALUE_SCALE
+    for key, at in _SHARED_AT:
+        if r[at]:
+            s_times[key], s_values[key] = r[at + 1], r[at + 2] / VALUE_SCALE
+        if r[at + 3]:
+            c_times[key], c_values[key] = r[at + 4], r[at + 5] / VALUE_SCALE
+    if r[O_LACTATE]:
+        c_times["lactate"] = s_times["lactate"] = r[O_LACTATE + 1]
+        c_values["lactate"] = s_values["lactate"] = r[O_LACTATE + 2] / VALUE_SCALE
+    if r[O_ACVPU]:
+        c_times["consciousness"] = r[O_ACVPU + 1]
+        c_values["consciousness"] = CONSCIOUSNESS_LEVELS[int(r[O_ACVPU + 2] / VALUE_SCALE)]
+    for times, values, at in ((c_times, c_values, O_MAP_CRIT), (s_times, s_values, O_MAP_SOFA)):
+        kind = r[at]
+        if kind:
+            times["map"] = r[at + 1]
+            values["map"] = (r[at + 2] / VALUE_SCALE if kind == 1
+                             else derived_map(r[at + 2] / VALUE_SCALE, r[at + 3] / VALUE_SCALE))
+    criteria, sofa_inputs = _criteria_and_sofa(w, care, now_s, config, weight_kg, c_from, s_from, s_vital_from,
+                                                c_times, c_values, s_times, s_values)
+    return _new_selected(now_s, observation_set, anchor, tuple(carried), si_pair, criteria, sofa_inputs,
+                         set_times, c_times, s_times)
+
+
+def _select_reference(window: PatientWindow, care: CareLog, now_s: int, config: TimingConfig,
+                      weight_kg: float | None = None) -> SelectedInputs:
+    """`select_inputs` by Python scans over the window (the reference of the compiled path)."""
     w = window
     series = w.data
     b = w.bounds()  # measure `slot` holds the triples series[b[slot]:b[slot + 1]]
@@ -352,9 +415,7 @@ def select_inputs(window: PatientWindow, care: CareLog, now_s: int, config: Timi
         if scale is not None and scale[1] == 2:
             set_values["spo2_scale"] = 2
     observation_set = fast_inputs(**set_values)
-    si_pair: tuple[float, float] | None = None
-    if "hr" in set_times and "sbp" in set_times and abs(set_times["hr"] - set_times["sbp"]) <= sp.pair:
-        si_pair = (set_values["hr"], set_values["sbp"])  # type: ignore[assignment]
+    si_pair = _shock_index_pair(set_times, set_values, sp.pair)
 
     # --- criteria (SIRS / qSOFA / SEP-1): the value meeting each criterion best in the trailing window
     c_from = now_s - sp.criteria
@@ -368,19 +429,19 @@ def select_inputs(window: PatientWindow, care: CareLog, now_s: int, config: Timi
         # two-sided: < 36.0 / < 4.0 meets both SIRS variants, so prefer the low side when it meets
         if b[slot] == b[slot + 1]:
             continue
-        both = _low_high(series, b[slot], b[slot + 1], c_from, now_s)
+        both = scans.low_high(series, b[slot], b[slot + 1], c_from, now_s)
         if both is not None:
             c_times[key], c_values[key] = both[0] if both[0][1] < low_meets else both[1]
     for key, slot, highest in _CRITERIA_ONLY:
         lo, hi = b[slot], b[slot + 1]
         if lo != hi:
-            found = (_highest(series, lo, hi, c_from, now_s) if highest
-                     else _lowest(series, lo, hi, c_from, now_s))
+            found = (scans.highest(series, lo, hi, c_from, now_s) if highest
+                     else scans.lowest(series, lo, hi, c_from, now_s))
             if found is not None:
                 c_times[key], c_values[key] = found
     for key, slot, highest in _SHARED_LABS:  # one pass gives the 24 h (SOFA) and 6 h (criteria) extremes
         if b[slot] != b[slot + 1]:
-            whole, recent = _scan(series, b[slot], b[slot + 1], min(s_from, c_from), max(s_from, c_from),
+            whole, recent = scans.scan(series, b[slot], b[slot + 1], min(s_from, c_from), max(s_from, c_from),
                                   now_s, highest)
             sofa_found, crit_found = (whole, recent) if s_from <= c_from else (recent, whole)
             if sofa_found is not None:
@@ -388,104 +449,24 @@ def select_inputs(window: PatientWindow, care: CareLog, now_s: int, config: Timi
             if crit_found is not None:
                 c_times[key], c_values[key] = crit_found
     if b[LACTATE] != b[LACTATE + 1]:  # lactate follows SEP-1 in both (§3.2)
-        found = _highest(series, b[LACTATE], b[LACTATE + 1], now_s - sp.lactate, now_s)
+        found = scans.highest(series, b[LACTATE], b[LACTATE + 1], now_s - sp.lactate, now_s)
         if found is not None:
             c_times["lactate"], c_values["lactate"] = s_times["lactate"], s_values["lactate"] = found
     if b[ACVPU] != b[ACVPU + 1]:
-        worst = _highest(series, b[ACVPU], b[ACVPU + 1], c_from, now_s)
+        worst = scans.highest(series, b[ACVPU], b[ACVPU + 1], c_from, now_s)
         if worst is not None:
             c_times["consciousness"], c_values["consciousness"] = worst[0], CONSCIOUSNESS_LEVELS[int(worst[1])]
-    map_whole, map_recent = _worst_maps(series, b, min(s_vital_from, c_from), max(s_vital_from, c_from), now_s)
+    map_whole, map_recent = scans.worst_maps(series, b, min(s_vital_from, c_from), max(s_vital_from, c_from), now_s)
     map_sofa, map_crit = (map_whole, map_recent) if s_vital_from <= c_from else (map_recent, map_whole)
     if map_crit is not None:
         c_times["map"], c_values["map"] = map_crit
     if map_sofa is not None:
         s_times["map"], s_values["map"] = map_sofa
-    if b[GCS] != b[GCS + 1] or b[GCS_E] != b[GCS_E + 1]:
-        gcs_all = _gcs_totals(w, min(s_vital_from, c_from), now_s)
-        for times, values, start in ((c_times, c_values, c_from), (s_times, s_values, s_vital_from)):
-            chosen = min((item for item in gcs_all if item[0] >= start), key=lambda item: (item[1], -item[0]),
-                         default=None)
-            if chosen is not None:
-                times["gcs"], values["gcs"] = chosen[0], int(chosen[1])
-    if (care.events and _support_at(w, care, now_s, c_from)) or (
-            b[SUPPORT] != b[SUPPORT + 1] and any(v >= 0.5 for _, v in w.between(SUPPORT, c_from, now_s))):
-        c_values["resp_support"] = True
-    criteria = fast_inputs(**c_values)
-
-    # --- SOFA: worst in the trailing 24 h (vitals no older than the staleness cap)
-    if b[PAO2] != b[PAO2 + 1]:
-        _worst_pf(w, care, s_from, now_s, config, s_times, s_values)
-    if care.events:
-        s_values.update(vasopressor_doses(care, now_s, now_s - s_from, sp.vaso_run, weight_kg))
-    if b[URINE] != b[URINE + 1] and w.first_s is not None and w.first_s <= s_from:
-        s_values["urine_ml_24h"] = sum(v for _, v in w.between(URINE, s_from + 1, now_s))
-    sofa_inputs = fast_inputs(**s_values)
+    criteria, sofa_inputs = _criteria_and_sofa(w, care, now_s, config, weight_kg, c_from, s_from, s_vital_from,
+                                                c_times, c_values, s_times, s_values)
     return _new_selected(now_s, observation_set, anchor, tuple(carried), si_pair, criteria, sofa_inputs,
                          set_times, c_times, s_times)
 
-
-def _worst_maps(series: array, b: list[int], start: int, split: int, end: int) -> tuple[tuple[int, float] | None,
-                                                                        tuple[int, float] | None]:
-    """Lowest MAP in [start, end] and in [split, end] (start <= split): measured values, and (SBP + 2 DBP) / 3
-    of readings (SBP and DBP at the same time) that have no measured MAP. One merge pass over the measures'
-    ranges of the window's array (`b`: PatientWindow.bounds)."""
-    d = series  # one array; each measure is a range of it
-    mp_lo, mp_hi = b[MAP], b[MAP + 1]
-    sb_lo, sb_hi = b[SBP], b[SBP + 1]
-    db_lo, db_hi = b[DBP], b[DBP + 1]
-    best_all: tuple[int, int] | None = None  # (t, value x VALUE_SCALE) for measured; derived kept as floats below
-    best_recent: tuple[int, int] | None = None
-    for i in range(mp_hi - 3, mp_lo - 1, -3):
-        t = d[i]
-        if t > end:
-            continue
-        if t < start:
-            break
-        v = d[i + 1]
-        if best_all is None or v < best_all[1]:
-            best_all = (t, v)
-        if t >= split and (best_recent is None or v < best_recent[1]):
-            best_recent = (t, v)
-    out_all = None if best_all is None else (best_all[0], best_all[1] / VALUE_SCALE)
-    out_recent = None if best_recent is None else (best_recent[0], best_recent[1] / VALUE_SCALE)
-    if sb_lo == sb_hi or db_lo == db_hi:
-        return out_all, out_recent
-    j = db_hi - 3
-    k = mp_hi - 3
-    # The derived MAP rises with the scaled sum SBP + 2 DBP (round2 is monotone and sums differ by >= 1e-4 mmHg,
-    # far above float error), so a reading whose sum exceeds the current best derived reading's cannot beat it:
-    # skip the division and rounding for it. Same results as computing every reading (`raw_*` None = the best is
-    # a measured MAP or nothing: compute).
-    raw_all: int | None = None
-    raw_recent: int | None = None
-    for i in range(sb_hi - 3, sb_lo - 1, -3):
-        t = d[i]
-        if t > end:
-            continue
-        if t < start:
-            break
-        while j >= db_lo and d[j] > t:
-            j -= 3
-        if j < db_lo:
-            break
-        if d[j] != t:
-            continue
-        while k >= mp_lo and d[k] > t:
-            k -= 3
-        if k >= mp_lo and d[k] == t:
-            continue  # a measured MAP of the same reading wins (§1.1)
-        raw = d[i + 1] + 2 * d[j + 1]
-        if raw_all is not None and raw > raw_all and (t < split or (raw_recent is not None and raw > raw_recent)):
-            continue
-        derived = derived_map(d[i + 1] / VALUE_SCALE, d[j + 1] / VALUE_SCALE)
-        if derived is None:
-            continue
-        if out_all is None or derived < out_all[1]:
-            out_all, raw_all = (t, derived), raw
-        if t >= split and (out_recent is None or derived < out_recent[1]):
-            out_recent, raw_recent = (t, derived), raw
-    return out_all, out_recent
 
 
 def _worst_pf(w: PatientWindow, care: CareLog, start: int, now_s: int, config: TimingConfig,
@@ -521,3 +502,31 @@ def _worst_pf(w: PatientWindow, care: CareLog, start: int, now_s: int, config: T
         times["pao2"], values["pao2"] = unknown_pao2
         values["on_oxygen"] = True  # FiO2 unknown: SOFA respiration scores 0 and is flagged incomplete
 
+
+def _criteria_and_sofa(w: PatientWindow, care: CareLog, now_s: int, config: TimingConfig, weight_kg: float | None,
+                       c_from: int, s_from: int, s_vital_from: int, c_times: dict[str, int],
+                       c_values: dict[str, object], s_times: dict[str, int], s_values: dict[str, object]
+                       ) -> tuple[ScoreInputs, ScoreInputs]:
+    """After the scans (shared by both paths): GCS, respiratory support, the criteria inputs, then P/F,
+    vasopressors, urine and the SOFA inputs. Adds to the dicts; times are event seconds since 2000."""
+    n = w.lengths  # a measure holds values <=> its length is not 0
+    if n[GCS] or n[GCS_E]:
+        gcs_all = _gcs_totals(w, min(s_vital_from, c_from), now_s)
+        for times, values, start in ((c_times, c_values, c_from), (s_times, s_values, s_vital_from)):
+            chosen = min((item for item in gcs_all if item[0] >= start), key=lambda item: (item[1], -item[0]),
+                         default=None)
+            if chosen is not None:
+                times["gcs"], values["gcs"] = chosen[0], int(chosen[1])
+    if (care.events and _support_at(w, care, now_s, c_from)) or (
+            n[SUPPORT] and any(v >= 0.5 for _, v in w.between(SUPPORT, c_from, now_s))):
+        c_values["resp_support"] = True
+    criteria = fast_inputs(**c_values)
+
+    # --- SOFA: worst in the trailing 24 h (vitals no older than the staleness cap)
+    if n[PAO2]:
+        _worst_pf(w, care, s_from, now_s, config, s_times, s_values)
+    if care.events:
+        s_values.update(vasopressor_doses(care, now_s, now_s - s_from, _spans(config).vaso_run, weight_kg))
+    if n[URINE] and w.first_s is not None and w.first_s <= s_from:
+        s_values["urine_ml_24h"] = sum(v for _, v in w.between(URINE, s_from + 1, now_s))
+    return criteria, fast_inputs(**s_values)

@@ -33,7 +33,7 @@ default cap of 288 values per measure (WindowConfig.max_entries_per_measure) the
 Python reference (`CompiledRisk.fallbacks` counts it). Labs use no sums (min, max, differences of int32).
 
 Numba caches the machine code (`cache=True`): in NUMBA_CACHE_DIR when set, else next to this file, else in the
-user's cache directory; if none is writable the kernels compile in memory at every start (`_kernel`). What
+user's cache directory; if none is writable the kernels compile in memory at every start (`jit.kernel`). What
 comes from OTHER modules (measure slots, value scale, feature positions) is passed in at run time, not frozen
 into the cached code, because numba's cache only notices edits of this file.
 """
@@ -42,12 +42,12 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import cast
 
 import numpy as np
-from numba import njit
 
+from detector.core.jit import kernel
 from detector.core.risk.features import (
     FEATURE_NAMES,
     LAB_MEASURES,
@@ -117,21 +117,11 @@ _PLAN_HEADER = 12
 # ---------------------------------------------------------------- kernels
 
 
-def _kernel(function: Callable[..., Any]) -> Any:
-    """`njit` with numba's on-disk cache when some cache directory is writable (next to this file, else
-    NUMBA_CACHE_DIR or the user's cache); when none is (read-only install and home), numba refuses
-    `cache=True` at decoration time, so compile in memory instead (slower start, same code)."""
-    try:
-        return njit(cache=True, nogil=True, error_model="numpy")(function)
-    except RuntimeError:  # "cannot cache function ...: no locator available"
-        return njit(cache=False, nogil=True, error_model="numpy")(function)
-
-
 _SAFE_BOUND = 2.0 ** 62  # margin below 2^63 for the float64 estimate of the largest intermediate
 _EXACT_FLOAT_INT = 2 ** 53  # |num| up to here: float(num) * 3600.0 rounds like float(num * 3600)
 
 
-@_kernel
+@kernel
 def _span(out: np.ndarray, at: int, n: int, s_t: int, s_v: int, s_tt: int, s_tv: int, delta: int, v_min: int,
           v_max: int, scale: float) -> bool:
     """Write (slope per hour, delta, min, max) of one span at out[at:at+4]; False if the slope is not exact.
@@ -160,7 +150,7 @@ def _span(out: np.ndarray, at: int, n: int, s_t: int, s_v: int, s_tt: int, s_tv:
     return exact
 
 
-@_kernel
+@kernel
 def _vital(data: np.ndarray, start: int, end: int, now_s: int, out: np.ndarray, at: int, scale: float,
            span6: int, span12: int, span24: int) -> bool:
     """features._vital_features over data[start:end] (one slot's triples) into out[at:at+15]; False when an
@@ -232,7 +222,7 @@ def _vital(data: np.ndarray, start: int, end: int, now_s: int, out: np.ndarray, 
     return exact
 
 
-@_kernel
+@kernel
 def _lab(data: np.ndarray, start: int, end: int, now_s: int, out: np.ndarray, at: int, scale: float,
          span24: int) -> None:
     """features._lab_features over data[start:end] into out[at:at+5]."""
@@ -277,7 +267,7 @@ def _lab(data: np.ndarray, start: int, end: int, now_s: int, out: np.ndarray, at
     out[at + 4] = float(hi) / scale
 
 
-@_kernel
+@kernel
 def _window_features(data: np.ndarray, lengths: np.ndarray, now_s: int, plan: np.ndarray, out: np.ndarray) -> bool:
     """Every window feature and the three derived vitals into `out` (FEATURE_NAMES order); False = fall back
     (an int64 bound, or `lengths` that do not match the measure list or the length of `data`)."""
@@ -314,7 +304,7 @@ def _window_features(data: np.ndarray, lengths: np.ndarray, now_s: int, plan: np
     return exact
 
 
-@_kernel
+@kernel
 def _leaf(x: np.ndarray, nodes: np.ndarray, values: np.ndarray, node: int) -> int:
     """The global leaf number that row `x` reaches from `node` (a tree's root; < 0: a single-leaf tree's leaf).
 
@@ -338,7 +328,7 @@ def _leaf(x: np.ndarray, nodes: np.ndarray, values: np.ndarray, node: int) -> in
     return ~node
 
 
-@_kernel
+@kernel
 def _margin(x: np.ndarray, nodes: np.ndarray, values: np.ndarray, roots: np.ndarray) -> float:
     """Sum of every tree's leaf, in tree order from 0.0 (the generated `margin` function's order); `values` =
     the nodes' thresholds, then the leaf values (see `_leaf`)."""
@@ -349,7 +339,7 @@ def _margin(x: np.ndarray, nodes: np.ndarray, values: np.ndarray, roots: np.ndar
     return s
 
 
-@_kernel
+@kernel
 def _contributions(x: np.ndarray, nodes: np.ndarray, values: np.ndarray, roots: np.ndarray, step_start: np.ndarray,
                    step_feature: np.ndarray, step_change: np.ndarray, out: np.ndarray) -> None:
     """Tree-path contributions of row `x` into `out` (zeroed here): model._Explainer.contributions' sums.
@@ -366,7 +356,7 @@ def _contributions(x: np.ndarray, nodes: np.ndarray, values: np.ndarray, roots: 
             out[step_feature[k]] += step_change[k]
 
 
-@_kernel
+@kernel
 def _score(data: np.ndarray, lengths: np.ndarray, now_s: int, plan: np.ndarray, tail: tuple, x: np.ndarray,
            nodes: np.ndarray, values: np.ndarray, roots: np.ndarray) -> float:
     """Fill the feature vector `x` (window features, derived vitals, then `tail`) and return the margin; NaN
@@ -505,7 +495,7 @@ class CompiledRisk:
         """Compile (or load from numba's cache) the kernels for the packed window's types now."""
         data, lengths = array("i"), array("H", bytes(2 * len(MEASURE_LIST)))
         x, _ = self.score(data, lengths, None, {}, None, RiskContext(), 0)
-        self.contributions(x)
+        self.contributions(cast("Sequence[float]", x))  # a float64 vector indexes like a sequence
 
     def margin(self, x: Sequence[float]) -> float:
         """The margin of a full feature vector (FEATURE_NAMES order) by the compiled trees."""
