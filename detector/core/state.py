@@ -155,11 +155,10 @@ def _decode(view: memoryview) -> PatientState:
     pos += n_care * _CARE.size
     n_measures = view[pos]
     pos += 1
-    held: dict[int, array] = {}
     for _ in range(n_measures):
         slot, n = struct.unpack_from("<BH", view, pos)
         pos += 3
-        if slot >= len(MEASURE_LIST) or slot in held:
+        if slot >= len(MEASURE_LIST) or w.has(slot):
             raise StateFormatError(f"unknown or repeated measure slot {slot}")
         series = array("i")
         series.frombytes(view[pos:pos + 12 * n])
@@ -168,10 +167,7 @@ def _decode(view: memoryview) -> PatientState:
         if _SWAP:
             series.byteswap()
         pos += 12 * n
-        held[slot] = series
-    for slot in sorted(held):  # the window keeps measures in slot order
-        w.data.extend(held[slot])
-        w.lengths[slot] = len(held[slot])
+        w.set_measure(slot, series)
     if pos != len(view):
         raise StateFormatError(f"{len(view) - pos} trailing bytes in detector state record")
     return state

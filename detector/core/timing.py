@@ -381,16 +381,11 @@ def _select_reference(window: PatientWindow, care: CareLog, now_s: int, config: 
     newest: list[tuple[str, int, int, float]] = []
     anchor: int | None = None
     for n, (key, slot) in enumerate(_SET_KEYS):
-        lo = b[slot]  # inlined PatientWindow.latest(slot, vital_from, now_s)
-        i = b[slot + 1] - 3
-        while i >= lo and series[i] > now_s:
-            i -= 3
-        if i < lo:
+        found = w.latest(slot, vital_from, now_s)
+        if found is None:
             continue
-        t = series[i]
-        if t < vital_from:
-            continue
-        newest.append((key, slot, t, series[i + 1] / VALUE_SCALE))
+        t = found[0]
+        newest.append((key, slot, t, found[1]))
         if n < 6 and (anchor is None or t > anchor):
             anchor = t
     set_times: dict[str, int] = {}
@@ -410,10 +405,9 @@ def _select_reference(window: PatientWindow, care: CareLog, now_s: int, config: 
         if oxygen is not None:
             set_times["on_oxygen"] = oxygen[0]
             set_values["on_oxygen"] = oxygen[1]
-    if b[SCALE] != b[SCALE + 1]:
-        scale = w.latest(SCALE, lab_from, now_s)
-        if scale is not None and scale[1] == 2:
-            set_values["spo2_scale"] = 2
+    scale = w.latest(SCALE, lab_from, now_s)
+    if scale is not None and scale[1] == 2:
+        set_values["spo2_scale"] = 2
     observation_set = fast_inputs(**set_values)
     si_pair = _shock_index_pair(set_times, set_values, sp.pair)
 
@@ -427,35 +421,30 @@ def _select_reference(window: PatientWindow, care: CareLog, now_s: int, config: 
     s_values: dict[str, object] = {}
     for key, slot, low_meets in (("temp_c", TEMP, 36.0), ("wbc", WBC, 4.0)):
         # two-sided: < 36.0 / < 4.0 meets both SIRS variants, so prefer the low side when it meets
-        if b[slot] == b[slot + 1]:
-            continue
-        both = scans.low_high(series, b[slot], b[slot + 1], c_from, now_s)
-        if both is not None:
-            c_times[key], c_values[key] = both[0] if both[0][1] < low_meets else both[1]
+        chosen = w.extreme(slot, c_from, now_s, False)
+        if chosen is not None:
+            if chosen[1] >= low_meets:  # the low side does not meet: the highest value in the same range
+                chosen = w.extreme(slot, c_from, now_s, True) or chosen
+            c_times[key], c_values[key] = chosen
     for key, slot, highest in _CRITERIA_ONLY:
-        lo, hi = b[slot], b[slot + 1]
-        if lo != hi:
-            found = (scans.highest(series, lo, hi, c_from, now_s) if highest
-                     else scans.lowest(series, lo, hi, c_from, now_s))
-            if found is not None:
-                c_times[key], c_values[key] = found
+        found = w.extreme(slot, c_from, now_s, highest)
+        if found is not None:
+            c_times[key], c_values[key] = found
     for key, slot, highest in _SHARED_LABS:  # one pass gives the 24 h (SOFA) and 6 h (criteria) extremes
         if b[slot] != b[slot + 1]:
             whole, recent = scans.scan(series, b[slot], b[slot + 1], min(s_from, c_from), max(s_from, c_from),
-                                  now_s, highest)
+                                       now_s, highest)
             sofa_found, crit_found = (whole, recent) if s_from <= c_from else (recent, whole)
             if sofa_found is not None:
                 s_times[key], s_values[key] = sofa_found
             if crit_found is not None:
                 c_times[key], c_values[key] = crit_found
-    if b[LACTATE] != b[LACTATE + 1]:  # lactate follows SEP-1 in both (§3.2)
-        found = scans.highest(series, b[LACTATE], b[LACTATE + 1], now_s - sp.lactate, now_s)
-        if found is not None:
-            c_times["lactate"], c_values["lactate"] = s_times["lactate"], s_values["lactate"] = found
-    if b[ACVPU] != b[ACVPU + 1]:
-        worst = scans.highest(series, b[ACVPU], b[ACVPU + 1], c_from, now_s)
-        if worst is not None:
-            c_times["consciousness"], c_values["consciousness"] = worst[0], CONSCIOUSNESS_LEVELS[int(worst[1])]
+    found = w.extreme(LACTATE, now_s - sp.lactate, now_s, True)  # lactate follows SEP-1 in both (§3.2)
+    if found is not None:
+        c_times["lactate"], c_values["lactate"] = s_times["lactate"], s_values["lactate"] = found
+    worst = w.extreme(ACVPU, c_from, now_s, True)
+    if worst is not None:
+        c_times["consciousness"], c_values["consciousness"] = worst[0], CONSCIOUSNESS_LEVELS[int(worst[1])]
     map_whole, map_recent = scans.worst_maps(series, b, min(s_vital_from, c_from), max(s_vital_from, c_from), now_s)
     map_sofa, map_crit = (map_whole, map_recent) if s_vital_from <= c_from else (map_recent, map_whole)
     if map_crit is not None:
@@ -466,7 +455,6 @@ def _select_reference(window: PatientWindow, care: CareLog, now_s: int, config: 
                                                 c_times, c_values, s_times, s_values)
     return _new_selected(now_s, observation_set, anchor, tuple(carried), si_pair, criteria, sofa_inputs,
                          set_times, c_times, s_times)
-
 
 
 def _worst_pf(w: PatientWindow, care: CareLog, start: int, now_s: int, config: TimingConfig,

@@ -154,8 +154,8 @@ class PatientWindow:
         return self.lengths[slot] != 0
 
     def by_measure(self) -> list[array | None]:
-        """Per slot, a COPY of the measure's triples (None when it holds none): for readers scanning many
-        measures at one scoring (copies, so that the window can change while a reader holds them)."""
+        """Per slot, a COPY of the measure's triples (None when it holds none): serialising, merging and tests
+        (copies, so that the window can change while a caller walks them)."""
         data = self.data
         out: list[array | None] = [None] * _SLOTS
         pos = 0
@@ -295,10 +295,6 @@ class PatientWindow:
         if lo == hi:
             return iter(())
         return _between(self.data[lo:hi], start, end)
-
-    def at_or_before(self, slot: int, t_limit: int, not_before: int) -> tuple[int, float] | None:
-        """Newest (t, value) with not_before <= t <= t_limit (used to pair FiO2 with a PaO2)."""
-        return self.latest(slot, not_before, t_limit)
 
     def count(self) -> int:
         """Number of values held, all measures."""

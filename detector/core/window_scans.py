@@ -1,5 +1,7 @@
-"""Plain-Python scans over one measure's range of a patient's window array (the reference of the compiled
-window scans in timing_compiled.py; `select_inputs` in timing.py uses them when the kernel is off or defers).
+"""Plain-Python scans over measures' ranges of a patient's window array that PatientWindow's one-measure
+queries do not cover (two ranges in one pass; the MAP merge of three measures). With PatientWindow.latest and
+.extreme they are the reference of the compiled window scans (timing_compiled.py); `select_inputs` uses them
+when the kernel is off or defers.
 
 A measure's values are the (t, value x VALUE_SCALE, hash) triples series[lo:hi] of `PatientWindow.data`, oldest
 first; times are event seconds since 2000-01-01, ranges [start, end] inclusive. Ties: the newest value wins.
@@ -13,13 +15,13 @@ from detector.core.scores.inputs import derived_map
 from detector.core.window import MEASURE_INDEX, VALUE_SCALE
 from schemas.measures import Measure
 
-__all__ = ["highest", "low_high", "lowest", "scan", "worst_maps"]
+__all__ = ["scan", "worst_maps"]
 
 MAP, SBP, DBP = (MEASURE_INDEX[m] for m in (Measure.MEAN_BP, Measure.SYSTOLIC_BP, Measure.DIASTOLIC_BP))
 
 
 def scan(series: array, lo: int, hi: int, start: int, split: int, end: int, highest: bool
-          ) -> tuple[tuple[int, float] | None, tuple[int, float] | None]:
+         ) -> tuple[tuple[int, float] | None, tuple[int, float] | None]:
     """(t, value) of the highest (or lowest) value in [start, end] and in [split, end] among the triples
     series[lo:hi], one backward pass; the newest wins ties."""
     best_t = recent_t = 0
@@ -40,65 +42,9 @@ def scan(series: array, lo: int, hi: int, start: int, split: int, end: int, high
             None if recent is None else (recent_t, recent / VALUE_SCALE))
 
 
-def highest(series: array, lo: int, hi: int, start: int, end: int) -> tuple[int, float] | None:
-    """(t, value) of the highest value with start <= t <= end, newest wins ties (`_scan` for one range)."""
-    best: int | None = None
-    best_t = 0
-    for i in range(hi - 3, lo - 1, -3):
-        t = series[i]
-        if t > end:
-            continue
-        if t < start:
-            break
-        v = series[i + 1]
-        if best is None or v > best:
-            best, best_t = v, t
-    return None if best is None else (best_t, best / VALUE_SCALE)
 
-
-def low_high(series: array, lo: int, hi: int, start: int, end: int
-              ) -> tuple[tuple[int, float], tuple[int, float]] | None:
-    """`(_lowest(...), _highest(...))` in one pass (same ties: the newest wins), or None when no value is in range."""
-    low: int | None = None
-    low_t = high_t = 0
-    high = 0
-    for i in range(hi - 3, lo - 1, -3):
-        t = series[i]
-        if t > end:
-            continue
-        if t < start:
-            break
-        v = series[i + 1]
-        if low is None:
-            low = high = v
-            low_t = high_t = t
-        elif v < low:
-            low, low_t = v, t
-        elif v > high:
-            high, high_t = v, t
-    if low is None:
-        return None
-    return (low_t, low / VALUE_SCALE), (high_t, high / VALUE_SCALE)
-
-
-def lowest(series: array, lo: int, hi: int, start: int, end: int) -> tuple[int, float] | None:
-    """(t, value) of the lowest value with start <= t <= end, newest wins ties (`_scan` for one range)."""
-    best: int | None = None
-    best_t = 0
-    for i in range(hi - 3, lo - 1, -3):
-        t = series[i]
-        if t > end:
-            continue
-        if t < start:
-            break
-        v = series[i + 1]
-        if best is None or v < best:
-            best, best_t = v, t
-    return None if best is None else (best_t, best / VALUE_SCALE)
-
-
-def worst_maps(series: array, b: list[int], start: int, split: int, end: int) -> tuple[tuple[int, float] | None,
-                                                                        tuple[int, float] | None]:
+def worst_maps(series: array, b: list[int], start: int, split: int, end: int
+               ) -> tuple[tuple[int, float] | None, tuple[int, float] | None]:
     """Lowest MAP in [start, end] and in [split, end] (start <= split): measured values, and (SBP + 2 DBP) / 3
     of readings (SBP and DBP at the same time) that have no measured MAP. One merge pass over the measures'
     ranges of the window's array (`b`: PatientWindow.bounds)."""
