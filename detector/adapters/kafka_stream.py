@@ -58,6 +58,7 @@ from detector.core.config import DetectorConfig
 from detector.core.engine import DetectorEngine
 from detector.core.fast_decode import observation_fields
 from detector.core.window import seconds_to_datetime
+from detector.gc_tuning import tune_gc
 from detector.metrics import DetectorMetrics
 from schemas import CareEvent, Observation, PatientEvent, Topics, decode_event, describe_validation_error
 from schemas.dead_letter import DeadLetter
@@ -71,9 +72,6 @@ __all__ = ["READINESS_CHECKS", "DetectorStream", "StreamTopics", "restore_partit
 
 READINESS_CHECKS = ("kafka_connected", "partitions_assigned", "state_restored")
 """What /readyz of a detector waits for: the broker answered, partitions are assigned, their state restored."""
-
-_GC_THRESHOLDS = (20_000, 20, 20)
-"""Cyclic-GC generation thresholds of a detector process (gen 0 allocations, gen 1 and 2 collections)."""
 
 log = logging.getLogger(__name__)
 
@@ -171,10 +169,7 @@ class DetectorStream:
 
     def start(self) -> None:
         """Connect and join the group (partitions arrive with the first polls)."""
-        # Each observation allocates and frees dozens of short-lived objects and almost never a reference cycle
-        # (refcounting frees them); with CPython's default gen-0 threshold of 700 the cyclic collector would run
-        # every few observations (benchmarks/bench_detector.py Kafka figure: about 7 % more observations per second).
-        gc.set_threshold(_GC_THRESHOLDS[0], _GC_THRESHOLDS[1], _GC_THRESHOLDS[2])
+        tune_gc()  # benchmarks/bench_detector.py Kafka figure: about 7 % more observations per second
         self._producer = KafkaProducer(**self.settings.producer_kwargs(), acks="all", enable_idempotence=True,
                                        linger_ms=5, batch_size=256 * 1024, allow_auto_create_topics=False)
         consumer = make_consumer(self.settings, self.group_id, (), max_poll_records=self.max_poll_records,

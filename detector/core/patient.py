@@ -10,10 +10,14 @@ from schemas.base import Location
 
 __all__ = ["NO_CONTEXT", "NO_POSITION", "SOFA_RING_HOURS", "PatientState"]
 
-SOFA_RING_HOURS = 96
-"""Hourly worst SOFA totals kept for the baseline: 72 h before a 24 h window (§3.2)."""
+SOFA_RING_HOURS = 97
+"""Hourly worst SOFA totals kept for the baseline (§3.2): the 72 h before a 24 h window, plus the scoring hour
+itself, so that recording the current hour never overwrites an hour its baseline reads (the baseline must not
+depend on whether it is read before or after that hour's first scoring, or on a restart in between)."""
 
 NO_POSITION = -1
+
+_RING_VALUES = range(1, 256)  # what a SOFA ring slot can hold: 1 + a SOFA total (0 = no scoring that hour)
 
 NO_CONTEXT = RiskContext()
 """Nothing known from an admission event (the risk features then use the window's first value time)."""
@@ -43,7 +47,7 @@ class PatientState:
         self.weight_s: int | None = None
         self.last_anchor_s: int | None = None
         self.dirty = False  # changed since the last scoring (a multi-part message not finished yet)
-        self.sofa_ring = bytearray(SOFA_RING_HOURS)  # hour % 96 -> 1 + worst SOFA of that hour, 0 = none
+        self.sofa_ring = bytearray(SOFA_RING_HOURS)  # hour % 97 -> 1 + worst SOFA of that hour, 0 = none
         self.sofa_hour: int | None = None  # newest hour index (event seconds // 3600) written to the ring
         self.positions = [NO_POSITION, NO_POSITION, NO_POSITION]
         # (hour, baseline): the baseline of an hour only reads older, final ring slots. Not serialised.
@@ -83,8 +87,11 @@ class PatientState:
             ring = self.sofa_ring
             a, b = start % SOFA_RING_HOURS, end % SOFA_RING_HOURS
             span = ring[a:b] if a < b else ring[a:] + ring[:b]
-            # the lowest non-empty slot (0 = no scoring that hour): drop the zeros in C, then take the minimum
-            lowest = min(span.replace(b"\x00", b""), default=0)
-            baseline = max(lowest - 1, 0)
+            # the lowest non-empty slot (0 = no scoring that hour): SOFA totals are small, so asking for 1, 2,
+            # ... in turn (each a memchr in C) ends after a few tries, cheaper than iterating the whole span
+            for stored in _RING_VALUES:
+                if stored in span:
+                    baseline = stored - 1
+                    break
         self.baseline_cache = (hour, baseline)
         return baseline

@@ -1,20 +1,21 @@
 """Compact, versioned binary form of one patient's state, for the compacted changelog topic.
 
-Layout (little-endian), version 2:
+Layout (little-endian), version 3:
 
-    B    format version (2)
+    B    format version (3)
     head struct `_HEAD`: newest_s, first_s, late_dropped, weight (g), weight_s, last_anchor_s, dirty,
          sofa_hour, 3 source positions (q), episode: opened_s, sequence, level, last_fired_s, lower_since_s,
          lower_max, clear_sets, clear_since_s
-    context struct `_CONTEXT` (version 2 only): age in years (d, NaN = unknown), male (B: 0, 1, 255 = unknown),
+    context struct `_CONTEXT` (versions 2 and 3): age in years (d, NaN = unknown), male (B: 0, 1, 255 = unknown),
          admitted_s (the learned risk score's RiskContext, from the admission event)
     6 short strings (B length, 255 = None, UTF-8): episode_id, encounter_id, facility, unit, room, bed
-    96 B  hourly SOFA ring (1 + worst SOFA of the hour, 0 = no value)
+    97 B  hourly SOFA ring (1 + worst SOFA of the hour, 0 = no value; hour h in byte h % 97)
     H    care events, then 6 x i each
     B    measures held, then per measure: B slot, H triples, the window's int32 triples as raw bytes
 
-Times are event seconds since 2000-01-01 (int32); None is stored as -2**31. Version 1 (no context block) is
-still read, as a patient without admission context, so a rolling upgrade keeps its state. Decoding rejects
+Times are event seconds since 2000-01-01 (int32); None is stored as -2**31. Versions 1 (no context block: a
+patient without admission context) and 2 (a 96-byte ring, hour h in byte h % 96, moved into the 97-byte ring)
+are still read, so a rolling upgrade keeps its state. Decoding rejects
 an unknown version with `StateFormatError` (the operator must replay input or run the matching detector
 version).
 """
@@ -35,8 +36,9 @@ from schemas.base import Location
 
 __all__ = ["FORMAT_VERSION", "StateFormatError", "decode_state", "encode_state"]
 
-FORMAT_VERSION = 2  # bump on any layout change (and on a reordering of schemas.measures.Measure)
-READABLE_VERSIONS = (1, 2)
+FORMAT_VERSION = 3  # bump on any layout change (and on a reordering of schemas.measures.Measure)
+READABLE_VERSIONS = (1, 2, 3)
+_LEGACY_RING_HOURS = 96  # the SOFA ring of versions 1 and 2
 _NONE = -(2**31)
 _HEAD = struct.Struct("<iiIiiiBi3qiIBiiBBi")
 _CONTEXT = struct.Struct("<dBi")
@@ -147,8 +149,12 @@ def _decode(view: memoryview) -> PatientState:
     state.encounter_id = texts[1]
     if any(t is not None for t in texts[2:]):
         state.location = Location(facility=texts[2], unit=texts[3], room=texts[4], bed=texts[5])
-    state.sofa_ring = bytearray(view[pos:pos + SOFA_RING_HOURS])
-    pos += SOFA_RING_HOURS
+    if version >= 3:
+        state.sofa_ring = bytearray(view[pos:pos + SOFA_RING_HOURS])
+        pos += SOFA_RING_HOURS
+    else:
+        state.sofa_ring = _legacy_ring(view[pos:pos + _LEGACY_RING_HOURS], state.sofa_hour)
+        pos += _LEGACY_RING_HOURS
     (n_care,) = struct.unpack_from("<H", view, pos)
     pos += 2
     state.care = CareLog([_CARE.unpack_from(view, pos + i * _CARE.size) for i in range(n_care)])
@@ -171,3 +177,14 @@ def _decode(view: memoryview) -> PatientState:
     if pos != len(view):
         raise StateFormatError(f"{len(view) - pos} trailing bytes in detector state record")
     return state
+
+
+def _legacy_ring(old: memoryview, newest_hour: int | None) -> bytearray:
+    """A version 1/2 SOFA ring (hour h in byte h % 96) as the current ring (hour h in byte h % 97)."""
+    if len(old) != _LEGACY_RING_HOURS:
+        raise StateFormatError("the SOFA ring is truncated")
+    ring = bytearray(SOFA_RING_HOURS)
+    if newest_hour is not None:
+        for hour in range(newest_hour - _LEGACY_RING_HOURS + 1, newest_hour + 1):
+            ring[hour % SOFA_RING_HOURS] = old[hour % _LEGACY_RING_HOURS]
+    return ring

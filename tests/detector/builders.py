@@ -72,3 +72,24 @@ def feed(engine, events: Iterable) -> list:
     for event in events:
         alerts.extend(engine.process(event))
     return alerts
+
+
+def legacy_state(data: bytes, version: int) -> bytes:
+    """A current (version 3) changelog record rewritten in format 1 or 2, as an older detector wrote it: a
+    96-byte SOFA ring (hour h in byte h % 96, the newest 96 hours) and, in version 1, no context block."""
+    from detector.core.patient import SOFA_RING_HOURS
+    from detector.core.state import _CONTEXT, _HEAD, _NONE
+
+    strings = pos = 1 + _HEAD.size + _CONTEXT.size
+    for _ in range(6):
+        n = data[pos]
+        pos += 1 + (0 if n == 255 else n)
+    ring = data[pos:pos + SOFA_RING_HOURS]
+    newest_hour = _HEAD.unpack_from(data, 1)[7]
+    old = bytearray(96)
+    if newest_hour != _NONE:
+        for hour in range(newest_hour - 95, newest_hour + 1):
+            old[hour % 96] = ring[hour % SOFA_RING_HOURS]
+    context = data[1 + _HEAD.size:strings] if version == 2 else b""
+    return (bytes((version,)) + data[1:1 + _HEAD.size] + context + data[strings:pos] + bytes(old)
+            + data[pos + SOFA_RING_HOURS:])

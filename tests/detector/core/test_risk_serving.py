@@ -17,7 +17,7 @@ from detector.core.state import FORMAT_VERSION, decode_state
 from detector.core.window import event_seconds
 from schemas import Alert, PatientEvent, PatientEventKind, Source
 from schemas.patient_event import Sex
-from tests.detector.builders import NORMAL, at, feed, message
+from tests.detector.builders import NORMAL, at, feed, legacy_state, message
 
 SHIPPED = INSTALL_ROOT / DEFAULT_RISK_MODEL_PATH
 # Vitals a little off but below every classic trigger (NEWS2 2, no single red score, SIRS 1, qSOFA 0).
@@ -241,7 +241,7 @@ def test_restore_keeps_the_context_and_scores_like_an_uninterrupted_engine() -> 
     restarted = DetectorEngine(config)
     feed(restarted, events[:1 + 5 * len(MILD)])
     data = restarted.export_state("p1")
-    assert data is not None and data[0] == FORMAT_VERSION == 2
+    assert data is not None and data[0] == FORMAT_VERSION == 3
     fresh = DetectorEngine(config)
     fresh.import_state("p1", data)
     assert fresh.patient("p1").context == live.patient("p1").context != NO_CONTEXT
@@ -252,14 +252,13 @@ def test_restore_keeps_the_context_and_scores_like_an_uninterrupted_engine() -> 
 
 
 def test_version_1_state_is_still_read_without_context() -> None:
-    from detector.core.state import _CONTEXT, _HEAD
-
     engine = DetectorEngine()
     feed(engine, _stay(hours=2))
-    v2 = engine.export_state("p1")
-    assert v2 is not None
-    v1 = bytes((1,)) + v2[1:1 + _HEAD.size] + v2[1 + _HEAD.size + _CONTEXT.size:]
-    old = decode_state(v1)
+    current = engine.export_state("p1")
+    assert current is not None
+    old = decode_state(legacy_state(current, 1))
     assert old.context == NO_CONTEXT
     assert old.window.snapshot() == engine.window("p1").snapshot()
-    assert decode_state(v2).context == engine.patient("p1").context == RiskContext(67.0, True, event_seconds(at(0)))
+    assert decode_state(legacy_state(current, 2)).context == engine.patient("p1").context
+    assert decode_state(current).context == engine.patient("p1").context == RiskContext(67.0, True,
+                                                                                         event_seconds(at(0)))
