@@ -41,6 +41,7 @@ from pathlib import Path
 from struct import Struct
 from zlib import crc32
 
+from detector.core import window_compiled
 from detector.core._frozen import fast_builder
 from detector.core.config import DetectorConfig, RiskModelConfig
 from detector.core.escalation import Decision, EscalationState, decide
@@ -236,6 +237,10 @@ class DetectorEngine:
         self._max_entries = w.max_entries_per_measure
         self._max_ints = 3 * self._max_entries  # the cap in ints of the window's array (3 per value)
         prepare_compiled_scans(self.config.timing)  # JIT or cache load now, not at the first scoring
+        self._evict: Callable[[PatientWindow, int], None] = PatientWindow.evict
+        if window_compiled.USE_COMPILED_EVICT:
+            window_compiled.warm_up()
+            self._evict = window_compiled.evict
         self._triple = array("i", (0, 0, 0))  # scratch for inserting one (t, v, h) triple inside the window
         # event_seconds of the last datetime objects seen (the parts of one message share them)
         self._last_dt: datetime | None = None
@@ -399,7 +404,7 @@ class DetectorEngine:
                 if t > newest:
                     window.newest_s = t
                     if t // 3600 != newest // 3600:  # at most once per event-time hour: evict everywhere
-                        window.evict(t - self._length_s)
+                        self._evict(window, t - self._length_s)
                 if n + 3 > self._max_ints:
                     window.trim(slot, self._max_entries)
                 outcome = _INSERTED

@@ -87,11 +87,13 @@ class PatientState:
             ring = self.sofa_ring
             a, b = start % SOFA_RING_HOURS, end % SOFA_RING_HOURS
             span = ring[a:b] if a < b else ring[a:] + ring[:b]
-            # the lowest non-empty slot (0 = no scoring that hour): SOFA totals are small, so asking for 1, 2,
-            # ... in turn (each a memchr in C) ends after a few tries, cheaper than iterating the whole span
-            for stored in _RING_VALUES:
-                if stored in span:
-                    baseline = stored - 1
-                    break
+            # the lowest non-empty slot (0 = no scoring that hour): SOFA totals are small (at most 24), so
+            # asking for 1, 2, ... in turn (each a memchr in C) ends after a few tries, cheaper than iterating
+            # the whole span; a span of empty hours only is recognised first (strip, also in C)
+            if span.strip(b"\x00"):
+                for stored in _RING_VALUES:
+                    if stored in span:
+                        baseline = stored - 1
+                        break
         self.baseline_cache = (hour, baseline)
         return baseline

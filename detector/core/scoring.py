@@ -73,10 +73,10 @@ class ScoringBasis:
     `scores` may lack the `LADDER_OPTIONAL` scores (a scoring that was not complete).
     """
 
-    observation_set: ScoreInputs
+    set_values: dict[str, object]  # SelectedInputs.*_values: what each view's ScoreInputs was built from
     shock_index_pair: tuple[float, float] | None
-    criteria: ScoreInputs
-    sofa: ScoreInputs
+    criteria_values: dict[str, object]
+    sofa_values: dict[str, object]
     infected: bool
     sofa_baseline: int
     scores: dict[str, ScoreResult]
@@ -119,7 +119,8 @@ def score_selected(selected: SelectedInputs, infection: InfectionStatus, sofa_ba
     pair = selected.shock_index_pair
     old = previous.scores if previous is not None else None
     news_mews: ScoreResult | None = None
-    if old is not None and previous.observation_set == obs_set and previous.shock_index_pair == pair:  # type: ignore[union-attr]
+    if (old is not None and previous.set_values == selected.set_values  # type: ignore[union-attr]
+            and previous.shock_index_pair == pair):  # type: ignore[union-attr]
         news, si = old["news2"], old["shock_index"]
         news_mews = old.get("mews")
     else:
@@ -129,7 +130,7 @@ def score_selected(selected: SelectedInputs, infection: InfectionStatus, sofa_ba
         news_mews = mews(obs_set)
     same_infection = old is not None and previous.infected == infected  # type: ignore[union-attr]
     sirs = sirs2 = severe = shock = None
-    if same_infection and previous.criteria == crit:  # type: ignore[union-attr]
+    if same_infection and previous.criteria_values == selected.criteria_values:  # type: ignore[union-attr]
         q = old["qsofa"]  # type: ignore[index]
         sirs, sirs2 = old.get("sirs"), old.get("sirs_sep1")  # type: ignore[union-attr]
         severe, shock = old.get("sep1_severe_sepsis"), old.get("sep1_septic_shock")  # type: ignore[union-attr]
@@ -142,7 +143,7 @@ def score_selected(selected: SelectedInputs, infection: InfectionStatus, sofa_ba
         # each definition gets the results it builds on (they are not recomputed; see the differential tests)
         severe = sep1_severe_sepsis(crit, infected, sirs=sirs2)
         shock = sep1_septic_shock(crit, infected, severe=severe)
-    same_sofa = old is not None and previous.sofa == sofa_in  # type: ignore[union-attr]
+    same_sofa = old is not None and previous.sofa_values == selected.sofa_values  # type: ignore[union-attr]
     sofa_result = old["sofa"] if same_sofa else sofa(sofa_in)  # type: ignore[index]
     sofa_now = int(sofa_result.value)  # type: ignore[arg-type]
     s3 = s3_shock = None
@@ -210,8 +211,8 @@ def complete_scoring(scoring: Scoring) -> Scoring:
 
 def basis_of(selected: SelectedInputs, scoring: Scoring) -> ScoringBasis:
     """The basis to pass as `previous` to the patient's next `score_selected`."""
-    return _new_basis(selected.observation_set, selected.shock_index_pair, selected.criteria, selected.sofa,
-                      scoring.infection.suspected, scoring.sofa_baseline, scoring.scores)
+    return _new_basis(selected.set_values, selected.shock_index_pair, selected.criteria_values,
+                      selected.sofa_values, scoring.infection.suspected, scoring.sofa_baseline, scoring.scores)
 
 
 def with_risk(scoring: Scoring, risk: ScoreResult, risk_level: int) -> Scoring:

@@ -95,7 +95,9 @@ def fast_inputs(**values: object) -> ScoreInputs:
 class SelectedInputs:
     """The inputs of one scoring at event time `now_s`, with the event time of every value used.
 
-    `*_times` map a ScoreInputs key to the event time (seconds since 2000) of the value it holds.
+    `*_times` map a ScoreInputs key to the event time (seconds since 2000) of the value it holds; `*_values` are
+    what each ScoreInputs was built from (`ScoreInputs(**values)`): equal dicts mean equal inputs, and comparing
+    them is cheaper than comparing the 29-field dataclasses (incremental scoring does it at every scoring).
     """
 
     now_s: int
@@ -108,6 +110,9 @@ class SelectedInputs:
     set_times: dict[str, int]
     criteria_times: dict[str, int]
     sofa_times: dict[str, int]
+    set_values: dict[str, object]
+    criteria_values: dict[str, object]
+    sofa_values: dict[str, object]
 
 
 _new_selected = fast_builder(SelectedInputs)
@@ -364,7 +369,7 @@ def _select_compiled(w: PatientWindow, care: CareLog, now_s: int, config: Timing
     criteria, sofa_inputs = _criteria_and_sofa(w, care, now_s, config, weight_kg, c_from, s_from, s_vital_from,
                                                 c_times, c_values, s_times, s_values)
     return _new_selected(now_s, observation_set, anchor, tuple(carried), si_pair, criteria, sofa_inputs,
-                         set_times, c_times, s_times)
+                         set_times, c_times, s_times, set_values, c_values, s_values)
 
 
 def _select_reference(window: PatientWindow, care: CareLog, now_s: int, config: TimingConfig,
@@ -454,7 +459,7 @@ def _select_reference(window: PatientWindow, care: CareLog, now_s: int, config: 
     criteria, sofa_inputs = _criteria_and_sofa(w, care, now_s, config, weight_kg, c_from, s_from, s_vital_from,
                                                 c_times, c_values, s_times, s_values)
     return _new_selected(now_s, observation_set, anchor, tuple(carried), si_pair, criteria, sofa_inputs,
-                         set_times, c_times, s_times)
+                         set_times, c_times, s_times, set_values, c_values, s_values)
 
 
 def _worst_pf(w: PatientWindow, care: CareLog, start: int, now_s: int, config: TimingConfig,
