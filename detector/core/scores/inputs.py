@@ -293,7 +293,9 @@ class ScoreResult:
     * `reason` (property): short human text for alerts and audit, no patient identifiers, e.g.
       "NEWS2 8 (high): RR 26 (3), SpO2 91 (3); missing temp_c". It is built on access from `explanation`
       (a string, a function producing it, or a `(function, *arguments)` tuple) because formatting costs more
-      than scoring; it is not part of equality or repr.
+      than scoring; it is not part of equality or repr. The text is kept once built (`_reason`): an alert reads
+      a trigger's reason for its reasons and again for its score snapshot, and a result that the next scorings
+      reuse (unchanged inputs) is shown by the episode's later alerts too.
     """
 
     name: str
@@ -304,16 +306,20 @@ class ScoreResult:
     missing: tuple[str, ...]
     incomplete: bool
     explanation: Explanation = field(default="", compare=False, repr=False)
+    _reason: str | None = field(default=None, compare=False, repr=False)
 
     @property
     def reason(self) -> str:
         """The human-readable reason text (see the class docstring)."""
+        text = self._reason
+        if text is not None:
+            return text
         explanation = self.explanation
         if isinstance(explanation, str):
             return explanation
-        if isinstance(explanation, tuple):
-            return explanation[0](*explanation[1:])  # type: ignore[no-any-return]
-        return explanation()
+        text = explanation[0](*explanation[1:]) if isinstance(explanation, tuple) else explanation()
+        _set_attr(self, "_reason", text)  # a cache of a pure function of the result: not a change of it
+        return text  # type: ignore[return-value]
 
 
 @dataclass(slots=True)
@@ -328,6 +334,10 @@ class _ResultBuilder:
     missing: tuple[str, ...]
     incomplete: bool
     explanation: Explanation = ""
+    _reason: str | None = None
+
+
+_set_attr = object.__setattr__
 
 
 def make_result(name: str, value: int | float | bool | None, band: str | None, points: dict[str, int],
