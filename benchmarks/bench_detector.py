@@ -168,7 +168,6 @@ def _core(events: list[Observation], prefix: str = "detector_core",
             gc.collect()
     assert best is not None
     elapsed, cpu, scored, transitions = best
-    gc.collect()
     _, default_gc_cpu, _ = _timed_run(events, config)
     return {f"{prefix}_obs_per_cpu_s": round(len(events) / cpu),
             f"{prefix}_obs_per_wall_s": round(len(events) / elapsed),

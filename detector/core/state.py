@@ -15,9 +15,8 @@ Layout (little-endian), version 3:
 
 Times are event seconds since 2000-01-01 (int32); None is stored as -2**31. Versions 1 (no context block: a
 patient without admission context) and 2 (a 96-byte ring, hour h in byte h % 96, moved into the 97-byte ring)
-are still read, so a rolling upgrade keeps its state. Decoding rejects
-an unknown version with `StateFormatError` (the operator must replay input or run the matching detector
-version).
+are still read, so a rolling upgrade keeps its state. Decoding rejects an unknown version with
+`StateFormatError` (the operator must replay input or run the matching detector version).
 """
 
 from __future__ import annotations

@@ -4,7 +4,9 @@
 packed array keeps its layout (slots in order, each sorted). It runs once per patient and event-time hour, and in
 Python it walks the held measures and deletes one slice per measure that loses values; this kernel compacts the
 array in place in one pass and the caller shortens it once (tests/detector/core/test_window_compiled.py compares
-the two on random windows).
+the two on random windows). The engine's insertion fast path evicts with it; `PatientWindow.add` (the rare
+slow path: corrections, retractions, out-of-order values) keeps calling its own Python eviction, which leaves
+the same window.
 """
 
 from __future__ import annotations

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from array import array
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detector.core import engine as engine_module
 from detector.core import window_compiled
 from detector.core.engine import DetectorEngine
 from detector.core.window import MEASURE_LIST, PatientWindow
@@ -54,13 +54,12 @@ def test_nothing_to_drop_leaves_the_window_as_it_was() -> None:
     assert len(window.data) == 0 and not any(window.lengths)
 
 
-def test_engine_with_either_eviction_keeps_the_same_windows(monkeypatch: object) -> None:
+def test_engine_with_either_eviction_keeps_the_same_windows(monkeypatch: pytest.MonkeyPatch) -> None:
     events = [e for hour in range(40) for e in message("p1", at(hour), **NORMAL)]
     compiled = DetectorEngine()
     compiled_alerts = feed(compiled, events)
-    monkeypatch.setattr(window_compiled, "USE_COMPILED_EVICT", False)  # type: ignore[attr-defined]
+    monkeypatch.setattr(window_compiled, "USE_COMPILED_EVICT", False)
     reference = DetectorEngine()
     assert reference._evict is PatientWindow.evict and compiled._evict is window_compiled.evict
     assert feed(reference, events) == compiled_alerts
     assert compiled.window("p1").data == reference.window("p1").data  # type: ignore[union-attr]
-    assert engine_module.window_compiled is window_compiled
