@@ -240,30 +240,31 @@ def _tree(draw: st.DrawFn) -> Tree:
 
 
 @settings(max_examples=200, deadline=None)
-@given(trees=st.lists(_tree(), min_size=1, max_size=6),
+@given(trees=st.lists(_tree(), min_size=1, max_size=20),  # >= 8: the side-by-side walk too
        rows=st.lists(st.lists(_x_values, min_size=6, max_size=6), min_size=1, max_size=8))
 def test_random_trees_sum_the_same_leaves_as_the_generated_code(trees: list[Tree], rows: list[list[float]]) -> None:
     generated = _compile(trees)
-    nodes, values, roots = _flatten(trees)
+    flat = _flatten(trees)
     for row in rows:
         expected = generated(row)
-        assert _margin(np.array(row), nodes, values, roots) == expected
+        assert _margin(np.array(row), *flat) == expected
         assert expected == sum(tree.predict(row) for tree in trees)  # the generated code is itself the walk
 
 
 @settings(max_examples=200, deadline=None)
-@given(trees=st.lists(_tree(), min_size=1, max_size=6),
+@given(trees=st.lists(_tree(), min_size=1, max_size=20),  # >= 8: the side-by-side walk too
        rows=st.lists(st.lists(_x_values, min_size=6, max_size=6), min_size=1, max_size=8))
 def test_random_trees_give_the_python_explainers_contributions(trees: list[Tree], rows: list[list[float]]) -> None:
     """Every missing-value rule, single-leaf trees, repeated features on a path: the kernel adds the explainer's
     steps in its order, so each per-feature sum is the same float (not just close)."""
     explainer = _Explainer(trees)
-    nodes, values, roots = _flatten(trees)
+    flat = _flatten(trees)
     steps = _flatten_steps(explainer.steps)
     for row in rows:
         expected = explainer.contributions(row, 6)
         out = np.full(6, math.nan)  # the kernel must overwrite every position
-        _contributions(np.array(row), nodes, values, roots, *steps, out)
+        _contributions(np.array(row), flat.feature, flat.threshold, flat.flags, flat.children, flat.roots,
+                       flat.n_internal, *steps, out)
         assert out.tolist() == expected
 
 
@@ -326,7 +327,7 @@ def test_shipped_contributions_on_random_vectors_with_nan_zero_and_thresholds(sc
 def test_shipped_artifact_loads_compiles_and_explains_the_same(scorer: RiskScorer) -> None:
     compiled = scorer.prepare_compiled()
     assert isinstance(compiled, CompiledRisk) and scorer.prepare_compiled() is compiled
-    assert compiled.nodes.shape == (sum(len(t.feature) for t in scorer.model.trees), 4)
+    assert compiled.trees.n_internal == sum(len(t.feature) for t in scorer.model.trees)
     window = PatientWindow()
     rows = {Measure.HEART_RATE: 128, Measure.RESPIRATORY_RATE: 30, Measure.LACTATE: 4.2, Measure.SYSTOLIC_BP: 88,
             Measure.DIASTOLIC_BP: 50, Measure.TEMPERATURE: 39.1}
