@@ -306,36 +306,36 @@ def _window_features(data: np.ndarray, lengths: np.ndarray, now_s: int, plan: np
 
 
 @kernel
-def _step(x: np.ndarray, feature: np.ndarray, threshold: np.ndarray, flags: np.ndarray, children: np.ndarray,
-          node: np.uint32) -> np.uint32:
+def _step(x: np.ndarray, split: np.ndarray, value: np.ndarray, children: np.ndarray, node: int) -> int:
     """One level down from `node` (a leaf maps to itself): left when `x[feature] <= threshold`, except that a
     value the split treats as missing (NaN; for a "Zero" split also |v| <= kZeroThreshold) takes the split's
-    missing side (flags bit 0: left). Branch-free on purpose: the comparisons feed an index, because the
-    outcome is unpredictable (many features are NaN) and a mispredicted branch per level cost ~2x."""
-    v = x[feature[node]]
-    flag = np.int64(flags[node])
+    missing side. Branch-free on purpose: the comparisons feed an index, because the outcome is unpredictable
+    (many features are NaN) and a mispredicted branch per level cost ~2x."""
+    word = split[node]
+    v = x[word >> 2]
+    flag = np.int64(word & 3)
     missing = np.int64(v != v) | ((flag >> 1) & np.int64(v >= -_ZERO) & np.int64(v <= _ZERO))
-    left = (np.int64(v <= threshold[node]) & (1 - missing)) | (missing & flag & 1)
+    left = (np.int64(v <= value[node]) & (1 - missing)) | (missing & flag & 1)
     return children[np.uint64(2 * node + 1 - left)]
 
 
 @kernel
-def _leaf(x: np.ndarray, feature: np.ndarray, threshold: np.ndarray, flags: np.ndarray, children: np.ndarray,
-          n_internal: int, node: np.uint32) -> np.uint32:
-    """The leaf node (>= n_internal) that row `x` reaches from `node` (see `_flatten` for the layout)."""
+def _leaf(x: np.ndarray, split: np.ndarray, value: np.ndarray, children: np.ndarray, n_internal: int,
+          node: int) -> int:
+    """The leaf node (>= n_internal) that row `x` reaches from `node` (see `FlatTrees` for the layout)."""
     while node < n_internal:
-        node = _step(x, feature, threshold, flags, children, node)
+        node = _step(x, split, value, children, node)
     return node
 
 
 @kernel
-def _leaves(x: np.ndarray, feature: np.ndarray, threshold: np.ndarray, flags: np.ndarray, children: np.ndarray,
-            roots: np.ndarray, n_internal: int, out: np.ndarray) -> None:
+def _leaves(x: np.ndarray, split: np.ndarray, value: np.ndarray, children: np.ndarray, roots: np.ndarray,
+            n_internal: int, out: np.ndarray) -> None:
     """out[r] = the leaf node that row `x` reaches in tree r.
 
     Eight trees are walked side by side: their paths are independent, so the CPU overlaps their loads.
     (With the branch-free step and unsigned indices, which spare numba's negative-index wraparound code: the
-    shipped 250 trees cost 4.8 instead of 11.1 µs per row.)"""
+    shipped 250 trees cost ~5 instead of 11.1 µs per row.)"""
     n = roots.shape[0]
     r = 0
     while r + 8 <= n:
@@ -343,38 +343,38 @@ def _leaves(x: np.ndarray, feature: np.ndarray, threshold: np.ndarray, flags: np
         e, f, g, h = roots[r + 4], roots[r + 5], roots[r + 6], roots[r + 7]
         while (a < n_internal or b < n_internal or c < n_internal or d < n_internal or e < n_internal
                or f < n_internal or g < n_internal or h < n_internal):
-            a = _step(x, feature, threshold, flags, children, a)
-            b = _step(x, feature, threshold, flags, children, b)
-            c = _step(x, feature, threshold, flags, children, c)
-            d = _step(x, feature, threshold, flags, children, d)
-            e = _step(x, feature, threshold, flags, children, e)
-            f = _step(x, feature, threshold, flags, children, f)
-            g = _step(x, feature, threshold, flags, children, g)
-            h = _step(x, feature, threshold, flags, children, h)
+            a = _step(x, split, value, children, a)
+            b = _step(x, split, value, children, b)
+            c = _step(x, split, value, children, c)
+            d = _step(x, split, value, children, d)
+            e = _step(x, split, value, children, e)
+            f = _step(x, split, value, children, f)
+            g = _step(x, split, value, children, g)
+            h = _step(x, split, value, children, h)
         out[r], out[r + 1], out[r + 2], out[r + 3] = a, b, c, d
         out[r + 4], out[r + 5], out[r + 6], out[r + 7] = e, f, g, h
         r += 8
     while r < n:
-        out[r] = _leaf(x, feature, threshold, flags, children, n_internal, roots[r])
+        out[r] = _leaf(x, split, value, children, n_internal, roots[r])
         r += 1
 
 
 @kernel
-def _margin(x: np.ndarray, feature: np.ndarray, threshold: np.ndarray, flags: np.ndarray, children: np.ndarray,
-            leaf_value: np.ndarray, roots: np.ndarray, n_internal: int) -> float:
+def _margin(x: np.ndarray, split: np.ndarray, value: np.ndarray, children: np.ndarray, roots: np.ndarray,
+            n_internal: int) -> float:
     """Sum of every tree's leaf value, in tree order from 0.0 (the generated `margin` function's order)."""
     leaves = np.empty(roots.shape[0], dtype=np.uint32)
-    _leaves(x, feature, threshold, flags, children, roots, n_internal, leaves)
+    _leaves(x, split, value, children, roots, n_internal, leaves)
     s = 0.0
     for r in range(roots.shape[0]):
-        s += leaf_value[leaves[r]]
+        s += value[leaves[r]]
     return s
 
 
 @kernel
-def _contributions(x: np.ndarray, feature: np.ndarray, threshold: np.ndarray, flags: np.ndarray,
-                   children: np.ndarray, roots: np.ndarray, n_internal: int, step_start: np.ndarray,
-                   step_feature: np.ndarray, step_change: np.ndarray, out: np.ndarray) -> None:
+def _contributions(x: np.ndarray, split: np.ndarray, value: np.ndarray, children: np.ndarray, roots: np.ndarray,
+                   n_internal: int, step_start: np.ndarray, step_feature: np.ndarray, step_change: np.ndarray,
+                   out: np.ndarray) -> None:
     """Tree-path contributions of row `x` into `out` (zeroed here): model._Explainer.contributions' sums.
 
     Per tree in tree order, its leaf (`_leaves`, the leaves `_margin` adds); then that leaf's path steps,
@@ -385,17 +385,16 @@ def _contributions(x: np.ndarray, feature: np.ndarray, threshold: np.ndarray, fl
     for k in range(out.shape[0]):
         out[k] = 0.0
     leaves = np.empty(roots.shape[0], dtype=np.uint32)
-    _leaves(x, feature, threshold, flags, children, roots, n_internal, leaves)
+    _leaves(x, split, value, children, roots, n_internal, leaves)
     for r in range(roots.shape[0]):
-        leaf = leaves[r] - n_internal
+        leaf = np.int64(leaves[r]) - n_internal
         for k in range(step_start[leaf], step_start[leaf + 1]):
             out[step_feature[k]] += step_change[k]
 
 
 @kernel
 def _score(data: np.ndarray, lengths: np.ndarray, now_s: int, plan: np.ndarray, tail: tuple, x: np.ndarray,
-           feature: np.ndarray, threshold: np.ndarray, flags: np.ndarray, children: np.ndarray,
-           leaf_value: np.ndarray, roots: np.ndarray, n_internal: int) -> float:
+           split: np.ndarray, value: np.ndarray, children: np.ndarray, roots: np.ndarray, n_internal: int) -> float:
     """Fill the feature vector `x` (window features, derived vitals, then `tail`) and return the margin; NaN
     when the window features could not be computed exactly (the caller recomputes with the Python reference)."""
     exact = _window_features(data, lengths, now_s, plan, x)
@@ -404,7 +403,7 @@ def _score(data: np.ndarray, lengths: np.ndarray, now_s: int, plan: np.ndarray, 
         x[start + k] = tail[k]
     if not exact:
         return np.nan
-    return _margin(x, feature, threshold, flags, children, leaf_value, roots, n_internal)
+    return _margin(x, split, value, children, roots, n_internal)
 
 
 # ---------------------------------------------------------------- Python side
@@ -412,18 +411,17 @@ def _score(data: np.ndarray, lengths: np.ndarray, now_s: int, plan: np.ndarray, 
 
 class FlatTrees(NamedTuple):
     """The ensemble as flat arrays for the kernels: nodes 0..n_internal-1 are the splits, the leaves follow
-    (tree order, so leaf node n_internal + j is the explainer's leaf j) and point to themselves.
+    (in tree order, so leaf node n_internal + j is the explainer's leaf j) and point to themselves.
 
-    Per node: `feature` (uint32), `threshold` (float64), `flags` (uint8: bit 0 = a missing value goes left,
-    bit 1 = a "Zero" split), `children[2 node]` / `children[2 node + 1]` = left / right (uint32);
-    `leaf_value` (float64, 0 for splits); `roots` (uint32, one per tree; a single-leaf tree's root is its
-    leaf)."""
+    Per node: `split` = feature << 2 | bit 1 ("Zero" split) | bit 0 (a missing value goes left), 0 for a leaf;
+    `value` (float64) = the threshold of a split, the value of a leaf; `children[2 node]` / `children[2 node
+    + 1]` = left / right child. `roots`: one node per tree (a single-leaf tree's root is its leaf). Unsigned
+    16-bit node and split words when the ensemble fits (the shipped one: 15,220 nodes, ~230 KB in all), else
+    32-bit."""
 
-    feature: np.ndarray
-    threshold: np.ndarray
-    flags: np.ndarray
+    split: np.ndarray
+    value: np.ndarray
     children: np.ndarray
-    leaf_value: np.ndarray
     roots: np.ndarray
     n_internal: int
 
@@ -434,18 +432,19 @@ def _flatten(trees: Sequence[Tree]) -> FlatTrees:
     splits send NaN and |v| <= kZeroThreshold the default way."""
     n_internal = sum(len(tree.feature) for tree in trees)
     n_nodes = n_internal + sum(len(tree.leaf_value) for tree in trees)
-    feature = np.zeros(n_nodes, dtype=np.uint32)
-    threshold = np.zeros(n_nodes, dtype=np.float64)
-    flags = np.zeros(n_nodes, dtype=np.uint8)
-    children = np.zeros(2 * n_nodes, dtype=np.uint32)
-    leaf_value = np.zeros(n_nodes, dtype=np.float64)
+    n_features = 1 + max((f for tree in trees for f in tree.feature), default=0)
+    split_type = np.uint16 if n_features <= 0x3FFF else np.uint32
+    node_type = np.uint16 if n_nodes <= 0xFFFF else np.uint32
+    split = np.zeros(n_nodes, dtype=split_type)
+    value = np.zeros(n_nodes, dtype=np.float64)
+    children = np.zeros(2 * n_nodes, dtype=node_type)
     roots: list[int] = []
     node_base, leaf_base = 0, n_internal
     for tree in trees:
         def child(c: int, node_base: int = node_base, leaf_base: int = leaf_base) -> int:
             return node_base + c if c >= 0 else leaf_base + ~c
 
-        for i, split_feature in enumerate(tree.feature):
+        for i, feature in enumerate(tree.feature):
             missing, default_left = tree.missing_type[i], tree.default_left[i]
             if missing in ("NaN", "Zero"):
                 missing_left = default_left
@@ -454,18 +453,17 @@ def _flatten(trees: Sequence[Tree]) -> FlatTrees:
             else:
                 raise ValueError(f"tree split missing_type {missing!r} is not one of None, Zero, NaN")
             node = node_base + i
-            feature[node] = split_feature
-            threshold[node] = tree.threshold[i]
-            flags[node] = (1 if missing_left else 0) | (2 if missing == "Zero" else 0)
+            split[node] = feature << 2 | (2 if missing == "Zero" else 0) | (1 if missing_left else 0)
+            value[node] = tree.threshold[i]
             children[2 * node], children[2 * node + 1] = child(tree.left[i]), child(tree.right[i])
-        for j, value in enumerate(tree.leaf_value):
+        for j, leaf_value in enumerate(tree.leaf_value):
             node = leaf_base + j
             children[2 * node] = children[2 * node + 1] = node
-            leaf_value[node] = value
+            value[node] = leaf_value
         roots.append(node_base if tree.feature else leaf_base)
         node_base += len(tree.feature)
         leaf_base += len(tree.leaf_value)
-    return FlatTrees(feature, threshold, flags, children, leaf_value, np.array(roots, dtype=np.uint32), n_internal)
+    return FlatTrees(split, value, children, np.array(roots, dtype=node_type), n_internal)
 
 
 def _flatten_steps(steps: Sequence[tuple[tuple[int, float], ...]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -549,7 +547,7 @@ class CompiledRisk:
         # Explanations: the Python explainer's bias and per-leaf path steps (model.py `_Explainer`), so the
         # compiled contributions add exactly its floats; its leaf numbering is `_flatten`'s (tree order).
         explainer = model.prepare_explanations()
-        if len(explainer.steps) != len(self.trees.leaf_value) - self.trees.n_internal:
+        if len(explainer.steps) != len(self.trees.value) - self.trees.n_internal:
             raise ValueError("explainer leaves do not match the flattened trees")  # a model.py change: never silent
         self.bias: float = explainer.bias
         self.step_start, self.step_feature, self.step_change = _flatten_steps(explainer.steps)
@@ -575,9 +573,7 @@ class CompiledRisk:
         if vector.shape != (_N_FEATURES,):  # the kernel does not check bounds: never read past the vector
             raise ValueError(f"contributions: a feature vector of {_N_FEATURES} values expected, got {vector.shape}")
         out = np.empty(_N_FEATURES)
-        t = self.trees
-        _contributions(vector, t.feature, t.threshold, t.flags, t.children, t.roots, t.n_internal, self.step_start,
-                       self.step_feature, self.step_change, out)
+        _contributions(vector, *self.trees, self.step_start, self.step_feature, self.step_change, out)
         return self.bias, out.tolist()
 
     def score(self, data: array, lengths: array, first_s: int | None, scores: Mapping[str, ScoreResult],

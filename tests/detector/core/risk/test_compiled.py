@@ -263,8 +263,7 @@ def test_random_trees_give_the_python_explainers_contributions(trees: list[Tree]
     for row in rows:
         expected = explainer.contributions(row, 6)
         out = np.full(6, math.nan)  # the kernel must overwrite every position
-        _contributions(np.array(row), flat.feature, flat.threshold, flat.flags, flat.children, flat.roots,
-                       flat.n_internal, *steps, out)
+        _contributions(np.array(row), *flat, *steps, out)
         assert out.tolist() == expected
 
 
