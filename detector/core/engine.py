@@ -41,10 +41,12 @@ from pathlib import Path
 from struct import Struct
 from zlib import crc32
 
+import numpy as np
+
 from detector.core import window_compiled
 from detector.core._frozen import fast_builder
 from detector.core.config import DetectorConfig, RiskModelConfig
-from detector.core.escalation import Decision, EscalationState, decide
+from detector.core.escalation import Assessment, Decision, EscalationState, decide, ladder_triggers
 from detector.core.escalation import discharge as close_episode
 from detector.core.infection import (
     CARE_KIND_CODE,
@@ -53,14 +55,18 @@ from detector.core.infection import (
     RATE_SCALE,
     RATE_UNIT_CODE,
     CareOutcome,
+    InfectionStatus,
     infection_status,
 )
 from detector.core.patient import NO_CONTEXT, NO_POSITION, PatientState
 from detector.core.report import build_alert
 from detector.core.risk import RISK_SCORE_NAME, RiskContext, RiskModelError, RiskResult, RiskScorer
+from detector.core.risk.compiled import N_FEATURES, TAIL_FEATURES
 from detector.core.scores import ScoreResult
 from detector.core.scores.inputs import make_result
 from detector.core.scoring import (
+    RISK_TRIGGER,
+    ScanRecord,
     Scoring,
     ScoringBasis,
     basis_of,
@@ -69,8 +75,15 @@ from detector.core.scoring import (
     score_selected,
     with_risk,
 )
+from detector.core.scoring_compiled import BANDS, classic_numbers, score_params
 from detector.core.state import decode_state, encode_state
-from detector.core.timing import prepare_compiled_scans, select_inputs
+from detector.core.timing import (
+    SelectedInputs,
+    needs_window_extras,
+    prepare_compiled_scans,
+    scan_window,
+    select_inputs,
+)
 from detector.core.window import (
     CONSCIOUSNESS_CODE,
     MEASURE_INDEX,
@@ -203,6 +216,8 @@ def load_risk_serving(config: RiskModelConfig) -> RiskServing:
 
 _new_decision = fast_builder(Decision)
 _new_escalation = fast_builder(EscalationState)
+_new_assessment = fast_builder(Assessment)
+_new_scoring = fast_builder(Scoring)
 _pack_triple = Struct("=iii").pack  # three native int32s: the layout of the window's array("i") triples
 assert array("i").itemsize == 4, "the window stores int32 triples"
 
@@ -228,6 +243,11 @@ class DetectorEngine:
         # restore. `incremental=False` recomputes everything (the reference in the differential tests).
         self._basis: dict[str, ScoringBasis] = {}
         self.incremental = True
+        # Scorings without GCS, respiratory support, PaO2, urine, care events or suspected infection take the
+        # compiled fast path (scoring_compiled); False: always the score functions (the differential tests).
+        self.fast_scoring = True
+        self._score_params = score_params(int(self.config.timing.shock_index_pair_minutes * 60))
+        self._tail_scratch = np.empty(TAIL_FEATURES)
         self._changed: set[str] = set()
         self._removed: set[str] = set()
         w = self.config.window
@@ -447,9 +467,49 @@ class DetectorEngine:
         stats = self.stats
         stats.scored += 1
         stats.scored_by_unit[unit_of(state.location)] += 1
-        selected = select_inputs(state.window, state.care, now_s, config.timing, state.weight_kg)
         baseline = state.sofa_baseline(now_s, config.timing.sofa_lab_window_hours, config.window.baseline_hours)
         infection = infection_status(state.care, now_s, config.infection)
+        fast = None
+        if (self.fast_scoring and self.incremental and self.on_scored is None and not infection.suspected
+                and not needs_window_extras(state.window, state.care)):
+            fast = self._score_fast(key, state, now_s, infection, baseline)
+        if fast is not None:
+            scoring, sofa_now, anchor = fast
+            selected: SelectedInputs | None = None
+        else:
+            selected = select_inputs(state.window, state.care, now_s, config.timing, state.weight_kg)
+            scoring = self._score_reference(key, state, selected, now_s, infection, baseline)
+            sofa_now, anchor = int(scoring.scores["sofa"].value), selected.set_anchor_s  # type: ignore[arg-type]
+        state.record_sofa(now_s, sofa_now)
+        if anchor is not None and scoring.assessment.new_set:
+            state.last_anchor_s = anchor
+        self._scores[key] = scoring
+        new_esc, decision = decide(state.escalation, scoring.assessment, now_s, config.escalation)
+        if self.on_scored is not None:
+            self.on_scored(key, seconds_to_datetime(now_s), scoring.scores, scoring.assessment.level)
+        if decision.transition is None:
+            state.escalation = new_esc
+            return []
+        episode_id = decision.episode_id
+        if decision.transition is AlertTransition.OPENED:  # the id is a hash: only computed when needed
+            episode_id = episode_id_for(key, seconds_to_datetime(now_s))
+            e = new_esc  # replace(new_esc, episode_id=episode_id), cheaper
+            new_esc = _new_escalation(episode_id, e.opened_s, e.sequence, e.level, e.last_fired_s, e.lower_since_s,
+                                      e.lower_max, e.clear_sets, e.clear_since_s)
+        state.escalation = new_esc
+        if not scoring.complete:  # the alert shows every score
+            scoring = self._scores[key] = complete_scoring(scoring)
+            if selected is None:
+                selected = scoring.selected
+        decision = _new_decision(decision.transition, decision.reason, decision.level, decision.previous_level,
+                                 decision.sequence, episode_id,
+                                 render_reasons(decision.reasons, scoring.scores, scoring.lactate))
+        return [self._alert(key, state, decision, now_s, scoring, selected, emitted_at, correlation_id)]
+
+    def _score_reference(self, key: str, state: PatientState, selected: SelectedInputs, now_s: int,
+                         infection: InfectionStatus, baseline: int) -> Scoring:
+        """The scoring by the score functions (incremental: reusing the results whose inputs did not change)."""
+        config = self.config
         # Only the scores the ladder (and the learned model) read, unless something reads every score at every
         # scoring (the hook) or the reference mode is on; an alert or current_scores() completes the scoring.
         complete = self.on_scored is not None or not self.incremental
@@ -467,29 +527,60 @@ class DetectorEngine:
                 result = risk.scorer.score(window, scoring.scores, baseline, state.context, now_s)
             level = risk.level_of(result.probability)
             scoring = with_risk(scoring, risk.score_result(result, level), level)
-        state.record_sofa(now_s, int(scoring.scores["sofa"].value))  # type: ignore[arg-type]
-        if selected.set_anchor_s is not None and scoring.assessment.new_set:
-            state.last_anchor_s = selected.set_anchor_s
-        self._scores[key] = scoring
-        new_esc, decision = decide(state.escalation, scoring.assessment, now_s, config.escalation)
-        if self.on_scored is not None:
-            self.on_scored(key, seconds_to_datetime(now_s), scoring.scores, scoring.assessment.level)
-        if decision.transition is None:
-            state.escalation = new_esc
-            return []
-        episode_id = decision.episode_id
-        if decision.transition is AlertTransition.OPENED:  # the id is a hash: only computed when needed
-            episode_id = episode_id_for(key, seconds_to_datetime(now_s))
-            e = new_esc  # replace(new_esc, episode_id=episode_id), cheaper
-            new_esc = _new_escalation(episode_id, e.opened_s, e.sequence, e.level, e.last_fired_s, e.lower_since_s,
-                                      e.lower_max, e.clear_sets, e.clear_since_s)
-        state.escalation = new_esc
-        if not scoring.complete:  # the alert shows every score
-            scoring = self._scores[key] = complete_scoring(scoring)
-        decision = _new_decision(decision.transition, decision.reason, decision.level, decision.previous_level,
-                                 decision.sequence, episode_id,
-                                 render_reasons(decision.reasons, scoring.scores, scoring.lactate))
-        return [self._alert(key, state, decision, now_s, scoring, selected, emitted_at, correlation_id)]
+        return scoring
+
+    def _score_fast(self, key: str, state: PatientState, now_s: int, infection: InfectionStatus, baseline: int
+                    ) -> tuple[Scoring, int, int | None] | None:
+        """(scoring, SOFA, set anchor) by the compiled fast path (scoring_compiled): the ladder's and the
+        model's numbers straight from the window scan, the classic ScoreResults only when the scoring is
+        completed (alert, current_scores). None: this scoring needs the reference (a rounding near-tie, the
+        int64 bound of the model's features)."""
+        config = self.config
+        window = state.window
+        scan = scan_window(window, now_s, config.timing)
+        if scan is None:
+            return None
+        risk = self.risk
+        if risk is not None and risk.compiled:
+            x = np.empty(N_FEATURES)
+            tail_at = N_FEATURES - TAIL_FEATURES
+            context = state.context
+            admitted = context.admitted_s if context.admitted_s is not None else window.first_s
+            age = math.nan if context.age_years is None else float(context.age_years)
+            male = math.nan if context.male is None else (1.0 if context.male else 0.0)
+            hours = math.nan if admitted is None else max(now_s - admitted, 0) / 3600
+        elif risk is None:
+            x, tail_at, age, male, hours = self._tail_scratch, 0, 0.0, 0.0, 0.0
+        else:
+            return None  # the Python risk reference reads ScoreResults
+        (ok, news, band, incomplete, q, sofa_now, shock, lactate, sbp, set_map, anchored,
+         anchor_t) = classic_numbers(scan, self._score_params, baseline, x, tail_at, age, male, hours)
+        if not ok:
+            return None
+        news_band = BANDS[int(band)]
+        level, triggers = ladder_triggers(
+            news2=int(news), news2_band=news_band, qsofa=int(q), sirs=None, infection=False, sep1_severe=False,
+            sofa_rise=int(sofa_now) - baseline, septic_shock=False, lactate=None if lactate != lactate else lactate,
+            shock_index=None if shock != shock else shock, sbp=None if sbp != sbp else sbp,
+            map_mmhg=None if set_map != set_map else set_map, config=config.ladder)
+        anchor = int(anchor_t) if anchored else None
+        previous = state.last_anchor_s
+        new_set = anchor is not None and (previous is None or anchor > previous)
+        scores: dict[str, ScoreResult] = {}
+        if risk is not None:
+            result = risk.scorer.score_filled(window.data, window.lengths, x, now_s)
+            if result is None:
+                return None
+            risk_level = risk.level_of(result.probability)
+            scores[RISK_TRIGGER] = risk.score_result(result, risk_level)
+            if risk_level > 0:  # as scoring.with_risk
+                triggers = (RISK_TRIGGER, *triggers) if risk_level >= level else (*triggers, RISK_TRIGGER)
+                level = max(level, risk_level)
+        self._basis.pop(key, None)  # the next reference scoring recomputes every score
+        assessment = _new_assessment(level, triggers, new_set, news_band == "low" and incomplete == 1.0)
+        scoring = _new_scoring(scores, baseline, infection, assessment, None if lactate != lactate else lactate,
+                               False, None, ScanRecord(scan, now_s, config.timing))
+        return scoring, int(sofa_now), anchor
 
     def _alert(self, key: str, state: PatientState, decision: Decision, now_s: int, scoring: Scoring | None,
                selected: object, emitted_at: datetime | None, correlation_id: str | None) -> Alert:

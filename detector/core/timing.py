@@ -47,12 +47,14 @@ from detector.core.timing_compiled import (
     scan_params,
     warm_up,
     window_scans,
+    window_scans_array,
 )
 from detector.core.window import MEASURE_INDEX, VALUE_SCALE, PatientWindow
 from schemas.care_event import CareEventKind, Vasopressor
 from schemas.measures import CONSCIOUSNESS_LEVELS, Measure
 
-__all__ = ["SelectedInputs", "fast_inputs", "prepare_compiled_scans", "select_inputs", "vasopressor_doses"]
+__all__ = ["SelectedInputs", "fast_inputs", "needs_window_extras", "prepare_compiled_scans", "scan_window",
+           "select_inputs", "selected_from_scan", "vasopressor_doses"]
 
 _M = MEASURE_INDEX
 HR, RR, TEMP = _M[Measure.HEART_RATE], _M[Measure.RESPIRATORY_RATE], _M[Measure.TEMPERATURE]
@@ -303,11 +305,34 @@ _SHARED_AT = tuple((key, O_SHARED + 6 * n) for n, (key, _, _) in enumerate(_SHAR
 
 def _select_compiled(w: PatientWindow, care: CareLog, now_s: int, config: TimingConfig,
                      weight_kg: float | None) -> SelectedInputs | None:
-    """`_select_reference` with the scans done by the kernel (None: a near-tie MAP, run the reference).
-    Same dict insertion orders; every value divided by VALUE_SCALE here, as the reference does."""
+    """`_select_reference` with the scans done by the kernel (None: a near-tie MAP, run the reference)."""
     r = window_scans(w.data, w.lengths, now_s, _scan_params(config))
     if r is None:
         return None
+    return selected_from_scan(r, now_s, config, (w, care, weight_kg))
+
+
+def scan_window(window: PatientWindow, now_s: int, config: TimingConfig) -> np.ndarray | None:
+    """The kernel's scan of the window at `now_s` (timing_compiled layout O_*, int64), or None when a derived
+    MAP is a near-tie (then only the Python reference decides). For `selected_from_scan` pass `.tolist()`."""
+    return window_scans_array(window.data, window.lengths, now_s, _scan_params(config))
+
+
+def needs_window_extras(window: PatientWindow, care: CareLog) -> bool:
+    """Whether `select_inputs` would read more than the scans: GCS, respiratory support, PaO2 (P/F), urine, or
+    anything from the care log (vasopressors, ventilation). Without them the scan alone gives the inputs."""
+    n = window.lengths
+    return bool(care.events or n[GCS] or n[GCS_E] or n[SUPPORT] or n[PAO2] or n[URINE])
+
+
+def selected_from_scan(r: list[int], now_s: int, config: TimingConfig,
+                       extras: tuple[PatientWindow, CareLog, float | None] | None = None) -> SelectedInputs:
+    """The SelectedInputs of a scan (`window_scans` / `scan_window(...).tolist()`) at `now_s`: the dicts in the
+    reference's insertion orders, every value divided by VALUE_SCALE here, as the reference does.
+
+    `extras` = (window, care log, weight): GCS, respiratory support, P/F, vasopressors and urine are read from
+    them (`_criteria_and_sofa`). None: the scan alone, which is the same result when `needs_window_extras` was
+    false for the window that was scanned (so a scoring can be rebuilt later from its scan)."""
     sp = _spans(config)
     set_times: dict[str, int] = {}
     carried: list[str] = []
@@ -366,8 +391,12 @@ def _select_compiled(w: PatientWindow, care: CareLog, now_s: int, config: Timing
             times["map"] = r[at + 1]
             values["map"] = (r[at + 2] / VALUE_SCALE if kind == 1
                              else derived_map(r[at + 2] / VALUE_SCALE, r[at + 3] / VALUE_SCALE))
-    criteria, sofa_inputs = _criteria_and_sofa(w, care, now_s, config, weight_kg, c_from, s_from, s_vital_from,
-                                                c_times, c_values, s_times, s_values)
+    if extras is None:
+        criteria, sofa_inputs = fast_inputs(**c_values), fast_inputs(**s_values)
+    else:
+        w, care, weight_kg = extras
+        criteria, sofa_inputs = _criteria_and_sofa(w, care, now_s, config, weight_kg, c_from, s_from, s_vital_from,
+                                                    c_times, c_values, s_times, s_values)
     return _new_selected(now_s, observation_set, anchor, tuple(carried), si_pair, criteria, sofa_inputs,
                          set_times, c_times, s_times, set_values, c_values, s_values)
 

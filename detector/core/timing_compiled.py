@@ -36,7 +36,7 @@ from detector.core.jit import kernel
 from detector.core.scores import _rounding
 from detector.core.window import MEASURE_LIST, VALUE_SCALE
 
-__all__ = ["scan_params", "warm_up", "window_scans"]
+__all__ = ["scan_params", "warm_up", "window_scans", "window_scans_array"]
 
 # round2_fast's constants: the kernel mirrors it and must defer exactly where it defers
 _TIE_MARGIN = 1e-6
@@ -319,6 +319,15 @@ def window_scans(data: array, lengths: array, now_s: int, params: np.ndarray) ->
     if not _scans(data, lengths, now_s, params, out):
         return None
     return out.tolist()
+
+
+def window_scans_array(data: array, lengths: array, now_s: int, params: np.ndarray) -> np.ndarray | None:
+    """`window_scans` as the int64 array itself (for another kernel; `.tolist()` gives what window_scans
+    returns)."""
+    out = np.empty(O_LEN, np.int64)
+    if not _scans(data, lengths, now_s, params, out):
+        return None
+    return out
 
 
 def warm_up(params: np.ndarray) -> None:

@@ -34,6 +34,8 @@ from detector.core.scores.inputs import make_result
 from detector.core.window import PatientWindow
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from detector.core.risk.compiled import CompiledRisk
 
 __all__ = [
@@ -132,6 +134,17 @@ class RiskScorer:
             compiled.warm_up()
             self._compiled = compiled
         return self._compiled
+
+    def score_filled(self, data: array, lengths: array, x: np.ndarray, now_s: int) -> RiskResult | None:
+        """The prediction at `now_s` from the packed window and feature vector `x` whose score and context
+        features are already written (detector.core.scoring_compiled): the same floats as `score_packed` for the
+        same scores. None in the (never expected) int64 overflow case: the caller then scores by the reference."""
+        compiled = self._compiled or self.prepare_compiled()
+        margin = compiled.margin_filled(data, lengths, x, now_s)
+        if margin is None:
+            return None
+        features = cast("Sequence[float]", x)
+        return RiskResult(self.model, features, margin, self.model.calibrate(margin), compiled.contributions)
 
     def score_packed(self, data: array, lengths: array, first_s: int | None, scores: Mapping[str, ScoreResult],
                      sofa_baseline: int | None, context: RiskContext, now_s: int) -> RiskResult:

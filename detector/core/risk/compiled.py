@@ -66,7 +66,7 @@ from detector.core.risk.model import RiskModel, Tree
 from detector.core.scores import ScoreResult
 from detector.core.window import MEASURE_INDEX, MEASURE_LIST, VALUE_SCALE, PatientWindow
 
-__all__ = ["CompiledRisk", "compiled_tail", "packed_features", "reference_window"]
+__all__ = ["N_FEATURES", "TAIL_FEATURES", "CompiledRisk", "compiled_tail", "packed_features", "reference_window"]
 
 _HOUR = 3600
 _NAN = math.nan
@@ -78,6 +78,9 @@ _N_VITAL_FEATURES = 3 + 4 * len(TREND_HOURS)
 _N_LAB_FEATURES = 5
 _WINDOW_END = len(VITAL_MEASURES) * _N_VITAL_FEATURES + len(LAB_MEASURES) * _N_LAB_FEATURES
 _N_FEATURES = len(FEATURE_NAMES)
+N_FEATURES = _N_FEATURES
+TAIL_FEATURES = 27
+"""The score and context features at the end of the vector (compiled_tail's)."""
 
 
 def _check_layout() -> None:
@@ -99,7 +102,7 @@ def _check_layout() -> None:
     tail += [f"score_{s}" for s in SCORE_VALUES] + ["score_sofa_rise"]
     tail += [f"news2_pts_{k}" for k in NEWS2_PARAMETERS] + [f"sofa_pts_{k}" for k in SOFA_SYSTEMS]
     tail += [f"sirs_pts_{k}" for k in SIRS_CRITERIA] + ["age_years", "sex_male", "hours_since_admission"]
-    if list(names[_WINDOW_END:]) != tail or TREND_HOURS != (6, 12, 24):
+    if list(names[_WINDOW_END:]) != tail or TREND_HOURS != (6, 12, 24) or len(tail) != 3 + TAIL_FEATURES:
         raise ImportError("risk feature layout changed after the window features: update compiled.py")
 
 
@@ -393,17 +396,25 @@ def _contributions(x: np.ndarray, split: np.ndarray, value: np.ndarray, children
 
 
 @kernel
+def _score_filled(data: np.ndarray, lengths: np.ndarray, now_s: int, plan: np.ndarray, x: np.ndarray,
+                  split: np.ndarray, value: np.ndarray, children: np.ndarray, roots: np.ndarray,
+                  n_internal: int) -> float:
+    """Fill the window features and derived vitals of `x` (its score and context tail is already there) and
+    return the margin; NaN when the window features could not be computed exactly (the caller recomputes with
+    the Python reference)."""
+    if not _window_features(data, lengths, now_s, plan, x):
+        return np.nan
+    return _margin(x, split, value, children, roots, n_internal)
+
+
+@kernel
 def _score(data: np.ndarray, lengths: np.ndarray, now_s: int, plan: np.ndarray, tail: tuple, x: np.ndarray,
            split: np.ndarray, value: np.ndarray, children: np.ndarray, roots: np.ndarray, n_internal: int) -> float:
-    """Fill the feature vector `x` (window features, derived vitals, then `tail`) and return the margin; NaN
-    when the window features could not be computed exactly (the caller recomputes with the Python reference)."""
-    exact = _window_features(data, lengths, now_s, plan, x)
+    """`_score_filled` after writing `tail` (the score and context features) at the end of `x`."""
     start = x.shape[0] - len(tail)
     for k in range(len(tail)):
         x[start + k] = tail[k]
-    if not exact:
-        return np.nan
-    return _margin(x, split, value, children, roots, n_internal)
+    return _score_filled(data, lengths, now_s, plan, x, split, value, children, roots, n_internal)
 
 
 # ---------------------------------------------------------------- Python side
@@ -575,6 +586,16 @@ class CompiledRisk:
         out = np.empty(_N_FEATURES)
         _contributions(vector, *self.trees, self.step_start, self.step_feature, self.step_change, out)
         return self.bias, out.tolist()
+
+    def margin_filled(self, data: array, lengths: array, x: np.ndarray, now_s: int) -> float | None:
+        """The margin at `now_s` of feature vector `x` (float64, FEATURE_NAMES order) whose score and context
+        features (the last TAIL_FEATURES) are already written (scoring_compiled.classic_numbers): the window
+        features are filled in here. None in the int64 overflow case (the caller then takes the reference)."""
+        margin = _score_filled(data, lengths, now_s, _PLAN, x, *self.trees)
+        if margin != margin:
+            self.fallbacks += 1
+            return None
+        return float(margin)
 
     def score(self, data: array, lengths: array, first_s: int | None, scores: Mapping[str, ScoreResult],
               sofa_baseline: int | None, context: RiskContext, now_s: int) -> tuple[np.ndarray | list[float], float]:

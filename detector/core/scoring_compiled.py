@@ -1,0 +1,375 @@
+"""Compiled (numba) fast path of one scoring: the numbers the §3.4 ladder and the learned model read, straight from
+the window scan, without building ScoreInputs / ScoreResult objects.
+
+The Python code stays the REFERENCE: timing.selected_from_scan builds the inputs, the score functions in
+detector/core/scores compute the results, scoring.score_selected places them on the ladder, and
+risk.compiled.compiled_tail reads the model's score features from the results. `classic_numbers` computes the
+same numbers from the same scan (tests/detector/core/test_scoring_compiled.py compares them with `==` on random
+windows, and the engine's alerts are compared with the fast path on and off):
+
+* NEWS2 (total, band, incomplete, points), MEWS, shock index from the observation set; qSOFA and SIRS (Bone)
+  from the criteria inputs; SOFA (total and points) from the SOFA inputs; the trailing-6 h lactate; the set's
+  SBP and MAP (measured, else (SBP + 2 DBP) / 3 unrounded, as score_selected gives the ladder);
+* the model's 27 score and context features written into the feature vector (compiled_tail's order).
+
+Scope: only scorings whose inputs the scan alone determines, i.e. no GCS, respiratory support, PaO2, urine or
+care events in the window (timing.needs_window_extras) and no suspected infection; the engine runs everything
+else through the reference. Floats: every value is the scan's integer divided by VALUE_SCALE (int / int, as the
+reference's `r / VALUE_SCALE`), compared with the same constants in the same way; the rounded values (shock
+index, derived MAP) mirror round2_fast, and where it would defer a near-tie to Decimal the kernel says so (`ok`
+false) and the caller takes the reference path. Integer offsets of the scan layout and the score constants are
+copied here and checked against their owners at import (numba's cache only notices edits of this file).
+"""
+
+from __future__ import annotations
+
+import math
+from importlib import import_module
+
+import numpy as np
+
+from detector.core import timing_compiled as scan
+from detector.core.jit import kernel
+from detector.core.scores import _rounding
+from detector.core.window import VALUE_SCALE
+from schemas.measures import CONSCIOUSNESS_LEVELS
+
+# the score modules themselves (the package re-exports their score functions under the same names)
+news2 = import_module("detector.core.scores.news2")
+mews = import_module("detector.core.scores.mews")
+qsofa = import_module("detector.core.scores.qsofa")
+
+__all__ = ["BANDS", "N_TAIL_SCORES", "classic_numbers", "score_params"]
+
+# ---------------------------------------------------------------- the scan layout (timing_compiled O_*), checked
+_O_SET, _O_ANCHOR, _O_OXYGEN, _O_SPO2_SCALE = 0, 24, 27, 30
+_O_TWO_SIDED, _O_CRIT_ONLY, _O_SHARED, _O_LACTATE, _O_ACVPU = 33, 45, 66, 84, 87
+_O_MAP_CRIT, _O_MAP_SOFA = 90, 94
+if (_O_SET, _O_ANCHOR, _O_OXYGEN, _O_SPO2_SCALE, _O_TWO_SIDED, _O_CRIT_ONLY, _O_SHARED, _O_LACTATE, _O_ACVPU,
+        _O_MAP_CRIT, _O_MAP_SOFA) != (scan.O_SET, scan.O_ANCHOR, scan.O_OXYGEN, scan.O_SPO2_SCALE, scan.O_TWO_SIDED,
+                                      scan.O_CRIT_ONLY, scan.O_SHARED, scan.O_LACTATE, scan.O_ACVPU, scan.O_MAP_CRIT,
+                                      scan.O_MAP_SOFA):
+    raise ImportError("scoring_compiled mirrors timing_compiled's output layout: update its offsets")
+_TIE_MARGIN, _FAST_LIMIT = 1e-6, 1e6
+if (_TIE_MARGIN, _FAST_LIMIT) != (_rounding._TIE_MARGIN, _rounding._FAST_LIMIT):
+    raise ImportError("scoring_compiled mirrors scores._rounding.round2_fast: update its constants")
+
+BANDS: tuple[str, ...] = ("low", "low-medium", "medium", "high")
+"""NEWS2 band by the code `classic_numbers` returns (news2.band_for's names)."""
+if tuple(news2.band_for(total, red) for total, red in ((0, False), (0, True), (5, False), (7, False))) != BANDS:
+    raise ImportError("scoring_compiled mirrors news2.band_for: update BANDS")
+
+N_TAIL_SCORES = 24
+"""Score features written by `classic_numbers` (6 score values, SOFA rise, 7 NEWS2, 6 SOFA, 4 SIRS points); the 3
+context features follow."""
+
+# params (int64): value scale, shock index pair seconds, then per ACVPU code (CONSCIOUSNESS_LEVELS order) the NEWS2
+# points, the MEWS points and whether qSOFA counts it as altered mentation
+_P_SCALE, _P_PAIR, _P_NEWS_ACVPU = 0, 1, 2
+_P_MEWS_ACVPU = _P_NEWS_ACVPU + len(CONSCIOUSNESS_LEVELS)
+_P_QSOFA_ACVPU = _P_MEWS_ACVPU + len(CONSCIOUSNESS_LEVELS)
+
+
+def score_params(shock_index_pair_s: int) -> np.ndarray:
+    """The kernel's parameters, the consciousness tables taken from the score modules themselves."""
+    return np.array([VALUE_SCALE, shock_index_pair_s,
+                     *(news2.consciousness_points(level) for level in CONSCIOUSNESS_LEVELS),
+                     *(mews.avpu_points(level) for level in CONSCIOUSNESS_LEVELS),
+                     *(int(qsofa.consciousness_met(level)) for level in CONSCIOUSNESS_LEVELS)], dtype=np.int64)
+
+
+@kernel
+def _round2(value: float) -> float:
+    """round2_fast where it does not defer to Decimal; NaN where it would (the caller takes the reference)."""
+    if 0.0 <= value < _FAST_LIMIT:
+        scaled = value * 100.0
+        whole = math.floor(scaled)
+        fraction = scaled - whole
+        if fraction < 0.5 - _TIE_MARGIN:
+            return whole / 100.0
+        if fraction > 0.5 + _TIE_MARGIN:
+            return (whole + 1) / 100.0
+    return np.nan
+
+
+@kernel
+def _value(r: np.ndarray, at: int, scale: int) -> float:
+    """The scan's value at `at` as the reference reads it (`r[at] / VALUE_SCALE`); NaN when not present."""
+    return r[at] / scale
+
+
+@kernel
+def _news2_rr(rr: float) -> int:
+    if rr != rr:
+        return 0
+    if rr <= 8:
+        return 3
+    if rr <= 11:
+        return 1
+    if rr <= 20:
+        return 0
+    if rr <= 24:
+        return 2
+    return 3
+
+
+@kernel
+def _news2_spo2(spo2: float, scale2: bool, on_oxygen: bool) -> int:
+    if spo2 != spo2:
+        return 0
+    if scale2:
+        if spo2 <= 83:
+            return 3
+        if spo2 <= 85:
+            return 2
+        if spo2 <= 87:
+            return 1
+        if spo2 <= 92 or not on_oxygen:
+            return 0
+        if spo2 <= 94:
+            return 1
+        if spo2 <= 96:
+            return 2
+        return 3
+    if spo2 <= 91:
+        return 3
+    if spo2 <= 93:
+        return 2
+    if spo2 <= 95:
+        return 1
+    return 0
+
+
+@kernel
+def _news2_sbp(sbp: float) -> int:
+    if sbp != sbp:
+        return 0
+    if sbp <= 90:
+        return 3
+    if sbp <= 100:
+        return 2
+    if sbp <= 110:
+        return 1
+    if sbp <= 219:
+        return 0
+    return 3
+
+
+@kernel
+def _news2_hr(hr: float) -> int:
+    if hr != hr:
+        return 0
+    if hr <= 40:
+        return 3
+    if hr <= 50:
+        return 1
+    if hr <= 90:
+        return 0
+    if hr <= 110:
+        return 1
+    if hr <= 130:
+        return 2
+    return 3
+
+
+@kernel
+def _news2_temp(temp: float) -> int:
+    if temp != temp:
+        return 0
+    if temp <= 35.0:
+        return 3
+    if temp <= 36.0:
+        return 1
+    if temp <= 38.0:
+        return 0
+    if temp <= 39.0:
+        return 1
+    return 2
+
+
+@kernel
+def _mews_points(sbp: float, hr: float, rr: float, temp: float) -> int:
+    total = 0
+    if sbp == sbp:
+        total += 3 if sbp <= 70 else 2 if sbp <= 80 else 1 if sbp <= 100 else 0 if sbp < 200 else 2
+    if hr == hr:
+        total += 2 if hr <= 40 else 1 if hr <= 50 else 0 if hr <= 100 else 1 if hr <= 110 else 2 if hr < 130 else 3
+    if rr == rr:
+        total += 2 if rr < 9 else 0 if rr < 15 else 1 if rr <= 20 else 2 if rr < 30 else 3
+    if temp == temp:
+        total += 2 if temp < 35.0 else 0 if temp < 38.5 else 2
+    return total
+
+
+@kernel
+def _sofa_platelets(platelets: float) -> int:
+    if platelets != platelets:
+        return 0
+    return 4 if platelets < 20 else 3 if platelets < 50 else 2 if platelets < 100 else 1 if platelets < 150 else 0
+
+
+@kernel
+def _sofa_bilirubin(bilirubin: float) -> int:
+    if bilirubin != bilirubin:
+        return 0
+    return (4 if bilirubin >= 12.0 else 3 if bilirubin >= 6.0 else 2 if bilirubin >= 2.0
+            else 1 if bilirubin >= 1.2 else 0)
+
+
+@kernel
+def _sofa_creatinine(creatinine: float) -> int:
+    if creatinine != creatinine:
+        return 0
+    return (4 if creatinine >= 5.0 else 3 if creatinine >= 3.5 else 2 if creatinine >= 2.0
+            else 1 if creatinine >= 1.2 else 0)
+
+
+@kernel
+def _scan_map(r: np.ndarray, at: int, scale: int) -> float:
+    """The MAP the scan chose (measured, or derived from its SBP/DBP and rounded as derived_map); NaN: none;
+    -1.0: a derived near-tie (reference path)."""
+    kind = r[at]
+    if kind == 0:
+        return np.nan
+    if kind == 1:
+        return r[at + 2] / scale
+    derived = _round2((r[at + 2] / scale + 2 * (r[at + 3] / scale)) / 3)
+    return -1.0 if derived != derived else derived
+
+
+@kernel
+def classic_numbers(r: np.ndarray, params: np.ndarray, sofa_baseline: int, x: np.ndarray, tail_at: int,
+                    age: float, male: float, hours: float) -> tuple:
+    """(ok, NEWS2 total, NEWS2 band code (BANDS), NEWS2 incomplete, qSOFA, SOFA, shock index, lactate, set SBP,
+    set MAP for the ladder, anchor present, anchor t) of scan `r`, as floats (NaN = None); writes the model's
+    score and context features into x[tail_at:tail_at + 27]. `ok` 0: a rounding near-tie, use the reference."""
+    scale = params[_P_SCALE]
+    nan = np.nan
+    # --- observation set (timing._SET_KEYS order: hr, rr, temp_c, sbp, spo2, consciousness, dbp, map)
+    anchored = r[_O_ANCHOR] != 0
+    hr = rr = temp = sbp = spo2 = dbp = set_map = nan
+    acvpu = -1
+    hr_t = sbp_t = 0
+    on_oxygen_known = False
+    on_oxygen = False
+    if anchored:
+        if r[_O_SET]:
+            hr, hr_t = _value(r, _O_SET + 2, scale), r[_O_SET + 1]
+        if r[_O_SET + 3]:
+            rr = _value(r, _O_SET + 5, scale)
+        if r[_O_SET + 6]:
+            temp = _value(r, _O_SET + 8, scale)
+        if r[_O_SET + 9]:
+            sbp, sbp_t = _value(r, _O_SET + 11, scale), r[_O_SET + 10]
+        if r[_O_SET + 12]:
+            spo2 = _value(r, _O_SET + 14, scale)
+        if r[_O_SET + 15]:
+            acvpu = int(_value(r, _O_SET + 17, scale))
+        if r[_O_SET + 18]:
+            dbp = _value(r, _O_SET + 20, scale)
+        if r[_O_SET + 21]:
+            set_map = _value(r, _O_SET + 23, scale)
+        if r[_O_OXYGEN]:
+            on_oxygen_known = True
+            on_oxygen = r[_O_OXYGEN + 2] == 1
+    scale2 = r[_O_SPO2_SCALE] != 0 and _value(r, _O_SPO2_SCALE + 2, scale) == 2
+    # NEWS2 (news2.news2; the set has no FiO2, so on_oxygen is the recorded status or unknown)
+    p_rr = _news2_rr(rr)
+    p_spo2 = _news2_spo2(spo2, scale2, on_oxygen)
+    p_o2 = 2 if on_oxygen else 0
+    p_sbp = _news2_sbp(sbp)
+    p_hr = _news2_hr(hr)
+    p_acvpu = params[_P_NEWS_ACVPU + acvpu] if acvpu >= 0 else 0
+    p_temp = _news2_temp(temp)
+    news = p_rr + p_spo2 + p_o2 + p_sbp + p_hr + p_acvpu + p_temp
+    if news >= 7:
+        band = 3
+    elif news >= 5:
+        band = 2
+    elif p_rr == 3 or p_spo2 == 3 or p_sbp == 3 or p_hr == 3 or p_acvpu == 3 or p_temp == 3:
+        band = 1
+    else:
+        band = 0
+    incomplete = (rr != rr or spo2 != spo2 or not on_oxygen_known or sbp != sbp or hr != hr or acvpu < 0
+                  or temp != temp)
+    mews_total = _mews_points(sbp, hr, rr, temp) + (params[_P_MEWS_ACVPU + acvpu] if acvpu >= 0 else 0)
+    # shock index of the set's HR and SBP when measured within the pair window (shock_index.shock_index_value)
+    shock = nan
+    if hr == hr and sbp == sbp and abs(hr_t - sbp_t) <= params[_P_PAIR] and sbp > 0:
+        shock = _round2(hr / sbp)
+        if shock != shock:
+            return (0.0, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan)
+    ladder_map = set_map
+    if ladder_map != ladder_map and sbp == sbp and dbp == dbp:
+        ladder_map = (sbp + 2 * dbp) / 3
+    # --- criteria inputs (timing: two-sided temperature / WBC, criteria-only extremes, shared labs, ACVPU)
+    c_temp = c_wbc = nan
+    if r[_O_TWO_SIDED]:
+        low = _value(r, _O_TWO_SIDED + 2, scale)
+        c_temp = low if low < 36.0 else _value(r, _O_TWO_SIDED + 5, scale)
+    if r[_O_TWO_SIDED + 6]:
+        low = _value(r, _O_TWO_SIDED + 8, scale)
+        c_wbc = low if low < 4.0 else _value(r, _O_TWO_SIDED + 11, scale)
+    # criteria-only order: hr, rr, paco2, bands_pct, sbp, inr, aptt
+    c_hr = _value(r, _O_CRIT_ONLY + 2, scale) if r[_O_CRIT_ONLY] else nan
+    c_rr = _value(r, _O_CRIT_ONLY + 5, scale) if r[_O_CRIT_ONLY + 3] else nan
+    c_paco2 = _value(r, _O_CRIT_ONLY + 8, scale) if r[_O_CRIT_ONLY + 6] else nan
+    c_bands = _value(r, _O_CRIT_ONLY + 11, scale) if r[_O_CRIT_ONLY + 9] else nan
+    c_sbp = _value(r, _O_CRIT_ONLY + 14, scale) if r[_O_CRIT_ONLY + 12] else nan
+    c_acvpu = int(_value(r, _O_ACVPU + 2, scale)) if r[_O_ACVPU] else -1
+    lactate = _value(r, _O_LACTATE + 2, scale) if r[_O_LACTATE] else nan
+    # qSOFA (no GCS in this path)
+    q_rr = 1 if c_rr == c_rr and c_rr >= 22 else 0
+    q_sbp = 1 if c_sbp == c_sbp and c_sbp <= 100 else 0
+    q_ment = params[_P_QSOFA_ACVPU + c_acvpu] if c_acvpu >= 0 else 0
+    q_total = q_rr + q_sbp + q_ment
+    # SIRS (Bone)
+    s_temp = 1 if c_temp == c_temp and (c_temp > 38.0 or c_temp < 36.0) else 0
+    s_hr = 1 if c_hr == c_hr and c_hr > 90 else 0
+    s_resp = 1 if (c_rr == c_rr and c_rr > 20) or (c_paco2 == c_paco2 and c_paco2 < 32) else 0
+    s_wcc = 1 if (c_wbc == c_wbc and (c_wbc > 12.0 or c_wbc < 4.0)) or (c_bands == c_bands and c_bands > 10) else 0
+    # --- SOFA inputs: shared labs' 24 h extremes (order creatinine, bilirubin, platelets) and the SOFA MAP; no
+    # PaO2, GCS, vasopressors or urine in this path (respiration, CNS 0; cardiovascular from MAP alone)
+    creatinine = _value(r, _O_SHARED + 2, scale) if r[_O_SHARED] else nan
+    bilirubin = _value(r, _O_SHARED + 8, scale) if r[_O_SHARED + 6] else nan
+    platelets = _value(r, _O_SHARED + 14, scale) if r[_O_SHARED + 12] else nan
+    sofa_map = _scan_map(r, _O_MAP_SOFA, scale)
+    if sofa_map == -1.0 or _scan_map(r, _O_MAP_CRIT, scale) == -1.0:
+        return (0.0, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan)
+    coagulation = _sofa_platelets(platelets)
+    liver = _sofa_bilirubin(bilirubin)
+    cardiovascular = 1 if sofa_map == sofa_map and sofa_map < 70 else 0
+    renal = _sofa_creatinine(creatinine)
+    sofa_total = coagulation + liver + cardiovascular + renal
+    # --- the model's score and context features (risk.compiled.compiled_tail's order)
+    k = tail_at
+    x[k] = news
+    x[k + 1] = mews_total
+    x[k + 2] = s_temp + s_hr + s_resp + s_wcc
+    x[k + 3] = q_total
+    x[k + 4] = sofa_total
+    x[k + 5] = shock
+    x[k + 6] = sofa_total - sofa_baseline
+    x[k + 7] = p_rr
+    x[k + 8] = p_spo2
+    x[k + 9] = p_o2
+    x[k + 10] = p_sbp
+    x[k + 11] = p_hr
+    x[k + 12] = p_acvpu
+    x[k + 13] = p_temp
+    x[k + 14] = 0.0  # respiration
+    x[k + 15] = coagulation
+    x[k + 16] = liver
+    x[k + 17] = cardiovascular
+    x[k + 18] = 0.0  # cns
+    x[k + 19] = renal
+    x[k + 20] = s_temp
+    x[k + 21] = s_hr
+    x[k + 22] = s_resp
+    x[k + 23] = s_wcc
+    x[k + 24] = age
+    x[k + 25] = male
+    x[k + 26] = hours
+    anchor_t = float(r[_O_ANCHOR + 1]) if anchored else nan
+    return (1.0, float(news), float(band), 1.0 if incomplete else 0.0, float(q_total), float(sofa_total), shock,
+            lactate, sbp, ladder_map, 1.0 if anchored else 0.0, anchor_t)
