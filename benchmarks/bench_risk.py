@@ -179,7 +179,7 @@ def _compiled_figures(reference: RiskScorer, windows: list, reference_total_us: 
 
     def trees() -> object:
         i = state["i"] = (state["i"] + 1) % len(vectors)
-        return _margin(vectors[i], compiled.nodes, compiled.values, compiled.roots)
+        return _margin(vectors[i], *compiled.trees)
 
     def full() -> object:
         window, scores, baseline, context, now_s = nxt()

@@ -83,8 +83,10 @@ class RiskResult:
     def top_contributions(self) -> list[SignalContribution]:
         """The (up to 3) clinical signals that raised the risk most, with log-odds contributions and text."""
         if self._top is None:
-            _, contributions = (self._contributions or self.model.contributions)(self.features)
-            self._top = top_signals(self.features, contributions, limit=3)
+            features = self.features
+            _, contributions = (self._contributions or self.model.contributions)(features)
+            tolist = getattr(features, "tolist", None)  # a float64 vector: its values as floats, cheaper to read
+            self._top = top_signals(tolist() if tolist is not None else features, contributions, limit=3)
         return self._top
 
     @property

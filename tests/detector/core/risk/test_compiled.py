@@ -26,8 +26,8 @@ from detector.core.risk import RiskContext, RiskScorer
 from detector.core.risk.compiled import (
     CompiledRisk,
     _contributions,
+    _edge_changes,
     _flatten,
-    _flatten_steps,
     _margin,
     packed_features,
     reference_window,
@@ -259,11 +259,11 @@ def test_random_trees_give_the_python_explainers_contributions(trees: list[Tree]
     steps in its order, so each per-feature sum is the same float (not just close)."""
     explainer = _Explainer(trees)
     flat = _flatten(trees)
-    steps = _flatten_steps(explainer.steps)
+    changes = _edge_changes(trees)
     for row in rows:
         expected = explainer.contributions(row, 6)
         out = np.full(6, math.nan)  # the kernel must overwrite every position
-        _contributions(np.array(row), *flat, *steps, out)
+        _contributions(np.array(row), *flat, changes, out)
         assert out.tolist() == expected
 
 
