@@ -75,7 +75,7 @@ from detector.core.scoring import (
     score_selected,
     with_risk,
 )
-from detector.core.scoring_compiled import BANDS, classic_numbers, score_params
+from detector.core.scoring_compiled import BANDS, NO_EXTRAS, classic_numbers, extras_of, score_params
 from detector.core.state import decode_state, encode_state
 from detector.core.timing import (
     SelectedInputs,
@@ -83,6 +83,7 @@ from detector.core.timing import (
     prepare_compiled_scans,
     scan_window,
     select_inputs,
+    selected_from_scan,
 )
 from detector.core.window import (
     CONSCIOUSNESS_CODE,
@@ -243,8 +244,8 @@ class DetectorEngine:
         # restore. `incremental=False` recomputes everything (the reference in the differential tests).
         self._basis: dict[str, ScoringBasis] = {}
         self.incremental = True
-        # Scorings without GCS, respiratory support, PaO2, urine, care events or suspected infection take the
-        # compiled fast path (scoring_compiled); False: always the score functions (the differential tests).
+        # Scorings without suspected infection take the compiled fast path (scoring_compiled); False: always the
+        # score functions (the differential tests).
         self.fast_scoring = True
         self._score_params = score_params(int(self.config.timing.shock_index_pair_minutes * 60))
         self._tail_scratch = np.empty(TAIL_FEATURES)
@@ -470,8 +471,7 @@ class DetectorEngine:
         baseline = state.sofa_baseline(now_s, config.timing.sofa_lab_window_hours, config.window.baseline_hours)
         infection = infection_status(state.care, now_s, config.infection)
         fast = None
-        if (self.fast_scoring and self.incremental and self.on_scored is None and not infection.suspected
-                and not needs_window_extras(state.window, state.care)):
+        if self.fast_scoring and self.incremental and self.on_scored is None and not infection.suspected:
             fast = self._score_fast(key, state, now_s, infection, baseline)
         if fast is not None:
             scoring, sofa_now, anchor = fast
@@ -553,8 +553,13 @@ class DetectorEngine:
             x, tail_at, age, male, hours = self._tail_scratch, 0, 0.0, 0.0, 0.0
         else:
             return None  # the Python risk reference reads ScoreResults
+        selected = None
+        extras = NO_EXTRAS
+        if needs_window_extras(window, state.care):  # GCS, P/F, vasopressors, urine: as the reference reads them
+            selected = selected_from_scan(scan.tolist(), now_s, config.timing, (window, state.care, state.weight_kg))
+            extras = extras_of(selected.criteria, selected.sofa)
         (ok, news, band, incomplete, q, sofa_now, shock, lactate, sbp, set_map, anchored,
-         anchor_t) = classic_numbers(scan, self._score_params, baseline, x, tail_at, age, male, hours)
+         anchor_t) = classic_numbers(scan, self._score_params, extras, baseline, x, tail_at, age, male, hours)
         if not ok:
             return None
         news_band = BANDS[int(band)]
@@ -579,7 +584,7 @@ class DetectorEngine:
         self._basis.pop(key, None)  # the next reference scoring recomputes every score
         assessment = _new_assessment(level, triggers, new_set, news_band == "low" and incomplete == 1.0)
         scoring = _new_scoring(scores, baseline, infection, assessment, None if lactate != lactate else lactate,
-                               False, None, ScanRecord(scan, now_s, config.timing))
+                               False, None, ScanRecord(scan, now_s, config.timing, selected))
         return scoring, int(sofa_now), anchor
 
     def _alert(self, key: str, state: PatientState, decision: Decision, now_s: int, scoring: Scoring | None,

@@ -68,7 +68,7 @@ def _inputs(selected: SelectedInputs, view: str) -> list[ScoreInput]:
     shown: list[ScoreInput] = []
     for key, t in sorted(times.items()):
         value = getattr(values, key, None)
-        if isinstance(value, bool):
+        if isinstance(value, int):  # bool flags and the GCS total: the schema's float (what validation would make)
             value = float(value)
         memo_key = (key, value, t)
         score_input = _INPUT_MEMO.get(memo_key)

@@ -70,11 +70,13 @@ class Scoring:
 
 @dataclass(frozen=True, slots=True)
 class ScanRecord:
-    """A fast-path scoring's window scan (timing_compiled layout), its time and timing config."""
+    """A fast-path scoring's window scan (timing_compiled layout), its time and timing config, and the inputs
+    when the fast path already built them (a window with GCS, blood gases, urine or care events)."""
 
     scan: np.ndarray
     now_s: int
     timing: TimingConfig
+    selected: SelectedInputs | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,7 +231,7 @@ def _complete_from_scan(scoring: Scoring, record: ScanRecord) -> Scoring:
     """Every score of a fast-path scoring, by the reference: the inputs rebuilt from the scan, then the score
     functions (as score_selected computes them without suspected infection, the fast path's only case); the
     scoring keeps its assessment and gets `selected` (the alert shows the inputs)."""
-    selected = selected_from_scan(record.scan.tolist(), record.now_s, record.timing)
+    selected = record.selected or selected_from_scan(record.scan.tolist(), record.now_s, record.timing)
     infected = scoring.infection.suspected
     obs_set, crit, sofa_in = selected.observation_set, selected.criteria, selected.sofa
     pair = selected.shock_index_pair

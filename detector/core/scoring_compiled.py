@@ -12,13 +12,15 @@ windows, and the engine's alerts are compared with the fast path on and off):
   SBP and MAP (measured, else (SBP + 2 DBP) / 3 unrounded, as score_selected gives the ladder);
 * the model's 27 score and context features written into the feature vector (compiled_tail's order).
 
-Scope: only scorings whose inputs the scan alone determines, i.e. no GCS, respiratory support, PaO2, urine or
-care events in the window (timing.needs_window_extras) and no suspected infection; the engine runs everything
-else through the reference. Floats: every value is the scan's integer divided by VALUE_SCALE (int / int, as the
-reference's `r / VALUE_SCALE`), compared with the same constants in the same way; the rounded values (shock
-index, derived MAP) mirror round2_fast, and where it would defer a near-tie to Decimal the kernel says so (`ok`
-false) and the caller takes the reference path. Integer offsets of the scan layout and the score constants are
-copied here and checked against their owners at import (numba's cache only notices edits of this file).
+Scope: every scoring without suspected infection (then the SEP-1 and Sepsis-3 definitions and SIRS join the
+ladder: the engine runs the reference). GCS, respiratory support, P/F, vasopressors and urine come from the
+Python selection itself (timing.selected_from_scan with the window and care log, only when the window holds
+any of them: timing.needs_window_extras) and reach the kernel as numbers (`extras_of`). Floats: every value is
+the scan's integer divided by VALUE_SCALE (int / int, as the reference's `r / VALUE_SCALE`), compared with the
+same constants in the same way; the rounded values (shock index, derived MAP, P/F) mirror round2_fast, and
+where it would defer a near-tie to Decimal the kernel says so (`ok` false) and the caller takes the reference
+path. Integer offsets of the scan layout and the score constants are copied here and checked against their
+owners at import (numba's cache only notices edits of this file).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import numpy as np
 
 from detector.core import timing_compiled as scan
 from detector.core.jit import kernel
-from detector.core.scores import _rounding
+from detector.core.scores import ScoreInputs, _rounding
 from detector.core.window import VALUE_SCALE
 from schemas.measures import CONSCIOUSNESS_LEVELS
 
@@ -39,7 +41,7 @@ news2 = import_module("detector.core.scores.news2")
 mews = import_module("detector.core.scores.mews")
 qsofa = import_module("detector.core.scores.qsofa")
 
-__all__ = ["BANDS", "N_TAIL_SCORES", "classic_numbers", "score_params"]
+__all__ = ["BANDS", "NO_EXTRAS", "N_TAIL_SCORES", "classic_numbers", "extras_of", "score_params"]
 
 # ---------------------------------------------------------------- the scan layout (timing_compiled O_*), checked
 _O_SET, _O_ANCHOR, _O_OXYGEN, _O_SPO2_SCALE = 0, 24, 27, 30
@@ -76,6 +78,26 @@ def score_params(shock_index_pair_s: int) -> np.ndarray:
                      *(news2.consciousness_points(level) for level in CONSCIOUSNESS_LEVELS),
                      *(mews.avpu_points(level) for level in CONSCIOUSNESS_LEVELS),
                      *(int(qsofa.consciousness_met(level)) for level in CONSCIOUSNESS_LEVELS)], dtype=np.int64)
+
+
+# extras (float64, NaN = not recorded): criteria GCS, SOFA GCS, PaO2, FiO2, on oxygen (1/0), respiratory support
+# (1/0), norepinephrine, epinephrine, dopamine, dobutamine, urine over 24 h, any vasopressor field recorded (1/0)
+_E_C_GCS, _E_S_GCS, _E_PAO2, _E_FIO2, _E_ON_O2, _E_SUPPORT = range(6)
+_E_NE, _E_EPI, _E_DOPA, _E_DOBU, _E_URINE, _E_VASO = range(6, 12)
+NO_EXTRAS = np.array([math.nan] * 5 + [0.0] + [math.nan] * 5 + [0.0])
+"""The extras of a window without GCS, respiratory support, PaO2, urine or care events (shared: never write)."""
+
+
+def _number(value: float | None) -> float:
+    return math.nan if value is None else float(value)
+
+
+def extras_of(criteria: ScoreInputs, sofa: ScoreInputs) -> np.ndarray:
+    """The kernel's extras from the criteria and SOFA inputs the Python selection built."""
+    return np.array([_number(criteria.gcs), _number(sofa.gcs), _number(sofa.pao2), _number(sofa.fio2),
+                     _number(sofa.on_oxygen), 1.0 if sofa.resp_support else 0.0, _number(sofa.norepinephrine),
+                     _number(sofa.epinephrine), _number(sofa.dopamine), _number(sofa.dobutamine),
+                     _number(sofa.urine_ml_24h), 1.0 if sofa.has_vasopressor_data else 0.0])
 
 
 @kernel
@@ -238,8 +260,8 @@ def _scan_map(r: np.ndarray, at: int, scale: int) -> float:
 
 
 @kernel
-def classic_numbers(r: np.ndarray, params: np.ndarray, sofa_baseline: int, x: np.ndarray, tail_at: int,
-                    age: float, male: float, hours: float) -> tuple:
+def classic_numbers(r: np.ndarray, params: np.ndarray, extras: np.ndarray, sofa_baseline: int, x: np.ndarray,
+                    tail_at: int, age: float, male: float, hours: float) -> tuple:
     """(ok, NEWS2 total, NEWS2 band code (BANDS), NEWS2 incomplete, qSOFA, SOFA, shock index, lactate, set SBP,
     set MAP for the ladder, anchor present, anchor t) of scan `r`, as floats (NaN = None); writes the model's
     score and context features into x[tail_at:tail_at + 27]. `ok` 0: a rounding near-tie, use the reference."""
@@ -318,29 +340,63 @@ def classic_numbers(r: np.ndarray, params: np.ndarray, sofa_baseline: int, x: np
     c_sbp = _value(r, _O_CRIT_ONLY + 14, scale) if r[_O_CRIT_ONLY + 12] else nan
     c_acvpu = int(_value(r, _O_ACVPU + 2, scale)) if r[_O_ACVPU] else -1
     lactate = _value(r, _O_LACTATE + 2, scale) if r[_O_LACTATE] else nan
-    # qSOFA (no GCS in this path)
+    # qSOFA
     q_rr = 1 if c_rr == c_rr and c_rr >= 22 else 0
     q_sbp = 1 if c_sbp == c_sbp and c_sbp <= 100 else 0
-    q_ment = params[_P_QSOFA_ACVPU + c_acvpu] if c_acvpu >= 0 else 0
+    c_gcs = extras[_E_C_GCS]
+    q_ment = 1 if c_gcs == c_gcs and c_gcs < 15 else params[_P_QSOFA_ACVPU + c_acvpu] if c_acvpu >= 0 else 0
     q_total = q_rr + q_sbp + q_ment
     # SIRS (Bone)
     s_temp = 1 if c_temp == c_temp and (c_temp > 38.0 or c_temp < 36.0) else 0
     s_hr = 1 if c_hr == c_hr and c_hr > 90 else 0
     s_resp = 1 if (c_rr == c_rr and c_rr > 20) or (c_paco2 == c_paco2 and c_paco2 < 32) else 0
     s_wcc = 1 if (c_wbc == c_wbc and (c_wbc > 12.0 or c_wbc < 4.0)) or (c_bands == c_bands and c_bands > 10) else 0
-    # --- SOFA inputs: shared labs' 24 h extremes (order creatinine, bilirubin, platelets) and the SOFA MAP; no
-    # PaO2, GCS, vasopressors or urine in this path (respiration, CNS 0; cardiovascular from MAP alone)
+    # --- SOFA inputs: shared labs' 24 h extremes (order creatinine, bilirubin, platelets), the SOFA MAP, and the
+    # extras (sofa.sofa: FiO2 0.21 when not recorded and not on oxygen; P/F rounded; vasopressors override MAP)
     creatinine = _value(r, _O_SHARED + 2, scale) if r[_O_SHARED] else nan
     bilirubin = _value(r, _O_SHARED + 8, scale) if r[_O_SHARED + 6] else nan
     platelets = _value(r, _O_SHARED + 14, scale) if r[_O_SHARED + 12] else nan
     sofa_map = _scan_map(r, _O_MAP_SOFA, scale)
     if sofa_map == -1.0 or _scan_map(r, _O_MAP_CRIT, scale) == -1.0:
         return (0.0, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan)
+    fio2 = extras[_E_FIO2]
+    if fio2 != fio2 and extras[_E_ON_O2] != 1.0:
+        fio2 = 0.21
+    pao2 = extras[_E_PAO2]
+    respiration = 0
+    if pao2 == pao2 and fio2 == fio2 and fio2 != 0:
+        pf = _round2(pao2 / fio2)
+        if pf != pf:
+            return (0.0, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan)
+        support = extras[_E_SUPPORT] == 1.0
+        respiration = (4 if support and pf < 100 else 3 if support and pf < 200 else 2 if pf < 300
+                       else 1 if pf < 400 else 0)
+    vaso = 0
+    if extras[_E_VASO] == 1.0:
+        ne = extras[_E_NE] if extras[_E_NE] == extras[_E_NE] else 0.0
+        epi = extras[_E_EPI] if extras[_E_EPI] == extras[_E_EPI] else 0.0
+        dopa = extras[_E_DOPA] if extras[_E_DOPA] == extras[_E_DOPA] else 0.0
+        dobu = extras[_E_DOBU] if extras[_E_DOBU] == extras[_E_DOBU] else 0.0
+        if dopa > 15 or epi > 0.1 or ne > 0.1:
+            vaso = 4
+        elif dopa > 5 or epi > 0 or ne > 0:
+            vaso = 3
+        elif dopa > 0 or dobu > 0:
+            vaso = 2
     coagulation = _sofa_platelets(platelets)
     liver = _sofa_bilirubin(bilirubin)
-    cardiovascular = 1 if sofa_map == sofa_map and sofa_map < 70 else 0
+    cardiovascular = 1 if vaso == 0 and sofa_map == sofa_map and sofa_map < 70 else vaso
+    s_gcs = extras[_E_S_GCS]
+    cns = 0
+    if s_gcs == s_gcs:
+        cns = 0 if s_gcs >= 15 else 1 if s_gcs >= 13 else 2 if s_gcs >= 10 else 3 if s_gcs >= 6 else 4
     renal = _sofa_creatinine(creatinine)
-    sofa_total = coagulation + liver + cardiovascular + renal
+    urine = extras[_E_URINE]
+    if urine == urine:
+        urine_points = 4 if urine < 200 else 3 if urine < 500 else 0
+        if urine_points > renal:
+            renal = urine_points
+    sofa_total = respiration + coagulation + liver + cardiovascular + cns + renal
     # --- the model's score and context features (risk.compiled.compiled_tail's order)
     k = tail_at
     x[k] = news
@@ -357,11 +413,11 @@ def classic_numbers(r: np.ndarray, params: np.ndarray, sofa_baseline: int, x: np
     x[k + 11] = p_hr
     x[k + 12] = p_acvpu
     x[k + 13] = p_temp
-    x[k + 14] = 0.0  # respiration
+    x[k + 14] = respiration
     x[k + 15] = coagulation
     x[k + 16] = liver
     x[k + 17] = cardiovascular
-    x[k + 18] = 0.0  # cns
+    x[k + 18] = cns
     x[k + 19] = renal
     x[k + 20] = s_temp
     x[k + 21] = s_hr

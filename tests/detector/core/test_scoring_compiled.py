@@ -20,20 +20,53 @@ from benchmarks.bench_detector import NO_MODEL, workload
 from detector.core.config import DetectorConfig, InfectionConfig, TimingConfig
 from detector.core.engine import DetectorEngine
 from detector.core.escalation import ladder_triggers
-from detector.core.infection import CareLog, infection_status
+from detector.core.infection import (
+    CARE_KIND_CODE,
+    DRUG_CODE,
+    NO_CODE,
+    RATE_SCALE,
+    RATE_UNIT_CODE,
+    CareLog,
+    infection_status,
+)
 from detector.core.risk import RiskContext
 from detector.core.risk.compiled import compiled_tail
 from detector.core.scoring import score_selected
-from detector.core.scoring_compiled import BANDS, classic_numbers, score_params
-from detector.core.timing import _select_reference, needs_window_extras, scan_window
+from detector.core.scoring_compiled import BANDS, NO_EXTRAS, classic_numbers, extras_of, score_params
+from detector.core.timing import _select_reference, needs_window_extras, scan_window, selected_from_scan
 from schemas import CareEventKind, PatientEventKind
-from schemas.measures import Measure
+from schemas.care_event import Vasopressor
 from tests.detector.builders import NORMAL, at, care, message, patient_event
 from tests.detector.core.test_engine import _deteriorating
 from tests.detector.core.test_timing_compiled import _CONFIGS, NOW, _rows, _window
 
-_EXTRAS = {Measure.GCS, Measure.GCS_EYE, Measure.GCS_VERBAL, Measure.GCS_MOTOR, Measure.RESP_SUPPORT, Measure.PAO2,
-           Measure.URINE_OUTPUT}
+H = 3600
+
+_NE, _EPI = DRUG_CODE[Vasopressor.NOREPINEPHRINE], DRUG_CODE[Vasopressor.EPINEPHRINE]
+_DOPA = DRUG_CODE[Vasopressor.DOPAMINE]
+_INFUSIONS = ([(CareEventKind.VASOPRESSOR_STARTED, _NE, rate, "ug/kg/min") for rate in (0.05, 0.1, 0.2)]
+              + [(CareEventKind.VASOPRESSOR_STARTED, _EPI, rate, "ug/kg/min") for rate in (0.005, 0.1, 0.15)]
+              + [(CareEventKind.VASOPRESSOR_STARTED, _DOPA, rate, "ug/kg/min") for rate in (5.0, 6.0, 15.0, 16.0)]
+              + [(CareEventKind.VASOPRESSOR_RATE_CHANGED, _NE, 0.08, "ug/kg/min"),
+                 (CareEventKind.VASOPRESSOR_STARTED, _EPI, 7.0, "ug/min"),
+                 (CareEventKind.VASOPRESSOR_STARTED, DRUG_CODE[Vasopressor.DOBUTAMINE], 5.0, "ug/kg/min"),
+                 (CareEventKind.VASOPRESSOR_STARTED, DRUG_CODE[Vasopressor.VASOPRESSIN], 0.03, "U/min"),
+                 (CareEventKind.VASOPRESSOR_STOPPED, _NE, NO_CODE, NO_CODE)])
+# care events without infection: ventilation on/off, catecholamine infusions at the SOFA boundaries (weight-based,
+# absolute, vasopressin)
+_CARE = st.lists(st.tuples(
+    st.sampled_from([(CareEventKind.VENTILATION_STARTED, NO_CODE, NO_CODE, NO_CODE),
+                     (CareEventKind.VENTILATION_STOPPED, NO_CODE, NO_CODE, NO_CODE), *_INFUSIONS]),
+    st.sampled_from([0, 30 * 60, 2 * H, 5 * H, 20 * H, 30 * H])), max_size=4)
+
+
+def _care_log(items: list) -> CareLog:
+    log = CareLog()
+    for n, ((kind, drug, rate, unit), ago) in enumerate(items):
+        log.add((NOW - ago, CARE_KIND_CODE[kind], n + 1, drug,
+                 round(rate * RATE_SCALE) if unit != NO_CODE else NO_CODE,
+                 RATE_UNIT_CODE[unit] if unit != NO_CODE else NO_CODE), 32)
+    return log
 
 
 def _none(value: float) -> float | None:
@@ -45,27 +78,37 @@ def _same(a: float, b: float) -> bool:
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(rows=_rows(), config=_CONFIGS, baseline=st.integers(0, 6))
-def test_fast_numbers_equal_the_score_functions(rows: list, config: TimingConfig, baseline: int) -> None:
-    window = _window([row for row in rows if row[1] not in _EXTRAS])
-    assert not needs_window_extras(window, CareLog())
+@given(rows=_rows(), config=_CONFIGS, baseline=st.integers(0, 6), care_items=_CARE,
+       weight=st.sampled_from([None, 70.0]))
+def test_fast_numbers_equal_the_score_functions(rows: list, config: TimingConfig, baseline: int, care_items: list,
+                                                weight: float | None) -> None:
+    """GCS, respiratory support, PaO2/FiO2, urine and care events included: the engine passes them to the kernel
+    as the Python selection reads them (`extras_of`)."""
+    window = _window(rows)
+    care_log = _care_log(care_items)
     scan = scan_window(window, NOW, config)
     if scan is None:  # a derived-MAP near-tie: the scans already hand this scoring to the reference
         return
+    extras = NO_EXTRAS
+    if needs_window_extras(window, care_log):
+        built = selected_from_scan(scan.tolist(), NOW, config, (window, care_log, weight))
+        extras = extras_of(built.criteria, built.sofa)
     x = np.full(30, -1.0)
     (ok, news, band, incomplete, q, sofa_now, shock, lactate, sbp, set_map, anchored,
-     anchor_t) = classic_numbers(scan, score_params(int(config.shock_index_pair_minutes * 60)), baseline, x, 3,
-                                 71.0, 1.0, 5.5)
-    selected = _select_reference(window, CareLog(), NOW, config)
+     anchor_t) = classic_numbers(scan, score_params(int(config.shock_index_pair_minutes * 60)), extras, baseline, x,
+                                 3, 71.0, 1.0, 5.5)
+    selected = _select_reference(window, care_log, NOW, config, weight)
     detector_config = DetectorConfig()  # score_selected reads only the ladder; the timing is in the selection
-    infection = infection_status(CareLog(), NOW, InfectionConfig())
+    infection = infection_status(care_log, NOW, InfectionConfig())
+    assert not infection.suspected
     reference = score_selected(selected, infection, baseline, None, detector_config, None, True)
     scores = reference.scores
-    if not ok:  # a rounding near-tie (shock index or a derived MAP): only the reference may decide it
+    if not ok:  # a rounding near-tie (shock index, a derived MAP, P/F): only the reference may decide it
         return
     assert (int(news), BANDS[int(band)], bool(incomplete)) == (scores["news2"].value, scores["news2"].band,
                                                                 scores["news2"].incomplete)
     assert (int(q), int(sofa_now)) == (scores["qsofa"].value, scores["sofa"].value)
+    assert x[3 + 14:3 + 20].tolist() == [float(v) for v in scores["sofa"].points.values()]  # every system
     assert _none(shock) == scores["shock_index"].value
     assert _none(lactate) == selected.criteria.lactate
     obs_set = selected.observation_set
@@ -103,8 +146,9 @@ def _run(events: list, config: DetectorConfig | None, fast: bool, read_scores: b
 
 
 def _stream() -> list:
-    """Ward patients (the fast path), one with GCS and one with a suspected infection (the reference path), one
-    admitted with age and sex (the model's context features), a discharge."""
+    """Ward patients, one with GCS, one ventilated on a vasopressor with blood gases (the fast path with extras),
+    one with a suspected infection (the reference path), one admitted with age and sex (the model's context
+    features), a discharge."""
     events = list(workload(12, 30, seed=11))
     events += _deteriorating("dete")
     events += [patient_event("aged", PatientEventKind.ADMIT, at(0))]
@@ -112,8 +156,15 @@ def _stream() -> list:
         events += message("aged", at(hour, 5), **{**NORMAL, "hr": 80 + 6 * hour, "rr": 14 + hour})
         events += message("gcs", at(hour, 7), **{**NORMAL, "gcs": 15 - hour // 2})
         events += message("infected", at(hour, 9), **{**NORMAL, "temp": 38.0 + hour / 10})
+        events += message("vented", at(hour, 11), **{**NORMAL, "sbp": 100 - 3 * hour, "dbp": 55, "support": 1,
+                                                      "pao2": 90 - 4 * hour, "fio2": 0.4 + hour / 50, "gcs": 14})
     events += [care("infected", CareEventKind.BLOOD_CULTURE_ORDERED, at(2)),
                care("infected", CareEventKind.ANTIBIOTIC_GIVEN, at(3)),
+               care("vented", CareEventKind.VENTILATION_STARTED, at(0, 30)),
+               care("vented", CareEventKind.VASOPRESSOR_STARTED, at(2), drug=Vasopressor.NOREPINEPHRINE, rate=0.08,
+                    rate_unit="ug/kg/min"),
+               care("vented", CareEventKind.VASOPRESSOR_RATE_CHANGED, at(6), drug=Vasopressor.NOREPINEPHRINE,
+                    rate=0.15, rate_unit="ug/kg/min"),
                patient_event("dete", PatientEventKind.DISCHARGE, at(20))]
     events.sort(key=lambda e: getattr(e, "effective_at", None) or e.event_time)
     return events
@@ -133,12 +184,18 @@ def test_engines_with_and_without_the_fast_path_agree(config: DetectorConfig | N
     assert _run(events, config, True, read_scores=False)[0] == ref_alerts
 
 
-def test_scorings_that_need_more_than_the_scan_take_the_reference() -> None:
+def test_only_suspected_infection_and_rounding_near_ties_take_the_reference() -> None:
     engine = DetectorEngine(NO_MODEL)
     for event in message("ward", at(0), **NORMAL) + message("icu", at(0), **{**NORMAL, "gcs": 14}):
         engine.process(event)
-    assert engine._scores["ward"].scan is not None
-    assert engine._scores["icu"].scan is None and engine._scores["icu"].scores["sofa"].points["cns"] == 1
+    assert engine._scores["ward"].scan is not None and engine._scores["ward"].scan.selected is None
+    icu = engine._scores["icu"].scan
+    assert icu is not None and icu.selected is not None  # GCS: the inputs were built for the kernel's extras
+    assert engine.current_scores("icu")["sofa"].points["cns"] == 1
+    for event in [care("sick", CareEventKind.BLOOD_CULTURE_ORDERED, at(0)),
+                  care("sick", CareEventKind.ANTIBIOTIC_GIVEN, at(0, 10)), *message("sick", at(0, 20), **NORMAL)]:
+        engine.process(event)
+    assert engine._scores["sick"].scan is None  # suspected infection: SEP-1 and Sepsis-3 join the ladder
     # a shock index on a rounding near-tie (100.5 / 100 = 1.005): round2_fast defers it to Decimal, so does the
     # fast path (to the reference, which rounds half up)
     for event in message("tie", at(0), **{**NORMAL, "hr": 100.5, "sbp": 100}):

@@ -49,13 +49,13 @@ _VALUES: dict[Measure, tuple[float, ...] | tuple[float, float, None]] = {
     Measure.PACO2: (31.0, 40.0),
     Measure.INR: (1.0, 1.6),
     Measure.APTT: (30.0, 61.0),
-    Measure.GCS: (8.0, 15.0),
+    Measure.GCS: (3.0, 6.0, 8.0, 10.0, 12.0, 13.0, 14.0, 15.0),  # every SOFA CNS and qSOFA boundary
     Measure.GCS_EYE: (2.0, 4.0),
     Measure.GCS_VERBAL: (3.0, 5.0),
     Measure.GCS_MOTOR: (4.0, 6.0),
     Measure.RESP_SUPPORT: (0.0, 0.5, 1.0),
-    Measure.PAO2: (60.0, 90.0),
-    Measure.URINE_OUTPUT: (50.0, 300.0),
+    Measure.PAO2: (21.0, 42.0, 60.0, 63.0, 84.0, 90.0, 160.0),  # P/F 100/200/300/400 on room air
+    Measure.URINE_OUTPUT: (50.0, 199.0, 200.0, 300.0, 499.0, 500.0),
 }
 _RANGES = {Measure.SYSTOLIC_BP: (60.0, 220.0), Measure.DIASTOLIC_BP: (25.0, 130.0)}
 
