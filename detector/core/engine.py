@@ -18,6 +18,13 @@ Hooks for other components:
 * `changed_keys()` / `removed_keys()` tell an adapter which patients' state to write to the changelog, and
   `export_state` / `import_state` (state.py format) serialise one patient.
 
+A scoring without suspected infection (and without an `on_scored` hook) takes the compiled fast path
+(`scoring_compiled.classic_numbers`): from the window scan it computes only the numbers the §3.4 ladder and the
+learned model read, and keeps the scan (`scoring.ScanRecord`); the ScoreResults with their reason texts are
+built by the score functions when an alert or `current_scores` needs them, equal to what the reference path
+gives (tests/detector/core/test_scoring_compiled.py). `fast_scoring = False` scores everything the reference
+way. Suspected infection (SEP-1, Sepsis-3 and SIRS on the ladder) and rounding near-ties take the reference.
+
 The learned risk score (issue #8, detector.core.risk) is served here when `config.risk_model.enabled`: every
 scoring adds score `risk_model` (calibrated probability) and its ladder level (`RiskServing.level_of`), from
 the same window, scores and the patient's admission context (`PatientState.context`). The artifact is read

@@ -24,9 +24,9 @@ from __future__ import annotations
 from array import array
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from detector.core.risk.explain import SignalContribution, top_signals
+from detector.core.risk.explain import SignalContribution, top_signals, top_signals_from_sums
 from detector.core.risk.features import FEATURE_NAMES, FEATURE_SET_HASH, RiskContext, extract_features
 from detector.core.risk.model import RiskModel, RiskModelError, RiskModelMismatch
 from detector.core.scores import ScoreResult
@@ -56,22 +56,27 @@ RISK_SCORE_NAME = "risk_model"
 
 # (bias, per-feature contributions) of a feature vector, log-odds scale (RiskModel.contributions' signature)
 Contributions = Callable[[Sequence[float]], tuple[float, Sequence[float]]]
+# (per-signal sums, first contributing feature per signal) of a float64 feature vector (CompiledRisk.signal_sums)
+SignalSums = Callable[[Any], tuple[list[float], list[int]]]
 
 
 class RiskResult:
     """One risk prediction. `top_contributions` and `explanation` are computed on first access."""
 
-    __slots__ = ("_contributions", "_top", "features", "margin", "model", "probability")
+    __slots__ = ("_contributions", "_signal_sums", "_top", "features", "margin", "model", "probability")
 
     def __init__(self, model: RiskModel, features: Sequence[float], margin: float, probability: float,
-                 contributions: Contributions | None = None) -> None:
+                 contributions: Contributions | None = None, signal_sums: SignalSums | None = None) -> None:
         """`contributions`: computes (bias, per-feature contributions) of `features`, the same floats as
-        `model.contributions` (the default), e.g. the compiled `CompiledRisk.contributions`."""
+        `model.contributions` (the default), e.g. the compiled `CompiledRisk.contributions`. `signal_sums`
+        (`CompiledRisk.signal_sums`, for a float64 feature vector): the per-signal sums of those contributions,
+        which the explanation then ranks without the per-feature list."""
         self.model = model
         self.features = features
         self.margin = margin
         self.probability = probability
         self._contributions = contributions
+        self._signal_sums = signal_sums
         self._top: list[SignalContribution] | None = None
 
     @property
@@ -84,9 +89,13 @@ class RiskResult:
         """The (up to 3) clinical signals that raised the risk most, with log-odds contributions and text."""
         if self._top is None:
             features = self.features
-            _, contributions = (self._contributions or self.model.contributions)(features)
-            tolist = getattr(features, "tolist", None)  # a float64 vector: its values as floats, cheaper to read
-            self._top = top_signals(tolist() if tolist is not None else features, contributions, limit=3)
+            tolist = getattr(features, "tolist", None)  # a float64 vector (a list after the int64 fallback)
+            if self._signal_sums is not None and tolist is not None:  # contributions summed per signal natively
+                sums, first = self._signal_sums(features)
+                self._top = top_signals_from_sums(tolist(), sums, first, limit=3)
+            else:
+                _, contributions = (self._contributions or self.model.contributions)(features)
+                self._top = top_signals(features, contributions, limit=3)
         return self._top
 
     @property
@@ -146,7 +155,8 @@ class RiskScorer:
         if margin is None:
             return None
         features = cast("Sequence[float]", x)
-        return RiskResult(self.model, features, margin, self.model.calibrate(margin), compiled.contributions)
+        return RiskResult(self.model, features, margin, self.model.calibrate(margin), compiled.contributions,
+                          compiled.signal_sums)
 
     def score_packed(self, data: array, lengths: array, first_s: int | None, scores: Mapping[str, ScoreResult],
                      sofa_baseline: int | None, context: RiskContext, now_s: int) -> RiskResult:
@@ -159,4 +169,5 @@ class RiskScorer:
         compiled = self._compiled or self.prepare_compiled()
         x, margin = compiled.score(data, lengths, first_s, scores, sofa_baseline, context, now_s)
         features = cast("Sequence[float]", x)  # a float64 ndarray indexes like the list `score` returns
-        return RiskResult(self.model, features, margin, self.model.calibrate(margin), compiled.contributions)
+        return RiskResult(self.model, features, margin, self.model.calibrate(margin), compiled.contributions,
+                          compiled.signal_sums)

@@ -50,6 +50,7 @@ from typing import NamedTuple, cast
 import numpy as np
 
 from detector.core.jit import kernel
+from detector.core.risk.explain import SIGNAL_INDEX, SIGNALS
 from detector.core.risk.features import (
     FEATURE_NAMES,
     LAB_MEASURES,
@@ -118,6 +119,7 @@ _PLAN = np.array([VALUE_SCALE, *(h * _HOUR for h in TREND_HOURS), len(MEASURE_LI
                   *(MEASURE_INDEX[m] for m, _ in VITAL_MEASURES), *(MEASURE_INDEX[m] for m, _ in LAB_MEASURES)],
                  dtype=np.int64)
 _PLAN_HEADER = 12
+_SIGNAL_INDEX = np.array(SIGNAL_INDEX, dtype=np.int64)
 
 # ---------------------------------------------------------------- kernels
 
@@ -397,6 +399,22 @@ def _contributions(x: np.ndarray, split: np.ndarray, value: np.ndarray, children
 
 
 @kernel
+def _signal_sums(contributions: np.ndarray, signal_index: np.ndarray, sums: np.ndarray, first: np.ndarray) -> None:
+    """Per signal, its features' non-zero contributions added in feature order from 0.0 (explain.top_signals'
+    dict sums, the same floats) and the first such feature's index (-1: none)."""
+    for s in range(sums.shape[0]):
+        sums[s] = 0.0
+        first[s] = -1
+    for i in range(contributions.shape[0]):
+        c = contributions[i]
+        if c != 0.0:
+            s = signal_index[i]
+            if first[s] < 0:
+                first[s] = i
+            sums[s] += c
+
+
+@kernel
 def _score_filled(data: np.ndarray, lengths: np.ndarray, now_s: int, plan: np.ndarray, x: np.ndarray,
                   split: np.ndarray, value: np.ndarray, children: np.ndarray, roots: np.ndarray,
                   n_internal: int) -> float:
@@ -594,6 +612,16 @@ class CompiledRisk:
             self.fallbacks += 1
             return None
         return float(margin)
+
+    def signal_sums(self, x: np.ndarray) -> tuple[list[float], list[int]]:
+        """Per clinical signal (explain.SIGNALS), the sum of its features' contributions for feature vector `x`
+        (float64) and the index of its first contributing feature: what explain.top_signals_from_sums ranks."""
+        contributions = np.empty(_N_FEATURES)
+        _contributions(x, *self.trees, self.edge_change, contributions)
+        sums = np.empty(len(SIGNALS))
+        first = np.empty(len(SIGNALS), dtype=np.int64)
+        _signal_sums(contributions, _SIGNAL_INDEX, sums, first)
+        return sums.tolist(), first.tolist()
 
     def score(self, data: array, lengths: array, first_s: int | None, scores: Mapping[str, ScoreResult],
               sofa_baseline: int | None, context: RiskContext, now_s: int) -> tuple[np.ndarray | list[float], float]:

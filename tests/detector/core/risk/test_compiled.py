@@ -29,9 +29,11 @@ from detector.core.risk.compiled import (
     _edge_changes,
     _flatten,
     _margin,
+    _signal_sums,
     packed_features,
     reference_window,
 )
+from detector.core.risk.explain import SIGNAL_INDEX, SIGNALS, top_signals, top_signals_from_sums
 from detector.core.risk.features import (
     FEATURE_NAMES,
     LAB_MEASURES,
@@ -388,3 +390,17 @@ def test_real_physionet_stays_match_at_every_scoring(scorer: RiskScorer) -> None
                 engine.process(obs)
     assert comparing.checked > 300
     assert comparing.prepare_compiled().fallbacks == fallbacks  # real data never needs the reference
+
+
+@settings(max_examples=200, deadline=None)
+@given(contributions=st.lists(st.sampled_from([0.0, -0.0, 0.25, 0.5, 1.0, -1.0, 0.1, 0.2, 0.30000000000000004]),
+                              min_size=len(FEATURE_NAMES), max_size=len(FEATURE_NAMES)))
+def test_signal_sums_rank_the_signals_as_the_python_explainer(contributions: list[float]) -> None:
+    """Few distinct values: equal sums (ordered by the signal's first contributing feature), zeros and -0.0 (not
+    counted), sums whose float depends on the addition order."""
+    x = [float(i) for i in range(len(FEATURE_NAMES))]
+    sums = np.empty(len(SIGNALS))
+    first = np.empty(len(SIGNALS), dtype=np.int64)
+    _signal_sums(np.array(contributions), np.array(SIGNAL_INDEX, dtype=np.int64), sums, first)
+    assert (top_signals_from_sums(x, sums.tolist(), first.tolist(), limit=5)
+            == top_signals(x, contributions, limit=5))
