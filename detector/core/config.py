@@ -35,6 +35,12 @@ INSTALL_ROOT = Path(__file__).resolve().parent.parent.parent
 DEFAULT_RISK_MODEL_PATH = Path("detector/models/risk_model.json")
 
 
+SOFA_BASELINE_REACH_HOURS = 96
+"""How far back (whole hours of the SOFA window plus the baseline) the hourly SOFA history reaches: the patient
+state keeps one more hour than this (detector.core.patient.SOFA_RING_HOURS), so recording the current hour never
+overwrites an hour the baseline reads."""
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -51,8 +57,10 @@ class WindowConfig(_Strict):
                                             "is this far after its own receive time is dropped (clock error)")
     max_entries_per_measure: int = Field(default=288, ge=8, le=10_000, description="hard cap per measure (288 = one "
                                          "value every 5 min for 24 h); the oldest is evicted beyond it")
-    baseline_hours: float = Field(default=72.0, gt=0, le=168, description="SOFA baseline look-back before the current "
-                                  "window (§3.2), kept as hourly worst SOFA totals")
+    baseline_hours: float = Field(default=72.0, gt=0, le=SOFA_BASELINE_REACH_HOURS,
+                                  description="SOFA baseline look-back before the current window (§3.2), kept as "
+                                  "hourly worst SOFA totals; whole hours of it plus of timing.sofa_lab_window_hours "
+                                  f"at most {SOFA_BASELINE_REACH_HOURS}")
     max_care_events: int = Field(default=32, ge=4, le=1000, description="cap on remembered care events per patient")
 
 
@@ -219,6 +227,11 @@ class DetectorConfig(_Strict):
         if self.window.length_hours < longest:
             raise ValueError(f"window.length_hours ({self.window.length_hours}) must cover the longest look-back "
                              f"of timing ({longest} h)")
+        reach = int(self.timing.sofa_lab_window_hours) + int(self.window.baseline_hours)
+        if reach > SOFA_BASELINE_REACH_HOURS:
+            raise ValueError(f"window.baseline_hours ({self.window.baseline_hours}) + timing.sofa_lab_window_hours "
+                             f"({self.timing.sofa_lab_window_hours}) reach {reach} h back; the hourly SOFA history "
+                             f"holds {SOFA_BASELINE_REACH_HOURS} h")
         return self
 
 

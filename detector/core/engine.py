@@ -82,7 +82,7 @@ from detector.core.scoring import (
     score_selected,
     with_risk,
 )
-from detector.core.scoring_compiled import BANDS, NO_EXTRAS, classic_numbers, extras_of, score_params
+from detector.core.scoring_compiled import BANDS, NO_EXTRAS, NO_HOUR, classic_numbers, extras_of, score_params
 from detector.core.state import decode_state, encode_state
 from detector.core.timing import (
     SelectedInputs,
@@ -254,7 +254,8 @@ class DetectorEngine:
         # Scorings without suspected infection take the compiled fast path (scoring_compiled); False: always the
         # score functions (the differential tests).
         self.fast_scoring = True
-        self._score_params = score_params(int(self.config.timing.shock_index_pair_minutes * 60))
+        self._score_params = score_params(int(self.config.timing.shock_index_pair_minutes * 60),
+                                          self.config.timing.sofa_lab_window_hours, self.config.window.baseline_hours)
         self._tail_scratch = np.empty(TAIL_FEATURES)
         self._changed: set[str] = set()
         self._removed: set[str] = set()
@@ -475,19 +476,19 @@ class DetectorEngine:
         stats = self.stats
         stats.scored += 1
         stats.scored_by_unit[unit_of(state.location)] += 1
-        baseline = state.sofa_baseline(now_s, config.timing.sofa_lab_window_hours, config.window.baseline_hours)
         infection = infection_status(state.care, now_s, config.infection)
         fast = None
         if self.fast_scoring and self.incremental and self.on_scored is None and not infection.suspected:
-            fast = self._score_fast(key, state, now_s, infection, baseline)
+            fast = self._score_fast(key, state, now_s, infection)  # SOFA baseline and ring done by the kernel
         if fast is not None:
-            scoring, sofa_now, anchor = fast
+            scoring, anchor = fast
             selected: SelectedInputs | None = None
         else:
+            baseline = state.sofa_baseline(now_s, config.timing.sofa_lab_window_hours, config.window.baseline_hours)
             selected = select_inputs(state.window, state.care, now_s, config.timing, state.weight_kg)
             scoring = self._score_reference(key, state, selected, now_s, infection, baseline)
-            sofa_now, anchor = int(scoring.scores["sofa"].value), selected.set_anchor_s  # type: ignore[arg-type]
-        state.record_sofa(now_s, sofa_now)
+            state.record_sofa(now_s, int(scoring.scores["sofa"].value))  # type: ignore[arg-type]
+            anchor = selected.set_anchor_s
         if anchor is not None and scoring.assessment.new_set:
             state.last_anchor_s = anchor
         self._scores[key] = scoring
@@ -536,12 +537,13 @@ class DetectorEngine:
             scoring = with_risk(scoring, risk.score_result(result, level), level)
         return scoring
 
-    def _score_fast(self, key: str, state: PatientState, now_s: int, infection: InfectionStatus, baseline: int
-                    ) -> tuple[Scoring, int, int | None] | None:
-        """(scoring, SOFA, set anchor) by the compiled fast path (scoring_compiled): the ladder's and the
-        model's numbers straight from the window scan, the classic ScoreResults only when the scoring is
-        completed (alert, current_scores). None: this scoring needs the reference (a rounding near-tie, the
-        int64 bound of the model's features)."""
+    def _score_fast(self, key: str, state: PatientState, now_s: int, infection: InfectionStatus
+                    ) -> tuple[Scoring, int | None] | None:
+        """(scoring, set anchor) by the compiled fast path (scoring_compiled): the ladder's and the model's
+        numbers straight from the window scan, the SOFA baseline read from and this hour's SOFA recorded into
+        the patient's ring, the classic ScoreResults only when the scoring is completed (alert, current_scores).
+        None: this scoring needs the reference (a rounding near-tie, the int64 bound of the model's features;
+        recording the same SOFA again there changes nothing)."""
         config = self.config
         window = state.window
         scan = scan_window(window, now_s, config.timing)
@@ -565,10 +567,15 @@ class DetectorEngine:
         if needs_window_extras(window, state.care):  # GCS, P/F, vasopressors, urine: as the reference reads them
             selected = selected_from_scan(scan.tolist(), now_s, config.timing, (window, state.care, state.weight_kg))
             extras = extras_of(selected.criteria, selected.sofa)
-        (ok, news, band, incomplete, q, sofa_now, shock, lactate, sbp, set_map, anchored,
-         anchor_t) = classic_numbers(scan, self._score_params, extras, baseline, x, tail_at, age, male, hours)
+        last_hour = state.sofa_hour
+        (ok, news, band, incomplete, q, sofa_now, shock, lactate, sbp, set_map, anchored, anchor_t, sofa_baseline,
+         newest_hour) = classic_numbers(scan, self._score_params, extras, state.sofa_ring,
+                                        NO_HOUR if last_hour is None else last_hour, now_s, x, tail_at, age, male,
+                                        hours)
         if not ok:
             return None
+        state.sofa_hour = int(newest_hour)
+        baseline = int(sofa_baseline)
         news_band = BANDS[int(band)]
         level, triggers = ladder_triggers(
             news2=int(news), news2_band=news_band, qsofa=int(q), sirs=None, infection=False, sep1_severe=False,
@@ -592,7 +599,7 @@ class DetectorEngine:
         assessment = _new_assessment(level, triggers, new_set, news_band == "low" and incomplete == 1.0)
         scoring = _new_scoring(scores, baseline, infection, assessment, None if lactate != lactate else lactate,
                                False, None, ScanRecord(scan, now_s, config.timing, selected))
-        return scoring, int(sofa_now), anchor
+        return scoring, anchor
 
     def _alert(self, key: str, state: PatientState, decision: Decision, now_s: int, scoring: Scoring | None,
                selected: object, emitted_at: datetime | None, correlation_id: str | None) -> Alert:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from detector.core.config import SOFA_BASELINE_REACH_HOURS
 from detector.core.escalation import EscalationState
 from detector.core.infection import CareLog
 from detector.core.risk.features import RiskContext
@@ -10,10 +11,11 @@ from schemas.base import Location
 
 __all__ = ["NO_CONTEXT", "NO_POSITION", "SOFA_RING_HOURS", "PatientState"]
 
-SOFA_RING_HOURS = 97
-"""Hourly worst SOFA totals kept for the baseline (§3.2): the 72 h before a 24 h window, plus the scoring hour
-itself, so that recording the current hour never overwrites an hour its baseline reads (the baseline must not
-depend on whether it is read before or after that hour's first scoring, or on a restart in between)."""
+SOFA_RING_HOURS = SOFA_BASELINE_REACH_HOURS + 1
+"""Hourly worst SOFA totals kept for the baseline (§3.2): the 72 h before a 24 h window at most (the config
+refuses more), plus the scoring hour itself, so that recording the current hour never overwrites an hour its
+baseline reads (the baseline must not depend on whether it is read before or after that hour's first scoring,
+or on a restart in between)."""
 
 NO_POSITION = -1
 

@@ -41,7 +41,8 @@ news2 = import_module("detector.core.scores.news2")
 mews = import_module("detector.core.scores.mews")
 qsofa = import_module("detector.core.scores.qsofa")
 
-__all__ = ["BANDS", "NO_EXTRAS", "N_TAIL_SCORES", "classic_numbers", "extras_of", "score_params"]
+__all__ = ["BANDS", "NO_EXTRAS", "NO_HOUR", "N_TAIL_SCORES", "classic_numbers", "extras_of", "record_sofa_into",
+           "score_params", "sofa_baseline_of"]
 
 # ---------------------------------------------------------------- the scan layout (timing_compiled O_*), checked
 _O_SET, _O_ANCHOR, _O_OXYGEN, _O_SPO2_SCALE = 0, 24, 27, 30
@@ -65,16 +66,17 @@ N_TAIL_SCORES = 24
 """Score features written by `classic_numbers` (6 score values, SOFA rise, 7 NEWS2, 6 SOFA, 4 SIRS points); the 3
 context features follow."""
 
-# params (int64): value scale, shock index pair seconds, then per ACVPU code (CONSCIOUSNESS_LEVELS order) the NEWS2
-# points, the MEWS points and whether qSOFA counts it as altered mentation
-_P_SCALE, _P_PAIR, _P_NEWS_ACVPU = 0, 1, 2
+# params (int64): value scale, shock index pair seconds, SOFA window and baseline hours, then per ACVPU code
+# (CONSCIOUSNESS_LEVELS order) the NEWS2 points, the MEWS points and whether qSOFA counts it as altered mentation
+_P_SCALE, _P_PAIR, _P_WINDOW_HOURS, _P_BASELINE_HOURS, _P_NEWS_ACVPU = 0, 1, 2, 3, 4
 _P_MEWS_ACVPU = _P_NEWS_ACVPU + len(CONSCIOUSNESS_LEVELS)
 _P_QSOFA_ACVPU = _P_MEWS_ACVPU + len(CONSCIOUSNESS_LEVELS)
 
 
-def score_params(shock_index_pair_s: int) -> np.ndarray:
-    """The kernel's parameters, the consciousness tables taken from the score modules themselves."""
-    return np.array([VALUE_SCALE, shock_index_pair_s,
+def score_params(shock_index_pair_s: int, sofa_window_hours: float, baseline_hours: float) -> np.ndarray:
+    """The kernel's parameters (the SOFA baseline's hours as PatientState.sofa_baseline truncates them), the
+    consciousness tables taken from the score modules themselves."""
+    return np.array([VALUE_SCALE, shock_index_pair_s, int(sofa_window_hours), int(baseline_hours),
                      *(news2.consciousness_points(level) for level in CONSCIOUSNESS_LEVELS),
                      *(mews.avpu_points(level) for level in CONSCIOUSNESS_LEVELS),
                      *(int(qsofa.consciousness_met(level)) for level in CONSCIOUSNESS_LEVELS)], dtype=np.int64)
@@ -98,6 +100,50 @@ def extras_of(criteria: ScoreInputs, sofa: ScoreInputs) -> np.ndarray:
                      _number(sofa.on_oxygen), 1.0 if sofa.resp_support else 0.0, _number(sofa.norepinephrine),
                      _number(sofa.epinephrine), _number(sofa.dopamine), _number(sofa.dobutamine),
                      _number(sofa.urine_ml_24h), 1.0 if sofa.has_vasopressor_data else 0.0])
+
+
+NO_HOUR = -(1 << 62)
+"""`last_hour` of a SOFA ring nothing was recorded in yet (PatientState.sofa_hour None)."""
+
+
+@kernel
+def sofa_baseline_of(ring: np.ndarray, last_hour: int, now_s: int, window_hours: int, baseline_hours: int) -> int:
+    """PatientState.sofa_baseline on the ring (bytearray, 1 + worst SOFA per hour, 0 = none) whose newest hour is
+    `last_hour` (NO_HOUR: none): the lowest hourly SOFA in the `baseline_hours` before the `window_hours` window
+    that ends at `now_s`, else 0. `window_hours` / `baseline_hours` are the config's hours as int() gives them."""
+    if last_hour == NO_HOUR:
+        return 0
+    size = len(ring)
+    hour = now_s // 3600
+    end = min(hour - window_hours, last_hour + 1)
+    start = max(hour - window_hours - baseline_hours, last_hour - size + 1)
+    lowest = 0
+    for h in range(start, end):
+        stored = ring[h % size]
+        if stored and (lowest == 0 or stored < lowest):
+            lowest = stored
+    return lowest - 1 if lowest else 0
+
+
+@kernel
+def record_sofa_into(ring: np.ndarray, last_hour: int, now_s: int, total: int) -> int:
+    """PatientState.record_sofa on the ring: the hour's worst SOFA total; returns the ring's newest hour."""
+    size = len(ring)
+    hour = now_s // 3600
+    if last_hour == NO_HOUR or hour - last_hour >= size:
+        for k in range(size):
+            ring[k] = 0
+    elif hour > last_hour:
+        for h in range(last_hour + 1, hour + 1):
+            ring[h % size] = 0
+    elif last_hour - hour >= size:
+        return last_hour
+    if last_hour == NO_HOUR or hour > last_hour:
+        last_hour = hour
+    slot = hour % size
+    if total + 1 > ring[slot]:
+        ring[slot] = min(total + 1, 255)
+    return last_hour
 
 
 @kernel
@@ -260,12 +306,16 @@ def _scan_map(r: np.ndarray, at: int, scale: int) -> float:
 
 
 @kernel
-def classic_numbers(r: np.ndarray, params: np.ndarray, extras: np.ndarray, sofa_baseline: int, x: np.ndarray,
-                    tail_at: int, age: float, male: float, hours: float) -> tuple:
+def classic_numbers(r: np.ndarray, params: np.ndarray, extras: np.ndarray, ring: np.ndarray, last_hour: int,
+                    now_s: int, x: np.ndarray, tail_at: int, age: float, male: float, hours: float) -> tuple:
     """(ok, NEWS2 total, NEWS2 band code (BANDS), NEWS2 incomplete, qSOFA, SOFA, shock index, lactate, set SBP,
-    set MAP for the ladder, anchor present, anchor t) of scan `r`, as floats (NaN = None); writes the model's
-    score and context features into x[tail_at:tail_at + 27]. `ok` 0: a rounding near-tie, use the reference."""
+    set MAP for the ladder, anchor present, anchor t, SOFA baseline, SOFA ring's newest hour) of scan `r` at
+    `now_s`, as floats (NaN = None); writes the model's score and context features into x[tail_at:tail_at + 27].
+    The SOFA baseline is read from the patient's hourly ring (PatientState.sofa_ring, newest hour `last_hour`,
+    NO_HOUR when empty) before this scoring's SOFA is recorded into it, as the engine's reference order does.
+    `ok` 0: a rounding near-tie, use the reference (nothing was written to the ring)."""
     scale = params[_P_SCALE]
+    sofa_baseline = sofa_baseline_of(ring, last_hour, now_s, params[_P_WINDOW_HOURS], params[_P_BASELINE_HOURS])
     nan = np.nan
     # --- observation set (timing._SET_KEYS order: hr, rr, temp_c, sbp, spo2, consciousness, dbp, map)
     anchored = r[_O_ANCHOR] != 0
@@ -320,7 +370,7 @@ def classic_numbers(r: np.ndarray, params: np.ndarray, extras: np.ndarray, sofa_
     if hr == hr and sbp == sbp and abs(hr_t - sbp_t) <= params[_P_PAIR] and sbp > 0:
         shock = _round2(hr / sbp)
         if shock != shock:
-            return (0.0, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan)
+            return (0.0, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan)
     ladder_map = set_map
     if ladder_map != ladder_map and sbp == sbp and dbp == dbp:
         ladder_map = (sbp + 2 * dbp) / 3
@@ -358,7 +408,7 @@ def classic_numbers(r: np.ndarray, params: np.ndarray, extras: np.ndarray, sofa_
     platelets = _value(r, _O_SHARED + 14, scale) if r[_O_SHARED + 12] else nan
     sofa_map = _scan_map(r, _O_MAP_SOFA, scale)
     if sofa_map == -1.0 or _scan_map(r, _O_MAP_CRIT, scale) == -1.0:
-        return (0.0, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan)
+        return (0.0, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan)
     fio2 = extras[_E_FIO2]
     if fio2 != fio2 and extras[_E_ON_O2] != 1.0:
         fio2 = 0.21
@@ -367,7 +417,7 @@ def classic_numbers(r: np.ndarray, params: np.ndarray, extras: np.ndarray, sofa_
     if pao2 == pao2 and fio2 == fio2 and fio2 != 0:
         pf = _round2(pao2 / fio2)
         if pf != pf:
-            return (0.0, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan)
+            return (0.0, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan)
         support = extras[_E_SUPPORT] == 1.0
         respiration = (4 if support and pf < 100 else 3 if support and pf < 200 else 2 if pf < 300
                        else 1 if pf < 400 else 0)
@@ -427,5 +477,6 @@ def classic_numbers(r: np.ndarray, params: np.ndarray, extras: np.ndarray, sofa_
     x[k + 25] = male
     x[k + 26] = hours
     anchor_t = float(r[_O_ANCHOR + 1]) if anchored else nan
+    newest_hour = record_sofa_into(ring, last_hour, now_s, sofa_total)
     return (1.0, float(news), float(band), 1.0 if incomplete else 0.0, float(q_total), float(sofa_total), shock,
-            lactate, sbp, ladder_map, 1.0 if anchored else 0.0, anchor_t)
+            lactate, sbp, ladder_map, 1.0 if anchored else 0.0, anchor_t, float(sofa_baseline), float(newest_hour))

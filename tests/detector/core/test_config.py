@@ -20,6 +20,8 @@ def test_packaged_yaml_matches_the_defaults() -> None:
     ("ladder:\n  news2_urgent: 7\n  news2_emergency: 5\n", "news2_emergency"),
     ("escalation:\n  repeat_minutes: {5: 10}\n", "levels must be 1-4"),
     ("timing:\n  vital_stale_hours: 30\n", "window.length_hours"),
+    ("window:\n  baseline_hours: 73\n", "reach 97 h back; the hourly SOFA history holds 96 h"),
+    ("window:\n  length_hours: 48\ntiming:\n  sofa_lab_window_hours: 48\n", "reach 120 h back"),
     ("- a list\n", "top level must be a mapping"),
     ("window: [unclosed\n", "not valid YAML"),
 ])

@@ -29,10 +29,20 @@ from detector.core.infection import (
     CareLog,
     infection_status,
 )
+from detector.core.patient import PatientState
 from detector.core.risk import RiskContext
 from detector.core.risk.compiled import compiled_tail
 from detector.core.scoring import score_selected
-from detector.core.scoring_compiled import BANDS, NO_EXTRAS, classic_numbers, extras_of, score_params
+from detector.core.scoring_compiled import (
+    BANDS,
+    NO_EXTRAS,
+    NO_HOUR,
+    classic_numbers,
+    extras_of,
+    record_sofa_into,
+    score_params,
+    sofa_baseline_of,
+)
 from detector.core.timing import _select_reference, needs_window_extras, scan_window, selected_from_scan
 from schemas import CareEventKind, PatientEventKind
 from schemas.care_event import Vasopressor
@@ -93,10 +103,15 @@ def test_fast_numbers_equal_the_score_functions(rows: list, config: TimingConfig
     if needs_window_extras(window, care_log):
         built = selected_from_scan(scan.tolist(), NOW, config, (window, care_log, weight))
         extras = extras_of(built.criteria, built.sofa)
+    state = PatientState()  # a SOFA ring whose baseline (72 h before the SOFA window) is `baseline`
+    state.record_sofa(NOW - int(config.sofa_lab_window_hours + 10) * H, baseline)
+    state.record_sofa(NOW - H, 9)
+    ring = bytearray(state.sofa_ring)
     x = np.full(30, -1.0)
-    (ok, news, band, incomplete, q, sofa_now, shock, lactate, sbp, set_map, anchored,
-     anchor_t) = classic_numbers(scan, score_params(int(config.shock_index_pair_minutes * 60)), extras, baseline, x,
-                                 3, 71.0, 1.0, 5.5)
+    params = score_params(int(config.shock_index_pair_minutes * 60), config.sofa_lab_window_hours, 72.0)
+    (ok, news, band, incomplete, q, sofa_now, shock, lactate, sbp, set_map, anchored, anchor_t, fast_baseline,
+     newest_hour) = classic_numbers(scan, params, extras, ring, state.sofa_hour, NOW, x, 3, 71.0, 1.0, 5.5)
+    assert state.sofa_baseline(NOW, config.sofa_lab_window_hours, 72.0) == baseline
     selected = _select_reference(window, care_log, NOW, config, weight)
     detector_config = DetectorConfig()  # score_selected reads only the ladder; the timing is in the selection
     infection = infection_status(care_log, NOW, InfectionConfig())
@@ -104,7 +119,11 @@ def test_fast_numbers_equal_the_score_functions(rows: list, config: TimingConfig
     reference = score_selected(selected, infection, baseline, None, detector_config, None, True)
     scores = reference.scores
     if not ok:  # a rounding near-tie (shock index, a derived MAP, P/F): only the reference may decide it
+        assert ring == state.sofa_ring  # and the ring was left alone
         return
+    assert fast_baseline == baseline
+    state.record_sofa(NOW, scores["sofa"].value)  # type: ignore[arg-type]
+    assert (ring, int(newest_hour)) == (state.sofa_ring, state.sofa_hour)
     assert (int(news), BANDS[int(band)], bool(incomplete)) == (scores["news2"].value, scores["news2"].band,
                                                                 scores["news2"].incomplete)
     assert (int(q), int(sofa_now)) == (scores["qsofa"].value, scores["sofa"].value)
@@ -127,6 +146,27 @@ def test_fast_numbers_equal_the_score_functions(rows: list, config: TimingConfig
     tail = compiled_tail(scores, baseline, RiskContext(71.0, True, NOW - int(5.5 * 3600)), None, NOW)
     assert x[:3].tolist() == [-1.0] * 3
     assert all(_same(a, b) for a, b in zip(x[3:].tolist(), tail, strict=True)), (x[3:].tolist(), tail)
+
+
+@settings(max_examples=300, deadline=None)
+@given(steps=st.lists(st.tuples(st.sampled_from([0, 0, 1, 1, 2, 5, 25, 71, 72, 73, 96, 97, 98, 200]),
+                                st.integers(0, 30), st.sampled_from([0, 59, 1800, 3599])), min_size=1, max_size=40),
+       hours=st.sampled_from([(24.0, 72.0), (2.0, 72.0), (48.5, 48.0), (24.9, 12.0), (0.5, 96.0)]))
+def test_the_sofa_ring_kernels_equal_the_patient_state(steps: list, hours: tuple[float, float]) -> None:
+    """Baseline then record, hour after hour (same hour, the next, gaps beyond the ring), as the engine does, for
+    SOFA windows and baselines up to what the config accepts (96 whole hours together)."""
+    window_hours, baseline_hours = hours
+    state = PatientState()
+    ring, last = bytearray(state.sofa_ring), NO_HOUR
+    hour = 1000
+    for gap, total, second in steps:
+        hour += gap
+        now_s = hour * H + second
+        expected = state.sofa_baseline(now_s, window_hours, baseline_hours)
+        assert sofa_baseline_of(ring, last, now_s, int(window_hours), int(baseline_hours)) == expected
+        state.record_sofa(now_s, total)
+        last = record_sofa_into(ring, last, now_s, total)
+        assert (ring, last) == (state.sofa_ring, state.sofa_hour)
 
 
 def _run(events: list, config: DetectorConfig | None, fast: bool, read_scores: bool = True) -> tuple:
