@@ -187,9 +187,13 @@ class RiskServing:
         if level:
             return make_result(RISK_SCORE_NAME, result.probability, "elevated", {}, (), (),
                                lambda: result.explanation)
-        return make_result(RISK_SCORE_NAME, result.probability, "normal", {}, (), (),
-                           lambda: f"risk {result.probability:.1%} (model {result.model.version}), below the "
-                                   f"model's alert thresholds")
+        return self.below_thresholds(result.probability)
+
+    def below_thresholds(self, probability: float) -> ScoreResult:
+        """Score `risk_model` for a probability below every level threshold (no explanation needed)."""
+        version = self.scorer.model.version
+        return make_result(RISK_SCORE_NAME, probability, "normal", {}, (), (),
+                           lambda: f"risk {probability:.1%} (model {version}), below the model's alert thresholds")
 
 
 # One loaded model per (file, modification time, size) and process: the evaluation builds an engine per stay.
@@ -257,6 +261,7 @@ class DetectorEngine:
         self._score_params = score_params(int(self.config.timing.shock_index_pair_minutes * 60),
                                           self.config.timing.sofa_lab_window_hours, self.config.window.baseline_hours)
         self._tail_scratch = np.empty(TAIL_FEATURES)
+        self._features_scratch = np.empty(N_FEATURES)  # the model's features of the scoring in progress
         self._changed: set[str] = set()
         self._removed: set[str] = set()
         w = self.config.window
@@ -551,8 +556,7 @@ class DetectorEngine:
             return None
         risk = self.risk
         if risk is not None and risk.compiled:
-            x = np.empty(N_FEATURES)
-            tail_at = N_FEATURES - TAIL_FEATURES
+            x, tail_at = self._features_scratch, N_FEATURES - TAIL_FEATURES
             context = state.context
             admitted = context.admitted_s if context.admitted_s is not None else window.first_s
             age = math.nan if context.age_years is None else float(context.age_years)
@@ -587,14 +591,19 @@ class DetectorEngine:
         new_set = anchor is not None and (previous is None or anchor > previous)
         scores: dict[str, ScoreResult] = {}
         if risk is not None:
-            result = risk.scorer.score_filled(window.data, window.lengths, x, now_s)
-            if result is None:
+            scorer = risk.scorer
+            margin = scorer.margin_filled(window.data, window.lengths, x, now_s)
+            if margin is None:
                 return None
-            risk_level = risk.level_of(result.probability)
-            scores[RISK_TRIGGER] = risk.score_result(result, risk_level)
-            if risk_level > 0:  # as scoring.with_risk
+            probability = scorer.model.calibrate(margin)
+            risk_level = risk.level_of(probability)
+            if risk_level > 0:  # as scoring.with_risk; the explanation will read this scoring's features
+                scores[RISK_TRIGGER] = risk.score_result(scorer.result_filled(x.copy(), margin, probability),
+                                                         risk_level)
                 triggers = (RISK_TRIGGER, *triggers) if risk_level >= level else (*triggers, RISK_TRIGGER)
                 level = max(level, risk_level)
+            else:  # nothing will read the features (x is the engine's scratch vector)
+                scores[RISK_TRIGGER] = risk.below_thresholds(probability)
         self._basis.pop(key, None)  # the next reference scoring recomputes every score
         assessment = _new_assessment(level, triggers, new_set, news_band == "low" and incomplete == 1.0)
         scoring = _new_scoring(scores, baseline, infection, assessment, None if lactate != lactate else lactate,

@@ -146,17 +146,27 @@ class RiskScorer:
             self._compiled = compiled
         return self._compiled
 
-    def score_filled(self, data: array, lengths: array, x: np.ndarray, now_s: int) -> RiskResult | None:
-        """The prediction at `now_s` from the packed window and feature vector `x` whose score and context
-        features are already written (detector.core.scoring_compiled): the same floats as `score_packed` for the
-        same scores. None in the (never expected) int64 overflow case: the caller then scores by the reference."""
+    def margin_filled(self, data: array, lengths: array, x: np.ndarray, now_s: int) -> float | None:
+        """The margin at `now_s` from the packed window and feature vector `x` (float64) whose score and context
+        features are already written (detector.core.scoring_compiled); the window features are written into `x`
+        too. The same floats as `score_packed` for the same scores. None in the (never expected) int64 overflow
+        case: the caller then scores by the reference."""
         compiled = self._compiled or self.prepare_compiled()
-        margin = compiled.margin_filled(data, lengths, x, now_s)
+        return compiled.margin_filled(data, lengths, x, now_s)
+
+    def result_filled(self, x: np.ndarray, margin: float, probability: float) -> RiskResult:
+        """The RiskResult of a `margin_filled` prediction (`x` its filled vector, not shared: the explanation
+        reads it later)."""
+        compiled = self._compiled or self.prepare_compiled()
+        return RiskResult(self.model, cast("Sequence[float]", x), margin, probability, compiled.contributions,
+                          compiled.signal_sums)
+
+    def score_filled(self, data: array, lengths: array, x: np.ndarray, now_s: int) -> RiskResult | None:
+        """`margin_filled` as a RiskResult (None in the int64 overflow case)."""
+        margin = self.margin_filled(data, lengths, x, now_s)
         if margin is None:
             return None
-        features = cast("Sequence[float]", x)
-        return RiskResult(self.model, features, margin, self.model.calibrate(margin), compiled.contributions,
-                          compiled.signal_sums)
+        return self.result_filled(x, margin, self.model.calibrate(margin))
 
     def score_packed(self, data: array, lengths: array, first_s: int | None, scores: Mapping[str, ScoreResult],
                      sofa_baseline: int | None, context: RiskContext, now_s: int) -> RiskResult:

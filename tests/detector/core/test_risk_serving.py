@@ -85,8 +85,10 @@ def test_rule_driven_alert_carries_the_model_score_without_a_model_reason() -> N
     assert snapshot.band == "normal" and snapshot.reason.startswith("risk ")
     assert snapshot.reason.endswith("below the model's alert thresholds")  # no costly explanation
     assert not any(r.startswith("risk ") for r in alerts[0].reasons)
-    result = engine._scores["p1"].scores["risk_model"].explanation.__closure__[0].cell_contents  # type: ignore
-    assert result._top is None
+    # below its thresholds the model's score keeps only the probability: no prediction object, nothing explained
+    reason = engine._scores["p1"].scores["risk_model"].explanation
+    kept = [cell.cell_contents for cell in reason.__closure__]  # type: ignore[union-attr]
+    assert kept and not any(isinstance(value, RiskResult) for value in kept)
 
 
 def test_model_level_is_the_highest_threshold_reached_and_ranks_after_a_higher_rule() -> None:
@@ -101,10 +103,13 @@ def test_model_level_is_the_highest_threshold_reached_and_ranks_after_a_higher_r
 
 
 def test_explanation_is_built_only_for_alerts() -> None:
-    engine = DetectorEngine(_config(thresholds={2: 0.99}))  # never triggers
-    feed(engine, _stay(hours=4))
+    engine = DetectorEngine(_config(thresholds={1: 0.0001}))  # the model holds level 1 from the first scoring
+    events = _stay(hours=4)
+    alerts = feed(engine, events[:-1])
+    assert [a.transition.value for a in alerts] == ["opened"] and alerts[0].reasons[0].startswith("risk ")
+    assert feed(engine, events[-1:]) == []  # the same level: no transition
     result = engine._scores["p1"].scores["risk_model"].explanation.__closure__[0].cell_contents  # type: ignore[union-attr,index]
-    assert isinstance(result, RiskResult)
+    assert isinstance(result, RiskResult) and result.probability >= 0.0001
     assert result._top is None, "no alert, so the contributions were never computed"
 
 
