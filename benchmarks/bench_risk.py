@@ -191,13 +191,13 @@ def _compiled_figures(reference: RiskScorer, windows: list, reference_total_us: 
 
     def explanation(python: bool) -> Callable[[], object]:
         """An alert's explanation (contributions + top signals + text) of a packed result, alone: a fresh
-        RiskResult per call (it caches its explanation), explained by the compiled kernel or, as before, by the
-        Python explainer on the same float64 vector."""
+        RiskResult per call (it caches its explanation), explained by the compiled kernels (contributions summed
+        per signal natively, as the engine does) or, as before, by the Python explainer on the same vector."""
         def explain() -> object:
             i = state["i"] = (state["i"] + 1) % len(packed)
             r = packed[i]
-            return RiskResult(r.model, r.features, r.margin, r.probability,
-                              None if python else compiled.contributions).explanation
+            return RiskResult(r.model, r.features, r.margin, r.probability, None if python else compiled.contributions,
+                              None if python else compiled.signal_sums).explanation
         return explain
 
     def contributions() -> object:
