@@ -10,7 +10,9 @@ windows, and the engine's alerts are compared with the fast path on and off):
 * NEWS2 (total, band, incomplete, points), MEWS, shock index from the observation set; qSOFA and SIRS (Bone)
   from the criteria inputs; SOFA (total and points) from the SOFA inputs; the trailing-6 h lactate; the set's
   SBP and MAP (measured, else (SBP + 2 DBP) / 3 unrounded, as score_selected gives the ladder);
-* the model's 27 score and context features written into the feature vector (compiled_tail's order).
+* the model's 27 score and context features written into the feature vector (compiled_tail's order);
+* the SOFA baseline read from the patient's hourly SOFA history, then this hour's SOFA recorded into it
+  (`sofa_baseline_of` / `record_sofa_into`: PatientState.sofa_baseline / record_sofa on the same bytearray).
 
 Scope: every scoring without suspected infection (then the SEP-1 and Sepsis-3 definitions and SIRS join the
 ladder: the engine runs the reference). GCS, respiratory support, P/F, vasopressors and urine come from the

@@ -44,8 +44,10 @@ from detector.core.scoring_compiled import (
     sofa_baseline_of,
 )
 from detector.core.timing import _select_reference, needs_window_extras, scan_window, selected_from_scan
+from detector.core.window import PatientWindow
 from schemas import CareEventKind, PatientEventKind
 from schemas.care_event import Vasopressor
+from schemas.measures import Measure
 from tests.detector.builders import NORMAL, at, care, message, patient_event
 from tests.detector.core.test_engine import _deteriorating
 from tests.detector.core.test_timing_compiled import _CONFIGS, NOW, _rows, _window
@@ -94,8 +96,60 @@ def test_fast_numbers_equal_the_score_functions(rows: list, config: TimingConfig
                                                 weight: float | None) -> None:
     """GCS, respiratory support, PaO2/FiO2, urine and care events included: the engine passes them to the kernel
     as the Python selection reads them (`extras_of`)."""
-    window = _window(rows)
-    care_log = _care_log(care_items)
+    _assert_fast_equals_reference(_window(rows), _care_log(care_items), config, baseline, weight)
+
+
+_BASE = {Measure.HEART_RATE: 72.0, Measure.RESPIRATORY_RATE: 14.0, Measure.TEMPERATURE: 36.8,
+         Measure.SYSTOLIC_BP: 124.0, Measure.DIASTOLIC_BP: 78.0, Measure.SPO2: 98.0, Measure.ON_OXYGEN: 0.0,
+         Measure.CONSCIOUSNESS: 0.0, Measure.WBC: 8.0, Measure.PLATELETS: 250.0, Measure.BILIRUBIN: 0.6,
+         Measure.CREATININE: 0.9, Measure.LACTATE: 1.1}
+
+
+def _grid(low: float, high: float, step: float, *exact: float) -> list[float]:
+    """Every `step` from low to high (rounded to 4 decimals, as the window stores them) plus `exact` values."""
+    count = round((high - low) / step)
+    return sorted({round(low + k * step, 4) for k in range(count + 1)} | set(exact))
+
+
+# every threshold of every score in the fast path, on a fine grid around it: NEWS2, MEWS, qSOFA, SIRS and SOFA
+_SWEEPS: dict[Measure, list[float]] = {
+    Measure.HEART_RATE: _grid(20, 200, 0.5, 40.0001, 90.0001, 99.9999),
+    Measure.RESPIRATORY_RATE: _grid(3, 45, 0.5, 8.0001, 20.0001, 21.9999),
+    Measure.TEMPERATURE: _grid(33, 42, 0.05, 35.0001, 38.0001, 38.4999),
+    Measure.SYSTOLIC_BP: _grid(40, 240, 0.5, 90.0001, 100.0001, 219.0001),
+    Measure.SPO2: _grid(70, 100, 0.5, 91.0001, 95.0001),
+    Measure.CONSCIOUSNESS: [0.0, 1.0, 2.0, 3.0, 4.0],
+    Measure.WBC: _grid(0.5, 20, 0.1, 3.9999, 12.0001),
+    Measure.BANDS: _grid(0, 20, 0.5, 10.0001),
+    Measure.PACO2: _grid(20, 50, 0.5, 31.9999),
+    Measure.PLATELETS: _grid(0, 200, 1, 19.9999, 49.9999, 99.9999, 149.9999),
+    Measure.BILIRUBIN: _grid(0, 14, 0.05, 1.1999, 11.9999),
+    Measure.CREATININE: _grid(0.1, 6, 0.05, 1.1999, 4.9999),
+    Measure.MEAN_BP: _grid(40, 90, 0.5, 69.9999),
+    Measure.GCS: _grid(3, 15, 1),
+    Measure.PAO2: _grid(10, 120, 1, 20.9999, 41.9999, 62.9999, 83.9999),
+    Measure.URINE_OUTPUT: _grid(0, 800, 5, 199.9999, 499.9999),
+}
+
+
+@pytest.mark.parametrize("measure", list(_SWEEPS), ids=lambda m: m.value)
+@pytest.mark.parametrize("variant", ["air", "oxygen, scale 2, ventilated"])
+def test_fast_numbers_equal_the_score_functions_at_every_threshold(measure: Measure, variant: str) -> None:
+    """One measure swept over a fine grid (every band edge and the values just beside it) in an otherwise
+    normal set, on air, and on oxygen with the SpO2 scale 2 and respiratory support (P/F with FiO2 0.4)."""
+    config = TimingConfig()
+    for value in _SWEEPS[measure]:
+        rows = {**_BASE, measure: value}
+        if variant != "air":
+            rows.update({Measure.ON_OXYGEN: 1.0, Measure.SPO2_SCALE: 2.0, Measure.RESP_SUPPORT: 1.0,
+                         Measure.FIO2: 0.4})
+        window = _window([(NOW - 600, m, v) for m, v in rows.items()])
+        window.first_s = NOW - 30 * H  # the window covers 24 h: urine counts
+        _assert_fast_equals_reference(window, CareLog(), config, 2, None)
+
+
+def _assert_fast_equals_reference(window: PatientWindow, care_log: CareLog, config: TimingConfig, baseline: int,
+                                  weight: float | None) -> None:
     scan = scan_window(window, NOW, config)
     if scan is None:  # a derived-MAP near-tie: the scans already hand this scoring to the reference
         return
