@@ -18,12 +18,12 @@ Hooks for other components:
 * `changed_keys()` / `removed_keys()` tell an adapter which patients' state to write to the changelog, and
   `export_state` / `import_state` (state.py format) serialise one patient.
 
-A scoring without suspected infection (and without an `on_scored` hook) takes the compiled fast path
-(`scoring_compiled.classic_numbers`): from the window scan it computes only the numbers the §3.4 ladder and the
-learned model read, and keeps the scan (`scoring.ScanRecord`); the ScoreResults with their reason texts are
-built by the score functions when an alert or `current_scores` needs them, equal to what the reference path
-gives (tests/detector/core/test_scoring_compiled.py). `fast_scoring = False` scores everything the reference
-way. Suspected infection (SEP-1, Sepsis-3 and SIRS on the ladder) and rounding near-ties take the reference.
+A scoring (without an `on_scored` hook) takes the compiled fast path (`scoring_compiled.classic_numbers`): from
+the window scan it computes only the numbers the §3.4 ladder and the learned model read, and keeps the scan
+(`scoring.ScanRecord`); the ScoreResults with their reason texts are built by the score functions when an alert
+or `current_scores` needs them, equal to what the reference path gives
+(tests/detector/core/test_scoring_compiled.py). `fast_scoring = False` scores everything the reference way;
+rounding near-ties (which round2_fast hands to Decimal) take it too.
 
 The learned risk score (issue #8, detector.core.risk) is served here when `config.risk_model.enabled`: every
 scoring adds score `risk_model` (calibrated probability) and its ladder level (`RiskServing.level_of`), from
@@ -255,8 +255,8 @@ class DetectorEngine:
         # restore. `incremental=False` recomputes everything (the reference in the differential tests).
         self._basis: dict[str, ScoringBasis] = {}
         self.incremental = True
-        # Scorings without suspected infection take the compiled fast path (scoring_compiled); False: always the
-        # score functions (the differential tests).
+        # Scorings take the compiled fast path (scoring_compiled); False: always the score functions (the
+        # differential tests).
         self.fast_scoring = True
         self._score_params = score_params(int(self.config.timing.shock_index_pair_minutes * 60),
                                           self.config.timing.sofa_lab_window_hours, self.config.window.baseline_hours)
@@ -483,7 +483,7 @@ class DetectorEngine:
         stats.scored_by_unit[unit_of(state.location)] += 1
         infection = infection_status(state.care, now_s, config.infection)
         fast = None
-        if self.fast_scoring and self.incremental and self.on_scored is None and not infection.suspected:
+        if self.fast_scoring and self.incremental and self.on_scored is None:
             fast = self._score_fast(key, state, now_s, infection)  # SOFA baseline and ring done by the kernel
         if fast is not None:
             scoring, anchor = fast
@@ -572,18 +572,20 @@ class DetectorEngine:
             selected = selected_from_scan(scan.tolist(), now_s, config.timing, (window, state.care, state.weight_kg))
             extras = extras_of(selected.criteria, selected.sofa)
         last_hour = state.sofa_hour
+        infected = infection.suspected
         (ok, news, band, incomplete, q, sofa_now, shock, lactate, sbp, set_map, anchored, anchor_t, sofa_baseline,
-         newest_hour) = classic_numbers(scan, self._score_params, extras, state.sofa_ring,
-                                        NO_HOUR if last_hour is None else last_hour, now_s, x, tail_at, age, male,
-                                        hours)
+         newest_hour, sirs, severe, septic_shock) = classic_numbers(
+            scan, self._score_params, extras, infected, state.sofa_ring, NO_HOUR if last_hour is None else last_hour,
+            now_s, x, tail_at, age, male, hours)
         if not ok:
             return None
         state.sofa_hour = int(newest_hour)
         baseline = int(sofa_baseline)
         news_band = BANDS[int(band)]
         level, triggers = ladder_triggers(
-            news2=int(news), news2_band=news_band, qsofa=int(q), sirs=None, infection=False, sep1_severe=False,
-            sofa_rise=int(sofa_now) - baseline, septic_shock=False, lactate=None if lactate != lactate else lactate,
+            news2=int(news), news2_band=news_band, qsofa=int(q), sirs=int(sirs) if infected else None,
+            infection=infected, sep1_severe=severe == 1.0, sofa_rise=int(sofa_now) - baseline,
+            septic_shock=septic_shock == 1.0, lactate=None if lactate != lactate else lactate,
             shock_index=None if shock != shock else shock, sbp=None if sbp != sbp else sbp,
             map_mmhg=None if set_map != set_map else set_map, config=config.ladder)
         anchor = int(anchor_t) if anchored else None

@@ -229,8 +229,8 @@ def complete_scoring(scoring: Scoring) -> Scoring:
 
 def _complete_from_scan(scoring: Scoring, record: ScanRecord) -> Scoring:
     """Every score of a fast-path scoring, by the reference: the inputs rebuilt from the scan, then the score
-    functions (as score_selected computes them without suspected infection, the fast path's only case); the
-    scoring keeps its assessment and gets `selected` (the alert shows the inputs)."""
+    functions (as score_selected computes them); the scoring keeps its assessment and gets `selected` (the alert
+    shows the inputs)."""
     selected = record.selected or selected_from_scan(record.scan.tolist(), record.now_s, record.timing)
     infected = scoring.infection.suspected
     obs_set, crit, sofa_in = selected.observation_set, selected.criteria, selected.sofa

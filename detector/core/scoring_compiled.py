@@ -14,15 +14,15 @@ windows, and the engine's alerts are compared with the fast path on and off):
 * the SOFA baseline read from the patient's hourly SOFA history, then this hour's SOFA recorded into it
   (`sofa_baseline_of` / `record_sofa_into`: PatientState.sofa_baseline / record_sofa on the same bytearray).
 
-Scope: every scoring without suspected infection (then the SEP-1 and Sepsis-3 definitions and SIRS join the
-ladder: the engine runs the reference). GCS, respiratory support, P/F, vasopressors and urine come from the
-Python selection itself (timing.selected_from_scan with the window and care log, only when the window holds
-any of them: timing.needs_window_extras) and reach the kernel as numbers (`extras_of`). Floats: every value is
-the scan's integer divided by VALUE_SCALE (int / int, as the reference's `r / VALUE_SCALE`), compared with the
-same constants in the same way; the rounded values (shock index, derived MAP, P/F) mirror round2_fast, and
-where it would defer a near-tie to Decimal the kernel says so (`ok` false) and the caller takes the reference
-path. Integer offsets of the scan layout and the score constants are copied here and checked against their
-owners at import (numba's cache only notices edits of this file).
+Scope: every scoring; with suspected infection the kernel also decides SIRS, SEP-1 severe sepsis and septic
+shock and Sepsis-3 septic shock, which then join the ladder. GCS, respiratory support, P/F, vasopressors and
+urine come from the Python selection itself (timing.selected_from_scan with the window and care log, only when
+the window holds any of them: timing.needs_window_extras) and reach the kernel as numbers (`extras_of`).
+Floats: every value is the scan's integer divided by VALUE_SCALE (int / int, as the reference's
+`r / VALUE_SCALE`), compared with the same constants in the same way; the rounded values (shock index, derived
+MAP, P/F) mirror round2_fast, and where it would defer a near-tie to Decimal the kernel says so (`ok` false)
+and the caller takes the reference path. Integer offsets of the scan layout and the score constants are copied
+here and checked against their owners at import (numba's cache only notices edits of this file).
 """
 
 from __future__ import annotations
@@ -85,10 +85,11 @@ def score_params(shock_index_pair_s: int, sofa_window_hours: float, baseline_hou
 
 
 # extras (float64, NaN = not recorded): criteria GCS, SOFA GCS, PaO2, FiO2, on oxygen (1/0), respiratory support
-# (1/0), norepinephrine, epinephrine, dopamine, dobutamine, urine over 24 h, any vasopressor field recorded (1/0)
+# (1/0), norepinephrine, epinephrine, dopamine, dobutamine, urine over 24 h, any vasopressor field recorded (1/0),
+# respiratory support in the criteria window (1/0), vasopressin
 _E_C_GCS, _E_S_GCS, _E_PAO2, _E_FIO2, _E_ON_O2, _E_SUPPORT = range(6)
-_E_NE, _E_EPI, _E_DOPA, _E_DOBU, _E_URINE, _E_VASO = range(6, 12)
-NO_EXTRAS = np.array([math.nan] * 5 + [0.0] + [math.nan] * 5 + [0.0])
+_E_NE, _E_EPI, _E_DOPA, _E_DOBU, _E_URINE, _E_VASO, _E_C_SUPPORT, _E_VASOPRESSIN = range(6, 14)
+NO_EXTRAS = np.array([math.nan] * 5 + [0.0] + [math.nan] * 5 + [0.0, 0.0, math.nan])
 """The extras of a window without GCS, respiratory support, PaO2, urine or care events (shared: never write)."""
 
 
@@ -101,7 +102,8 @@ def extras_of(criteria: ScoreInputs, sofa: ScoreInputs) -> np.ndarray:
     return np.array([_number(criteria.gcs), _number(sofa.gcs), _number(sofa.pao2), _number(sofa.fio2),
                      _number(sofa.on_oxygen), 1.0 if sofa.resp_support else 0.0, _number(sofa.norepinephrine),
                      _number(sofa.epinephrine), _number(sofa.dopamine), _number(sofa.dobutamine),
-                     _number(sofa.urine_ml_24h), 1.0 if sofa.has_vasopressor_data else 0.0])
+                     _number(sofa.urine_ml_24h), 1.0 if sofa.has_vasopressor_data else 0.0,
+                     1.0 if criteria.resp_support else 0.0, _number(sofa.vasopressin)])
 
 
 NO_HOUR = -(1 << 62)
@@ -308,11 +310,14 @@ def _scan_map(r: np.ndarray, at: int, scale: int) -> float:
 
 
 @kernel
-def classic_numbers(r: np.ndarray, params: np.ndarray, extras: np.ndarray, ring: np.ndarray, last_hour: int,
-                    now_s: int, x: np.ndarray, tail_at: int, age: float, male: float, hours: float) -> tuple:
+def classic_numbers(r: np.ndarray, params: np.ndarray, extras: np.ndarray, infected: bool, ring: np.ndarray,
+                    last_hour: int, now_s: int, x: np.ndarray, tail_at: int, age: float, male: float,
+                    hours: float) -> tuple:
     """(ok, NEWS2 total, NEWS2 band code (BANDS), NEWS2 incomplete, qSOFA, SOFA, shock index, lactate, set SBP,
-    set MAP for the ladder, anchor present, anchor t, SOFA baseline, SOFA ring's newest hour) of scan `r` at
-    `now_s`, as floats (NaN = None); writes the model's score and context features into x[tail_at:tail_at + 27].
+    set MAP for the ladder, anchor present, anchor t, SOFA baseline, SOFA ring's newest hour, SIRS (Bone), SEP-1
+    severe sepsis (1/0), septic shock by either definition (1/0)) of scan `r` at `now_s`, as floats (NaN =
+    None); writes the model's score and context features into x[tail_at:tail_at + 27]. The last three are what
+    the ladder reads when infection is suspected (`infected`; without it they are 0 as the definitions say).
     The SOFA baseline is read from the patient's hourly ring (PatientState.sofa_ring, newest hour `last_hour`,
     NO_HOUR when empty) before this scoring's SOFA is recorded into it, as the engine's reference order does.
     `ok` 0: a rounding near-tie, use the reference (nothing was written to the ring)."""
@@ -372,7 +377,7 @@ def classic_numbers(r: np.ndarray, params: np.ndarray, extras: np.ndarray, ring:
     if hr == hr and sbp == sbp and abs(hr_t - sbp_t) <= params[_P_PAIR] and sbp > 0:
         shock = _round2(hr / sbp)
         if shock != shock:
-            return (0.0, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan)
+            return (0.0, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan)
     ladder_map = set_map
     if ladder_map != ladder_map and sbp == sbp and dbp == dbp:
         ladder_map = (sbp + 2 * dbp) / 3
@@ -410,7 +415,7 @@ def classic_numbers(r: np.ndarray, params: np.ndarray, extras: np.ndarray, ring:
     platelets = _value(r, _O_SHARED + 14, scale) if r[_O_SHARED + 12] else nan
     sofa_map = _scan_map(r, _O_MAP_SOFA, scale)
     if sofa_map == -1.0 or _scan_map(r, _O_MAP_CRIT, scale) == -1.0:
-        return (0.0, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan)
+        return (0.0, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan)
     fio2 = extras[_E_FIO2]
     if fio2 != fio2 and extras[_E_ON_O2] != 1.0:
         fio2 = 0.21
@@ -419,7 +424,7 @@ def classic_numbers(r: np.ndarray, params: np.ndarray, extras: np.ndarray, ring:
     if pao2 == pao2 and fio2 == fio2 and fio2 != 0:
         pf = _round2(pao2 / fio2)
         if pf != pf:
-            return (0.0, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan)
+            return (0.0, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan)
         support = extras[_E_SUPPORT] == 1.0
         respiration = (4 if support and pf < 100 else 3 if support and pf < 200 else 2 if pf < 300
                        else 1 if pf < 400 else 0)
@@ -479,6 +484,35 @@ def classic_numbers(r: np.ndarray, params: np.ndarray, extras: np.ndarray, ring:
     x[k + 25] = male
     x[k + 26] = hours
     anchor_t = float(r[_O_ANCHOR + 1]) if anchored else nan
+    # --- with suspected infection: SEP-1 severe sepsis and septic shock (criteria inputs), Sepsis-3 septic shock
+    # (sepsis_defs: SEP-1 SIRS >= 2 and an organ-dysfunction sign; lactate >= 4; SOFA rise >= 2, a vasopressor
+    # running and lactate > 2, undecided when either is unknown)
+    severe = septic_shock = 0
+    if infected:
+        sep1_temp = 1 if c_temp == c_temp and (c_temp > 38.3 or c_temp < 36.0) else 0
+        sep1_sirs = sep1_temp + s_hr + (1 if c_rr == c_rr and c_rr > 20 else 0) + s_wcc
+        c_map = _scan_map(r, _O_MAP_CRIT, scale)
+        c_creatinine = _value(r, _O_SHARED + 5, scale) if r[_O_SHARED + 3] else nan
+        c_bilirubin = _value(r, _O_SHARED + 11, scale) if r[_O_SHARED + 9] else nan
+        c_platelets = _value(r, _O_SHARED + 17, scale) if r[_O_SHARED + 15] else nan
+        c_inr = _value(r, _O_CRIT_ONLY + 17, scale) if r[_O_CRIT_ONLY + 15] else nan
+        c_aptt = _value(r, _O_CRIT_ONLY + 20, scale) if r[_O_CRIT_ONLY + 18] else nan
+        sign = ((c_sbp == c_sbp and c_sbp < 90) or (c_map == c_map and c_map < 65) or extras[_E_C_SUPPORT] == 1.0
+                or (c_creatinine == c_creatinine and c_creatinine > 2.0)
+                or (c_bilirubin == c_bilirubin and c_bilirubin > 2.0)
+                or (c_platelets == c_platelets and c_platelets < 100) or (c_inr == c_inr and c_inr > 1.5)
+                or (c_aptt == c_aptt and c_aptt > 60) or (lactate == lactate and lactate > 2.0))
+        if sep1_sirs >= 2 and sign:
+            severe = 1
+            if lactate == lactate and lactate >= 4.0:
+                septic_shock = 1
+        if not septic_shock and sofa_total - sofa_baseline >= 2 and lactate == lactate and lactate > 2.0:
+            ne, epi = extras[_E_NE], extras[_E_EPI]
+            dopa, vasopressin = extras[_E_DOPA], extras[_E_VASOPRESSIN]
+            if ((ne == ne and ne > 0) or (epi == epi and epi > 0) or (dopa == dopa and dopa > 0)
+                    or (vasopressin == vasopressin and vasopressin > 0)):
+                septic_shock = 1
     newest_hour = record_sofa_into(ring, last_hour, now_s, sofa_total)
     return (1.0, float(news), float(band), 1.0 if incomplete else 0.0, float(q_total), float(sofa_total), shock,
-            lactate, sbp, ladder_map, 1.0 if anchored else 0.0, anchor_t, float(sofa_baseline), float(newest_hour))
+            lactate, sbp, ladder_map, 1.0 if anchored else 0.0, anchor_t, float(sofa_baseline), float(newest_hour),
+            float(s_temp + s_hr + s_resp + s_wcc), float(severe), float(septic_shock))

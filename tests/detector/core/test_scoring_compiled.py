@@ -64,12 +64,14 @@ _INFUSIONS = ([(CareEventKind.VASOPRESSOR_STARTED, _NE, rate, "ug/kg/min") for r
                  (CareEventKind.VASOPRESSOR_STARTED, DRUG_CODE[Vasopressor.DOBUTAMINE], 5.0, "ug/kg/min"),
                  (CareEventKind.VASOPRESSOR_STARTED, DRUG_CODE[Vasopressor.VASOPRESSIN], 0.03, "U/min"),
                  (CareEventKind.VASOPRESSOR_STOPPED, _NE, NO_CODE, NO_CODE)])
-# care events without infection: ventilation on/off, catecholamine infusions at the SOFA boundaries (weight-based,
-# absolute, vasopressin)
+# care events: ventilation on/off, cultures and antibiotics (suspected infection when paired), catecholamine
+# infusions at the SOFA boundaries (weight-based, absolute, vasopressin)
 _CARE = st.lists(st.tuples(
     st.sampled_from([(CareEventKind.VENTILATION_STARTED, NO_CODE, NO_CODE, NO_CODE),
-                     (CareEventKind.VENTILATION_STOPPED, NO_CODE, NO_CODE, NO_CODE), *_INFUSIONS]),
-    st.sampled_from([0, 30 * 60, 2 * H, 5 * H, 20 * H, 30 * H])), max_size=4)
+                     (CareEventKind.VENTILATION_STOPPED, NO_CODE, NO_CODE, NO_CODE),
+                     (CareEventKind.BLOOD_CULTURE_ORDERED, NO_CODE, NO_CODE, NO_CODE),
+                     (CareEventKind.ANTIBIOTIC_GIVEN, NO_CODE, NO_CODE, NO_CODE), *_INFUSIONS]),
+    st.sampled_from([0, 30 * 60, 2 * H, 5 * H, 20 * H, 30 * H])), max_size=5)
 
 
 def _care_log(items: list) -> CareLog:
@@ -94,8 +96,8 @@ def _same(a: float, b: float) -> bool:
        weight=st.sampled_from([None, 70.0]))
 def test_fast_numbers_equal_the_score_functions(rows: list, config: TimingConfig, baseline: int, care_items: list,
                                                 weight: float | None) -> None:
-    """GCS, respiratory support, PaO2/FiO2, urine and care events included: the engine passes them to the kernel
-    as the Python selection reads them (`extras_of`)."""
+    """GCS, respiratory support, PaO2/FiO2, urine and care events included (the engine passes them to the kernel
+    as the Python selection reads them, `extras_of`), and suspected infection (SEP-1, Sepsis-3 on the ladder)."""
     _assert_fast_equals_reference(_window(rows), _care_log(care_items), config, baseline, weight)
 
 
@@ -129,23 +131,37 @@ _SWEEPS: dict[Measure, list[float]] = {
     Measure.GCS: _grid(3, 15, 1),
     Measure.PAO2: _grid(10, 120, 1, 20.9999, 41.9999, 62.9999, 83.9999),
     Measure.URINE_OUTPUT: _grid(0, 800, 5, 199.9999, 499.9999),
+    Measure.INR: _grid(0.5, 3, 0.05, 1.5001),
+    Measure.APTT: _grid(20, 100, 1, 60.0001),
+    Measure.LACTATE: _grid(0.5, 6, 0.05, 2.0001, 3.9999),
 }
 
 
+_INFECTED = [((CareEventKind.BLOOD_CULTURE_ORDERED, NO_CODE, NO_CODE, NO_CODE), 5 * H),
+             ((CareEventKind.ANTIBIOTIC_GIVEN, NO_CODE, NO_CODE, NO_CODE), 4 * H)]
+_NOREPINEPHRINE = ((CareEventKind.VASOPRESSOR_STARTED, _NE, 0.05, "ug/kg/min"), 2 * H)
+
+
 @pytest.mark.parametrize("measure", list(_SWEEPS), ids=lambda m: m.value)
-@pytest.mark.parametrize("variant", ["air", "oxygen, scale 2, ventilated"])
+@pytest.mark.parametrize("variant", ["air", "oxygen, scale 2, ventilated", "infected", "infected, norepinephrine"])
 def test_fast_numbers_equal_the_score_functions_at_every_threshold(measure: Measure, variant: str) -> None:
     """One measure swept over a fine grid (every band edge and the values just beside it) in an otherwise
-    normal set, on air, and on oxygen with the SpO2 scale 2 and respiratory support (P/F with FiO2 0.4)."""
+    normal set: on air; on oxygen with the SpO2 scale 2 and respiratory support (P/F with FiO2 0.4); with
+    suspected infection (SEP-1 signs, a fever so that SEP-1 SIRS can reach 2); and on norepinephrine too
+    (Sepsis-3 septic shock, with a SOFA rise from a baseline of 0)."""
     config = TimingConfig()
+    care_items = {"infected": _INFECTED, "infected, norepinephrine": [*_INFECTED, _NOREPINEPHRINE]}.get(variant, [])
     for value in _SWEEPS[measure]:
         rows = {**_BASE, measure: value}
-        if variant != "air":
+        if variant.startswith("oxygen"):
             rows.update({Measure.ON_OXYGEN: 1.0, Measure.SPO2_SCALE: 2.0, Measure.RESP_SUPPORT: 1.0,
                          Measure.FIO2: 0.4})
+        elif variant.startswith("infected") and measure not in (Measure.TEMPERATURE, Measure.HEART_RATE):
+            rows.update({Measure.TEMPERATURE: 38.6, Measure.HEART_RATE: 104.0})
         window = _window([(NOW - 600, m, v) for m, v in rows.items()])
         window.first_s = NOW - 30 * H  # the window covers 24 h: urine counts
-        _assert_fast_equals_reference(window, CareLog(), config, 2, None)
+        _assert_fast_equals_reference(window, _care_log(care_items), config, 0 if "norepinephrine" in variant else 2,
+                                      70.0)
 
 
 def _assert_fast_equals_reference(window: PatientWindow, care_log: CareLog, config: TimingConfig, baseline: int,
@@ -163,13 +179,13 @@ def _assert_fast_equals_reference(window: PatientWindow, care_log: CareLog, conf
     ring = bytearray(state.sofa_ring)
     x = np.full(30, -1.0)
     params = score_params(int(config.shock_index_pair_minutes * 60), config.sofa_lab_window_hours, 72.0)
+    infection = infection_status(care_log, NOW, InfectionConfig())
     (ok, news, band, incomplete, q, sofa_now, shock, lactate, sbp, set_map, anchored, anchor_t, fast_baseline,
-     newest_hour) = classic_numbers(scan, params, extras, ring, state.sofa_hour, NOW, x, 3, 71.0, 1.0, 5.5)
+     newest_hour, sirs, severe, septic_shock) = classic_numbers(scan, params, extras, infection.suspected, ring,
+                                                                state.sofa_hour, NOW, x, 3, 71.0, 1.0, 5.5)
     assert state.sofa_baseline(NOW, config.sofa_lab_window_hours, 72.0) == baseline
     selected = _select_reference(window, care_log, NOW, config, weight)
     detector_config = DetectorConfig()  # score_selected reads only the ladder; the timing is in the selection
-    infection = infection_status(care_log, NOW, InfectionConfig())
-    assert not infection.suspected
     reference = score_selected(selected, infection, baseline, None, detector_config, None, True)
     scores = reference.scores
     if not ok:  # a rounding near-tie (shock index, a derived MAP, P/F): only the reference may decide it
@@ -191,10 +207,18 @@ def _assert_fast_equals_reference(window: PatientWindow, care_log: CareLog, conf
         expected_map = (obs_set.sbp + 2 * obs_set.dbp) / 3
     assert _none(set_map) == expected_map
     assert (int(anchor_t) if anchored else None) == selected.set_anchor_s
+    infected = infection.suspected
+    assert int(sirs) == scores["sirs"].value
+    if infected:
+        expected_shock = bool(scores["sep1_septic_shock"].value) or scores["sepsis3_septic_shock"].value is True
+        assert (severe, septic_shock) == (float(bool(scores["sep1_severe_sepsis"].value)), float(expected_shock))
+    else:
+        assert (severe, septic_shock) == (0.0, 0.0)
     level, triggers = ladder_triggers(
-        news2=int(news), news2_band=BANDS[int(band)], qsofa=int(q), sirs=None, infection=False, sep1_severe=False,
-        sofa_rise=int(sofa_now) - baseline, septic_shock=False, lactate=_none(lactate), shock_index=_none(shock),
-        sbp=_none(sbp), map_mmhg=_none(set_map), config=detector_config.ladder)
+        news2=int(news), news2_band=BANDS[int(band)], qsofa=int(q), sirs=int(sirs) if infected else None,
+        infection=infected, sep1_severe=severe == 1.0, sofa_rise=int(sofa_now) - baseline,
+        septic_shock=septic_shock == 1.0, lactate=_none(lactate), shock_index=_none(shock), sbp=_none(sbp),
+        map_mmhg=_none(set_map), config=detector_config.ladder)
     assert (level, triggers) == (reference.assessment.level, reference.assessment.reasons)
     # the model's score and context features, written after 3 untouched positions
     tail = compiled_tail(scores, baseline, RiskContext(71.0, True, NOW - int(5.5 * 3600)), None, NOW)
@@ -240,9 +264,8 @@ def _run(events: list, config: DetectorConfig | None, fast: bool, read_scores: b
 
 
 def _stream() -> list:
-    """Ward patients, one with GCS, one ventilated on a vasopressor with blood gases (the fast path with extras),
-    one with a suspected infection (the reference path), one admitted with age and sex (the model's context
-    features), a discharge."""
+    """Ward patients, one with GCS, one ventilated on a vasopressor with blood gases (window extras), one with a
+    suspected infection, one admitted with age and sex (the model's context features), a discharge."""
     events = list(workload(12, 30, seed=11))
     events += _deteriorating("dete")
     events += [patient_event("aged", PatientEventKind.ADMIT, at(0))]
@@ -278,7 +301,7 @@ def test_engines_with_and_without_the_fast_path_agree(config: DetectorConfig | N
     assert _run(events, config, True, read_scores=False)[0] == ref_alerts
 
 
-def test_only_suspected_infection_and_rounding_near_ties_take_the_reference() -> None:
+def test_only_rounding_near_ties_take_the_reference() -> None:
     engine = DetectorEngine(NO_MODEL)
     for event in message("ward", at(0), **NORMAL) + message("icu", at(0), **{**NORMAL, "gcs": 14}):
         engine.process(event)
@@ -289,7 +312,9 @@ def test_only_suspected_infection_and_rounding_near_ties_take_the_reference() ->
     for event in [care("sick", CareEventKind.BLOOD_CULTURE_ORDERED, at(0)),
                   care("sick", CareEventKind.ANTIBIOTIC_GIVEN, at(0, 10)), *message("sick", at(0, 20), **NORMAL)]:
         engine.process(event)
-    assert engine._scores["sick"].scan is None  # suspected infection: SEP-1 and Sepsis-3 join the ladder
+    sick = engine._scores["sick"]
+    assert sick.scan is not None and sick.infection.suspected  # SEP-1 and Sepsis-3 decided by the kernel too
+    assert engine.current_scores("sick")["sep1_severe_sepsis"].points["infection"] == 1
     # a shock index on a rounding near-tie (100.5 / 100 = 1.005): round2_fast defers it to Decimal, so does the
     # fast path (to the reference, which rounds half up)
     for event in message("tie", at(0), **{**NORMAL, "hr": 100.5, "sbp": 100}):
