@@ -54,7 +54,8 @@ from detector.core.config import DetectorConfig, RiskModelConfig
 from detector.core.engine import DetectorEngine
 from detector.core.scores import ScoreInputs, score_all
 from detector.gc_tuning import tune_gc
-from schemas import MEASURES, Measure, Observation, Source
+from schemas import MEASURES, CareEventKind, Measure, Observation, Source
+from schemas.care_event import CareEvent, Vasopressor
 
 T0 = datetime(2026, 1, 5, tzinfo=UTC)
 VITALS = (Measure.HEART_RATE, Measure.RESPIRATORY_RATE, Measure.TEMPERATURE, Measure.SYSTOLIC_BP,
@@ -126,11 +127,37 @@ def physionet_workload(patients: int = 400) -> list[Observation] | None:
     return [obs for _, _, observations in messages for obs in observations]
 
 
+def care_workload(patients: int, hours: int, seed: int = 11) -> list[Observation | CareEvent]:
+    """`workload` plus care events, in event-time order: 30 % of the patients get a blood culture and an
+    antibiotic in hour 2 (suspected infection: SEP-1, Sepsis-3 and SIRS join the ladder), and a third of those a
+    norepinephrine infusion from hour 6 (rate changed in hour 12). Their scorings read the care log, so the
+    inputs are selected by the Python code before the compiled scoring (timing.needs_window_extras)."""
+    rnd = random.Random(seed)
+    events: list[Observation | CareEvent] = list(workload(patients, hours, seed))
+    for p in range(patients):
+        if rnd.random() >= 0.3:
+            continue
+        key = f"bench-{p:05d}"
+        kinds = [(CareEventKind.BLOOD_CULTURE_ORDERED, 2, None), (CareEventKind.ANTIBIOTIC_GIVEN, 2.5, None)]
+        if rnd.random() < 1 / 3:
+            kinds += [(CareEventKind.VASOPRESSOR_STARTED, 6, 0.1), (CareEventKind.VASOPRESSOR_RATE_CHANGED, 12, 0.2)]
+        for kind, hour, rate in kinds:
+            when = T0 + timedelta(hours=hour, minutes=p % 50 + 1)
+            sid = f"{key}|{kind.value}|{hour}"
+            events.append(CareEvent(
+                patient_key=key, event=kind, code="bench", code_system="bench", event_time=when,
+                received_at=when + timedelta(minutes=1), source=Source.REPLAY, source_message_id=sid, source_id=sid,
+                drug=Vasopressor.NOREPINEPHRINE if rate is not None else None, rate=rate,
+                rate_unit="ug/kg/min" if rate is not None else None))
+    events.sort(key=lambda e: e.effective_at if isinstance(e, Observation) else e.event_time)
+    return events
+
+
 NO_MODEL = DetectorConfig(risk_model=RiskModelConfig(enabled=False))
 _RUNS = 3
 
 
-def _timed_run(events: list[Observation], config: DetectorConfig | None,
+def _timed_run(events: list[Observation] | list[Observation | CareEvent], config: DetectorConfig | None,
                fast_scoring: bool = True) -> tuple[float, float, DetectorEngine]:
     """(wall s, CPU s, engine) of one fresh engine processing `events`."""
     engine = DetectorEngine(config)
@@ -343,6 +370,16 @@ def run() -> dict[str, float | int | str]:
         results["detector_replay_workload"] = f"PhysioNet 2019 set A, 200 patients, {len(replay)} observations"
         results.update(_with_and_without_model(replay, "detector_replay"))
     del replay
+    mixed = care_workload(400, 24)
+    observations = sum(isinstance(e, Observation) for e in mixed)
+    results["detector_care_workload"] = (f"synthetic + care events: {observations} observations, "
+                                         f"{len(mixed) - observations} care events")
+    with _detector_gc():
+        cpu = min(_timed_run(mixed, None)[1] for _ in range(_RUNS))
+        python_cpu = min(_timed_run(mixed, None, fast_scoring=False)[1] for _ in range(_RUNS))
+    results["detector_care_obs_per_cpu_s"] = round(observations / cpu)
+    results["detector_care_python_scoring_path_obs_per_cpu_s"] = round(observations / python_cpu)
+    del mixed
     results.update(_state_size())
     results.update(_kafka())
     return results

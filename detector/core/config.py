@@ -59,8 +59,9 @@ class WindowConfig(_Strict):
                                          "value every 5 min for 24 h); the oldest is evicted beyond it")
     baseline_hours: float = Field(default=72.0, gt=0, le=SOFA_BASELINE_REACH_HOURS,
                                   description="SOFA baseline look-back before the current window (§3.2), kept as "
-                                  "hourly worst SOFA totals; whole hours of it plus of timing.sofa_lab_window_hours "
-                                  f"at most {SOFA_BASELINE_REACH_HOURS}")
+                                  "hourly worst SOFA totals; with timing.sofa_lab_window_hours (whole hours of "
+                                  f"each) it may reach at most {SOFA_BASELINE_REACH_HOURS} h back, the hourly "
+                                  "history a patient's state keeps")
     max_care_events: int = Field(default=32, ge=4, le=1000, description="cap on remembered care events per patient")
 
 

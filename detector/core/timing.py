@@ -30,7 +30,7 @@ import numpy as np
 from detector.core import window_scans as scans
 from detector.core._frozen import fast_builder
 from detector.core.config import TimingConfig
-from detector.core.infection import CARE_KIND_CODE, DRUG_CODE, RATE_SCALE, RATE_UNIT_CODE, CareLog
+from detector.core.infection import CARE_KIND_CODE, DRUG_CODE, NO_CODE, RATE_SCALE, RATE_UNIT_CODE, CareLog
 from detector.core.scores.inputs import ScoreInputs, derived_map
 from detector.core.timing_compiled import (
     O_ACVPU,
@@ -320,9 +320,13 @@ def scan_window(window: PatientWindow, now_s: int, config: TimingConfig) -> np.n
 
 def needs_window_extras(window: PatientWindow, care: CareLog) -> bool:
     """Whether `select_inputs` would read more than the scans: GCS, respiratory support, PaO2 (P/F), urine, or
-    anything from the care log (vasopressors, ventilation). Without them the scan alone gives the inputs."""
+    ventilation or drug events from the care log. Without them the scan alone gives the inputs (cultures and
+    antibiotics only decide suspected infection: `_support_at` reads ventilation events, `vasopressor_doses`
+    events with a drug)."""
     n = window.lengths
-    return bool(care.events or n[GCS] or n[GCS_E] or n[SUPPORT] or n[PAO2] or n[URINE])
+    if n[GCS] or n[GCS_E] or n[SUPPORT] or n[PAO2] or n[URINE]:
+        return True
+    return any(event[3] != NO_CODE or event[1] == _VENT_ON or event[1] == _VENT_OFF for event in care.events)
 
 
 def selected_from_scan(r: list[int], now_s: int, config: TimingConfig,
