@@ -24,9 +24,13 @@ with the model off it computes per scoring only the scores the escalation ladder
 are added when an alert or `current_scores` needs them); with the model on MEWS and SIRS are computed too (the
 model reads them), and the model raises more alerts (each with an explanation), so `*_risk_model_us_per_scoring`
 contains those as well, not only the model (served by its numba kernels, `risk_model.compiled`). Over 99 % of
-the scorings of these workloads take the compiled fast path (detector/core/scoring_compiled.py: no suspected
-infection here; the rest are rounding near-ties); `*_python_scoring_path_obs_per_cpu_s` is the model-on figure
-with every scoring made by the Python score functions instead, the path patients with suspected infection take.
+the scorings take the compiled fast path (detector/core/scoring_compiled.py; the rest are rounding near-ties that
+the Python score functions decide); `*_python_scoring_path_obs_per_cpu_s` is the model-on figure with every
+scoring made by the Python score functions instead (`DetectorEngine.fast_scoring = False`, the reference).
+
+A third workload (`detector_care_*`, model on) adds care events to the synthetic one (`care_workload`): 30 % of
+the patients with suspected infection (SEP-1, Sepsis-3 and SIRS on the ladder, more alerts), a third of those on
+norepinephrine (their inputs are selected by the Python code before the compiled scoring).
 
 Through Kafka (`detector_kafka_*`): 86,400 observations (400 patients x 24 h) pre-produced to a private broker,
 one DetectorStream with the shipped config (model on) polling in the main thread as `run` does. The rate is the
