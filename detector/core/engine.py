@@ -230,6 +230,7 @@ _new_decision = fast_builder(Decision)
 _new_escalation = fast_builder(EscalationState)
 _new_assessment = fast_builder(Assessment)
 _new_scoring = fast_builder(Scoring)
+_new_scan_record = fast_builder(ScanRecord)
 _pack_triple = Struct("=iii").pack  # three native int32s: the layout of the window's array("i") triples
 assert array("i").itemsize == 4, "the window stores int32 triples"
 
@@ -609,7 +610,7 @@ class DetectorEngine:
         self._basis.pop(key, None)  # the next reference scoring recomputes every score
         assessment = _new_assessment(level, triggers, new_set, news_band == "low" and incomplete == 1.0)
         scoring = _new_scoring(scores, baseline, infection, assessment, None if lactate != lactate else lactate,
-                               False, None, ScanRecord(scan, now_s, config.timing, selected))
+                               False, None, _new_scan_record(scan, now_s, config.timing, selected))
         return scoring, anchor
 
     def _alert(self, key: str, state: PatientState, decision: Decision, now_s: int, scoring: Scoring | None,

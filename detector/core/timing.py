@@ -326,7 +326,9 @@ def needs_window_extras(window: PatientWindow, care: CareLog) -> bool:
     n = window.lengths
     if n[GCS] or n[GCS_E] or n[SUPPORT] or n[PAO2] or n[URINE]:
         return True
-    return any(event[3] != NO_CODE or event[1] == _VENT_ON or event[1] == _VENT_OFF for event in care.events)
+    events = care.events
+    return bool(events) and any(event[3] != NO_CODE or event[1] == _VENT_ON or event[1] == _VENT_OFF
+                                for event in events)
 
 
 def selected_from_scan(r: list[int], now_s: int, config: TimingConfig,
