@@ -68,7 +68,7 @@ from detector.core.infection import (
 from detector.core.patient import NO_CONTEXT, NO_POSITION, PatientState
 from detector.core.report import build_alert
 from detector.core.risk import RISK_SCORE_NAME, RiskContext, RiskModelError, RiskResult, RiskScorer
-from detector.core.risk.compiled import N_FEATURES, TAIL_FEATURES
+from detector.core.risk.compiled import N_FEATURES, TAIL_FEATURES, context_features
 from detector.core.scores import ScoreResult
 from detector.core.scores.inputs import make_result
 from detector.core.scoring import (
@@ -79,6 +79,7 @@ from detector.core.scoring import (
     basis_of,
     complete_scoring,
     render_reasons,
+    risk_on_ladder,
     score_selected,
     with_risk,
 )
@@ -558,11 +559,7 @@ class DetectorEngine:
         risk = self.risk
         if risk is not None and risk.compiled:
             x, tail_at = self._features_scratch, N_FEATURES - TAIL_FEATURES
-            context = state.context
-            admitted = context.admitted_s if context.admitted_s is not None else window.first_s
-            age = math.nan if context.age_years is None else float(context.age_years)
-            male = math.nan if context.male is None else (1.0 if context.male else 0.0)
-            hours = math.nan if admitted is None else max(now_s - admitted, 0) / 3600
+            age, male, hours = context_features(state.context, window.first_s, now_s)
         elif risk is None:
             x, tail_at, age, male, hours = self._tail_scratch, 0, 0.0, 0.0, 0.0
         else:
@@ -600,11 +597,10 @@ class DetectorEngine:
                 return None
             probability = scorer.model.calibrate(margin)
             risk_level = risk.level_of(probability)
-            if risk_level > 0:  # as scoring.with_risk; the explanation will read this scoring's features
+            if risk_level > 0:  # the explanation will read this scoring's features: keep a copy
                 scores[RISK_TRIGGER] = risk.score_result(scorer.result_filled(x.copy(), margin, probability),
                                                          risk_level)
-                triggers = (RISK_TRIGGER, *triggers) if risk_level >= level else (*triggers, RISK_TRIGGER)
-                level = max(level, risk_level)
+                level, triggers = risk_on_ladder(level, triggers, risk_level)
             else:  # nothing will read the features (x is the engine's scratch vector)
                 scores[RISK_TRIGGER] = risk.below_thresholds(probability)
         self._basis.pop(key, None)  # the next reference scoring recomputes every score

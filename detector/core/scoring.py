@@ -33,7 +33,7 @@ from detector.core.scores import (
 from detector.core.timing import SelectedInputs, fast_inputs, selected_from_scan
 
 __all__ = ["LADDER_OPTIONAL", "RISK_TRIGGER", "SCORE_ORDER", "SCORE_VIEWS", "ScanRecord", "Scoring", "ScoringBasis",
-           "basis_of", "complete_scoring", "render_reasons", "score_selected", "with_risk"]
+           "basis_of", "complete_scoring", "render_reasons", "risk_on_ladder", "score_selected", "with_risk"]
 
 RISK_TRIGGER = "risk_model"
 """Trigger id (and score name) of the learned risk score (issue #8) on the ladder."""
@@ -259,6 +259,13 @@ def basis_of(selected: SelectedInputs, scoring: Scoring) -> ScoringBasis:
                       selected.sofa_values, scoring.infection.suspected, scoring.sofa_baseline, scoring.scores)
 
 
+def risk_on_ladder(level: int, triggers: tuple[str, ...], risk_level: int) -> tuple[int, tuple[str, ...]]:
+    """The rules' ladder level and triggers with the learned model's level (> 0) added: the higher level wins,
+    and the model's trigger comes first when it sets the level (the alert's first reason says what drove it)."""
+    ranked = (RISK_TRIGGER, *triggers) if risk_level >= level else (*triggers, RISK_TRIGGER)
+    return max(level, risk_level), ranked
+
+
 def with_risk(scoring: Scoring, risk: ScoreResult, risk_level: int) -> Scoring:
     """The scoring with the learned risk score added as score `risk_model` and as a ladder trigger.
 
@@ -270,10 +277,8 @@ def with_risk(scoring: Scoring, risk: ScoreResult, risk_level: int) -> Scoring:
     scores[RISK_TRIGGER] = risk
     assessment = scoring.assessment
     if risk_level > 0:
-        level = assessment.level
-        triggers = ((RISK_TRIGGER, *assessment.reasons) if risk_level >= level
-                    else (*assessment.reasons, RISK_TRIGGER))
-        assessment = _new_assessment(max(level, risk_level), triggers, assessment.new_set, assessment.incomplete_low)
+        level, triggers = risk_on_ladder(assessment.level, assessment.reasons, risk_level)
+        assessment = _new_assessment(level, triggers, assessment.new_set, assessment.incomplete_low)
     # _new_scoring: dataclasses.replace(scoring, scores=..., assessment=...) without its cost
     return _new_scoring(scores, scoring.sofa_baseline, scoring.infection, assessment, scoring.lactate,
                         scoring.complete, scoring.selected, scoring.scan)

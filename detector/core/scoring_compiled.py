@@ -22,7 +22,9 @@ Floats: every value is the scan's integer divided by VALUE_SCALE (int / int, as 
 `r / VALUE_SCALE`), compared with the same constants in the same way; the rounded values (shock index, derived
 MAP, P/F) mirror round2_fast, and where it would defer a near-tie to Decimal the kernel says so (`ok` false)
 and the caller takes the reference path. Integer offsets of the scan layout and the score constants are copied
-here and checked against their owners at import (numba's cache only notices edits of this file).
+here and checked against their owners at import, and the rounding kernel mirrors round2_fast here as
+timing_compiled's does there: numba's cache only notices edits of a kernel's own file, so kernels are not
+called across files.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ news2 = import_module("detector.core.scores.news2")
 mews = import_module("detector.core.scores.mews")
 qsofa = import_module("detector.core.scores.qsofa")
 
-__all__ = ["BANDS", "NO_EXTRAS", "NO_HOUR", "N_TAIL_SCORES", "classic_numbers", "extras_of", "record_sofa_into",
+__all__ = ["BANDS", "NO_EXTRAS", "NO_HOUR", "classic_numbers", "extras_of", "record_sofa_into",
            "score_params", "sofa_baseline_of"]
 
 # ---------------------------------------------------------------- the scan layout (timing_compiled O_*), checked
@@ -63,10 +65,6 @@ BANDS: tuple[str, ...] = ("low", "low-medium", "medium", "high")
 """NEWS2 band by the code `classic_numbers` returns (news2.band_for's names)."""
 if tuple(news2.band_for(total, red) for total, red in ((0, False), (0, True), (5, False), (7, False))) != BANDS:
     raise ImportError("scoring_compiled mirrors news2.band_for: update BANDS")
-
-N_TAIL_SCORES = 24
-"""Score features written by `classic_numbers` (6 score values, SOFA rise, 7 NEWS2, 6 SOFA, 4 SIRS points); the 3
-context features follow."""
 
 # params (int64): value scale, shock index pair seconds, SOFA window and baseline hours, then per ACVPU code
 # (CONSCIOUSNESS_LEVELS order) the NEWS2 points, the MEWS points and whether qSOFA counts it as altered mentation

@@ -315,10 +315,8 @@ def window_scans(data: array, lengths: array, now_s: int, params: np.ndarray) ->
     derived MAP is a near-tie that `round2_fast` defers to Decimal (the caller then runs the Python reference).
 
     `data` / `lengths`: `PatientWindow.data` (array('i')) and `.lengths` (array('H')), read in place."""
-    out = np.empty(O_LEN, np.int64)
-    if not _scans(data, lengths, now_s, params, out):
-        return None
-    return out.tolist()
+    out = window_scans_array(data, lengths, now_s, params)
+    return None if out is None else out.tolist()
 
 
 def window_scans_array(data: array, lengths: array, now_s: int, params: np.ndarray) -> np.ndarray | None:

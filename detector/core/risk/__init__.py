@@ -161,13 +161,6 @@ class RiskScorer:
         return RiskResult(self.model, cast("Sequence[float]", x), margin, probability, compiled.contributions,
                           compiled.signal_sums)
 
-    def score_filled(self, data: array, lengths: array, x: np.ndarray, now_s: int) -> RiskResult | None:
-        """`margin_filled` as a RiskResult (None in the int64 overflow case)."""
-        margin = self.margin_filled(data, lengths, x, now_s)
-        if margin is None:
-            return None
-        return self.result_filled(x, margin, self.model.calibrate(margin))
-
     def score_packed(self, data: array, lengths: array, first_s: int | None, scores: Mapping[str, ScoreResult],
                      sofa_baseline: int | None, context: RiskContext, now_s: int) -> RiskResult:
         """Same result as `score` (identical margin and probability) from the PACKED window: `data` array('i') of

@@ -68,7 +68,8 @@ from detector.core.risk.model import RiskModel, Tree
 from detector.core.scores import ScoreResult
 from detector.core.window import MEASURE_INDEX, MEASURE_LIST, VALUE_SCALE, PatientWindow
 
-__all__ = ["N_FEATURES", "TAIL_FEATURES", "CompiledRisk", "compiled_tail", "packed_features", "reference_window"]
+__all__ = ["N_FEATURES", "TAIL_FEATURES", "CompiledRisk", "compiled_tail", "context_features", "packed_features",
+           "reference_window"]
 
 _HOUR = 3600
 _NAN = math.nan
@@ -536,11 +537,17 @@ def compiled_tail(scores: Mapping[str, ScoreResult], sofa_baseline: int | None, 
             pts = result.points
             for key in keys:
                 append(float(pts[key]) if key in pts else _NAN)
-    append(_NAN if context.age_years is None else float(context.age_years))
-    append(_NAN if context.male is None else (1.0 if context.male else 0.0))
-    admitted = context.admitted_s if context.admitted_s is not None else first_s
-    append(_NAN if admitted is None else max(now_s - admitted, 0) / _HOUR)
+    out += context_features(context, first_s, now_s)
     return tuple(out)
+
+
+def context_features(context: RiskContext, first_s: int | None, now_s: int) -> tuple[float, float, float]:
+    """(age in years, male 1/0, hours since admission), NaN when unknown, by extract_features' expressions; the
+    window's first event time stands in for an unknown admission time."""
+    admitted = context.admitted_s if context.admitted_s is not None else first_s
+    return (_NAN if context.age_years is None else float(context.age_years),
+            _NAN if context.male is None else (1.0 if context.male else 0.0),
+            _NAN if admitted is None else max(now_s - admitted, 0) / _HOUR)
 
 
 def reference_window(data: array, lengths: array, first_s: int | None) -> PatientWindow:
