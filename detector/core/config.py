@@ -19,6 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",
+    "DEFAULT_TRIGGER_LEVELS",
+    "SHOCK_SIGNS",
     "DetectorConfig",
     "EscalationConfig",
     "InfectionConfig",
@@ -105,8 +107,23 @@ class InfectionConfig(_Strict):
                                             "means treatment has started")
 
 
+DEFAULT_TRIGGER_LEVELS: dict[str, int] = {
+    "septic_shock": 4, "lactate": 4, "shock_index": 4,
+    "sep1_severe_sepsis": 3, "sepsis3": 3,
+    "news2_emergency": 2, "news2_urgent": 2, "qsofa": 2, "sirs_infection": 2,
+    "news2_red": 1,
+}
+"""Ladder level each classic trigger raises the patient to (docs/paging.md has the measurement behind it).
+
+§3.4 puts NEWS2 >= 7 at level 3; on set A it added 5 % sensitivity for 12 % more patients paged, a worse trade
+than the learned score's own (§3.6 lets measurement overrule §3.4), so it is level 2: a reason and a console
+flag, not a page. The septic-shock signs stay at level 4 (§3.6: they always reach a person)."""
+SHOCK_SIGNS: tuple[str, ...] = ("septic_shock", "lactate", "shock_index")
+"""Level-4 triggers a configuration may not lower (clinical-scores.md §3.6)."""
+
+
 class LadderConfig(_Strict):
-    """§3.4 escalation ladder thresholds."""
+    """§3.4 escalation ladder thresholds, and the level each trigger raises."""
 
     news2_urgent: int = Field(default=5, ge=1, le=20, description="level 2: NEWS2 at or above (RCP urgent response)")
     news2_emergency: int = Field(default=7, ge=1, le=20,
@@ -121,12 +138,37 @@ class LadderConfig(_Strict):
                                         "hypotension")
     hypotension_sbp_below: float = Field(default=90.0, gt=0, le=200, description="hypotension: SBP below (SEP-1)")
     hypotension_map_below: float = Field(default=65.0, gt=0, le=200, description="hypotension: MAP below (SEP-1)")
+    shock_index_confirm_sets: int = Field(default=2, ge=1, le=6, description="the shock-index-with-hypotension "
+                                          "trigger counts once this many consecutive observation sets meet it "
+                                          "(SEP-1's persistent hypotension: two consecutive readings); 1 = at once "
+                                          "[ENG]")
+    trigger_levels: dict[str, int] = Field(
+        default_factory=lambda: dict(DEFAULT_TRIGGER_LEVELS),
+        description="level 0-4 each trigger raises the patient to (0: shown as a reason, raises nothing); "
+                    "triggers not named keep their default; the septic-shock signs stay at 4 (§3.6)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_levels(cls, data: object) -> object:
+        if isinstance(data, dict) and isinstance(data.get("trigger_levels"), dict):
+            data = {**data, "trigger_levels": {**DEFAULT_TRIGGER_LEVELS, **data["trigger_levels"]}}
+        return data
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
         if self.news2_emergency <= self.news2_urgent:
             raise ValueError(f"ladder.news2_emergency ({self.news2_emergency}) must be above "
                              f"ladder.news2_urgent ({self.news2_urgent})")
+        unknown = sorted(set(self.trigger_levels) - set(DEFAULT_TRIGGER_LEVELS))
+        if unknown:
+            raise ValueError(f"ladder.trigger_levels: unknown trigger(s) {unknown}; known: "
+                             f"{sorted(DEFAULT_TRIGGER_LEVELS)}")
+        for trigger, level in self.trigger_levels.items():
+            if not 0 <= level <= 4:
+                raise ValueError(f"ladder.trigger_levels.{trigger}: a level 0-4 is needed, got {level}")
+            if trigger in SHOCK_SIGNS and level != 4:
+                raise ValueError(f"ladder.trigger_levels.{trigger}: septic-shock signs stay at level 4 "
+                                 f"(clinical-scores.md §3.6: they always reach a person), got {level}")
         return self
 
 
@@ -150,6 +192,11 @@ class EscalationConfig(_Strict):
                     "(default: never, §3.5 re-alert on escalation only; RCP high = 30 min if wanted)")
     incomplete_low_blocks_resolution: bool = Field(default=True, description="an incomplete NEWS2 `low` never counts "
                                                    "towards de-escalation or resolution (§3.3)")
+    incomplete_low_uncharted_counts: bool = Field(
+        default=True, description="an incomplete NEWS2 `low` still counts towards resolution when every parameter "
+        "it lacks has no value anywhere in the patient's window (the feed does not chart it, e.g. no consciousness "
+        "charting): waiting for it would keep the episode open for ever; a parameter charted earlier but missing "
+        "now still blocks (§3.3)")
 
     @model_validator(mode="after")
     def _levels(self) -> Self:
@@ -175,8 +222,11 @@ class RiskModelConfig(_Strict):
                        "a relative path is resolved against the folder holding the `detector` package, so the "
                        "shipped default works from any working directory")
     thresholds: dict[int, float] | None = Field(
-        default=None, description="ladder level -> calibrated probability at or above which the model triggers it; "
-        "null = the artifact's suggested thresholds (chosen for utility in cross-validation)")
+        default_factory=lambda: {2: 0.0295, 3: 0.055},
+        description="ladder level -> calibrated probability at or above which the model triggers it; default: "
+        "level 2 (console flag) at the artifact's utility threshold, level 3 (pages) at the threshold chosen by "
+        "patient-grouped cross-validation for the page budget (docs/paging.md) [ENG]; null = the artifact's "
+        "suggested thresholds")
     required: bool = Field(default=True, description="true: refuse to start when the artifact is missing or does not "
                            "match the code's feature list; false: run without the model (warning, metric, readiness "
                            "detail)")

@@ -52,8 +52,16 @@ import numpy as np
 
 from detector.core import window_compiled
 from detector.core._frozen import fast_builder
+from detector.core.charting import uncharted_only
 from detector.core.config import DetectorConfig, RiskModelConfig
-from detector.core.escalation import Assessment, Decision, EscalationState, decide, ladder_triggers
+from detector.core.escalation import (
+    Assessment,
+    Decision,
+    EscalationState,
+    confirm_shock_index,
+    decide,
+    ladder_triggers,
+)
 from detector.core.escalation import discharge as close_episode
 from detector.core.infection import (
     CARE_KIND_CODE,
@@ -498,8 +506,21 @@ class DetectorEngine:
             anchor = selected.set_anchor_s
         if anchor is not None and scoring.assessment.new_set:
             state.last_anchor_s = anchor
+        assessment = scoring.assessment
+        if state.shock_sets or "shock_index" in assessment.reasons:
+            assessment, state.shock_sets = confirm_shock_index(
+                assessment, state.shock_sets, config.ladder.shock_index_confirm_sets, config.ladder.trigger_levels,
+                self._risk_level(scoring))
+        if (assessment.incomplete_low and state.escalation.opened_s is not None
+                and config.escalation.incomplete_low_uncharted_counts):
+            scoring = complete_scoring(scoring)
+            if uncharted_only(scoring.scores["news2"].missing, state.window):
+                assessment = _new_assessment(assessment.level, assessment.reasons, assessment.new_set, False)
+        if assessment is not scoring.assessment:
+            scoring = _new_scoring(scoring.scores, scoring.sofa_baseline, scoring.infection, assessment,
+                                   scoring.lactate, scoring.complete, scoring.selected, scoring.scan)
         self._scores[key] = scoring
-        new_esc, decision = decide(state.escalation, scoring.assessment, now_s, config.escalation)
+        new_esc, decision = decide(state.escalation, assessment, now_s, config.escalation)
         if self.on_scored is not None:
             self.on_scored(key, seconds_to_datetime(now_s), scoring.scores, scoring.assessment.level)
         if decision.transition is None:
@@ -520,6 +541,13 @@ class DetectorEngine:
                                  decision.sequence, episode_id,
                                  render_reasons(decision.reasons, scoring.scores, scoring.lactate))
         return [self._alert(key, state, decision, now_s, scoring, selected, emitted_at, correlation_id)]
+
+    def _risk_level(self, scoring: Scoring) -> int:
+        """The ladder level the learned model's probability in `scoring` reaches (0 without the model)."""
+        risk, result = self.risk, scoring.scores.get(RISK_TRIGGER)
+        if risk is None or result is None or result.value is None:
+            return 0
+        return risk.level_of(float(result.value))
 
     def _score_reference(self, key: str, state: PatientState, selected: SelectedInputs, now_s: int,
                          infection: InfectionStatus, baseline: int) -> Scoring:

@@ -27,15 +27,18 @@ from detector.core.config import EscalationConfig, LadderConfig
 from schemas.alert import AlertTransition
 
 __all__ = [
+    "RISK_TRIGGER",
     "TRIGGER_TEXTS",
     "Assessment",
     "Decision",
     "DecisionReason",
     "EscalationState",
+    "confirm_shock_index",
     "decide",
     "discharge",
     "ladder_level",
     "ladder_triggers",
+    "rank_triggers",
 ]
 
 
@@ -101,6 +104,9 @@ class Decision:
     reasons: tuple[str, ...] = field(default=())
 
 
+RISK_TRIGGER = "risk_model"
+"""Trigger id (and score name) of the learned risk score on the ladder."""
+
 TRIGGER_TEXTS: dict[str, str] = {
     "septic_shock": "septic shock criteria met", "lactate": "lactate at or above the critical level",
     "shock_index": "shock index elevated with hypotension", "news2_emergency": "NEWS2 at the emergency threshold",
@@ -117,11 +123,13 @@ def ladder_triggers(*, news2: int | None, news2_band: str | None, qsofa: int | N
                     infection: bool, sep1_severe: bool, sofa_rise: int | None, septic_shock: bool,
                     lactate: float | None, shock_index: float | None, sbp: float | None, map_mmhg: float | None,
                     config: LadderConfig) -> tuple[int, tuple[str, ...]]:
-    """§3.4: the highest level whose trigger holds, and the ids of every trigger that holds (highest level
-    first, §3.4 order within a level). `sofa_rise` is SOFA now minus the baseline; `lactate` mmol/L (trailing
-    6 h max); `sbp`/`map_mmhg` mmHg of the current set (hypotension for the shock-index rule)."""
+    """The ids of every §3.4 trigger that holds and the highest level they raise the patient to.
+
+    Each trigger raises the level `config.trigger_levels` gives it (0: a reason only, it raises nothing); the
+    ids come highest level first, §3.4 order within a level. `sofa_rise` is SOFA now minus the baseline;
+    `lactate` mmol/L (trailing 6 h max); `sbp`/`map_mmhg` mmHg of the current set (hypotension for the
+    shock-index rule)."""
     found: list[str] = []
-    level = 0
     if septic_shock:
         found.append("septic_shock")
     if lactate is not None and lactate >= config.lactate_critical:
@@ -130,30 +138,29 @@ def ladder_triggers(*, news2: int | None, news2_band: str | None, qsofa: int | N
             (sbp is not None and sbp < config.hypotension_sbp_below)
             or (map_mmhg is not None and map_mmhg < config.hypotension_map_below)):
         found.append("shock_index")
-    if found:
-        level = 4
     if news2 is not None and news2 >= config.news2_emergency:
         found.append("news2_emergency")
     if sep1_severe:
         found.append("sep1_severe_sepsis")
     if infection and sofa_rise is not None and sofa_rise >= config.sofa_rise_with_infection:
         found.append("sepsis3")
-    if not level and found:
-        level = 3
-    count = len(found)
     if news2 is not None and config.news2_urgent <= news2 < config.news2_emergency:
         found.append("news2_urgent")
     if qsofa is not None and qsofa >= config.qsofa_urgent:
         found.append("qsofa")
     if infection and sirs is not None and sirs >= config.sirs_with_infection_urgent:
         found.append("sirs_infection")
-    if not level and len(found) > count:
-        level = 2
     if news2_band == "low-medium":
         found.append("news2_red")
-        if not level:
-            level = 1
-    return level, tuple(found)
+    if not found:
+        return 0, ()
+    return rank_triggers(found, config.trigger_levels)
+
+
+def rank_triggers(triggers: list[str] | tuple[str, ...], levels: dict[str, int]) -> tuple[int, tuple[str, ...]]:
+    """(highest level the triggers raise, the triggers highest level first, given order kept within a level)."""
+    ranked = sorted(triggers, key=lambda t: -levels[t])
+    return levels[ranked[0]], tuple(ranked)
 
 
 def ladder_level(*, config: LadderConfig, texts: dict[str, str] | None = None,
@@ -162,6 +169,28 @@ def ladder_level(*, config: LadderConfig, texts: dict[str, str] | None = None,
     level, triggers = ladder_triggers(config=config, **values)  # type: ignore[arg-type]
     texts = texts or {}
     return level, tuple(texts.get(t, TRIGGER_TEXTS[t]) for t in triggers)
+
+
+def confirm_shock_index(assessment: Assessment, shock_sets: int, confirm_sets: int, levels: dict[str, int],
+                        risk_level: int = 0) -> tuple[Assessment, int]:
+    """(the assessment, the new count of consecutive sets meeting the shock-index trigger).
+
+    The trigger counts once `confirm_sets` consecutive observation sets meet it (SEP-1 judges hypotension
+    persistent on two consecutive readings; single hourly sets were most of its burden on set A, see
+    docs/paging.md). Until then it is left out and the level is what the other triggers (and the learned
+    model's `risk_level`, trigger RISK_TRIGGER) give. A scoring without a new set keeps the count."""
+    reasons = assessment.reasons
+    if "shock_index" not in reasons:
+        return assessment, 0
+    sets = min(shock_sets + (1 if assessment.new_set else 0), 255)
+    if confirm_sets <= 1 or sets >= confirm_sets:
+        return assessment, sets
+    rules = [t for t in reasons if t != "shock_index" and t != RISK_TRIGGER]
+    level, ranked = rank_triggers(rules, levels) if rules else (0, ())
+    if RISK_TRIGGER in reasons:
+        ranked = (RISK_TRIGGER, *ranked) if risk_level >= level else (*ranked, RISK_TRIGGER)
+        level = max(level, risk_level)
+    return Assessment(level, ranked, assessment.new_set, assessment.incomplete_low), sets
 
 
 _BELOW_THRESHOLD = Decision(None, DecisionReason.BELOW_THRESHOLD, 0, 0)

@@ -34,7 +34,8 @@ class PatientState:
     """
 
     __slots__ = ("baseline_cache", "care", "context", "dirty", "encounter_id", "escalation", "last_anchor_s",
-                 "location", "positions", "sofa_hour", "sofa_ring", "weight_kg", "weight_s", "window")
+                 "location", "positions", "shock_sets", "sofa_hour", "sofa_ring", "weight_kg", "weight_s",
+                 "window")
 
     def __init__(self) -> None:
         self.window = PatientWindow()
@@ -52,6 +53,8 @@ class PatientState:
         self.sofa_ring = bytearray(SOFA_RING_HOURS)  # hour % 97 -> 1 + worst SOFA of that hour, 0 = none
         self.sofa_hour: int | None = None  # newest hour index (event seconds // 3600) written to the ring
         self.positions = [NO_POSITION, NO_POSITION, NO_POSITION]
+        # Consecutive observation sets meeting the shock-index-with-hypotension trigger (its confirmation).
+        self.shock_sets = 0
         # (hour, baseline): the baseline of an hour only reads older, final ring slots. Not serialised.
         self.baseline_cache: tuple[int, int] = (-1, 0)
 

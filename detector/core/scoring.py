@@ -13,7 +13,7 @@ import numpy as np
 
 from detector.core._frozen import fast_builder
 from detector.core.config import DetectorConfig, TimingConfig
-from detector.core.escalation import TRIGGER_TEXTS, Assessment, ladder_triggers
+from detector.core.escalation import RISK_TRIGGER, TRIGGER_TEXTS, Assessment, ladder_triggers
 from detector.core.infection import InfectionStatus
 from detector.core.scores import (
     ScoreInputs,
@@ -35,8 +35,6 @@ from detector.core.timing import SelectedInputs, fast_inputs, selected_from_scan
 __all__ = ["LADDER_OPTIONAL", "RISK_TRIGGER", "SCORE_ORDER", "SCORE_VIEWS", "ScanRecord", "Scoring", "ScoringBasis",
            "basis_of", "complete_scoring", "render_reasons", "risk_on_ladder", "score_selected", "with_risk"]
 
-RISK_TRIGGER = "risk_model"
-"""Trigger id (and score name) of the learned risk score (issue #8) on the ladder."""
 
 SCORE_VIEWS: dict[str, str] = {
     "news2": "set", "mews": "set", "shock_index": "set",

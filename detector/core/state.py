@@ -1,19 +1,21 @@
 """Compact, versioned binary form of one patient's state, for the compacted changelog topic.
 
-Layout (little-endian), version 3:
+Layout (little-endian), version 4:
 
-    B    format version (3)
+    B    format version (4)
     head struct `_HEAD`: newest_s, first_s, late_dropped, weight (g), weight_s, last_anchor_s, dirty,
          sofa_hour, 3 source positions (q), episode: opened_s, sequence, level, last_fired_s, lower_since_s,
          lower_max, clear_sets, clear_since_s
     context struct `_CONTEXT` (versions 2 and 3): age in years (d, NaN = unknown), male (B: 0, 1, 255 = unknown),
          admitted_s (the learned risk score's RiskContext, from the admission event)
+    B    (version 4) consecutive observation sets meeting the shock-index trigger (its confirmation)
     6 short strings (B length, 255 = None, UTF-8): episode_id, encounter_id, facility, unit, room, bed
     97 B  hourly SOFA ring (1 + worst SOFA of the hour, 0 = no value; hour h in byte h % 97)
     H    care events, then 6 x i each
     B    measures held, then per measure: B slot, H triples, the window's int32 triples as raw bytes
 
-Times are event seconds since 2000-01-01 (int32); None is stored as -2**31. Versions 1 (no context block: a
+Times are event seconds since 2000-01-01 (int32); None is stored as -2**31. Version 3 (no shock-index count:
+read as 0, so a restored patient needs its confirmation again), versions 1 (no context block: a
 patient without admission context) and 2 (a 96-byte ring, hour h in byte h % 96, moved into the 97-byte ring)
 are still read, so a rolling upgrade keeps its state. Decoding rejects an unknown version with
 `StateFormatError` (the operator must replay input or run the matching detector version).
@@ -35,8 +37,8 @@ from schemas.base import Location
 
 __all__ = ["FORMAT_VERSION", "StateFormatError", "decode_state", "encode_state"]
 
-FORMAT_VERSION = 3  # bump on any layout change (and on a reordering of schemas.measures.Measure)
-READABLE_VERSIONS = (1, 2, 3)
+FORMAT_VERSION = 4  # bump on any layout change (and on a reordering of schemas.measures.Measure)
+READABLE_VERSIONS = (1, 2, 3, 4)
 _LEGACY_RING_HOURS = 96  # the SOFA ring of versions 1 and 2
 _NONE = -(2**31)
 _HEAD = struct.Struct("<iiIiiiBi3qiIBiiBBi")
@@ -79,6 +81,7 @@ def encode_state(state: PatientState) -> bytes:
     parts.append(_CONTEXT.pack(math.nan if context.age_years is None else context.age_years,
                                _UNKNOWN_SEX if context.male is None else int(context.male),
                                _opt(context.admitted_s)))
+    parts.append(bytes((min(state.shock_sets, 255),)))
     loc = state.location
     for text in (e.episode_id, state.encounter_id, loc.facility if loc else None, loc.unit if loc else None,
                  loc.room if loc else None, loc.bed if loc else None):
@@ -124,6 +127,10 @@ def _decode(view: memoryview) -> PatientState:
             raise StateFormatError(f"invalid sex code {male} in detector state record")
         context = RiskContext(None if math.isnan(age) else age, None if male == _UNKNOWN_SEX else bool(male),
                               _back(admitted))
+    shock_sets = 0
+    if version >= 4:
+        shock_sets = view[pos]
+        pos += 1
     (newest, first, late, weight_g, weight_s, anchor, dirty, sofa_hour, p0, p1, p2,
      opened, sequence, level, fired, lower_since, lower_max, clear_sets, clear_since) = head
     texts: list[str | None] = []
@@ -137,6 +144,7 @@ def _decode(view: memoryview) -> PatientState:
             pos += n
     state = PatientState()
     state.context = context
+    state.shock_sets = shock_sets
     w = state.window
     w.newest_s, w.first_s, w.late_dropped = newest, _back(first), late
     state.weight_kg = None if weight_g == _NONE else weight_g / 1000

@@ -75,21 +75,25 @@ def feed(engine, events: Iterable) -> list:
 
 
 def legacy_state(data: bytes, version: int) -> bytes:
-    """A current (version 3) changelog record rewritten in format 1 or 2, as an older detector wrote it: a
-    96-byte SOFA ring (hour h in byte h % 96, the newest 96 hours) and, in version 1, no context block."""
+    """A current (version 4) changelog record rewritten in format 1, 2 or 3, as an older detector wrote it: no
+    shock-index count (versions 1-3), a 96-byte SOFA ring (hour h in byte h % 96, the newest 96 hours; versions 1
+    and 2) and, in version 1, no context block."""
     from detector.core.patient import SOFA_RING_HOURS
     from detector.core.state import _CONTEXT, _HEAD, _NONE
 
-    strings = pos = 1 + _HEAD.size + _CONTEXT.size
+    context_end = 1 + _HEAD.size + _CONTEXT.size
+    strings = pos = context_end + 1  # after the shock-index count
     for _ in range(6):
         n = data[pos]
         pos += 1 + (0 if n == 255 else n)
+    if version == 3:
+        return bytes((3,)) + data[1:context_end] + data[strings:]
     ring = data[pos:pos + SOFA_RING_HOURS]
     newest_hour = _HEAD.unpack_from(data, 1)[7]
     old = bytearray(96)
     if newest_hour != _NONE:
         for hour in range(newest_hour - 95, newest_hour + 1):
             old[hour % 96] = ring[hour % SOFA_RING_HOURS]
-    context = data[1 + _HEAD.size:strings] if version == 2 else b""
+    context = data[1 + _HEAD.size:context_end] if version == 2 else b""
     return (bytes((version,)) + data[1:1 + _HEAD.size] + context + data[strings:pos] + bytes(old)
             + data[pos + SOFA_RING_HOURS:])

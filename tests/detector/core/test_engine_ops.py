@@ -42,8 +42,8 @@ def test_scorings_and_transitions_are_counted_per_unit() -> None:
     per_unit = {(level, transition): count for (level, transition, unit), count in stats.transitions_by_unit.items()
                 if unit == "MICU"}
     assert per_unit and sum(per_unit.values()) * 2 == sum(stats.transitions.values())
-    assert ((3, "opened", "MICU") in stats.transitions_by_unit
-            and (3, "opened", UNKNOWN_UNIT) in stats.transitions_by_unit)
+    assert ((2, "opened", "MICU") in stats.transitions_by_unit
+            and (2, "opened", UNKNOWN_UNIT) in stats.transitions_by_unit)
     snapshot = stats.copy()
     feed(engine, _with(_deteriorating("p3"), unit="MICU"))
     assert snapshot.scored_by_unit["MICU"] < engine.stats.scored_by_unit["MICU"]  # the copy is independent

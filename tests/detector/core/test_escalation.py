@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 
 from detector.core.config import EscalationConfig, LadderConfig
-from detector.core.escalation import Assessment, DecisionReason, EscalationState, decide, discharge, ladder_level
+from detector.core.escalation import (
+    Assessment,
+    DecisionReason,
+    EscalationState,
+    confirm_shock_index,
+    decide,
+    discharge,
+    ladder_level,
+)
 from schemas.alert import AlertTransition
 
 MIN = 60
@@ -127,7 +135,7 @@ LADDER_CASES = {
     "NEWS2 4 low": ({"news2": 4}, 0),
     "NEWS2 5": ({"news2": 5, "news2_band": "medium"}, 2),
     "NEWS2 6": ({"news2": 6, "news2_band": "medium"}, 2),
-    "NEWS2 7": ({"news2": 7, "news2_band": "high"}, 3),
+    "NEWS2 7": ({"news2": 7, "news2_band": "high"}, 2),  # §3.4 says 3; measured on set A (docs/paging.md)
     "qSOFA 2": ({"qsofa": 2}, 2),
     "qSOFA 1": ({"qsofa": 1}, 0),
     "SIRS 2 without infection": ({"sirs": 2}, 0),
@@ -158,3 +166,50 @@ def test_ladder_reasons_most_important_first() -> None:
                                   config=LADDER, texts={"news2_emergency": "NEWS2 8 (high)", "qsofa": "qSOFA 2"})
     assert level == 4
     assert reasons == ("lactate at or above the critical level", "NEWS2 8 (high)", "qSOFA 2")
+
+
+def test_trigger_levels_come_from_the_config() -> None:
+    spec = LadderConfig(trigger_levels={"news2_emergency": 3, "qsofa": 0})
+    assert spec.trigger_levels["lactate"] == 4  # triggers not named keep their default
+    assert ladder_level(**{**BASE, "news2": 7, "news2_band": "high"}, config=spec)[0] == 3
+    level, reasons = ladder_level(**{**BASE, "qsofa": 2}, config=spec, texts={"qsofa": "qSOFA 2"})
+    assert (level, reasons) == (0, ("qSOFA 2",))  # level 0: a reason only
+    level, reasons = ladder_level(**{**BASE, "news2": 5, "news2_band": "medium", "qsofa": 2}, config=spec,
+                                  texts={"qsofa": "qSOFA 2", "news2_urgent": "NEWS2 5"})
+    assert (level, reasons) == (2, ("NEWS2 5", "qSOFA 2"))
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"trigger_levels": {"lactate": 3}}, "septic-shock signs stay at level 4"),
+    ({"trigger_levels": {"news2_red": 5}}, "a level 0-4"),
+    ({"trigger_levels": {"nonsense": 2}}, "unknown trigger"),
+])
+def test_trigger_levels_are_validated(changes: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        LadderConfig(**changes)
+
+
+def _shock(new_set: bool = True, risk: bool = False) -> Assessment:
+    reasons = ("shock_index", "news2_urgent", *(("risk_model",) if risk else ()))
+    return Assessment(4, reasons, new_set)
+
+
+def test_shock_index_counts_on_the_second_consecutive_set() -> None:
+    levels = LADDER.trigger_levels
+    first, sets = confirm_shock_index(_shock(), 0, 2, levels)
+    assert (first.level, first.reasons, sets) == (2, ("news2_urgent",), 1)
+    same_set, sets = confirm_shock_index(_shock(new_set=False), sets, 2, levels)
+    assert same_set.level == 2 and sets == 1  # a rescoring of the same set confirms nothing
+    second, sets = confirm_shock_index(_shock(), sets, 2, levels)
+    assert second == _shock() and sets == 2
+    cleared, sets = confirm_shock_index(Assessment(2, ("news2_urgent",)), sets, 2, levels)
+    assert sets == 0 and cleared.level == 2
+    assert confirm_shock_index(_shock(new_set=False), 0, 1, levels)[0] == _shock(new_set=False)  # 1: at once
+
+
+def test_unconfirmed_shock_index_leaves_the_model_level_and_ranks_it() -> None:
+    levels = LADDER.trigger_levels
+    got, _ = confirm_shock_index(_shock(risk=True), 0, 2, levels, risk_level=3)
+    assert (got.level, got.reasons) == (3, ("risk_model", "news2_urgent"))
+    got, _ = confirm_shock_index(_shock(risk=True), 0, 2, levels, risk_level=1)
+    assert (got.level, got.reasons) == (2, ("news2_urgent", "risk_model"))
