@@ -34,6 +34,7 @@ import numpy as np
 from tqdm import tqdm
 
 from evaluation.dataset import DEFAULT_CACHE_DIR, list_patient_files
+from evaluation.paging import PagingReplay, StayPaging
 from evaluation.physionet import ConversionCounts, admit_event, hour_fields, read_psv
 from evaluation.replay import DEFAULT_BASE_TIME
 from schemas.observation import ResultStatus
@@ -45,9 +46,12 @@ __all__ = [
     "EvalOptions",
     "HourlySeries",
     "Rule",
+    "eval_config",
     "evaluate_files",
     "evaluate_physionet",
     "load_predictions",
+    "paging_replay",
+    "stay_alerts",
 ]
 
 
@@ -81,6 +85,9 @@ CONTINUOUS_SCORES: tuple[str, ...] = ("sirs", "sirs_sep1", "qsofa", "news2", "me
 LEVEL_NAMES = {1: "review", 2: "urgent", 3: "emergency", 4: "critical"}
 
 
+DEFAULT_NOTIFIER_CONFIG = Path(__file__).resolve().parent.parent / "notifier" / "config" / "example.yaml"
+"""The shipped routing and paging policy: what `paged` in the report measures by default."""
+
 MODEL_SCORE = "risk_model"
 """Name of the learned model's score in the engine's scorings (and of --predictions in the report)."""
 
@@ -101,6 +108,8 @@ class EvalOptions:
     # Run the shipped learned model inside the engine. Off by default: it was trained on PhysioNet set A, so
     # in-stream scores on set A are in-sample; report its out-of-fold predictions with --predictions instead.
     in_stream_model: bool = False
+    # The notifier configuration whose paging policy and routing decide what is paged (report.json `paged`).
+    notifier_config: Path = DEFAULT_NOTIFIER_CONFIG
 
 
 @dataclass(slots=True)
@@ -116,6 +125,7 @@ class ChunkResult:
     transitions: Counter[str]
     scorings: int
     engine_s: float
+    paging: list[StayPaging] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -132,6 +142,8 @@ class HourlySeries:
     scorings: int
     wall_s: float
     engine_cpu_s: float
+    paging: list[StayPaging] = field(default_factory=list)
+    """What the notifier's paging policy and routing made of each stay's alerts (evaluation.paging)."""
 
     def per_patient(self, values: np.ndarray) -> Iterator[np.ndarray]:
         start = 0
@@ -143,10 +155,22 @@ class HourlySeries:
 # ----------------------------------------------------------------------------- worker side
 
 _WORKER_CONFIG: Any = None
+_WORKER_PAGING: PagingReplay | None = None
+_WORKER_RISKS: dict[str, np.ndarray] | None = None
 
 
-def _init_worker(config_path: Path | None, reminders: bool, in_stream_model: bool = False) -> None:
-    global _WORKER_CONFIG
+def paging_replay(notifier_config: Path) -> PagingReplay:
+    """The paging policy and routing of a notifier configuration file (secrets are not read)."""
+    from notifier.config import load_config as load_notifier_config
+
+    config = load_notifier_config(notifier_config)
+    pagers = [r.name for r in config.receivers if r.type == "pagerduty"]
+    return PagingReplay(config.paging, config.route, config.policies(), pagers)
+
+
+def eval_config(config_path: Path | None, reminders: bool = False, in_stream_model: bool = False) -> Any:
+    """The detector configuration an evaluation runs: the given file (default: the packaged one), without
+    reminders unless asked, and without the shipped model unless `in_stream_model`."""
     from detector.core.config import load_config
 
     config = load_config(config_path)
@@ -157,7 +181,28 @@ def _init_worker(config_path: Path | None, reminders: bool, in_stream_model: boo
         config = config.model_copy(update={"escalation": escalation})
     if not in_stream_model and config.risk_model.enabled:
         config = config.model_copy(update={"risk_model": config.risk_model.model_copy(update={"enabled": False})})
-    _WORKER_CONFIG = config
+    return config
+
+
+def _init_worker(config_path: Path | None, reminders: bool, in_stream_model: bool = False,
+                 notifier_config: Path = DEFAULT_NOTIFIER_CONFIG,
+                 risks: dict[str, np.ndarray] | None = None) -> None:
+    global _WORKER_CONFIG, _WORKER_PAGING, _WORKER_RISKS
+    from detector.core.config import load_config
+
+    _WORKER_CONFIG = eval_config(config_path, reminders, in_stream_model)
+    _WORKER_PAGING = paging_replay(notifier_config)
+    # recorded predictions stand in for the model only where the configuration runs one
+    _WORKER_RISKS = risks if load_config(config_path).risk_model.enabled else None
+
+
+def stay_alerts(path: Path, options: EvalOptions = EvalOptions(),
+                risks: dict[str, np.ndarray] | None = None) -> list[tuple[int, Any]]:
+    """One stay's alerts exactly as the evaluation's engine emits them: (row, alert), in order."""
+    config = eval_config(options.config_path, options.reminders, options.in_stream_model)
+    alerts: list[tuple[int, Any]] = []
+    _evaluate_stay(path, config, ConversionCounts(), Counter(), risks, keep=alerts)
+    return alerts
 
 
 def _forward_fill(has: np.ndarray) -> np.ndarray:
@@ -166,8 +211,9 @@ def _forward_fill(has: np.ndarray) -> np.ndarray:
     return np.maximum.accumulate(idx) if has.size else idx
 
 
-def _evaluate_stay(path: Path, config: Any, counts: ConversionCounts, transitions: Counter[str]
-                   ) -> tuple[str, np.ndarray, np.ndarray, dict[str, np.ndarray], int]:
+def _evaluate_stay(path: Path, config: Any, counts: ConversionCounts, transitions: Counter[str],
+                   risks: dict[str, np.ndarray] | None = None, keep: list[tuple[int, Any]] | None = None
+                   ) -> tuple[str, np.ndarray, np.ndarray, dict[str, np.ndarray], int, StayPaging]:
     """One stay through a fresh engine: labels, announced alert level and score values per row."""
     from detector.core.engine import DetectorEngine
     from detector.core.window import event_seconds
@@ -195,8 +241,14 @@ def _evaluate_stay(path: Path, config: Any, counts: ConversionCounts, transition
         scored.append(row)
 
     engine = DetectorEngine(config, on_scored=on_scored)
+    if risks is not None:  # recorded (out-of-fold) predictions of the learned model drive its ladder trigger
+        from evaluation.replayed_risk import replayed_risk_serving
+
+        engine.risk = replayed_risk_serving(config, risks.get(key), record, DEFAULT_BASE_TIME)
+    alerts: list[tuple[int, Any]] = keep if keep is not None else []
     for alert in engine.process(admit_event(record, DEFAULT_BASE_TIME)):
         transitions[str(alert.transition)] += 1
+        alerts.append((0, alert))
     row_scoring = np.full(n, -1, dtype=np.int64)
     announced = np.zeros(n, dtype=np.int8)
     # The fields path is the streaming detector's own (its Kafka adapter decodes records to fields and calls
@@ -208,6 +260,7 @@ def _evaluate_stay(path: Path, config: Any, counts: ConversionCounts, transition
         for part, (measure, value, source_id) in enumerate(message.items):
             for alert in process(key, measure, t, t, value, None, source_id, final, part, parts, None, key):
                 transitions[str(alert.transition)] += 1
+                alerts.append((message.row, alert))
         if scored:
             row_scoring[message.row] = len(scored) - 1
             state = engine.patient(key)
@@ -223,7 +276,8 @@ def _evaluate_stay(path: Path, config: Any, counts: ConversionCounts, transition
             column = np.full(n, np.nan, dtype=np.float32)
             column[have] = table[:, j]
             values[name] = column
-    return key, record.labels, level, values, len(scored)
+    paging = _WORKER_PAGING.stay(alerts, n) if _WORKER_PAGING is not None else StayPaging(np.zeros(n, dtype=bool))
+    return key, record.labels, level, values, len(scored), paging
 
 
 def _evaluate_chunk(paths: Sequence[Path]) -> ChunkResult:
@@ -235,9 +289,12 @@ def _evaluate_chunk(paths: Sequence[Path]) -> ChunkResult:
     labels: list[np.ndarray] = []
     levels: list[np.ndarray] = []
     per_patient_scores: list[dict[str, np.ndarray]] = []
+    pagings: list[StayPaging] = []
     scorings = 0
     for path in paths:
-        key, label, level, values, n_scored = _evaluate_stay(path, _WORKER_CONFIG, counts, transitions)
+        key, label, level, values, n_scored, paging = _evaluate_stay(path, _WORKER_CONFIG, counts, transitions,
+                                                                     _WORKER_RISKS)
+        pagings.append(paging)
         keys.append(key)
         lengths.append(int(label.size))
         labels.append(label)
@@ -249,22 +306,28 @@ def _evaluate_chunk(paths: Sequence[Path]) -> ChunkResult:
                                     for v, n in zip(per_patient_scores, lengths, strict=True)])
               for name in names}
     return ChunkResult(keys, lengths, np.concatenate(labels), np.concatenate(levels), scores, counts,
-                       transitions, scorings, time.process_time() - started)
+                       transitions, scorings, time.process_time() - started, pagings)
 
 
 # ----------------------------------------------------------------------------- driver side
 
-def evaluate_files(files: Sequence[Path], options: EvalOptions = EvalOptions()) -> HourlySeries:
-    """Run the detector over `files` (in `options.workers` processes) and collect the hourly series."""
+def evaluate_files(files: Sequence[Path], options: EvalOptions = EvalOptions(),
+                   risks: dict[str, np.ndarray] | None = None) -> HourlySeries:
+    """Run the detector over `files` (in `options.workers` processes) and collect the hourly series.
+
+    `risks` (patient key -> hourly probability, e.g. out-of-fold predictions): the learned model's trigger on
+    the ladder takes these instead of scoring, so the alerts, and what is paged, are those of a model that
+    never saw the patient."""
     if not files:
         raise ValueError("no PhysioNet files to evaluate")
+    init_args = (options.config_path, options.reminders, options.in_stream_model, options.notifier_config, risks)
     started = time.perf_counter()
     chunks = [list(files[i:i + options.chunk_size]) for i in range(0, len(files), options.chunk_size)]
     results: list[ChunkResult] = []
     with tqdm(total=len(files), unit="patient", disable=not options.progress, desc="eval",
               dynamic_ncols=True) as bar:
         if options.workers <= 1:
-            _init_worker(options.config_path, options.reminders, options.in_stream_model)
+            _init_worker(*init_args)
             for chunk in chunks:
                 results.append(_evaluate_chunk(chunk))
                 bar.update(len(chunk))
@@ -273,8 +336,7 @@ def evaluate_files(files: Sequence[Path], options: EvalOptions = EvalOptions()) 
             # (`python -c`, notebooks), which spawn/forkserver do not. The workers only run pure code.
             method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
             context = mp.get_context(method)
-            with context.Pool(options.workers, initializer=_init_worker,
-                              initargs=(options.config_path, options.reminders, options.in_stream_model)) as pool:
+            with context.Pool(options.workers, initializer=_init_worker, initargs=init_args) as pool:
                 for result in pool.imap(_evaluate_chunk, chunks):
                     results.append(result)
                     bar.update(len(result.lengths))
@@ -297,6 +359,7 @@ def evaluate_files(files: Sequence[Path], options: EvalOptions = EvalOptions()) 
         scorings=sum(r.scorings for r in results),
         wall_s=time.perf_counter() - started,
         engine_cpu_s=sum(r.engine_s for r in results),
+        paging=[p for r in results for p in r.paging],
     )
 
 
@@ -366,10 +429,11 @@ def evaluate_physionet(data: Path | str, out_dir: Path | str, *, patients: int |
 
     started = time.perf_counter()
     files = list_patient_files(Path(data), patients=patients, sample=sample, seed=seed, cache_dir=cache_dir)
-    series = evaluate_files(files, options)
     extra = dict(options.extra_scores)
+    risks = None
     if options.predictions is not None:
-        extra[options.prediction_name] = load_predictions(options.predictions)
+        risks = extra[options.prediction_name] = load_predictions(options.predictions)
+    series = evaluate_files(files, options, risks=risks)
     attach_extra_scores(series, extra)
     model_scores = set(extra)
     if options.in_stream_model and MODEL_SCORE in series.scores:

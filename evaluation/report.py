@@ -12,6 +12,7 @@ import numpy as np
 
 from evaluation.evaluate import CONTINUOUS_SCORES, LEVEL_NAMES, RULES, HourlySeries, Rule
 from evaluation.metrics import Cohort, RuleMetrics
+from evaluation.paging import paged_metrics
 
 __all__ = ["REFERENCE_POINTS", "EvalReport", "build_report", "write_report"]
 
@@ -37,9 +38,11 @@ class EvalReport:
     scores: dict[str, dict[str, Any]]
     ladder_assessed: dict[str, dict[str, Any]] = field(default_factory=dict)
     lead_times: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    paged: dict[str, Any] = field(default_factory=dict)
+    """What reaches a person: the notifier's paging policy and routing over the alerts (evaluation.paging)."""
 
     def as_json(self) -> dict[str, Any]:
-        return {"summary": self.summary, "rules": self.rules, "ladder": self.ladder,
+        return {"paged": self.paged, "summary": self.summary, "rules": self.rules, "ladder": self.ladder,
                 "ladder_assessed": self.ladder_assessed, "scores": self.scores,
                 "reference_points": REFERENCE_POINTS}
 
@@ -50,6 +53,14 @@ class EvalReport:
                  f"detector {s['wall_s']:.1f} s wall on {s['workers']} workers ({s['engine_cpu_s']:.1f} s CPU), "
                  f"metrics {s.get('metrics_s', 0):.1f} s, total {s.get('total_wall_s', s['wall_s']):.1f} s "
                  f"(plots not included)"]
+        p = self.paged
+        if p:
+            lines.append(f"  PAGED (what reaches a person): utility {_fmt(p['utility'])}  "
+                         f"sens {_fmt(p['sensitivity'])}  lead {_fmt(p['median_lead_h'])} h  "
+                         f"pages/pt-day {_fmt(p['pages_per_patient_day'])}  "
+                         f"patients paged {_fmt(p['patients_paged_share'])}  pages/episode p95 "
+                         f"{_fmt(p['pages_per_episode_p95'])} max {p['pages_per_episode_max']}  "
+                         f"PPV of pages {_fmt(p['ppv_pages'])}")
         for name, m in [*self.rules.items(), *((f"ladder {k}", v) for k, v in self.ladder.items())]:
             lines.append(f"  {name:24s} utility {_fmt(m['utility'])}  auroc {_fmt(m.get('auroc'))}  "
                          f"sens {_fmt(m['sensitivity'])}  ppv {_fmt(m['ppv'])}  "
@@ -129,6 +140,12 @@ def build_report(series: HourlySeries, *, extra_rules: list[Rule] | None = None,
         assessed_rows[name] = _row(cohort.evaluate(assessed >= level), scores.get("ladder_level", {}).get("auroc"),
                                    scores.get("ladder_level", {}).get("auprc"), level=level)
 
+    paged: dict[str, Any] = {}
+    if series.paging:
+        m = cohort.evaluate(np.concatenate([stay.active for stay in series.paging]), keep_lead_times=True)
+        lead_times["paged"] = m.lead_times_h
+        paged = paged_metrics(list(series.per_patient(series.labels)), series.paging,
+                              {"utility": m.utility, "sensitivity": m.sensitivity, "median_lead_h": m.median_lead_h})
     summary = {
         "data": data_label,
         "patients": cohort.n_patients,
@@ -145,7 +162,7 @@ def build_report(series: HourlySeries, *, extra_rules: list[Rule] | None = None,
         "workers": workers,
         "python": platform.python_version(),
     }
-    return EvalReport(data_label, summary, rule_rows, ladder_rows, scores, assessed_rows, lead_times)
+    return EvalReport(data_label, summary, rule_rows, ladder_rows, scores, assessed_rows, lead_times, paged)
 
 
 def _row(m: RuleMetrics, auroc: float | None, auprc: float | None, **extra: Any) -> dict[str, Any]:

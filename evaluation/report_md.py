@@ -47,6 +47,30 @@ def _comparison(report: EvalReport) -> list[str]:
     return lines
 
 
+_PAGED_ROWS = (
+    ("utility", "normalised utility of the paged hours (first page to resolve)"),
+    ("sensitivity", "septic stays paged from 12 h before to 3 h after onset"),
+    ("median_lead_h", "median lead time (h)"),
+    ("pages_per_patient_day", "pages per patient-day"),
+    ("rrt_pages_per_patient_day", "rapid-response pager: pages per patient-day"),
+    ("patients_paged_share", "share of patients paged at least once"),
+    ("pages_per_episode_p50", "pages per paged episode, median"),
+    ("pages_per_episode_p95", "pages per paged episode, 95th percentile"),
+    ("pages_per_episode_max", "pages per paged episode, maximum"),
+    ("ppv_pages", "share of pages on septic stays, 12 h before to 3 h after onset"),
+)
+
+
+def _paged(paged: dict[str, Any]) -> list[str]:
+    if not paged:
+        return []
+    lines = ["## What is paged (the notifier's paging policy and routing over the detector's alerts)", "",
+             "| measure | value |", "|---|---:|"]
+    lines += [f"| {text} | {_cell(paged.get(key))} |" for key, text in _PAGED_ROWS]
+    lines += ["", f"Pages by level: {paged.get('pages_by_level')}; decisions: {paged.get('decisions')}.", ""]
+    return lines
+
+
 def render_markdown(report: EvalReport, plots: list[str]) -> str:
     """The whole report as Markdown (plots referenced by file name, next to report.md)."""
     s = report.summary
@@ -65,6 +89,7 @@ def render_markdown(report: EvalReport, plots: list[str]) -> str:
         "A rule predicts 1 in an hour when its score is at or above the threshold; the ladder predicts 1 when "
         "the engine's announced alert level is at or above the level.",
         "",
+        *_paged(report.paged),
         "## Single rules",
         "",
         *_table(report.rules, "rule"),

@@ -61,6 +61,7 @@ from notifier.core.model import (
     compact_entry,
     resend_view,
 )
+from notifier.core.paging import PageKind, PagingBook, decide_page, on_ack, on_logged_page
 from notifier.core.silence import Silence, SilenceAudit, SilenceRequest, apply_audit, new_silence
 from notifier.escalator import EscalationTracker
 from notifier.integrations.base import Integration
@@ -68,7 +69,7 @@ from notifier.logsafe import register_secrets
 from notifier.metrics import NotifierMetrics
 from notifier.pipeline import Stage
 from notifier.wiring import build_pipeline
-from schemas.alert import Alert
+from schemas.alert import Alert, AlertTransition
 from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.kafka.producer import EventProducer
 from sepsis_alert.ops.kafka_lag import ConsumerLag
@@ -123,6 +124,8 @@ class NotifierApp:
         """Latest alert (resend_view) of each open episode paged through PagerDuty, for ack mirroring."""
         self.tracker = EscalationTracker(config.policies(), self.metrics, settings.max_open_episodes,
                                          settings.max_closed_episodes)
+        self.paging = PagingBook(settings.max_open_episodes)
+        """What each open episode has paged (notifier.core.paging), rebuilt from the log's page entries and acks."""
         self.producer = EventProducer(kafka, linger_ms=1)
         self._fast: StreamTransport | None = None
         if settings.http_transport == "stream":
@@ -164,9 +167,18 @@ class NotifierApp:
                 and getattr(self.integrations.get(entry.receiver), "kind", "") == "pagerduty")
 
     def _shrink(self, entry: NotificationLogEntry) -> NotificationLogEntry | LogRecord:
+        """Every log entry read back (start-up, other replicas) passes here with its alert: its page is folded
+        into the paging state before the alert is dropped."""
+        if entry.kind == PageKind.PAGE and entry.outcome != DeliveryOutcome.PENDING:
+            self.paging.put(on_logged_page(self.paging.get(entry.episode_id), entry.alert, entry.sent_at_s))
+        elif entry.action == NotifyAction.RESOLVE:
+            self.paging.drop(entry.episode_id)
         return compact_entry(entry, self._keeps_alert(entry))
 
     def _remember_ack(self, ack: AckEvent) -> None:
+        if not ack.resolved:
+            self.paging.put(on_ack(self.paging.get(ack.episode_id), ack.episode_id, ack.level, ack.risk,
+                                   ack.snooze_until_s, ack.acked_at_s))
         self.acks[ack.episode_id] = ack
         self.acks.move_to_end(ack.episode_id)
         while len(self.acks) > self.settings.max_closed_episodes:
@@ -358,13 +370,25 @@ class NotifierApp:
                                                 f"{record.topic}/{record.partition}/{record.offset}")
 
     async def process_alert(self, alert: Alert, received_at_s: float) -> list[Notification]:
-        """Run one alert through the pipeline (plus an immediate escalation when its level went up)."""
-        items = [Notification(alert=alert, action=action_for(alert), received_at_s=received_at_s)]
-        decision = self.tracker.on_alert(alert, self.clock.now_s())
-        if decision.step is not None:
-            step = decision.step
-            items.append(Notification(alert=alert, receiver=step.receiver, route="escalation",
-                                      escalation_policy=step.policy, tier=step.tier, received_at_s=received_at_s))
+        """Run one alert through the paging policy and the pipeline (plus an immediate escalation when a page
+        rose to a higher level)."""
+        now_s = self.clock.now_s()
+        state, page = decide_page(self.paging.get(alert.episode_id), alert, self.config.paging, now_s)
+        if alert.transition == AlertTransition.RESOLVED:
+            self.paging.drop(alert.episode_id)
+        else:
+            self.paging.put(state)
+        self.metrics.page_decisions.labels(page.kind.value, page.reason.value).inc()
+        items = [Notification(alert=alert, action=action_for(alert), kind=page.kind, received_at_s=received_at_s)]
+        # Escalation tiers follow pages only: an update (de-escalation, a level paged recently, a held episode)
+        # must not move anybody's pager either.
+        if page.kind != PageKind.UPDATE or alert.transition == AlertTransition.RESOLVED:
+            decision = self.tracker.on_alert(alert, now_s)
+            if decision.step is not None and page.kind == PageKind.PAGE:
+                step = decision.step
+                items.append(Notification(alert=alert, receiver=step.receiver, route="escalation",
+                                          escalation_policy=step.policy, tier=step.tier,
+                                          received_at_s=received_at_s))
         return await self._run(items)
 
     async def _run(self, items: list[Notification]) -> list[Notification]:
@@ -411,10 +435,19 @@ class NotifierApp:
     def now_s(self) -> float:
         return self.clock.now_s()
 
-    async def acknowledge(self, episode_id: str, acked_by: str, via: str, resolved: bool = False) -> AckEvent:
-        """Record an acknowledgement for every replica, stop escalation, mirror it to PagerDuty."""
-        ack = AckEvent(episode_id=episode_id, acked_by=acked_by, via=via, acked_at_s=self.clock.now_s(),  # type: ignore[arg-type]
-                       resolved=resolved)
+    async def acknowledge(self, episode_id: str, acked_by: str, via: str, resolved: bool = False,
+                          snooze_s: float | None = None) -> AckEvent:
+        """Record an acknowledgement (or a snooze of `snooze_s` seconds, capped by the paging policy) for every
+        replica, stop escalation, mirror it to PagerDuty. Pages of the episode hold until the patient is worse
+        than now (notifier.core.paging)."""
+        now = self.clock.now_s()
+        paging = self.paging.get(episode_id)
+        snooze_until = None
+        if snooze_s is not None:
+            snooze_until = now + min(max(snooze_s, 0.0), self.config.paging.max_snooze_h * 3600)
+        ack = AckEvent(episode_id=episode_id, acked_by=acked_by, via=via, acked_at_s=now,  # type: ignore[arg-type]
+                       resolved=resolved, level=paging.level if paging is not None else None,
+                       risk=paging.risk if paging is not None else None, snooze_until_s=snooze_until)
         await publish_ack(self.producer, ack, self.topics.acks)
         self._remember_ack(ack)
         self.metrics.acks.labels(via).inc()

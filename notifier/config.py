@@ -32,6 +32,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from notifier.core.dedup import DEFAULT_MAX_LOG_ENTRIES
 from notifier.core.escalation import DEFAULT_MAX_CLOSED_EPISODES, DEFAULT_MAX_LIVE_EPISODES, EscalationPolicy
+from notifier.core.paging import PagingPolicy
 from notifier.core.redact import Redactor
 from notifier.core.retry_policy import RetryPolicy
 from notifier.core.routing import Route, iter_routes
@@ -82,6 +83,9 @@ class NotifierConfig(BaseModel):
     max_silence_s: float = Field(default=12 * 3600, gt=0, description="longest silence allowed, seconds")
     ack_link_ttl_s: float = Field(default=24 * 3600, gt=0, description="lifetime of acknowledge links, seconds")
     escalation_tick_s: float = Field(default=1.0, gt=0, le=60, description="how often escalation timers are checked")
+    paging: PagingPolicy = Field(default_factory=PagingPolicy,
+                                 description="which alert transitions page a person and which only update the "
+                                             "episode (look-back, budget, acknowledgement hold; docs/paging.md)")
 
     @model_validator(mode="after")
     def _cross_references(self) -> Self:

@@ -48,5 +48,8 @@ class NotifierMetrics:
             ["receiver", "reason"], registry=r)
         self.group_messages = Counter("sepsis_notifier_group_messages_total", "Messages that carried more than one "
                                       "alert (a group)", ["receiver"], registry=r)
+        self.page_decisions = Counter("sepsis_notifier_page_decisions_total", "Alert transitions by what the paging "
+                                      "policy made of them (page, update, resolve) and why", ["kind", "reason"],
+                                      registry=r)
         self.invalid_alerts = Counter("sepsis_notifier_invalid_alerts_total", "Malformed alert records dead-lettered",
                                       registry=r)

@@ -161,26 +161,25 @@ receivers:
     url: {{value: "{receiver_url}/webhook/ehr-inbox"}}
     secret: {{value: "{webhook_secret}"}}
     phi: {{allow: [{phi}]}}
-escalation_policies:
-  - name: sepsis-chain
-    tiers:
-      - receiver: charge-nurse-teams
-      - receiver: rrt-pager
-        delay_s: 120
 route:
   receiver: ward-chat
   routes:
-    - name: severe
-      match: {{min_level: 3, transitions: [opened, escalated, repeated]}}
-      escalation: sepsis-chain
+    - name: treating-team
+      match: {{treatment_started: true}}
+      receiver: charge-nurse-teams
+      continue: true
+    - name: rapid-response
+      match: {{treatment_started: false, min_level: 3}}
+      receiver: rrt-pager
       continue: true
     - name: ehr-record
-      match: {{}}
+      match: {{kinds: [page, update, resolve]}}
       receiver: ehr-inbox
       continue: true
     - name: ward
       match: {{}}
       receiver: ward-chat
+paging: {{min_level: 3, lookback_h: 6, max_pages_per_24h: 2}}
 fallback_receiver: ehr-inbox
 retry: {{max_attempts: 3, base_delay_s: 0.2, max_delay_s: 2}}
 """

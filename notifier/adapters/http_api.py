@@ -3,7 +3,8 @@
     GET  /healthz
     GET  /ack/{episode}?t=<token>   confirmation page (a GET never acknowledges: link previews are safe)
     POST /ack/{episode}?t=<token>   acknowledge with a signed link (the page's button)
-    POST /ack/{episode}             acknowledge with `Authorization: Bearer <api token>`; JSON {"by": "..."}
+    POST /ack/{episode}             acknowledge with `Authorization: Bearer <api token>`; JSON {"by": "..."};
+                                    with "snooze_minutes": N a snooze (pages hold until then or until worse)
     POST /silences                  create (bearer token); JSON SilenceRequest
     GET  /silences                  list current and future silences (bearer token)
     DELETE /silences/{id}?by=...    end a silence early (bearer token)
@@ -43,7 +44,8 @@ class AckService(Protocol):
 
     def now_s(self) -> float: ...
 
-    async def acknowledge(self, episode_id: str, acked_by: str, via: str, resolved: bool = False) -> AckEvent: ...
+    async def acknowledge(self, episode_id: str, acked_by: str, via: str, resolved: bool = False,
+                          snooze_s: float | None = None) -> AckEvent: ...
 
     async def create_silence(self, request: SilenceRequest) -> Silence: ...
 
@@ -99,6 +101,7 @@ def create_api(service: AckService, link_secret: SecretStr, api_token: SecretStr
     @app.post("/ack/{episode}")
     async def ack(episode: str, request: Request) -> Response:
         by = "api"
+        snooze_s: float | None = None
         if "t" in request.query_params:
             check = link_check(episode, request)
             if check != LinkCheck.VALID:
@@ -115,11 +118,16 @@ def create_api(service: AckService, link_secret: SecretStr, api_token: SecretStr
                     raise HTTPException(status_code=400, detail="body: not JSON") from None
                 if isinstance(data, dict) and isinstance(data.get("by"), str) and data["by"].strip():
                     by = data["by"].strip()[:128]
-        event = await service.acknowledge(episode, by, via)
+                minutes = data.get("snooze_minutes") if isinstance(data, dict) else None
+                if minutes is not None:
+                    if isinstance(minutes, bool) or not isinstance(minutes, int | float) or not 0 < minutes <= 4320:
+                        raise HTTPException(status_code=422, detail="snooze_minutes: a number of minutes in (0, 4320]")
+                    snooze_s = float(minutes) * 60
+        event = await service.acknowledge(episode, by, via, snooze_s=snooze_s)
         if via == "link":
             return _page("Acknowledged", f"<p>Episode <code>{html.escape(episode)}</code> acknowledged.</p>")
         return JSONResponse({"episode_id": event.episode_id, "acked_by": event.acked_by, "via": event.via,
-                             "acked_at_s": event.acked_at_s})
+                             "acked_at_s": event.acked_at_s, "snooze_until_s": event.snooze_until_s})
 
     @app.post("/silences", status_code=201)
     async def create_silence(request: Request) -> JSONResponse:

@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from notifier.core.paging import PageKind
 from schemas.alert import Alert, AlertTransition
 
 __all__ = [
@@ -76,6 +77,8 @@ class Notification:
     escalation_policy: str | None = None
     tier: int = 0
     action: NotifyAction = NotifyAction.TRIGGER
+    kind: PageKind = PageKind.PAGE
+    """What the paging policy made of the alert (notifier.core.paging): a page, an update or a resolve."""
     received_at_s: float = 0.0
     not_before_s: float = 0.0  # monotonic seconds; set by the throttle stage
     outcome: DeliveryOutcome = DeliveryOutcome.PENDING
@@ -145,6 +148,8 @@ class NotificationLogEntry(BaseModel):
     tier: int = Field(ge=0)
     escalation_policy: str | None = None
     action: NotifyAction
+    kind: PageKind = Field(default=PageKind.PAGE, description="page, update or resolve (notifier.core.paging); "
+                           "entries written before the paging policy are pages")
     outcome: DeliveryOutcome
     attempts: int = Field(ge=0)
     sent_at_s: float = Field(description="wall-clock epoch seconds when the delivery finished")
@@ -155,8 +160,8 @@ class NotificationLogEntry(BaseModel):
         """The log entry recording how `item` ended."""
         return cls(key=item.log_key, alert_id=item.alert.alert_id, episode_id=item.alert.episode_id,
                    receiver=item.receiver, tier=item.tier, escalation_policy=item.escalation_policy,
-                   action=item.action, outcome=item.outcome, attempts=item.attempts, sent_at_s=sent_at_s,
-                   alert=item.alert)
+                   action=item.action, kind=item.kind, outcome=item.outcome, attempts=item.attempts,
+                   sent_at_s=sent_at_s, alert=item.alert)
 
 
     def slim(self) -> LogRecord:
@@ -164,7 +169,7 @@ class NotificationLogEntry(BaseModel):
         return LogRecord(key=self.key, alert_id=self.alert_id, episode_id=self.episode_id, receiver=self.receiver,
                          tier=self.tier, escalation_policy=self.escalation_policy, action=self.action,
                          outcome=self.outcome, attempts=self.attempts, sent_at_s=self.sent_at_s,
-                         sequence=self.alert.sequence, level=int(self.alert.level))
+                         sequence=self.alert.sequence, level=int(self.alert.level), kind=self.kind)
 
     @property
     def feeds_escalation(self) -> bool:
@@ -196,6 +201,7 @@ class LogRecord:
     sent_at_s: float
     sequence: int
     level: int
+    kind: PageKind = PageKind.PAGE
 
 
 def compact_entry(entry: NotificationLogEntry, keep_alert: bool) -> NotificationLogEntry | LogRecord:
@@ -218,3 +224,9 @@ class AckEvent(BaseModel):
     via: Literal["api", "link", "cli", "pagerduty"]
     acked_at_s: float = Field(description="wall-clock epoch seconds")
     resolved: bool = Field(default=False, description="True when PagerDuty reported the incident resolved")
+    level: int | None = Field(default=None, ge=0, le=4, description="the episode's level when acknowledged: pages "
+                              "hold until it rises (notifier.core.paging); None = the latest level known")
+    risk: float | None = Field(default=None, ge=0, le=1, description="the learned risk when acknowledged: pages "
+                               "hold until it reaches the policy's multiple of it")
+    snooze_until_s: float | None = Field(default=None, description="a snooze: pages hold until this wall-clock "
+                                         "epoch second (or until the patient is worse); None = an acknowledgement")

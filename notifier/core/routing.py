@@ -4,6 +4,12 @@ The tree is walked depth first, as in Alertmanager's dispatcher: a node matches
 when its matcher accepts the alert; the deepest matching children win; a child
 with `continue: true` lets its later siblings match as well; when no child
 matches, the node itself is the target. The root matches every alert.
+
+What the paging policy made of the alert (notifier.core.paging: page, update,
+resolve) is one more condition: a node whose `kinds` is given matches only
+those, and a node that ends up the target delivers only its `kinds` (default:
+page and resolve, what a person needs; an update reaches only routes that ask
+for it, such as a record keeper).
 """
 
 from __future__ import annotations
@@ -13,9 +19,13 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from notifier.core.paging import PageKind
 from schemas.alert import Alert, AlertTransition
 
 __all__ = ["Match", "Route", "RouteTarget", "iter_routes", "match_routes"]
+
+
+_PERSON_KINDS = (PageKind.PAGE, PageKind.RESOLVE)
 
 
 class Match(BaseModel):
@@ -31,6 +41,10 @@ class Match(BaseModel):
     units: list[str] | None = Field(default=None, description="Location.unit (ward), exact match, e.g. MICU")
     infection_suspected: bool | None = Field(default=None, description="patient attribute from the detector")
     treatment_started: bool | None = Field(default=None, description="antibiotics already ordered or given")
+    kinds: list[PageKind] | None = Field(
+        default=None, description="what the paging policy made of the alert: page, update, resolve (default: "
+                                  "page and resolve, what a person needs; a record keeper such as an EHR inbox "
+                                  "asks for update too)")
 
     @model_validator(mode="after")
     def _levels_ordered(self) -> Match:
@@ -38,8 +52,14 @@ class Match(BaseModel):
             raise ValueError(f"min_level ({self.min_level}) is above max_level ({self.max_level})")
         return self
 
-    def accepts(self, alert: Alert) -> bool:
-        """True when every given condition holds for `alert`."""
+    def takes(self, kind: PageKind) -> bool:
+        """Whether a route ending here delivers what the paging policy made a `kind` (default: page, resolve)."""
+        return kind in (self.kinds if self.kinds is not None else _PERSON_KINDS)
+
+    def accepts(self, alert: Alert, kind: PageKind | None = None) -> bool:
+        """True when every given condition holds for `alert`; `kind` is checked only when `kinds` is given."""
+        if kind is not None and self.kinds is not None and kind not in self.kinds:
+            return False
         level = int(alert.level)
         location = alert.location
         checks = (
@@ -87,25 +107,27 @@ class RouteTarget:
     escalation: str | None
 
 
-def match_routes(root: Route, alert: Alert) -> list[RouteTarget]:
-    """Targets for `alert`, depth first; empty only when the matched node names no receiver at all."""
-    return _match(root, alert, "root", None, None)
+def match_routes(root: Route, alert: Alert, kind: PageKind = PageKind.PAGE) -> list[RouteTarget]:
+    """Targets for `alert` (which the paging policy made a `kind`), depth first; empty when the matched node
+    names no receiver at all, or when nothing takes that kind."""
+    return _match(root, alert, kind, "root", None, None)
 
 
-def _match(node: Route, alert: Alert, path: str, receiver: str | None, escalation: str | None) -> list[RouteTarget]:
+def _match(node: Route, alert: Alert, kind: PageKind, path: str, receiver: str | None,
+           escalation: str | None) -> list[RouteTarget]:
     if node.receiver or node.escalation:
         receiver, escalation = node.receiver, node.escalation
     label = node.name or path
     found: list[RouteTarget] = []
     for index, child in enumerate(node.routes):
-        if not child.match.accepts(alert):
+        if not child.match.accepts(alert, kind):
             continue
-        found.extend(_match(child, alert, f"{path}.{index}", receiver, escalation))
+        found.extend(_match(child, alert, kind, f"{path}.{index}", receiver, escalation))
         if not child.continue_:
             break
     if found:
         return found
-    if receiver is None and escalation is None:
+    if (receiver is None and escalation is None) or not node.match.takes(kind):
         return []
     return [RouteTarget(route=label, receiver=receiver, escalation=escalation)]
 

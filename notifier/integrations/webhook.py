@@ -47,6 +47,7 @@ def webhook_body(item: Notification, view: AlertView) -> dict[str, Any]:
     body: dict[str, Any] = {
         "version": 1,
         "action": str(item.action),
+        "paging": str(item.kind),
         "episode_id": view.episode_id,
         "alert_id": view.alert_id,
         "tier": item.tier,

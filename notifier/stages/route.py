@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from notifier.core.dedup import NotificationLogView
 from notifier.core.escalation import EscalationPolicy
 from notifier.core.model import Notification, NotifyAction
+from notifier.core.paging import PageKind
 from notifier.core.routing import Route, match_routes
 
 __all__ = ["RouteStage"]
@@ -38,7 +39,7 @@ class RouteStage:
                 out.append(item)
                 continue
             routed: dict[str, Notification] = {}
-            for target in match_routes(self._root, item.alert):
+            for target in match_routes(self._root, item.alert, item.kind):
                 if target.escalation is not None:
                     receiver = self._policies[target.escalation].tiers[0].receiver
                 else:
@@ -48,7 +49,7 @@ class RouteStage:
             if item.action == NotifyAction.RESOLVE:
                 for receiver in self._log.delivered_receivers(item.alert.episode_id):
                     routed.setdefault(receiver, item.with_(receiver=receiver, route="resolve-follow-up"))
-            if not routed:
+            if not routed and item.kind != PageKind.UPDATE:  # an update routed nowhere is the common case
                 log.warning("alert %s matched no receiver", item.alert.alert_id, extra=item.log_fields())
             out.extend(routed.values())
         return out

@@ -57,7 +57,7 @@ def _get(url: str) -> httpx.Response | None:
 
 def test_notify_process_serves_ops_endpoints_logs_correlation_ids_and_stops_on_sigterm(
         kafka_settings: KafkaSettings, kafka_topics: dict, tmp_path: Path) -> None:
-    alert = make_alert(patient=f"P-{uuid.uuid4().hex[:8]}", level=2, correlation_id="hl7:LAB:CTRL-4242")
+    alert = make_alert(patient=f"P-{uuid.uuid4().hex[:8]}", level=3, correlation_id="hl7:LAB:CTRL-4242")
     ops_port, api_port = free_port(), free_port()
     with running_receiver() as rx:
         hook = rx.url(f"/hook/{HOOK_TOKEN}")

@@ -108,7 +108,8 @@ class AckRecorder:
     def now_s(self) -> float:
         return time.time()
 
-    async def acknowledge(self, episode_id: str, acked_by: str, via: str, resolved: bool = False) -> AckEvent:
+    async def acknowledge(self, episode_id: str, acked_by: str, via: str, resolved: bool = False,
+                          snooze_s: float | None = None) -> AckEvent:
         self.acks.append((episode_id, via))
         return AckEvent(episode_id=episode_id, acked_by=acked_by, via=via,  # type: ignore[arg-type]
                         acked_at_s=self.now_s(), resolved=resolved)

@@ -37,7 +37,7 @@ def _doc(rx: Receiver, route: dict, escalation: list | None = None) -> dict:
         ],
         "escalation_policies": escalation or [],
         "route": route,
-        "retry": fast_retry(), "escalation_tick_s": 0.1,
+        "retry": fast_retry(), "escalation_tick_s": 0.1, "paging": {"min_level": 1},
     }
 
 

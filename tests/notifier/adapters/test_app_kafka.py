@@ -43,6 +43,7 @@ def _doc(rx: Receiver, **extra: object) -> dict:
             {"receiver": "nurse"}, {"receiver": "rrt", "delay_s": 1.0}, {"receiver": "intensivist", "delay_s": 1.0}]}],
         "route": {"receiver": "ward", "routes": [{"match": {"min_level": 3}, "escalation": "chain"}]},
         "retry": fast_retry(), "escalation_tick_s": 0.1, "max_silence_s": 3600,
+        "paging": {"min_level": 1},  # these tests are about delivery: every first alert of an episode pages
     }
     doc.update(extra)
     return doc
@@ -158,7 +159,7 @@ def test_escalation_timer_survives_a_restart_and_a_higher_level_escalates_at_onc
 def test_silence_suppresses_then_expires_and_is_audited(
         kafka_settings: KafkaSettings, topics: NotifierTopics) -> None:
     muted = make_alert(patient="P-SIL", level=2)
-    later = make_alert(patient="P-SIL", sequence=1, level=2, transition=AlertTransition.REPEATED)
+    later = make_alert(patient="P-SIL-2", level=2)  # another episode on the silenced unit
 
     async def scenario(rx: Receiver) -> None:
         app = make_app(kafka_settings, topics, _doc(rx))

@@ -96,7 +96,7 @@ def test_shipped_example_configs_validate() -> None:
     names = sorted(p.name for p in folder.glob("*.yaml"))
     assert names == ["example.yaml", "local.yaml"]
     example = load_config(folder / "example.yaml")
-    assert example.fallback_receiver == "ops-fallback" and len(example.policies()["sepsis-chain"].tiers) == 3
+    assert example.fallback_receiver == "ops-fallback" and len(example.policies()["sepsis-chain"].tiers) == 2
     assert load_config(folder / "local.yaml").route.receiver == "local-pager"
 
 

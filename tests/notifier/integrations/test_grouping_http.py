@@ -155,7 +155,7 @@ def test_webhook_group_is_signed_and_each_alert_follows_the_phi_policy() -> None
     assert json.loads(single.body)["alert_id"] == alerts[0].alert_id  # a free token: sent alone, unchanged format
     assert [a["alert_id"] for a in body["alerts"]] == [a.alert_id for a in alerts[1:]]
     for alert in body["alerts"]:
-        assert set(alert) == {"version", "action", "episode_id", "alert_id", "tier", "location", "level",
+        assert set(alert) == {"version", "action", "paging", "episode_id", "alert_id", "tier", "location", "level",
                               "level_name", "unit", "ack_url"}  # no scores, reasons, bed, MRN
         _check_link(alert["ack_url"], alert["episode_id"])
 
