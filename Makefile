@@ -68,7 +68,7 @@ train: install
 	$(VENV)/bin/sepsis-alert train physionet $(PHYSIONET) --out detector/models/risk_model.json --oof $(RISK_OOF)
 
 docs: $(STAMP)
-	$(PY) -m sepsis_alert.config_reference --write-readme
+	$(PY) -m sepsis_alert.config_reference --write
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -36,6 +36,9 @@ class DetectorMetrics:
                                     "(inserted, duplicate, late, future, retracted)", ["outcome"], registry=r)
         self.scored = Counter("sepsis_detector_scorings", "patient scorings (one per source message), by ward unit",
                               ["unit"], registry=r)
+        self.stale = Counter("sepsis_detector_stale_scorings", "scorings whose heart rate, respiratory rate or "
+                             "systolic BP was older than timing.cannot_rule_out_hours or missing: 'stale, cannot "
+                             "rule out' (a feed gap or a patient off the monitor)", registry=r)
         self.events = Counter("sepsis_detector_events", "patient and care events consumed", ["kind"], registry=r)
         self.transitions = Counter("sepsis_detector_alert_transitions", "alert transitions emitted, by ward unit",
                                    ["level", "transition", "unit"], registry=r)
@@ -68,6 +71,8 @@ class DetectorMetrics:
             grown = count - seen.scored_by_unit.get(unit, 0)
             if grown > 0:
                 self.scored.labels(self.unit_label(unit)).inc(grown)
+        if stats.stale_scorings > seen.stale_scorings:
+            self.stale.inc(stats.stale_scorings - seen.stale_scorings)
         if stats.care_events > seen.care_events:
             self.events.labels("care_event").inc(stats.care_events - seen.care_events)
         if stats.patient_events > seen.patient_events:

@@ -96,6 +96,9 @@ class Alert(CanonicalEvent):
     location: Location | None = None
     encounter_id: str | None = None
     rules_version: str = "1"
+    cannot_rule_out: list[str] = Field(default_factory=list, description="core vital signs too old or missing "
+                                       "for a low score to mean anything ('heart rate: last 5.5 h ago'): the "
+                                       "patient's state is 'stale: cannot rule out'")
     correlation_id: str | None = Field(default=None, max_length=256,
                                        description="correlation id of the triggering input (MLLP control id / "
                                                    "FHIR id), so logs can follow it to the delivery")

@@ -1,8 +1,7 @@
-"""Generate the configuration reference (README "Configuration") from the settings models themselves.
+"""Generate the configuration reference (docs/configuration.md) from the settings models themselves.
 
-The README table is produced by `python -m sepsis_alert.config_reference --write-readme`
-(`make docs`), and a test
-checks that the README holds exactly this output, so the documentation cannot drift
+The tables are produced by `python -m sepsis_alert.config_reference --write` (`make docs`), and a test
+checks that docs/configuration.md holds exactly this output, so the documentation cannot drift
 from the code: every setting, its environment variable, its default and its description.
 """
 
@@ -17,7 +16,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-__all__ = ["SETTINGS_MODELS", "render"]
+__all__ = ["REFERENCE", "SETTINGS_MODELS", "render", "write_reference"]
 
 # (import path, class name, how it is set)
 SETTINGS_MODELS: tuple[tuple[str, str, str], ...] = (
@@ -89,7 +88,7 @@ def render() -> str:
         delim = config.get("env_nested_delimiter") if how == "env" else "."
         doc = (model.__doc__ or "").strip().splitlines()[0] if model.__doc__ else ""
         where = f"environment, prefix `{prefix}`" if how == "env" else "YAML file"
-        out += ["", f"#### `{class_name}` ({where})", "", _cell(doc), "",
+        out += ["", f"### `{class_name}` ({where})", "", _cell(doc), "",
                 "| Setting | Default | What it does |", "|---|---|---|"]
         out += _rows(model, prefix if prefix is not None else "", delim if how == "env" else ".") \
             if how == "env" else _rows(model, None, ".")  # type: ignore[arg-type]
@@ -97,18 +96,18 @@ def render() -> str:
     return "\n".join(out) + "\n"
 
 
-def write_readme(path: str = "README.md") -> None:
-    """Replace the block between the markers in the README with a fresh render()."""
-    from pathlib import Path
+REFERENCE = _REPO_ROOT / "docs" / "configuration.md"
 
-    readme = Path(path)
-    text = readme.read_text()
+
+def write_reference(path: Path = REFERENCE) -> None:
+    """Replace the block between the markers in `path` with a fresh render()."""
+    text = path.read_text()
     start, end = text.index(BEGIN), text.index(END) + len(END)
-    readme.write_text(text[:start] + render().rstrip("\n") + text[end:])
+    path.write_text(text[:start] + render().rstrip("\n") + text[end:])
 
 
 if __name__ == "__main__":
-    if "--write-readme" in sys.argv:
-        write_readme()
+    if "--write" in sys.argv or "--write-readme" in sys.argv:  # --write-readme: the older name
+        write_reference()
     else:
         sys.stdout.write(render())

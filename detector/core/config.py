@@ -87,6 +87,10 @@ class TimingConfig(_Strict):
                                         "recorded at most this long before the arterial sample")
     vital_stale_hours: float = Field(default=12.0, gt=0, le=48,
         description="vital signs older than this are never used")
+    cannot_rule_out_hours: float = Field(default=4.0, gt=0, le=24, description="heart rate, respiratory rate or "
+                                         "systolic BP older than this (or never recorded) make the patient's state "
+                                         "'stale: cannot rule out': a low score from them does not resolve an episode, "
+                                         "and alerts and metrics say so [ENG]")
     lab_stale_hours: float = Field(default=24.0, gt=0, le=72, description="labs older than this are never used")
     vasopressor_min_run_minutes: float = Field(default=60.0, ge=0, le=240,
         description="SOFA counts a catecholamine dose "

@@ -52,7 +52,7 @@ import numpy as np
 
 from detector.core import window_compiled
 from detector.core._frozen import fast_builder
-from detector.core.charting import uncharted_only
+from detector.core.charting import stale_vitals, uncharted_only
 from detector.core.config import DetectorConfig, RiskModelConfig
 from detector.core.escalation import (
     Assessment,
@@ -148,6 +148,7 @@ class EngineStats:
     future_dropped: int = 0
     retracted: int = 0
     scored: int = 0
+    stale_scorings: int = 0  # scorings whose core vital signs were old or missing ("cannot rule out")
     care_events: int = 0
     patient_events: int = 0
     transitions: Counter[tuple[int, str]] = field(default_factory=Counter)  # (level, transition) -> count
@@ -276,6 +277,7 @@ class DetectorEngine:
         self._removed: set[str] = set()
         w = self.config.window
         self._length_s = int(w.length_hours * 3600)
+        self._cannot_rule_out_s = int(self.config.timing.cannot_rule_out_hours * 3600)
         self._grace_s = int(w.late_grace_hours * 3600)
         self._future_s = int(w.future_tolerance_minutes * 60)
         self._max_entries = w.max_entries_per_measure
@@ -507,6 +509,11 @@ class DetectorEngine:
         if anchor is not None and scoring.assessment.new_set:
             state.last_anchor_s = anchor
         assessment = scoring.assessment
+        stale = stale_vitals(state.window, now_s, self._cannot_rule_out_s)
+        if stale:
+            stats.stale_scorings += 1
+            assessment = _new_assessment(assessment.level, assessment.reasons, assessment.new_set,
+                                         assessment.incomplete_low, True)
         if state.shock_sets or "shock_index" in assessment.reasons:
             assessment, state.shock_sets = confirm_shock_index(
                 assessment, state.shock_sets, config.ladder.shock_index_confirm_sets, config.ladder.trigger_levels,
@@ -515,7 +522,8 @@ class DetectorEngine:
                 and config.escalation.incomplete_low_uncharted_counts):
             scoring = complete_scoring(scoring)
             if uncharted_only(scoring.scores["news2"].missing, state.window):
-                assessment = _new_assessment(assessment.level, assessment.reasons, assessment.new_set, False)
+                assessment = _new_assessment(assessment.level, assessment.reasons, assessment.new_set, False,
+                                             assessment.stale)
         if assessment is not scoring.assessment:
             scoring = _new_scoring(scoring.scores, scoring.sofa_baseline, scoring.infection, assessment,
                                    scoring.lactate, scoring.complete, scoring.selected, scoring.scan)
@@ -540,7 +548,7 @@ class DetectorEngine:
         decision = _new_decision(decision.transition, decision.reason, decision.level, decision.previous_level,
                                  decision.sequence, episode_id,
                                  render_reasons(decision.reasons, scoring.scores, scoring.lactate))
-        return [self._alert(key, state, decision, now_s, scoring, selected, emitted_at, correlation_id)]
+        return [self._alert(key, state, decision, now_s, scoring, selected, emitted_at, correlation_id, stale)]
 
     def _risk_level(self, scoring: Scoring) -> int:
         """The ladder level the learned model's probability in `scoring` reaches (0 without the model)."""
@@ -638,7 +646,8 @@ class DetectorEngine:
         return scoring, anchor
 
     def _alert(self, key: str, state: PatientState, decision: Decision, now_s: int, scoring: Scoring | None,
-               selected: object, emitted_at: datetime | None, correlation_id: str | None) -> Alert:
+               selected: object, emitted_at: datetime | None, correlation_id: str | None,
+               stale: tuple[str, ...] = ()) -> Alert:
         event_time = seconds_to_datetime(now_s)
         if emitted_at is None:
             emitted_at = self.clock() if self.clock is not None else event_time
@@ -646,7 +655,8 @@ class DetectorEngine:
         self.stats.transitions[(decision.level, transition)] += 1
         self.stats.transitions_by_unit[(decision.level, transition, unit_of(state.location))] += 1
         return build_alert(key, decision, event_time, emitted_at, scoring, selected, state.location,
-                           state.encounter_id, self.config.rules_version, correlation_id=correlation_id)
+                           state.encounter_id, self.config.rules_version, correlation_id=correlation_id,
+                           cannot_rule_out=stale)
 
     # ------------------------------------------------------------------ care events
 

@@ -14,7 +14,8 @@ Transitions, all in EVENT time (seconds since 2000-01-01, see window.event_secon
   level is pending;
 * `resolved`: every trigger below threshold for `resolve_clear_sets` consecutive observation sets spanning
   at least `resolve_hold_minutes` (hysteresis), or the patient was discharged.
-An incomplete NEWS2 `low` never counts towards de-escalation or resolution (§3.3).
+An incomplete NEWS2 `low` never counts towards de-escalation or resolution (§3.3), nor does a low level computed
+from stale vital signs ("cannot rule out", §3.6).
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class DecisionReason(StrEnum):
     LOWER_LEVEL_PENDING = "lower_level_pending"  # lower level not held long enough yet
     CLEAR_PENDING = "clear_pending"  # clear, but not enough sets / time yet
     INCOMPLETE_LOW_IGNORED = "incomplete_low_ignored"  # an incomplete NEWS2 low cannot cancel an escalation
+    STALE_IGNORED = "stale_ignored"  # a low level from stale vital signs cannot cancel an escalation
     NO_EPISODE = "no_episode"  # discharge without an open episode
 
 
@@ -74,6 +76,7 @@ class Assessment:
     reasons: tuple[str, ...] = ()
     new_set: bool = True
     incomplete_low: bool = False
+    stale: bool = False  # the core vital signs are too old or missing: a low level cannot rule sepsis out
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,6 +239,8 @@ def decide(state: EscalationState, assessment: Assessment, now_s: int, config: E
     # level < current: a candidate for de-escalation or resolution, with hysteresis.
     if assessment.incomplete_low and config.incomplete_low_blocks_resolution and level == 0:
         return _maybe_repeat(state, assessment, now_s, config, DecisionReason.INCOMPLETE_LOW_IGNORED)
+    if assessment.stale and level == 0:
+        return _maybe_repeat(state, assessment, now_s, config, DecisionReason.STALE_IGNORED)
     lower_since = state.lower_since_s if state.lower_since_s is not None else now_s
     lower_max = max(state.lower_max, level) if state.lower_since_s is not None else level
     if level == 0:

@@ -131,7 +131,8 @@ def snapshots(scoring: Scoring, selected: SelectedInputs | None) -> list[ScoreSn
 
 def build_alert(patient_key: str, decision: Decision, event_time: datetime, emitted_at: datetime,
                 scoring: Scoring | None, selected: object, location: Location | None, encounter_id: str | None,
-                rules_version: str, *, correlation_id: str | None = None) -> Alert:
+                rules_version: str, *, correlation_id: str | None = None,
+                cannot_rule_out: tuple[str, ...] = ()) -> Alert:
     """The Alert for one transition; ids are deterministic (episode id, transition sequence).
 
     `correlation_id` is the triggering input's (an Observation's MLLP control id / FHIR id), so logs can
@@ -156,4 +157,5 @@ def build_alert(patient_key: str, decision: Decision, event_time: datetime, emit
         encounter_id=encounter_id,
         rules_version=rules_version,
         correlation_id=correlation_id,
+        cannot_rule_out=list(cannot_rule_out),
     )

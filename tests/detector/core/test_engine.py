@@ -215,3 +215,40 @@ def test_uncharted_resolution_can_be_switched_off() -> None:
     config = DetectorConfig(escalation=EscalationConfig(incomplete_low_uncharted_counts=False))
     alerts = feed(DetectorEngine(config), _sick_then_well("icu", _without(NORMAL, "acvpu"), sick_acvpu=False))
     assert alerts and all(a.transition is not AlertTransition.RESOLVED for a in alerts)
+
+
+def test_stale_vital_signs_say_cannot_rule_out_and_do_not_resolve() -> None:
+    """The monitor stops (only temperature and SpO2 keep coming): a low score from what is left does not close the
+    episode, and the state says which vital signs are missing and since when."""
+    sick = {**NORMAL, "hr": 118, "rr": 25, "temp": 38.8, "sbp": 102, "spo2": 93}
+    events: list = []
+    for hour in range(3):
+        events += message("gap", at(hour), **sick)
+    for hour in range(3, 12):
+        events += message("gap", at(hour), temp=36.8, spo2=98, tag="partial")
+    engine = DetectorEngine()
+    alerts = feed(engine, events)
+    assert alerts and alerts[0].transition.value == "opened"
+    assert all(a.transition is not AlertTransition.RESOLVED for a in alerts)
+    assert engine.stats.stale_scorings >= 5
+    # the same patient with the monitor back: the episode resolves
+    back = []
+    for hour in range(12, 16):
+        back += message("gap", at(hour), **NORMAL)
+    later = feed(engine, back)
+    assert later and later[-1].transition is AlertTransition.RESOLVED and later[-1].cannot_rule_out == []
+
+
+def test_stale_reasons_name_the_vital_and_its_age() -> None:
+    from detector.core.charting import stale_vitals
+
+    engine = DetectorEngine()
+    feed(engine, message("p", at(0), **NORMAL) + message("p", at(5, 30), temp=37.0, tag="t"))
+    window = engine.window("p")
+    assert window is not None
+    now = window.newest_s
+    assert stale_vitals(window, now, 4 * 3600) == ("heart rate: last 5.5 h ago", "respiratory rate: last 5.5 h ago",
+                                                   "systolic BP: last 5.5 h ago")
+    assert stale_vitals(window, now, 6 * 3600) == ()
+    feed(engine, message("q", at(0), temp=37.0))
+    assert stale_vitals(engine.window("q"), engine.window("q").newest_s, 4 * 3600)[0] == "heart rate: not recorded"
