@@ -5,6 +5,8 @@ Per message (frames on one connection are handled in order):
 1. normalise (pure). InputRejected -> dead letter (raw + reason) -> AE (AR when the
    header/type/version is refused) with ERR naming the field. If the dead letter
    cannot be written either, AE "retransmit" (nothing is lost: the sender retries).
+   Some OBX refused while the others stand (ingest.core.hl7v2.oru): dead letter naming each,
+   the valid events stored as in 3., AE with one ERR per refused OBX (docs/hl7v2-acks.md).
 2. retransmission (same sender + MSH-10 accepted within the window) -> AA, nothing produced.
 3. write events + raw + dedup marker; AA ONLY once Kafka acknowledged every record.
    Kafka down or slower than IngestSettings.send_timeout_s -> AE "retransmit", never AA.
@@ -29,6 +31,7 @@ from ingest.adapters.mllp import MllpServer, MllpSettings, Peer
 from ingest.config import IngestSettings
 from ingest.core.errors import InputRejected, ParseError, UnsupportedInput
 from ingest.core.hl7v2 import AckCode, AckHeader, Hl7Normaliser, build_ack, error_code_for, read_ack_header
+from ingest.core.hl7v2.ack import build_partial_ack
 from ingest.core.result import Normalised
 from ingest.metrics_hl7 import Hl7Metrics
 from schemas.dead_letter import DeadLetter, DeadLetterDetail
@@ -152,6 +155,8 @@ class Hl7Worker:
         if not result.events and any(s.reason == "ignored_message_type" for s in result.skipped):
             self.metrics.message(result.message_type, "ignored")
             return AckCode.ACCEPT, self._ack(header, AckCode.ACCEPT)
+        if result.rejected:
+            return await self._accept_partly(raw, header, received_at, result)
         return await self._accept(raw, header, received_at, result)
 
     async def _accept(self, raw: bytes, header: AckHeader, received_at: datetime,
@@ -206,3 +211,34 @@ class Hl7Worker:
             isinstance(exc, ParseError) and exc.location in ("MSH", "MSH-1", "MSH-2"))
         code = AckCode.REJECT if header_problem else AckCode.ERROR
         return code, self._ack(header, code, reason, exc, exc.location)
+
+    async def _accept_partly(self, raw: bytes, header: AckHeader, received_at: datetime,
+                             result: Normalised) -> tuple[AckCode, bytes]:
+        """Some OBX refused, the rest valid (docs/hl7v2-acks.md): dead-letter the message naming each refused OBX,
+        then store the valid events as usual, then answer AE with one ERR per refused OBX. The dead letter goes
+        first so a failure there costs nothing (AE retransmit, nothing stored); a retransmission of a stored
+        message is answered the same way without a second dead letter."""
+        if not self.dedup.is_duplicate(dedup_key(result.sender, result.message_id), received_at):
+            first = result.rejected[0]
+            letter = DeadLetter.for_payload(
+                raw, source="hl7v2", worker=self.settings.worker_name, error_code=first.code,
+                error_message=f"{len(result.rejected)} OBX refused, {len(result.events)} event(s) stored: {first}",
+                details=[DeadLetterDetail(location=e.location or "message", message=e.message)
+                         for e in result.rejected], received_at=received_at, source_message_id=result.message_id)
+            try:
+                await self.sink.write_dead_letter(letter)
+            except KafkaPlumbingError as exc:
+                log.warning("dead letter for message %r not stored: %s", result.message_id, exc)
+                self.metrics.message(result.message_type, "unavailable")
+                return AckCode.ERROR, self._ack(header, AckCode.ERROR,
+                                                "message not stored (event store unavailable); retransmit")
+            for refused in result.rejected:
+                self.metrics.dead_letters.labels(error_code=refused.code).inc()
+        code, ack = await self._accept(raw, header, received_at, result)
+        if code is not AckCode.ACCEPT:
+            return code, ack
+        log.info("message %r stored with %d OBX refused (first %s at %s)", result.message_id, len(result.rejected),
+                 result.rejected[0].code, result.rejected[0].location or "-")
+        ack_id = f"A{self._ack_prefix}{next(self._ack_ids):08d}"
+        return AckCode.ERROR, build_partial_ack(header, result.rejected, stored=len(result.events),
+                                                ack_control_id=ack_id, now=datetime.now(UTC))

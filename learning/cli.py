@@ -45,7 +45,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--config", type=Path, help="detector config YAML (default: the packaged default.yaml)")
     p.add_argument("--no-cache", action="store_true", help="rebuild the feature matrix even if cached")
     p.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples for intervals (default 200)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    # Same flag name as `eval`; --quiet was this command's name for it and still works.
+    p.add_argument("--no-progress", "--quiet", dest="no_progress", action="store_true",
+                   help="no progress bar or progress messages (--quiet: older name of this flag)")
     p.set_defaults(func=_run)
     train.set_defaults(func=lambda _a: (train.print_help(), 2)[1])
 
@@ -58,14 +60,14 @@ def _run(args: argparse.Namespace) -> int:
     from learning.train import config_dict, train
 
     started = time.perf_counter()
-    log = (lambda _m: None) if args.quiet else (lambda m: print(m, file=sys.stderr))
+    log = (lambda _m: None) if args.no_progress else (lambda m: print(m, file=sys.stderr))
     try:
         files = list_patient_files(args.data, patients=args.patients, sample=args.sample, seed=args.seed)
     except FileNotFoundError as exc:
         print(f"train: {exc}", file=sys.stderr)
         return 1
     matrix = build_feature_matrix(files, workers=args.workers, config_path=args.config,
-                                  cache_dir=None if args.no_cache else DEFAULT_CACHE_DIR, progress=not args.quiet)
+                                  cache_dir=None if args.no_cache else DEFAULT_CACHE_DIR, progress=not args.no_progress)
     log(f"features: {matrix.features.shape[0]} rows x {matrix.features.shape[1]} from {len(files)} stays "
         f"({matrix.build_s:.0f} s to build)")
     config = TrainConfig(seed=args.seed, folds=args.folds, rounds=args.rounds, threads=args.workers)

@@ -22,6 +22,7 @@ import hmac
 import html
 import json
 import logging
+import re
 import threading
 import time
 from collections import deque
@@ -61,6 +62,25 @@ class Page:
 
 def _text(value: Any) -> str:
     return "" if value is None else str(value)
+
+
+def _slack_plain(text: str) -> str:
+    """Slack mrkdwn back to the text it shows: the three entities Slack asks senders to write; `&amp;` last so
+    `&amp;lt;` stays the literal `&lt;` it was."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+_TEAMS_ESCAPE = re.compile(r"\\(.)")
+
+
+def _teams_plain(text: str) -> str:
+    """Teams Markdown back to the text it shows: backslash escapes and the link-breaking zero-width space removed."""
+    return _TEAMS_ESCAPE.sub(r"\1", text).replace("\u200b", "")
+
+
+def _link(url: str) -> str:
+    """Only http(s) links are kept: a `javascript:` URL in a received payload must not become a clickable link."""
+    return url if url.lower().startswith(("https://", "http://")) else ""
 
 
 def _score_line(name: Any, value: Any, band: Any = None) -> str:
@@ -104,17 +124,19 @@ def _section_lines(text: str, heading: str) -> list[str]:
 
 
 def _from_slack(body: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {"transition": _text(body.get("text")), "scores": [], "reasons": []}
+    out: dict[str, Any] = {"transition": _slack_plain(_text(body.get("text"))), "scores": [], "reasons": []}
     for block in body.get("blocks") or []:
+        if block.get("type") == "header":  # plain_text: the title without the notification's reason
+            out["transition"] = _text((block.get("text") or {}).get("text"))
         for item in block.get("fields") or []:
             label, _, value = _text(item.get("text")).partition("\n")
             if label == "*Location*":
-                out["location"] = value
+                out["location"] = _slack_plain(value)
             elif label == "*Level*":
-                out["level"] = value
+                out["level"] = _slack_plain(value)
         text = _text((block.get("text") or {}).get("text")) if block.get("type") == "section" else ""
-        out["scores"] += _section_lines(text, "*Scores*")
-        out["reasons"] += _section_lines(text, "*Why*")
+        out["scores"] += [_slack_plain(line) for line in _section_lines(text, "*Scores*")]
+        out["reasons"] += [_slack_plain(line) for line in _section_lines(text, "*Why*")]
         for element in block.get("elements") or []:
             if element.get("action_id") == "ack":
                 out["ack_url"] = _text(element.get("url"))
@@ -128,7 +150,7 @@ def _from_teams(body: dict[str, Any]) -> dict[str, Any]:
         for element in card.get("body") or []:
             if element.get("type") == "FactSet":
                 for fact in element.get("facts") or []:
-                    title, value = _text(fact.get("title")), _text(fact.get("value"))
+                    title, value = _teams_plain(_text(fact.get("title"))), _teams_plain(_text(fact.get("value")))
                     if title == "Location":
                         out["location"] = value
                     elif title == "Level":
@@ -136,7 +158,7 @@ def _from_teams(body: dict[str, Any]) -> dict[str, Any]:
                     elif title != "MRN":
                         out["scores"].append(f"{title}={value}")
             elif element.get("type") == "TextBlock":
-                text = _text(element.get("text"))
+                text = _teams_plain(_text(element.get("text")))
                 if element.get("weight") == "Bolder":
                     out["transition"] = text
                 elif text.startswith("- "):
@@ -154,6 +176,8 @@ def page_from_payload(kind: str, receiver: str, body: dict[str, Any], received_a
     """The display fields of one delivery (pure). Unknown kinds keep only a `text` field if any."""
     parser = _PARSERS.get(kind)
     fields = parser(body) if parser else {"transition": _text(body.get("text"))[:200]}
+    if "ack_url" in fields:
+        fields["ack_url"] = _link(fields["ack_url"])
     return Page(received_at=received_at, receiver=receiver, kind=kind, signature=signature,
                 **{k: v for k, v in fields.items() if v})
 

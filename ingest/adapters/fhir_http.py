@@ -1,7 +1,7 @@
 """FHIR R4 HTTP endpoint (FastAPI on uvicorn): translate requests, call the pure normaliser, store in Kafka.
 
 Routes (base path `settings.base_path`, default /fhir):
-  POST /fhir/Observation | /Patient | /Encounter   one resource: 201, or 200 for a duplicate
+  POST /fhir/Observation | /Patient | /Encounter   one resource: 201 + Location, or 200 for a duplicate
   POST /fhir                                       batch / transaction Bundle -> *-response Bundle
   POST /fhir/$subscription-notification            Subscription notifications (backport R4, R4B, R5)
   GET  /fhir/metadata                              CapabilityStatement (no auth)
@@ -38,7 +38,7 @@ from typing import Any, Protocol
 import orjson
 import uvicorn
 from fastapi import FastAPI, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, disable_created_metrics, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ingest.adapters.dedup import FHIR_KEY_PREFIX
@@ -52,6 +52,7 @@ from ingest.core.fhir.document import NOTIFICATION_EVENT_KINDS, parse_fhir_json
 from ingest.core.fhir.id_only import fetch_targets, with_fetched_resources
 from ingest.core.fhir.responses import (
     capability_statement,
+    created_location,
     entry_response,
     http_status_for,
     issue,
@@ -71,6 +72,7 @@ from sepsis_alert.kafka.producer import EventProducer
 __all__ = ["FhirSink", "KafkaFhirSink", "SeenSet", "create_app", "uvicorn_config"]
 
 log = logging.getLogger(__name__)
+disable_created_metrics()  # as on the ops port (sepsis_alert.ops.http): no `_created` twin of every series
 
 FHIR_JSON = "application/fhir+json"
 _ACCEPTED_TYPES = ("application/fhir+json", "application/json")
@@ -388,7 +390,9 @@ def create_app(settings: FhirWorkerSettings, ingest: IngestSettings, sink: FhirS
         metrics.requests.labels(rtype, rtype, "created").inc()
         skipped = "; ".join(f"{s.location}: {s.reason}" for s in result.skipped[:20])
         text = f"accepted: {len(result.events)} event(s)" + (f"; skipped {skipped}" if skipped else "")
-        return _fhir(_info(text), 201)
+        # FHIR create SHALL answer with a Location; absolute, from the base URL the client used.
+        location = f"{str(request.base_url).rstrip('/')}{base}/{created_location(doc, message_id)}"
+        return _fhir(_info(text), 201, {"Location": location})
 
     for rtype in _DIRECT_TYPES:
         async def post_resource(request: Request, _rtype: str = rtype) -> Response:
@@ -487,7 +491,7 @@ def create_app(settings: FhirWorkerSettings, ingest: IngestSettings, sink: FhirS
             return rej.response
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    app.add_api_route("/metrics", metrics_route, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/metrics", metrics_route, methods=["GET", "HEAD"], include_in_schema=False)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> Response:

@@ -8,6 +8,11 @@ order, or an old value would reopen a closed window), so it is rejected and dead
 Both limits are relative to `received_at` (processing time, given by the caller):
 * `max_future`: how far an event may lie *after* receipt (clock skew between the sender and us);
 * `max_age`: how far it may lie *before* receipt (backfill / replay of old stays).
+
+The age bound is about measurements. A patient's history (an Encounter of 1970 in a
+transaction Bundle of the patient's record, an old medication administration) is
+real and old; its normalisers catch `too_old` and skip the resource instead of
+rejecting the whole request (ingest.core.fhir.patient, ingest.core.fhir.care).
 """
 
 from __future__ import annotations
@@ -21,9 +26,10 @@ __all__ = ["DEFAULT_EVENT_TIME_WINDOW", "EventTimeOutOfRange", "EventTimeWindow"
 
 
 class EventTimeOutOfRange(InputRejected):
-    """An event time too far before or after the message's receipt."""
+    """An event time too far before or after the message's receipt; `too_old` when before the window."""
 
     code = "event_time_out_of_range"
+    too_old = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,9 +52,11 @@ class EventTimeWindow:
                 f"event time {event_time.isoformat()} is more than {_span(self.max_future)} after receipt "
                 f"({received_at.isoformat()})", location=location)
         if event_time < earliest:
-            raise EventTimeOutOfRange(
+            exc = EventTimeOutOfRange(
                 f"event time {event_time.isoformat()} is more than {_span(self.max_age)} before receipt "
                 f"({received_at.isoformat()})", location=location)
+            exc.too_old = True
+            raise exc
         return event_time
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ingest.core.errors import InputRejected
 from schemas.care_event import CareEvent
 from schemas.observation import Observation
 from schemas.patient_event import PatientEvent
@@ -31,6 +32,9 @@ class Normalised:
     """The canonical events of one accepted message, plus what was skipped.
 
     A message that must be rejected raises ingest.core.errors.InputRejected instead.
+    `rejected` holds the errors of single observations refused while the rest of the
+    message was accepted (HL7 v2 ORU, ingest.core.hl7v2.oru): the caller stores the
+    events, dead-letters the message with these errors and reports each one.
     """
 
     message_id: str
@@ -38,6 +42,7 @@ class Normalised:
     events: list[ClinicalEvent] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     sender: str = ""
+    rejected: list[InputRejected] = field(default_factory=list)
 
     @property
     def observations(self) -> list[Observation]:

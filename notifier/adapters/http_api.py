@@ -19,6 +19,7 @@ import hmac
 import html
 import logging
 from typing import Any, Protocol
+from urllib.parse import quote
 
 import orjson
 from fastapi import FastAPI, HTTPException, Request, Response
@@ -93,7 +94,9 @@ def create_api(service: AckService, link_secret: SecretStr, api_token: SecretStr
         check = link_check(episode, request)
         if check != LinkCheck.VALID:
             return _page("Link not valid", f"<p>This acknowledge link is {html.escape(str(check))}.</p>", 403)
-        action = html.escape(f"/ack/{episode}?t={request.query_params['t']}", quote=True)
+        # Percent-encoded so the form posts back to this very episode whatever its characters, then HTML-escaped.
+        path = f"/ack/{quote(episode, safe='')}?t={quote(request.query_params['t'], safe='')}"
+        action = html.escape(path, quote=True)
         form = (f"<p>Episode <code>{html.escape(episode)}</code></p><form method='post' action='{action}'>"
                 f"<button style='font-size:1.5em;padding:.5em 1em' type='submit'>Acknowledge</button></form>")
         return _page("Acknowledge sepsis alert", form)

@@ -9,6 +9,7 @@ none), never a full identifier: at most a masked MRN (last four characters).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -16,7 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.alert import Alert, AlertLevel
 
-__all__ = ["DEFAULT_ALLOWED", "AlertView", "PhiField", "PhiPolicy", "ScoreLine", "build_view", "mask_identifier"]
+__all__ = ["DEFAULT_ALLOWED", "LOCATION_UNKNOWN", "LOCATION_WITHHELD", "AlertView", "PhiField", "PhiPolicy",
+           "ScoreLine", "build_view", "clean_text", "clip", "mask_identifier"]
 
 PhiField = Literal["facility", "unit", "room", "bed", "level", "transition", "scores", "reasons", "links",
                    "masked_mrn", "event_time", "infection_suspected", "treatment_started"]
@@ -32,6 +34,10 @@ LEVEL_NAMES = {
 }
 
 MAX_REASON_CHARS = 200
+LOCATION_UNKNOWN = "location unknown"
+"""The alert carries no location (e.g. no ADT seen yet): a responder must look the patient up."""
+LOCATION_WITHHELD = "location withheld"
+"""The alert has a location but this receiver's policy shows none of it."""
 
 
 class PhiPolicy(BaseModel):
@@ -87,6 +93,33 @@ def mask_identifier(value: str) -> str:
     return "*" * max(4, len(value) - len(tail)) + tail
 
 
+_BIDI_CONTROLS = re.compile("[\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_LINE_BREAKING = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    """EHR text made fit for any template: one line, no bidi overrides, valid Unicode.
+
+    Line breaks would let a unit name or reason forge extra lines (a fake "Acknowledged" line, a list
+    item); explicit bidi controls can make `bed 12` display as `21 deb` (right-to-left letters render
+    correctly without them); a lone surrogate would make every JSON encoder refuse the whole message.
+    """
+    text = _LONE_SURROGATE.sub("\ufffd", _BIDI_CONTROLS.sub("", text))
+    return _LINE_BREAKING.sub(" ", text).strip()
+
+
+def clip(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` characters, ending with an ellipsis when cut.
+
+    The cut never leaves a lone zero-width joiner or variation selector dangling from a half emoji.
+    """
+    if len(text) <= limit:
+        return text
+    cut = text[: max(0, limit - 1)].rstrip("\u200d\ufe0e\ufe0f")
+    return cut + "\u2026"
+
+
 def _format_value(value: float | bool | None) -> str:
     if value is None:
         return "n/a"
@@ -99,24 +132,29 @@ def build_view(alert: Alert, policy: PhiPolicy, ack_url: str | None) -> AlertVie
     """The alert reduced to what `policy` allows (the ack link only when `links` is allowed)."""
     allow = set(policy.allow)
     loc = alert.location
-    facility = loc.facility if loc and "facility" in allow else None
-    unit = loc.unit if loc and "unit" in allow else None
-    room = loc.room if loc and "room" in allow else None
-    bed = loc.bed if loc and "bed" in allow else None
+    parts = {name: clean_text(value) for name in ("facility", "unit", "room", "bed")
+             if loc is not None and isinstance(value := getattr(loc, name), str) and clean_text(value)}
+    facility = parts.get("facility") if "facility" in allow else None
+    unit = parts.get("unit") if "unit" in allow else None
+    room = parts.get("room") if "room" in allow else None
+    bed = parts.get("bed") if "bed" in allow else None
     place = " ".join(p for p in (facility, unit, "-".join(x for x in (room, bed) if x)) if p)
+    if not place:
+        place = LOCATION_WITHHELD if parts else LOCATION_UNKNOWN
     scores: tuple[ScoreLine, ...] = ()
     if "scores" in allow:
-        scores = tuple(ScoreLine(s.name, _format_value(s.value), s.band) for s in alert.scores)
+        scores = tuple(ScoreLine(clean_text(s.name), _format_value(s.value), clean_text(s.band) if s.band else None)
+                       for s in alert.scores)
     reasons: tuple[str, ...] = ()
     if "reasons" in allow:
-        reasons = tuple(r[:MAX_REASON_CHARS] for r in alert.reasons[: policy.max_reasons])
+        reasons = tuple(clip(clean_text(r), MAX_REASON_CHARS) for r in alert.reasons[: policy.max_reasons])
     return AlertView(
         episode_id=alert.episode_id,
         alert_id=alert.alert_id,
         level=int(alert.level) if "level" in allow else None,
         level_name=LEVEL_NAMES.get(alert.level, str(int(alert.level))) if "level" in allow else None,
         transition=str(alert.transition) if "transition" in allow else None,
-        location=place or "location withheld",
+        location=place,
         facility=facility,
         unit=unit,
         room=room,

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from notifier.core.grouping import GroupPolicy
 from notifier.core.model import Notification, NotifyAction
-from notifier.core.phi import AlertView, PhiPolicy
+from notifier.core.phi import LOCATION_UNKNOWN, LOCATION_WITHHELD, AlertView, PhiPolicy
 from notifier.core.retry_policy import AttemptResult, FailureKind, classify_status, parse_retry_after
 
 __all__ = [
@@ -155,7 +155,8 @@ def group_title(item: Notification, views: list[AlertView]) -> str:
         highest = max(shown, key=lambda v: v.level or 0) if shown else None
         what = f"{count} sepsis alerts" + (f" (highest {(highest.level_name or '').upper()})" if highest else "")
     locations = {v.location for v in views}
-    where = f" - {views[0].location}" if len(locations) == 1 and views[0].location != "location withheld" else ""
+    shared = len(locations) == 1 and views[0].location not in (LOCATION_WITHHELD, LOCATION_UNKNOWN)
+    where = f" - {views[0].location}" if shared else ""
     prefix = f"[tier {item.tier + 1}] " if item.tier and item.action == NotifyAction.TRIGGER else ""
     return prefix + what + where
 

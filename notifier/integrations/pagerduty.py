@@ -3,8 +3,10 @@
 One incident per alert episode: every trigger of the episode updates the same
 incident (new severity and summary), a resolve closes it, and an
 acknowledgement made in our API or CLI is mirrored as an `acknowledge`.
-Summary at most 1,024 characters; severity from the level; custom_details with
-the scores and reasons the PHI policy allows. PagerDuty answers 202 when it
+Summary at most 1,024 characters (the first reason right after the headline, so
+a cut never hides it); `timestamp` the alert's event time in ISO 8601; severity
+from the level; custom_details with the scores and reasons the PHI policy
+allows. PagerDuty renders summary and details as plain text: nothing to escape. PagerDuty answers 202 when it
 accepted the event, 400 for an invalid one (permanent), 429 over about 120
 events per minute per integration key, 5xx when it could not take it (retry).
 """
@@ -17,7 +19,7 @@ import orjson
 from pydantic import Field, model_validator
 
 from notifier.core.model import Notification, NotifyAction
-from notifier.core.phi import AlertView, PhiPolicy
+from notifier.core.phi import AlertView, PhiPolicy, clip
 from notifier.integrations.base import OutgoingRequest, ReceiverBase, SecretRef
 
 __all__ = ["PagerDutyIntegration", "PagerDutyReceiver", "severity_for"]
@@ -94,7 +96,12 @@ class PagerDutyIntegration:
             if view.reasons:
                 summary += ": " + "; ".join(view.reasons)
             event["payload"] = {
-                "summary": summary[:SUMMARY_MAX_CHARS],
+                "summary": clip(summary, SUMMARY_MAX_CHARS),
+                # When the alert's event happened, not when this attempt is sent: retries and a backlog after an
+                # outage must not make an old deterioration look new. Taken from the alert itself (not the view)
+                # because the page's own arrival already tells its time; the policy's `event_time` field governs
+                # the time fields of the webhook document.
+                "timestamp": item.alert.event_time.isoformat(),
                 "source": self._source,
                 "severity": severity_for(view.level),
                 "component": view.unit or "ward",

@@ -1,4 +1,4 @@
-"""A tiny in-process HTTP server for operations: GET /metrics, /healthz and /readyz.
+"""A tiny in-process HTTP server for operations: GET (and HEAD) /metrics, /healthz and /readyz.
 
 Any worker starts one beside its real work (it runs in a daemon thread and
 never touches the worker's event loop):
@@ -32,7 +32,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import ClassVar
 
-from prometheus_client import REGISTRY, CollectorRegistry
+from prometheus_client import REGISTRY, CollectorRegistry, disable_created_metrics
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 from pydantic import SecretStr
@@ -45,6 +45,10 @@ __all__ = ["OpsServer", "OpsServerError", "ReadinessCollector", "start_ops_serve
 
 _log = logging.getLogger(__name__)
 _REQUEST_TIMEOUT_S = 10.0
+
+# Every counter, histogram and summary would otherwise carry a `<name>_created` series: twice the series for
+# nothing the dashboards or alert rules read (rate() and increase() handle restarts without it).
+disable_created_metrics()
 
 
 class OpsServerError(RuntimeError):
@@ -98,6 +102,7 @@ class _OpsHandler(BaseHTTPRequestHandler):
     server_version = "sepsis-alert-ops"
     sys_version = ""
     _ROUTES: ClassVar[dict[str, str]] = {"/metrics": "_metrics", "/healthz": "_healthz", "/readyz": "_readyz"}
+    _head_only = False
 
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
@@ -106,6 +111,11 @@ class _OpsHandler(BaseHTTPRequestHandler):
             self._send(404, b"not found: try /metrics, /healthz or /readyz\n", "text/plain; charset=utf-8")
             return
         getattr(self, handler)()
+
+    def do_HEAD(self) -> None:
+        # Load balancers and uptime checkers probe with HEAD: same status and headers as GET, no body.
+        self._head_only = True
+        self.do_GET()
 
     def _healthz(self) -> None:
         self._send(200, b"ok\n", "text/plain; charset=utf-8")
@@ -143,7 +153,8 @@ class _OpsHandler(BaseHTTPRequestHandler):
         for name, value in (extra_headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(body)
+        if not self._head_only:
+            self.wfile.write(body)
 
     def log_message(self, format: str, *args: object) -> None:
         # Access lines go to our JSON logs at DEBUG (scrapes every 15 s would flood INFO); never the headers.

@@ -57,9 +57,18 @@ def test_every_rule_has_severity_summary_and_runbook() -> None:
         for rule in group["rules"]:
             assert rule["labels"]["severity"] in ("page", "ticket"), rule["alert"]
             assert rule["annotations"]["summary"], rule["alert"]
-            anchor = rule["annotations"]["runbook"].split("#", 1)[1]
+            assert "runbook" not in rule["annotations"], f"{rule['alert']}: use runbook_url, not runbook"
+            url = rule["annotations"]["runbook_url"]
+            # Alertmanager and Grafana only link absolute URLs: the base comes from the external label.
+            assert url.startswith("{{ $externalLabels.runbook_base }}/operations.md#"), rule["alert"]
+            anchor = url.split("#", 1)[1]
             docs = (DEPLOY.parent / "docs" / "operations.md").read_text().lower()
             assert f'<a id="{anchor}"></a>' in docs, f"{rule['alert']}: runbook anchor #{anchor} missing"
+
+
+def test_runbook_base_is_an_absolute_url_in_the_scrape_config() -> None:
+    config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    assert config["global"]["external_labels"]["runbook_base"].startswith("https://")
 
 
 def test_scrape_config_passes_promtool(promtool: str, tmp_path: Path) -> None:

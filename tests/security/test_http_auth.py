@@ -9,11 +9,14 @@ only by POST.
 
 from __future__ import annotations
 
+import html
+import re
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -227,3 +230,15 @@ def test_pagerduty_webhook_without_a_valid_signature_is_refused() -> None:
     finally:
         server.should_exit = True
         thread.join(15)
+
+
+def test_ack_page_escapes_a_hostile_episode_and_its_form_posts_back_to_it(api: ApiServer) -> None:
+    episode = "ep-<img src=x onerror=alert('x')>&\"#1?"  # no "/": a path segment cannot hold one
+    token = ack_token(LINK_SECRET.encode(), episode, int(time.time()) + 600)
+    with api.client() as client:
+        page = client.get(f"/ack/{quote(episode, safe='')}", params={"t": token})
+        assert page.status_code == 200
+        assert "<img" not in page.text and "&lt;img src=x" in page.text
+        [action] = re.findall(r"action='([^']*)'", page.text)
+        assert client.post(html.unescape(action)).status_code == 200
+    assert api.service.acks[-1] == (episode, "link")

@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 from ingest.core.care_codes import DrugMatch
 from ingest.core.errors import InputRejected, MissingField, UnknownUnitError
+from ingest.core.event_time import EventTimeOutOfRange
 from ingest.core.fhir.context import NonPatientSubject, NormaliseContext
 from ingest.core.fhir.elements import (
     as_dict,
@@ -203,7 +204,13 @@ def normalise_care_resource(resource: dict[str, Any], resource_type: str, locati
         patient_key = ctx.patient_key(resource, location)
     except NonPatientSubject as exc:
         return [], [Skipped(fhirpath(location, "subject"), "non_patient_subject", exc.reference)]
-    event_time = _time(resource, times, location, ctx)
+    try:
+        event_time = _time(resource, times, location, ctx)
+    except EventTimeOutOfRange as exc:
+        if not exc.too_old:
+            raise
+        # An order or administration from the patient's history cannot bear on a sepsis episode now.
+        return [], [Skipped(exc.location, "historical", exc.message)]
     try:
         event = CareEvent(
             patient_key=patient_key, event=CareEventKind.CANCELLED if cancelled else kind,

@@ -30,7 +30,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ingest.core.errors import InputRejected, MissingField
+from ingest.core.errors import ImplausibleValueError, InputRejected, MissingField, UnknownUnitError
 from ingest.core.fhir.context import NonPatientSubject, NormaliseContext
 from ingest.core.fhir.elements import (
     LOINC_SYSTEM,
@@ -84,14 +84,29 @@ def observation_is_relevant(resource: dict[str, Any]) -> bool:
     return any(loinc_measure(as_dict(c).get("code")) is not None for c in as_list(resource.get("component")))
 
 
+def _coding_keys(concept: Any) -> set[tuple[Any, Any]]:
+    return {(c.get("system"), c.get("code")) for c in codings(as_dict(concept)) if c.get("code")}
+
+
 def check_observation_invariants(resource: dict[str, Any], location: str) -> None:
-    """FHIR invariant obs-6 (not checked by fhir.resources): no dataAbsentReason next to a value[x]."""
-    if resource.get("dataAbsentReason") is not None:
-        present = [k for k in _VALUE_KEYS if resource.get(k) is not None]
-        if present:
-            raise InputRejected(f"obs-6: dataAbsentReason SHALL only be present if value[x] is not present "
-                                f"(found {present[0]})", location=fhirpath(location, "dataAbsentReason"),
-                                code="invariant_violation")
+    """What fhir.resources does not check: the required `code` (1..1), even of an Observation we would not use,
+    and invariants obs-6 (no dataAbsentReason next to a value[x]) and obs-7 (no value[x] when a component
+    has the Observation's own code: the value would be stated twice, possibly differently)."""
+    if resource.get("code") is None:
+        raise MissingField("Observation.code is required (cardinality 1..1)", location=fhirpath(location, "code"),
+                           code="missing_required")
+    present = [k for k in _VALUE_KEYS if resource.get(k) is not None]
+    if resource.get("dataAbsentReason") is not None and present:
+        raise InputRejected(f"obs-6: dataAbsentReason SHALL only be present if value[x] is not present "
+                            f"(found {present[0]})", location=fhirpath(location, "dataAbsentReason"),
+                            code="invariant_violation")
+    if present and resource.get("component"):
+        own = _coding_keys(resource.get("code"))
+        for i, comp in enumerate(as_list(resource.get("component"))):
+            if own & _coding_keys(as_dict(comp).get("code")):
+                raise InputRejected(f"obs-7: a component has the Observation's own code, so {present[0]} SHALL "
+                                    f"not be present", location=fhirpath(location, "component", i, "code"),
+                                    code="invariant_violation")
 
 
 def _event_time(resource: dict[str, Any], location: str, ctx: NormaliseContext) -> datetime:
@@ -160,13 +175,18 @@ def _quantity(measure: Measure, quantity: dict[str, Any], location: str) -> floa
         return Skipped(where, "censored_value", f"comparator {quantity['comparator']!r}")
     value = _number(quantity["value"], fhirpath(where, "value"))
     code, unit = quantity.get("code"), quantity.get("unit")
-    if isinstance(code, str) and code and quantity.get("system") in (UCUM_SYSTEM, None):
-        try:
-            return to_canonical(measure, value, code, location=fhirpath(where, "code"))
-        except InputRejected as exc:
-            if exc.code != "unknown_unit" or not isinstance(unit, str) or unit == code:
-                raise
-    return to_canonical(measure, value, unit if isinstance(unit, str) else None, location=fhirpath(where, "unit"))
+    try:
+        if isinstance(code, str) and code and quantity.get("system") in (UCUM_SYSTEM, None):
+            try:
+                return to_canonical(measure, value, code, location=fhirpath(where, "code"))
+            except UnknownUnitError:
+                if not isinstance(unit, str) or unit == code:
+                    raise
+        return to_canonical(measure, value, unit if isinstance(unit, str) else None,
+                            location=fhirpath(where, "unit"))
+    except ImplausibleValueError as exc:
+        exc.location = fhirpath(where, "value")  # the number is wrong, not the unit it came with
+        raise
 
 
 def _value_of(measure: Measure, element: dict[str, Any], location: str) -> tuple[float | None, str | None] | Skipped:

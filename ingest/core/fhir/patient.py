@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ingest.core.errors import InputRejected, MissingField
+from ingest.core.event_time import EventTimeOutOfRange
 from ingest.core.fhir.context import LOGICAL_ID_AUTHORITY, NonPatientSubject, NormaliseContext, patient_identifiers
 from ingest.core.fhir.elements import as_dict, as_list, fhirpath, parse_fhir_datetime
 from ingest.core.patient_key import Identifier, choose_patient_key
@@ -38,7 +39,13 @@ def _last_updated(resource: dict[str, Any], location: str, ctx: NormaliseContext
     if value is None:
         return ctx.received_at
     where = fhirpath(location, "meta.lastUpdated")
-    return ctx.event_time(parse_fhir_datetime(value, ctx.zone, location=where), where)
+    try:
+        return ctx.event_time(parse_fhir_datetime(value, ctx.zone, location=where), where)
+    except EventTimeOutOfRange as exc:
+        if not exc.too_old:
+            raise
+        # A record untouched for decades still tells the current demographics: dated like one without lastUpdated.
+        return ctx.received_at
 
 
 def _build(where: str, **fields: Any) -> PatientEvent:
@@ -95,11 +102,17 @@ def normalise_encounter(resource: dict[str, Any], location: str,
         patient_key = ctx.patient_key(resource, location)
     except NonPatientSubject as exc:
         return [], [Skipped(fhirpath(location, "subject"), "non_patient_subject", exc.reference)]
-    if key and period.get(key) is not None:
-        where = fhirpath(location, "period", key)
-        event_time = ctx.event_time(parse_fhir_datetime(period[key], ctx.zone, location=where), where)
-    else:
-        event_time = _last_updated(resource, location, ctx)
+    try:
+        if key and period.get(key) is not None:
+            where = fhirpath(location, "period", key)
+            event_time = ctx.event_time(parse_fhir_datetime(period[key], ctx.zone, location=where), where)
+        else:
+            event_time = _last_updated(resource, location, ctx)
+    except EventTimeOutOfRange as exc:
+        if not exc.too_old:
+            raise
+        # A past stay from the patient's history: nothing to admit or discharge now, and not an error.
+        return [], [Skipped(exc.location, "historical", exc.message)]
     encounter_id = resource["id"][:128] if isinstance(resource.get("id"), str) else None
     class_code = as_dict(resource.get("class")).get("code")
     return [_build(location, patient_key=patient_key, event=kind, encounter_id=encounter_id, event_time=event_time,

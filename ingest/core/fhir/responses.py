@@ -12,6 +12,7 @@ from ingest.core.fhir.validation import FHIR_MODEL_SET, FhirValidationError
 
 __all__ = [
     "capability_statement",
+    "created_location",
     "http_status_for",
     "issue",
     "operation_outcome",
@@ -26,6 +27,7 @@ _ISSUE_TYPE: dict[str, str] = {
     "unknown_resource_type": "not-supported",
     "unsupported": "not-supported",
     "missing_field": "required",
+    "missing_required": "required",
     "missing_patient_id": "required",
     "missing_time": "required",
     "unknown_unit": "value",
@@ -34,8 +36,9 @@ _ISSUE_TYPE: dict[str, str] = {
     "invariant_violation": "invariant",
     "invalid_notification": "invalid",
 }
-# Structural defects are 400 Bad Request; well-formed FHIR that breaks our rules is 422.
-_BAD_REQUEST = frozenset({"parse_error", "invalid_resource", "unknown_resource_type"})
+# Structural defects (including a missing element the base specification requires) are 400 Bad Request;
+# well-formed FHIR that breaks our rules is 422.
+_BAD_REQUEST = frozenset({"parse_error", "invalid_resource", "unknown_resource_type", "missing_required"})
 
 
 def issue(severity: str, code: str, diagnostics: str, expression: str | None = None) -> dict[str, Any]:
@@ -66,6 +69,18 @@ def outcome_for_rejection(*errors: InputRejected) -> dict[str, Any]:
 def http_status_for(*errors: InputRejected) -> int:
     """400 when any error is structural (not JSON, not valid FHIR), else 422."""
     return 400 if any(e.code in _BAD_REQUEST for e in errors) else 422
+
+
+def created_location(resource: dict[str, Any], message_id: str) -> str:
+    """`<type>/<id>/_history/<vid>` for a 201's Location: the sender's id and meta.versionId when given (events
+    are keyed on them), else the id this service gave the content (its digest) and version 1."""
+    rtype = str(resource.get("resourceType"))
+    rid = resource.get("id")
+    if not (isinstance(rid, str) and rid):
+        rid = message_id.removeprefix("sha256:")
+    meta = resource.get("meta")
+    vid = meta.get("versionId") if isinstance(meta, dict) else None
+    return f"{rtype}/{rid}/_history/{vid if isinstance(vid, str) and vid else '1'}"
 
 
 def response_bundle(bundle_type: str, entries: list[dict[str, Any]], *, timestamp: datetime) -> dict[str, Any]:
@@ -119,7 +134,8 @@ def capability_statement(base_path: str, *, software_version: str, date: str,
         "implementation": {
             "description": (f"Receive-only FHIR R4 endpoint of the sepsis alert service. Validation: "
                             f"{FHIR_MODEL_SET}. Data is acknowledged only after Kafka stored it "
-                            f"(503 + Retry-After otherwise). Resources are not readable back."),
+                            f"(503 + Retry-After otherwise). A 201 carries a Location naming the "
+                            f"resource version as recorded, but resources are not readable back."),
             "url": base_path,
         },
         "rest": [{

@@ -8,7 +8,7 @@
 No hl7apy here: hl7apy is the test oracle (tests/ingest/core/test_hl7v2_differential.py).
 """
 
-from ingest.core.hl7v2.ack import AckCode, AckHeader, build_ack, error_code_for, read_ack_header
+from ingest.core.hl7v2.ack import AckCode, AckHeader, build_ack, build_partial_ack, error_code_for, read_ack_header
 from ingest.core.hl7v2.batch import split_messages
 from ingest.core.hl7v2.normalise import Hl7Normaliser
 from ingest.core.hl7v2.parser import Delimiters, Message, Segment, parse_message, unescape
@@ -21,6 +21,7 @@ __all__ = [
     "Message",
     "Segment",
     "build_ack",
+    "build_partial_ack",
     "error_code_for",
     "parse_message",
     "read_ack_header",

@@ -4,7 +4,9 @@ Acknowledgement codes we send (HL7 v2 chapter 2, original mode):
 
 * AA: accepted, and every record it produced is durably in Kafka.
 * AE: application error; the sender should fix or retransmit. Used for content
-  errors (dead-lettered) and for a Kafka outage (the reason says "retransmit").
+  errors (dead-lettered), for a Kafka outage (the reason says "retransmit"), and
+  for a message whose valid observations were stored while some OBX were refused
+  (one ERR per refused OBX, docs/hl7v2-acks.md).
 * AR: application reject: the header itself is unusable (no MSH-10, unknown
   delimiters) or the message type/version is refused by configuration.
 
@@ -30,7 +32,7 @@ from ingest.core.errors import (
 )
 from ingest.core.hl7v2.parser import DEFAULT_DELIMITERS, Delimiters, decode_text, read_delimiters, strip_leading_junk
 
-__all__ = ["AckCode", "AckHeader", "build_ack", "error_code_for", "read_ack_header"]
+__all__ = ["AckCode", "AckHeader", "build_ack", "build_partial_ack", "error_code_for", "read_ack_header"]
 
 _LINE_END = re.compile(r"\r\n|\r|\n")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -159,18 +161,41 @@ def build_ack(header: AckHeader, code: AckCode, *, ack_control_id: str, now: dat
     msa = f.join(["MSA", code.value, _escape(header.control_id, d), text if code is not AckCode.ACCEPT else ""])
     segments = [msh, msa.rstrip(f)]
     if code is not AckCode.ACCEPT:
-        err_code = error_code or ERR_INTERNAL
-        c, s = d.component, d.subcomponent
-        seg_id, seq, fld = _parse_location(error_location)
-        if _version_tuple(version) >= (2, 5):
+        segments += _err_segments(header, [(error_code or ERR_INTERNAL, error_location, reason)])
+    return ("\r".join(segments) + "\r").encode("utf-8")
+
+
+def _err_segments(header: AckHeader, errors: list[tuple[str, str, str]]) -> list[str]:
+    """ERR for (table-0357 code, location, text) errors in the layout of the incoming version: one ERR segment
+    per error from 2.5 on (ERR is repeatable there, ERR-4 severity E), a single ERR whose ERR-1 repeats before."""
+    d = header.delims
+    f, c, s = d.field, d.component, d.subcomponent
+    if _version_tuple(header.version) >= (2, 5):
+        out = []
+        for err_code, location, text in errors:
+            seg_id, seq, fld = _parse_location(location)
             erl = c.join([seg_id, seq, fld]) if seg_id else ""
             cwe = c.join([err_code, _ERR_TEXT.get(err_code, ""), "HL70357"])
-            severity = "E"
-            segments.append(f.join(["ERR", "", erl, cwe, severity, "", "", "", text]))
-        else:
-            eld = c.join([seg_id, seq, fld, s.join([err_code, _escape(text, d)[:200], "HL70357"])])
-            segments.append(f.join(["ERR", eld]))
-    return ("\r".join(segments) + "\r").encode("utf-8")
+            out.append(f.join(["ERR", "", erl, cwe, "E", "", "", "", _escape(text, d)[:800]]))
+        return out
+    elds = []
+    for err_code, location, text in errors:
+        seg_id, seq, fld = _parse_location(location)
+        elds.append(c.join([seg_id, seq, fld, s.join([err_code, _escape(text, d)[:200], "HL70357"])]))
+    return [f.join(["ERR", d.repetition.join(elds)])]
+
+
+def build_partial_ack(header: AckHeader, refused: list[InputRejected], *, stored: int, ack_control_id: str,
+                      now: datetime) -> bytes:
+    """AE for a message whose valid observations were stored while the OBX in `refused` were not: MSA-3 says
+    how many of each, one ERR names each refused OBX, its table-0357 code and reason (docs/hl7v2-acks.md)."""
+    where = ", ".join(e.location or "?" for e in refused[:10]) + (", ..." if len(refused) > 10 else "")
+    reason = (f"{len(refused)} observation(s) refused ({where}); the other {stored} stored: fix and send the "
+              f"refused ones in a new message")
+    ack = build_ack(header, AckCode.ERROR, ack_control_id=ack_control_id, now=now, reason=reason)
+    head = ack.decode("utf-8").split("\r")[:2]  # MSH and MSA of the plain AE; its single ERR is replaced
+    errors = [(error_code_for(e), e.location, str(e)) for e in refused]
+    return ("\r".join(head + _err_segments(header, errors)) + "\r").encode("utf-8")
 
 
 def _parse_location(location: str) -> tuple[str, str, str]:

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from ingest.config import IngestSettings
 from ingest.core.care_codes import CareCodeBook, load_care_codes
-from ingest.core.errors import UnsupportedInput
+from ingest.core.errors import InputRejected, UnsupportedInput
 from ingest.core.hl7v2.adt import ADT_EVENTS, normalise_adt
 from ingest.core.hl7v2.context import MessageContext
 from ingest.core.hl7v2.orders import normalise_orders
@@ -42,7 +42,8 @@ class Hl7Normaliser:
         """Parse and normalise one message received at `received_at` (aware, processing time).
 
         Raises InputRejected (ParseError, MissingField, UnknownUnitError, ImplausibleValueError,
-        UnsupportedInput, ...) naming the segment/field when the message must be rejected.
+        UnsupportedInput, ...) naming the segment/field when the message must be rejected; OBX refused
+        on their own while the others stand are in `Normalised.rejected`.
         """
         return self.normalise_message(parse_message(raw), received_at)
 
@@ -59,8 +60,9 @@ class Hl7Normaliser:
                                    self._time_window)
         events: list[ClinicalEvent]
         skipped: list[Skipped] = []
+        rejected: list[InputRejected] = []
         if code == "ORU":
-            events, skipped = normalise_oru(ctx, self._codes)
+            events, skipped, rejected = normalise_oru(ctx, self._codes)
         elif code == "ADT" and trigger in ADT_EVENTS:
             events = normalise_adt(ctx, trigger)
         elif (code, trigger) in ORDER_TYPES or (code in ("ORM", "OML", "RDE", "RAS") and not trigger):
@@ -73,4 +75,4 @@ class Hl7Normaliser:
             skipped = [Skipped("MSH-9", "ignored_message_type", label[:24])]
             events = []
         return Normalised(message_id=ctx.control_id, message_type=f"{code}^{trigger}" if trigger else code,
-                          events=number_parts(events), skipped=skipped, sender=ctx.sender)
+                          events=number_parts(events), skipped=skipped, sender=ctx.sender, rejected=rejected)

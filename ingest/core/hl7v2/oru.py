@@ -25,10 +25,15 @@ Per OBX, in message order:
   so a retransmission and a later correction of the same result share it; without
   an order number: sender | patient | code | sub-id | effective time.
 
-Rejection is per MESSAGE: an unknown unit, an implausible value or a bad
-timestamp in any OBX rejects the whole message (AE + dead letter) and the reason
-names every bad OBX (`OBX[3]-6 ...`). Accepting the rest would ACK a message we
-partly dropped; the sender's interface team sees the AE and fixes the feed.
+Rejection is per OBSERVATION when the rest of the message stands (docs/hl7v2-acks.md):
+an unknown unit, an implausible value, a bad OBX-14 or an event time out of range in
+one OBX refuses that OBX only; the valid observations are returned with the refused
+ones in `rejected` (the worker stores the first, dead-letters the message with the
+second and answers AE with one ERR per refused OBX). Dropping a heart rate because
+its neighbour reads 900 would hide a deterioration the message shows.
+
+The whole MESSAGE is rejected (raised, every error named) when the problem is not
+confined to one OBX (no usable patient, a bad OBR-7) or when no observation is left.
 """
 
 from __future__ import annotations
@@ -197,11 +202,13 @@ class CodeCache:
         return found
 
 
-def normalise_oru(ctx: MessageContext, codes: CodeCache) -> tuple[list[ClinicalEvent], list[Skipped]]:
-    """Observations of an ORU message, in message order, plus what was skipped."""
+def normalise_oru(ctx: MessageContext,
+                  codes: CodeCache) -> tuple[list[ClinicalEvent], list[Skipped], list[InputRejected]]:
+    """Observations of an ORU message, in message order, what was skipped, and the OBX refused on their own."""
     events: list[ClinicalEvent] = []
     skipped: list[Skipped] = []
-    errors: list[InputRejected] = []
+    errors: list[InputRejected] = []  # message-wide: the whole message is rejected
+    refused: list[InputRejected] = []  # confined to one OBX
     patient_key: str | None = None
     patient_error: InputRejected | None = None
     where: Location | None = None
@@ -237,17 +244,28 @@ def normalise_oru(ctx: MessageContext, codes: CodeCache) -> tuple[list[ClinicalE
             obs = _observation(seg, ctx, codes, patient_key, patient_error, where, encounter, order,
                                (obr_time, obr_where), skipped)
         except InputRejected as exc:
-            errors.append(exc)
+            # Without a patient no OBX stands: that is the message's defect, not this observation's.
+            (errors if patient_key is None else refused).append(exc)
             continue
         if obs is not None:
             events.append(obs)
-    if errors:
+    if errors or (refused and not events):
+        errors += refused
+        errors.sort(key=lambda e: _segment_order(ctx, e))
         first = errors[0]
         if len(errors) > 1:
             others = ", ".join(e.location or "?" for e in errors[1:6])
             first.message = f"{first.message} (and {len(errors) - 1} more: {others})"
         raise first
-    return events, skipped
+    return events, skipped, refused
+
+
+def _segment_order(ctx: MessageContext, exc: InputRejected) -> int:
+    """Position of the segment an error names (`OBX[3]-6` -> that OBX's index), so the first reported error is
+    the first in the message."""
+    label = (exc.location or "").split("-", 1)[0]
+    return next((i for i, seg in enumerate(ctx.message.segments) if label in (seg.label, seg.name)),
+                len(ctx.message.segments))
 
 
 def _effective_at(obx: Segment, ctx: MessageContext, obr: tuple[datetime | None, str]) -> datetime:

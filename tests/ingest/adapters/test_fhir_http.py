@@ -7,6 +7,7 @@ of other tests on the shared topics are filtered out by key.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -132,7 +133,7 @@ def test_transaction_with_bad_entry_stores_nothing(client: httpx.Client, kafka_s
     r = client.post("/fhir", content=orjson.dumps(bundle))
     assert r.status_code == 422
     (issue,) = outcome_of(r)["issue"]
-    assert issue["expression"] == ["Bundle.entry[1].resource.valueQuantity.code"]
+    assert issue["expression"] == ["Bundle.entry[1].resource.valueQuantity.value"]  # the number, not its unit
     assert "implausible" in issue["diagnostics"]
     assert records_for(kafka_settings, Topics.OBSERVATIONS, patient) == []
     assert len(records_for(kafka_settings, Topics.DEAD_LETTER, f"Bundle/{bundle_id}")) == 1
@@ -260,3 +261,83 @@ def test_kafka_unavailable_is_503_with_retry_after() -> None:
         assert outcome_of(r)["issue"][0]["code"] == "transient"
     finally:
         server.stop()
+
+
+def test_created_carries_a_location_naming_the_resource_version(client: httpx.Client) -> None:
+    patient = "p-" + uuid.uuid4().hex
+    resource = heart_rate_observation(patient)
+    r = client.post("/fhir/Observation", content=orjson.dumps(resource))
+    assert r.status_code == 201
+    base = str(client.base_url).rstrip("/")
+    assert r.headers["location"] == f"{base}/fhir/Observation/{resource['id']}/_history/1"
+    anonymous = {k: v for k, v in heart_rate_observation(patient, value=93).items() if k not in ("id", "meta")}
+    r = client.post("/fhir/Observation", content=orjson.dumps(anonymous))
+    assert r.status_code == 201
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+/fhir/Observation/[0-9a-f]{32}/_history/1", r.headers["location"])
+
+
+def test_observation_without_code_is_400_at_code_not_accepted(client: httpx.Client,
+                                                              kafka_settings: KafkaSettings) -> None:
+    patient = "p-" + uuid.uuid4().hex
+    resource = heart_rate_observation(patient)
+    del resource["code"]
+    r = client.post("/fhir/Observation", content=orjson.dumps(resource))
+    assert r.status_code == 400, r.text
+    (issue,) = outcome_of(r)["issue"]
+    assert (issue["code"], issue["expression"]) == ("required", ["Observation.code"])
+    assert "location" not in r.headers
+    assert len(records_for(kafka_settings, Topics.DEAD_LETTER, f"Observation/{resource['id']}/_history/1")) == 1
+
+
+def test_implausible_value_is_reported_at_the_value(client: httpx.Client) -> None:
+    r = client.post("/fhir/Observation", content=orjson.dumps(heart_rate_observation("p-" + uuid.uuid4().hex,
+                                                                                      value=900)))
+    assert r.status_code == 422
+    (issue,) = outcome_of(r)["issue"]
+    assert issue["expression"] == ["Observation.valueQuantity.value"] and "implausible" in issue["diagnostics"]
+
+
+def test_obs7_component_with_the_observation_code_is_refused(client: httpx.Client,
+                                                             kafka_settings: KafkaSettings) -> None:
+    patient = "p-" + uuid.uuid4().hex
+    resource = heart_rate_observation(patient)
+    resource["component"] = [
+        {"code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]}, "valueQuantity": {
+            "value": 120, "system": "http://unitsofmeasure.org", "code": "mm[Hg]"}},
+        {"code": resource["code"], "valueQuantity": {"value": 95, "system": "http://unitsofmeasure.org",
+                                                     "code": "/min"}}]
+    r = client.post("/fhir/Observation", content=orjson.dumps(resource))
+    assert r.status_code == 422
+    (issue,) = outcome_of(r)["issue"]
+    assert (issue["code"], issue["expression"]) == ("invariant", ["Observation.component[1].code"])
+    assert "obs-7" in issue["diagnostics"]
+    assert records_for(kafka_settings, Topics.OBSERVATIONS, patient) == []
+    del resource["valueQuantity"]  # obs-7 allows the shared code once the top-level value is gone
+    resource["id"] = uuid.uuid4().hex
+    assert client.post("/fhir/Observation", content=orjson.dumps(resource)).status_code == 201
+
+
+def test_transaction_with_a_patients_history_is_not_rejected_whole(client: httpx.Client,
+                                                                   kafka_settings: KafkaSettings) -> None:
+    patient = "p-" + uuid.uuid4().hex
+    old_stay = {"resourceType": "Encounter", "id": uuid.uuid4().hex, "status": "finished",
+                "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
+                "subject": {"reference": f"Patient/{patient}"},
+                "period": {"start": "1970-02-01T08:00:00Z", "end": "1970-02-09T12:00:00Z"}}
+    old_patient = {"resourceType": "Patient", "id": patient, "meta": {"lastUpdated": "1971-01-01T00:00:00Z"},
+                   "gender": "female", "birthDate": "1950-05-05"}
+    bundle = {"resourceType": "Bundle", "id": uuid.uuid4().hex, "type": "transaction", "entry": [
+        {"resource": old_patient, "request": {"method": "PUT", "url": f"Patient/{patient}"}},
+        {"resource": old_stay, "request": {"method": "POST", "url": "Encounter"}},
+        {"resource": heart_rate_observation(patient), "request": {"method": "POST", "url": "Observation"}}]}
+    r = client.post("/fhir", content=orjson.dumps(bundle))
+    assert r.status_code == 200, r.text
+    statuses = [e["response"]["status"] for e in r.json()["entry"]]
+    assert statuses == ["201 Created", "200 OK", "201 Created"]
+    assert "historical" in r.json()["entry"][1]["response"]["outcome"]["issue"][0]["diagnostics"]
+    assert len(records_for(kafka_settings, Topics.OBSERVATIONS, patient)) == 1
+    # A measurement that old is still refused: the bound is for measurements.
+    old_obs = heart_rate_observation(patient)
+    old_obs["effectiveDateTime"] = "1970-02-01T08:00:00Z"
+    r = client.post("/fhir/Observation", content=orjson.dumps(old_obs))
+    assert r.status_code == 422 and "event_time_out_of_range" in outcome_of(r)["issue"][0]["diagnostics"]

@@ -214,3 +214,31 @@ def test_idle_connection_is_closed(kafka_settings: KafkaSettings) -> None:
     finally:
         thread.stop()
         producer.close()
+
+
+def test_one_implausible_obx_is_refused_alone_the_others_stored(client: MllpClient,
+                                                                 kafka_settings: KafkaSettings) -> None:
+    message_id, mrn = unique_id("PART"), unique_id("MRN")
+    raw = with_ids(VITALS_ORU.replace("||118|/min", "||900|/min").replace("||93|%", "||193|%"), message_id, mrn)
+
+    ack = client.send(raw)
+
+    segments = [line.split("|") for line in ack.decode().split("\r") if line]
+    msa = next(s for s in segments if s[0] == "MSA")
+    errs = [s for s in segments if s[0] == "ERR"]
+    assert msa[1:3] == ["AE", message_id] and "2 observation(s) refused" in msa[3] and "other 4 stored" in msa[3]
+    assert [(e[2], e[3].split("^")[0], e[4]) for e in errs] == [("OBX^1^5", "102", "E"), ("OBX^6^5", "102", "E")]
+    assert "implausible heart_rate 900" in errs[0][8]
+    observations = [decode_event(v) for v in _records(kafka_settings, Topics.OBSERVATIONS, message_id)]
+    assert sorted(o.measure.value for o in observations) == ["diastolic_bp", "respiratory_rate", "systolic_bp",
+                                                             "temperature"]
+    assert {(o.part, o.parts) for o in observations} == {(0, 4), (1, 4), (2, 4), (3, 4)}
+    letters = [DeadLetter.model_validate_json(v) for v in _records(kafka_settings, Topics.DEAD_LETTER, message_id)]
+    assert len(letters) == 1 and letters[0].raw_payload() == raw
+    assert [(d.location, "implausible" in d.message) for d in letters[0].details] == [("OBX[1]-5", True),
+                                                                                     ("OBX[6]-5", True)]
+    # A retransmission gets the same answer, stores nothing twice and writes no second dead letter.
+    again = client.send(raw)
+    assert again.split(b"\r")[1].startswith(b"MSA|AE|" + message_id.encode())
+    assert len(_records(kafka_settings, Topics.OBSERVATIONS, message_id)) == 4
+    assert len(_records(kafka_settings, Topics.DEAD_LETTER, message_id)) == 1

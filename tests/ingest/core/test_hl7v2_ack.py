@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ingest.core.errors import ParseError, UnknownUnitError
-from ingest.core.hl7v2 import AckCode, build_ack, error_code_for, read_ack_header
+from ingest.core.errors import ImplausibleValueError, ParseError, UnknownUnitError
+from ingest.core.hl7v2 import AckCode, build_ack, build_partial_ack, error_code_for, read_ack_header
 from ingest.core.hl7v2.parser import read_delimiters
 
 NOW = datetime(2024, 3, 1, 10, 0, 5, tzinfo=UTC)
@@ -72,3 +72,27 @@ def test_control_characters_are_never_delimiters_nor_echoed() -> None:
     ack = build_ack(read_ack_header(b"MSH|^~\\&|A\x0bB|F\x1c|C|D|2024||ORU^R01|X\x0b1|P|2.5\r"), AckCode.REJECT,
                     ack_control_id="A1", now=datetime(2024, 3, 1, tzinfo=UTC), reason="bad \x0b\x1c reason")
     assert b"\x0b" not in ack and b"\x1c" not in ack
+
+
+def _refused() -> list[ImplausibleValueError | UnknownUnitError]:
+    return [ImplausibleValueError("implausible heart_rate 900 /min (plausible 1..350)", location="OBX[1]-5"),
+            UnknownUnitError("unit 'a|b' is not accepted", location="OBX[4]-6")]
+
+
+def test_partial_ack_has_one_err_segment_per_refused_obx_from_2_5() -> None:
+    ack = build_partial_ack(read_ack_header(INCOMING), _refused(), stored=3, ack_control_id="A1", now=NOW)
+    lines = ack.decode().split("\r")
+    assert lines[1].startswith("MSA|AE|CTL-9|2 observation(s) refused (OBX[1]-5, OBX[4]-6); the other 3 stored")
+    errs = [line.split("|") for line in lines if line.startswith("ERR")]
+    assert [(e[2], e[3], e[4]) for e in errs] == [("OBX^1^5", "102^Data type error^HL70357", "E"),
+                                                  ("OBX^4^6", "103^Table value not found^HL70357", "E")]
+    assert errs[1][8] == "OBX[4]-6: unit 'a\\F\\b' is not accepted"  # the field separator escaped, once
+
+
+def test_partial_ack_before_2_5_repeats_err_1_in_one_segment() -> None:
+    header = read_ack_header(INCOMING.replace(b"|2.5.1\r", b"|2.3\r"))
+    ack = build_partial_ack(header, _refused(), stored=1, ack_control_id="A1", now=NOW).decode()
+    errs = [line for line in ack.split("\r") if line.startswith("ERR")]
+    assert len(errs) == 1
+    first, second = errs[0].split("|", 1)[1].split("~")
+    assert first.startswith("OBX^1^5^102&") and second.startswith("OBX^4^6^103&")

@@ -22,7 +22,6 @@ RECEIVED = datetime(2026, 1, 1, tzinfo=UTC)
 
 # Messages that are really malformed, with the reason a sender would see (location: words).
 EXPECTED_REJECTIONS = {
-    "fhir-converter_ORU_R01_LRI_CBC_NIST_BOM.hl7#1": ("OBX[2]-6", "unit 'g/mL' is not accepted for hemoglobin"),
     "linuxforhealth_ADT_A01_win_CRLF_malformed.hl7#1": ("MSH-2", "a delimiter is used twice"),
     "nhapi_fuzz_leading_NUL.hl7#1": ("MSH-2", "a delimiter is used twice"),
     "nhapi_fuzz_regex_ACK.hl7#1": ("MSH-2", "letters, digits, white space and control characters are not delimiters"),
@@ -59,6 +58,52 @@ def test_every_corpus_message_parses_or_is_rejected_with_a_reason(name: str, raw
         NORMALISER.normalise(raw, RECEIVED)
     assert (err.value.location, expected[1]) == (expected[0], expected[1])
     assert expected[1] in err.value.message
+
+
+# Messages whose valid observations are accepted while single OBX are refused (docs/hl7v2-acks.md).
+EXPECTED_PARTIAL = {
+    "fhir-converter_ORU_R01_LRI_CBC_NIST_BOM.hl7#1": (3, [("OBX[2]-6", "unit 'g/mL' is not accepted for hemoglobin")]),
+}
+
+
+def test_a_corpus_message_with_one_bad_unit_keeps_its_valid_observations() -> None:
+    for name, (stored, refused) in EXPECTED_PARTIAL.items():
+        result = NORMALISER.normalise(dict(MESSAGES)[name], RECEIVED)
+        assert len(result.observations) == stored
+        assert [(e.location, refused[i][1] in e.message) for i, e in enumerate(result.rejected)] == [
+            (where, True) for where, _ in refused]
+
+
+def _with_bad_obx(raw: bytes) -> tuple[bytes, str]:
+    """`raw` with an implausible heart rate OBX appended, in the message's own delimiters and line ends."""
+    text = raw.decode("utf-8", errors="surrogateescape")
+    start = text.index("MSH")  # after a byte-order mark or leading junk, if any
+    field, component = text[start + 3], text[start + 4]
+    end = next(sep for sep in ("\r\n", "\r", "\n") if sep in text)
+    body = text.rstrip("\r\n")
+    count = sum(1 for line in body.split(end) if line.startswith("OBX"))
+    obx = field.join(["OBX", "99", "NM", component.join(["8867-4", "Heart rate", "LN"]), "", "900", "/min", "", "",
+                      "", "", "F", "", "", "20240101120000"])
+    return (body + end + obx + end).encode("utf-8", errors="surrogateescape"), f"OBX[{count + 1}]-5"
+
+
+ORU_MESSAGES = [(n, raw) for n, raw in MESSAGES if b"ORU" in raw.split(b"\r")[0].split(b"\n")[0]
+                and n not in EXPECTED_REJECTIONS]
+
+
+@pytest.mark.parametrize(("name", "raw"), ORU_MESSAGES, ids=[n for n, _ in ORU_MESSAGES])
+def test_an_implausible_obx_added_to_any_corpus_oru_costs_only_itself(name: str, raw: bytes) -> None:
+    before = NORMALISER.normalise(raw, RECEIVED)
+    bad, where = _with_bad_obx(raw)
+    if not before.observations:  # nothing else to keep: the message is rejected, naming the bad OBX
+        with pytest.raises(InputRejected) as err:
+            NORMALISER.normalise(bad, RECEIVED)
+        assert where in str(err.value) or err.value.code in ("missing_patient_id", "parse_error"), str(err.value)
+        return
+    after = NORMALISER.normalise(bad, RECEIVED)
+    assert after.observations == before.observations
+    assert [e.location for e in after.rejected] == [e.location for e in before.rejected] + [where]
+    assert after.rejected[-1].code == "implausible_value"
 
 
 def _one(name: str) -> PatientEvent:

@@ -107,11 +107,19 @@ def test_rejections_name_the_field(obx: str, error: type[InputRejected], locatio
     assert err.value.location == location
 
 
-def test_every_bad_obx_is_named_and_the_whole_message_is_rejected() -> None:
+def test_bad_obx_are_refused_one_by_one_and_the_valid_one_kept() -> None:
+    raw = (HEAD.format("") + "OBX|1|NM|8867-4^HR^LN||88|/min|||||F\rOBX|2|NM|9279-1^RR^LN||20|xyz|||||F\r"
+           "OBX|3|NM|8310-5^T^LN||99|Cel|||||F").encode()
+    result = Hl7Normaliser(IngestSettings()).normalise(raw, RECEIVED)
+    assert [(o.measure.value, o.value, o.part, o.parts) for o in result.observations] == [("heart_rate", 88.0, 0, 1)]
+    assert [(e.location, e.code) for e in result.rejected] == [("OBX[2]-6", "unknown_unit"),
+                                                               ("OBX[3]-5", "implausible_value")]
+
+
+def test_when_no_obx_is_left_every_bad_obx_is_named_and_the_whole_message_is_rejected() -> None:
     with pytest.raises(UnknownUnitError) as err:
-        _norm("OBX|1|NM|8867-4^HR^LN||88|/min|||||F\rOBX|2|NM|9279-1^RR^LN||20|xyz|||||F\r"
-              "OBX|3|NM|8310-5^T^LN||99|Cel|||||F")
-    assert err.value.location == "OBX[2]-6" and "OBX[3]-5" in err.value.message
+        _norm("OBX|1|NM|9279-1^RR^LN||20|xyz|||||F\rOBX|2|NM|8310-5^T^LN||99|Cel|||||F")
+    assert err.value.location == "OBX[1]-6" and "OBX[2]-5" in err.value.message
 
 
 @pytest.mark.parametrize(("status", "expected"), [

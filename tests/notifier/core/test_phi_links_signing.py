@@ -8,9 +8,10 @@ import hmac
 import pytest
 
 from notifier.core.links import LinkCheck, ack_token, ack_url, check_ack_token
-from notifier.core.phi import PhiPolicy, build_view, mask_identifier
+from notifier.core.phi import PhiPolicy, build_view, clip, mask_identifier
 from notifier.core.redact import Redactor, redact_url
 from notifier.core.signing import SignatureCheck, sign_webhook, verify_pagerduty_signature, verify_webhook
+from schemas.base import Location
 from tests.notifier.helpers import make_alert
 
 
@@ -34,6 +35,28 @@ def test_policy_limits_fields(allow: list, absent: list, present: list) -> None:
     for name in present:
         assert getattr(view, name), name
     assert "MRN12345678" not in repr(view)
+
+
+@pytest.mark.parametrize(("location", "allow", "shown"), [
+    (None, ["unit", "bed"], "location unknown"),  # no ADT yet: nothing is hidden, nothing is known
+    (Location(), ["unit", "bed"], "location unknown"),
+    (Location(unit="  ", bed=""), ["unit", "bed"], "location unknown"),
+    (Location(unit="MICU", bed="12"), ["level"], "location withheld"),  # known, hidden by the policy
+    (Location(facility="General"), ["unit", "bed"], "location withheld"),
+    (Location(unit="MICU", bed="12"), ["unit"], "MICU"),
+    (Location(unit="MICU", bed="12"), ["unit", "bed"], "MICU 12"),
+])
+def test_unknown_and_withheld_locations_are_told_apart(location: Location | None, allow: list, shown: str) -> None:
+    view = build_view(make_alert().model_copy(update={"location": location}), PhiPolicy(allow=allow), None)
+    assert view.location == shown
+
+
+@pytest.mark.parametrize(("text", "limit", "expected"), [
+    ("short", 10, "short"), ("abcdefghij", 5, "abcd\u2026"),
+    ("ab\U0001F469\u200d\U0001F4BBcd", 5, "ab\U0001F469\u2026"),  # no dangling zero-width joiner
+])
+def test_clip(text: str, limit: int, expected: str) -> None:
+    assert clip(text, limit) == expected and len(clip(text, limit)) <= limit
 
 
 @pytest.mark.parametrize(("value", "masked"), [("MRN12345678", "*******5678"), ("1234", "****"), ("12", "****")])

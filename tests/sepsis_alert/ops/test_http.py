@@ -125,3 +125,28 @@ def test_stop_releases_the_port_and_the_collector(registry: CollectorRegistry) -
     assert registry.get_sample_value("sepsis_ready") is None
     again = start_ops_server(port, registry=registry)  # same port, same registry: both free again
     again.stop()
+
+
+@pytest.mark.parametrize("path", ["/metrics", "/healthz", "/readyz"])
+def test_head_answers_like_get_without_a_body(server: OpsServer, path: str) -> None:
+    got = httpx.get(f"{server.url}{path}", timeout=10)
+    head = httpx.head(f"{server.url}{path}", timeout=10)
+    assert head.status_code == got.status_code != 501
+    assert head.headers["content-type"] == got.headers["content-type"]
+    assert int(head.headers["content-length"]) > 0 and head.content == b""
+    # The connection must still be usable: a body written after HEAD would corrupt the next response.
+    with httpx.Client(timeout=10) as client:
+        assert client.head(f"{server.url}{path}").status_code == got.status_code
+        assert client.get(f"{server.url}/healthz").text == "ok\n"
+
+
+def test_head_on_protected_metrics_still_needs_the_token(secured: OpsServer) -> None:
+    assert httpx.head(f"{secured.url}/metrics", timeout=10).status_code == 401
+    assert httpx.head(f"{secured.url}/metrics", headers={"Authorization": f"Bearer {TOKEN}"},
+                      timeout=10).status_code == 200
+
+
+def test_metrics_carry_no_created_series(server: OpsServer) -> None:
+    text = httpx.get(f"{server.url}/metrics", timeout=10).text
+    assert "sepsis_test_things_total" in text
+    assert "_created" not in text

@@ -128,7 +128,7 @@ def test_implausible_value_rejected() -> None:
     with pytest.raises(InputRejected) as info:
         _run(_obs(valueQuantity={"value": 400, "system": "http://unitsofmeasure.org", "code": "/min"}))
     assert info.value.code == "implausible_value"
-    assert info.value.location == "Observation.valueQuantity.code"
+    assert info.value.location == "Observation.valueQuantity.value"  # the number is wrong, not its unit
 
 
 def test_bad_component_named_inside_bundle() -> None:
