@@ -25,14 +25,16 @@ import logging
 import re
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-__all__ = ["LocalReceiver", "Page", "kind_of", "page_from_payload", "register", "verify_signature"]
+__all__ = ["LocalReceiver", "Page", "kind_of", "page_from_payload", "pager_pages_per_episode", "pages_summary",
+           "register", "verify_signature"]
 
 _log = logging.getLogger(__name__)
 _MAX_BODY_BYTES = 1 << 20
@@ -180,6 +182,23 @@ def page_from_payload(kind: str, receiver: str, body: dict[str, Any], received_a
         fields["ack_url"] = _link(fields["ack_url"])
     return Page(received_at=received_at, receiver=receiver, kind=kind, signature=signature,
                 **{k: v for k, v in fields.items() if v})
+
+
+def pager_pages_per_episode(pages: Iterable[Page]) -> Counter[str]:
+    """Pages per episode at the PagerDuty receivers (trigger events; the dedup key is the episode id): what the
+    rapid-response pager of the `make run` routing got about each episode."""
+    return Counter(p.episode_id for p in pages if p.kind == "pagerduty" and p.action == "trigger" and p.episode_id)
+
+
+def pages_summary(pages: Iterable[Page]) -> str:
+    """One line for the terminal: episodes paged and pages per episode at the pager."""
+    per_episode = pager_pages_per_episode(pages)
+    if not per_episode:
+        return "rapid-response pager: no page"
+    counts = sorted(per_episode.values())
+    histogram = ", ".join(f"{n} page{'s' if n > 1 else ''}: {c}" for n, c in sorted(Counter(counts).items()))
+    return (f"rapid-response pager: {sum(counts)} pages about {len(counts)} episodes; per episode max "
+            f"{counts[-1]}, median {counts[len(counts) // 2]} ({histogram} episodes)")
 
 
 def kind_of(path: str, body: dict[str, Any]) -> str:

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
-from sepsis_alert.local_receiver import LocalReceiver
+from sepsis_alert.local_receiver import LocalReceiver, pages_summary
 from sepsis_alert.local_receiver import register as register_receiver
 from sepsis_alert.ops.supervisor import ManagedProcess, http_status
 
@@ -286,6 +286,7 @@ def run_stack(options: RunOptions) -> int:
             code = proc.stop(20.0)
             _say(f"  {plan.name:<12} stopped (exit {code})")
         pages = len(receiver.pages()) if receiver is not None else 0
+        summary = pages_summary(receiver.pages()) if receiver is not None else ""
         if receiver is not None:
             receiver.stop()
         if broker is not None:
@@ -293,7 +294,9 @@ def run_stack(options: RunOptions) -> int:
             _say("  kafka        stopped")
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        _say(f"pages received by the local receiver: {pages} (journal {run_dir / 'pages.jsonl'})")
+        _say(f"deliveries received by the local receiver: {pages} (journal {run_dir / 'pages.jsonl'})")
+        if summary:
+            _say(summary)
     return 1 if failed else 0
 
 
@@ -329,8 +332,8 @@ def _supervise(options: RunOptions, started: list[tuple[WorkerPlan, ManagedProce
         pages = len(receiver.pages())
         if now >= next_status:
             next_status = now + 10.0
-            _say(f"[{now - began:5.0f} s] pages received: {pages}; workers running: "
-                 f"{sum(1 for _, p in started if p.running())}/{len(started)}")
+            _say(f"[{now - began:5.0f} s] deliveries received: {pages}; {pages_summary(receiver.pages())}; "
+                 f"workers running: {sum(1 for _, p in started if p.running())}/{len(started)}")
         if options.stop_after_pages is not None and pages >= options.stop_after_pages:
             _say(f"{pages} pages received: stopping (--stop-after-pages)")
             break

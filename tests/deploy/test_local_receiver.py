@@ -103,3 +103,18 @@ def test_kind_is_sniffed_when_the_path_does_not_say(receiver: LocalReceiver) -> 
     httpx.post(f"{receiver.url}/pager", json=WEBHOOK_BODY, timeout=10)
     assert receiver.pages()[0].kind == "webhook"
     assert receiver.pages()[0].location == "MICU 12-B"
+
+
+def test_pages_per_episode_counts_pager_triggers_only() -> None:
+    from sepsis_alert.local_receiver import Page, pager_pages_per_episode, pages_summary
+
+    def page(kind: str, action: str, episode: str) -> Page:
+        return Page(received_at=0.0, receiver="r", kind=kind, action=action, episode_id=episode)
+
+    pages = [page("pagerduty", "trigger", "ep-1"), page("pagerduty", "trigger", "ep-1"),
+             page("pagerduty", "resolve", "ep-1"), page("webhook", "trigger", "ep-1"),
+             page("pagerduty", "trigger", "ep-2")]
+    assert pager_pages_per_episode(pages) == {"ep-1": 2, "ep-2": 1}
+    assert pages_summary(pages) == ("rapid-response pager: 3 pages about 2 episodes; per episode max 2, median 2 "
+                                    "(1 page: 1, 2 pages: 1 episodes)")
+    assert pages_summary([]) == "rapid-response pager: no page"

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import httpx
@@ -99,7 +100,11 @@ def test_make_run_stack_delivers_pages_to_the_local_receiver(tmp_path: Path, pro
     assert proc.returncode == 0, text
     assert "SIGINT received" in text
     journal = (run_dir / "pages.jsonl").read_text().splitlines()
-    assert journal and f"pages received by the local receiver: {len(journal)}" in text
+    assert journal and f"deliveries received by the local receiver: {len(journal)}" in text
+    assert "rapid-response pager:" in text  # the summary counts pages per episode
+    pager = Counter(d["episode_id"] for d in map(json.loads, journal)
+                    if d["kind"] == "pagerduty" and d["action"] == "trigger")
+    assert all(n <= 4 for n in pager.values()), pager  # the paging policy's episode budget + its first shock
     for name in WORKER_ORDER:
         pid = workers[name]["pid"]
         assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2], (
