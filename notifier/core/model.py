@@ -57,10 +57,10 @@ def resend_view(alert: Alert) -> Alert:
     Messages show each score's name, value and band and the alert's reasons (notifier.core.phi), never
     a score's inputs, so a page re-sent from this copy is the same page; it is a few kB instead of tens.
     """
-    if not any(score.inputs or score.reason or score.missing for score in alert.scores):
+    if not alert.cannot_rule_out and not any(score.inputs or score.reason or score.missing for score in alert.scores):
         return alert
     scores = [score.model_copy(update={"inputs": [], "reason": "", "missing": []}) for score in alert.scores]
-    return alert.model_copy(update={"scores": scores})
+    return alert.model_copy(update={"scores": scores, "cannot_rule_out": []})
 
 
 @dataclass(frozen=True)
