@@ -25,7 +25,7 @@ from notifier.core.paging import EpisodePaging, PageKind, PagingPolicy, decide_p
 from notifier.core.routing import Route, match_routes
 from schemas.alert import Alert, AlertTransition
 
-__all__ = ["PageRecord", "PagingReplay", "StayPaging", "paged_metrics"]
+__all__ = ["PageRecord", "PagingReplay", "StayPaging", "paged_figures", "paged_metrics"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,3 +125,14 @@ def paged_metrics(labels: Sequence[np.ndarray], stays: Sequence[StayPaging], uti
         "decisions": dict(sorted(decisions.items())),
         "active_hour_share": round(float(sum(int(s.active.sum()) for s in stays)) / rows, 4) if rows else None,
     }
+
+
+def paged_figures(labels: Sequence[np.ndarray], stays: Sequence[StayPaging]
+                  ) -> tuple[dict[str, object], tuple[float, ...]]:
+    """`paged_metrics` with the utility, sensitivity and lead time of the paged series computed here, and the
+    lead times (hours) of the septic stays paged in time."""
+    from evaluation.metrics import Cohort
+
+    m = Cohort(list(labels)).evaluate(np.concatenate([s.active for s in stays]), keep_lead_times=True)
+    utility = {"utility": m.utility, "sensitivity": m.sensitivity, "median_lead_h": m.median_lead_h}
+    return paged_metrics(labels, stays, utility), m.lead_times_h

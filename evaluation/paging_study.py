@@ -26,8 +26,7 @@ import yaml
 
 from evaluation.dataset import DEFAULT_CACHE_DIR, list_patient_files
 from evaluation.evaluate import EvalOptions, HourlySeries, evaluate_files, load_predictions
-from evaluation.metrics import Cohort
-from evaluation.paging import StayPaging, paged_metrics
+from evaluation.paging import paged_figures
 
 __all__ = ["VARIANTS", "main"]
 
@@ -69,11 +68,7 @@ def _config_file(folder: Path, name: str, overrides: dict[str, Any]) -> Path:
 
 def _figures(series: HourlySeries, index: list[int]) -> dict[str, Any]:
     labels = list(series.per_patient(series.labels))
-    chosen_labels = [labels[i] for i in index]
-    stays: list[StayPaging] = [series.paging[i] for i in index]
-    m = Cohort(chosen_labels).evaluate(np.concatenate([s.active for s in stays]))
-    figures = paged_metrics(chosen_labels, stays, {"utility": m.utility, "sensitivity": m.sensitivity,
-                                                   "median_lead_h": m.median_lead_h})
+    figures, _ = paged_figures([labels[i] for i in index], [series.paging[i] for i in index])
     return {k: figures[k] for k in ("utility", "sensitivity", "median_lead_h", "pages_per_patient_day",
                                     "patients_paged_share", "pages_per_episode_p95", "pages_per_episode_max",
                                     "ppv_pages")}
@@ -97,11 +92,7 @@ def _cross_validate(sweep: dict[float, HourlySeries], folds: np.ndarray, max_ppd
     any_series = next(iter(sweep.values()))
     order = [i for fold in sorted(chosen) for i, f in enumerate(folds) if f == fold]
     labels = list(any_series.per_patient(any_series.labels))
-    stays = [sweep[chosen[int(folds[i])]].paging[i] for i in order]
-    chosen_labels = [labels[i] for i in order]
-    m = Cohort(chosen_labels).evaluate(np.concatenate([s.active for s in stays]))
-    figures = paged_metrics(chosen_labels, stays, {"utility": m.utility, "sensitivity": m.sensitivity,
-                                                   "median_lead_h": m.median_lead_h})
+    figures, _ = paged_figures([labels[i] for i in order], [sweep[chosen[int(folds[i])]].paging[i] for i in order])
     return {"thresholds_by_fold": {str(k): v for k, v in chosen.items()}, "out_of_fold": figures,
             "budget": {"max_pages_per_patient_day": max_ppd, "max_patients_paged_share": max_share}}
 

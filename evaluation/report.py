@@ -12,7 +12,7 @@ import numpy as np
 
 from evaluation.evaluate import CONTINUOUS_SCORES, LEVEL_NAMES, RULES, HourlySeries, Rule
 from evaluation.metrics import Cohort, RuleMetrics
-from evaluation.paging import paged_metrics
+from evaluation.paging import paged_figures
 
 __all__ = ["REFERENCE_POINTS", "EvalReport", "build_report", "write_report"]
 
@@ -142,10 +142,7 @@ def build_report(series: HourlySeries, *, extra_rules: list[Rule] | None = None,
 
     paged: dict[str, Any] = {}
     if series.paging:
-        m = cohort.evaluate(np.concatenate([stay.active for stay in series.paging]), keep_lead_times=True)
-        lead_times["paged"] = m.lead_times_h
-        paged = paged_metrics(list(series.per_patient(series.labels)), series.paging,
-                              {"utility": m.utility, "sensitivity": m.sensitivity, "median_lead_h": m.median_lead_h})
+        paged, lead_times["paged"] = paged_figures(list(series.per_patient(series.labels)), series.paging)
     summary = {
         "data": data_label,
         "patients": cohort.n_patients,

@@ -47,7 +47,7 @@ def make_alert(tag: str, n: int) -> Alert:
     opened = datetime(2024, 3, 1, 10, 0, tzinfo=UTC) + timedelta(minutes=n)
     episode = episode_id_for(patient, opened)
     return Alert(patient_key=patient, alert_id=alert_id_for(episode, 0), episode_id=episode, sequence=0,
-                 level=AlertLevel.URGENT, transition=AlertTransition.OPENED, reasons=["NEWS2 6 (fault test)"],
+                 level=AlertLevel.EMERGENCY, transition=AlertTransition.OPENED, reasons=["risk 9% (fault test)"],
                  event_time=opened, emitted_at=datetime.now(UTC))
 
 
@@ -64,8 +64,8 @@ def episode(tag: str, n: int) -> list[Alert]:
                   level=level, previous_level=previous, transition=transition, scores=scores,
                   reasons=["NEWS2 6"], event_time=opened + timedelta(hours=seq), emitted_at=datetime.now(UTC))
             for seq, (level, previous, transition) in enumerate([
-                (AlertLevel.URGENT, AlertLevel.NONE, AlertTransition.OPENED),
-                (AlertLevel.NONE, AlertLevel.URGENT, AlertTransition.RESOLVED)])]
+                (AlertLevel.EMERGENCY, AlertLevel.NONE, AlertTransition.OPENED),
+                (AlertLevel.NONE, AlertLevel.EMERGENCY, AlertTransition.RESOLVED)])]
 
 
 def rss_bytes(pid: int) -> int:
