@@ -72,12 +72,12 @@ from sepsis_alert.ops.readiness import ReadinessRegistry
 __all__ = ["READINESS_CHECKS", "DetectorStream", "StreamTopics", "restore_partition"]
 
 READINESS_CHECKS = ("kafka_connected", "partitions_assigned", "state_restored")
+"""What /readyz of a detector waits for: the broker answered, partitions are assigned, their state restored."""
 RETRY_MIN_S = 1.0
 RETRY_MAX_S = 15.0
 """Back-off (seconds) between attempts to reconnect after a Kafka failure: doubles from MIN to MAX."""
 CLOSE_TIMEOUT_MS = 2_000
 """Longest wait (milliseconds) for a consumer to leave its group or commit when closing (broker may be down)."""
-"""What /readyz of a detector waits for: the broker answered, partitions are assigned, their state restored."""
 
 log = logging.getLogger(__name__)
 

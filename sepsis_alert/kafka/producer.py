@@ -22,9 +22,11 @@ for the 60 s observed after the broker returned). Hence two defences:
   de-duplicate by source id / alert id.
 * A watchdog (`check_stuck`, run on every send and flush): a record still
   undecided `stuck_grace_s` seconds after its delivery timeout means the client
-  cannot recover by itself, so the KafkaProducer is force-closed (failing its
-  pending futures with KafkaUnavailableError) and a new one is built on the
-  next send. `rebuilds` counts how often that happened.
+  cannot recover by itself, so the KafkaProducer is force-closed in the
+  background (its pending futures fail; callers see KafkaUnavailableError) and a
+  new one is built on the next send. `rebuilds` counts how often that happened.
+  With idempotence forced on, the same load healed 0.2-0.5 s after the broker
+  returned, after one rebuild.
 
 Keys are the patient key (UTF-8) so that one patient's events share a
 partition number on every topic; values are the event's JSON (`encode_event`).
@@ -34,7 +36,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import threading
 import time
@@ -258,13 +259,6 @@ class EventProducer:
         if self.check_stuck():
             return f"Kafka producer was wedged (records pending > {self.stuck_after_s:.0f} s); rebuilt"
         return None
-
-    def stuck(self) -> bool:
-        """True while a record has been pending longer than `stuck_after_s` (readiness; no side effect)."""
-        now = time.monotonic()
-        with self._pending_lock:
-            return any(not f.is_done and now - t > self.stuck_after_s
-                       for t, f in itertools.islice(self._pending, 64))
 
     @staticmethod
     def _collect(futures: Sequence[FutureRecordMetadata], timeout_s: float) -> list[RecordMetadata]:
