@@ -31,8 +31,9 @@ __all__ = ["CLOSE_TIMEOUT_MS", "COMMIT_TIMEOUT_MS", "AlertRecord", "AlertSource"
 
 log = logging.getLogger("notifier.kafka")
 
-COMMIT_TIMEOUT_MS = 5_000
-"""Longest wait (milliseconds) for one offset commit."""
+COMMIT_TIMEOUT_MS = 15_000
+"""Longest wait (milliseconds) for one offset commit: the client's default request timeout, so a slow but
+healthy broker is not reported as a failed commit (that turns readiness off until the next probe)."""
 CLOSE_TIMEOUT_MS = 2_000
 """Longest wait (milliseconds) for the consumer to leave its group at shutdown."""
 

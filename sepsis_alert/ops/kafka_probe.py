@@ -31,12 +31,14 @@ WriterCheck = Callable[[], str | None]
 
 
 def probe_settings(settings: KafkaSettings, interval_s: float) -> KafkaSettings:
-    """`settings` with connect/request timeouts no longer than the probe interval (at least 1.5 s).
+    """`settings` with connect/request timeouts of at most twice the probe interval (at least 5 s).
 
-    A probe that waited the default 10 s bootstrap timeout during an outage would report late
-    and hold up the worker's shutdown just as long.
+    A broker that is down refuses connections at once, so this bound matters only for one that
+    hangs: the probe then reports within about that time instead of the 10-15 s defaults. Not
+    shorter than 5 s: on a busy machine a healthy cluster must not look unreachable (readiness
+    would flap and take a working worker out of service).
     """
-    bound_ms = max(1_500, int(interval_s * 1000))
+    bound_ms = max(5_000, int(2 * interval_s * 1000))
     data = settings.model_dump()
     data.update(bootstrap_timeout_ms=min(settings.bootstrap_timeout_ms, bound_ms),
                 request_timeout_ms=min(settings.request_timeout_ms, max(1_001, bound_ms)))
