@@ -32,6 +32,7 @@ from detector.core.risk import RiskModelError
 from detector.metrics import DetectorMetrics
 from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.ops.http import start_ops_server_from_settings
+from sepsis_alert.ops.kafka_probe import KafkaProbe
 from sepsis_alert.ops.logging import configure_logging
 from sepsis_alert.ops.readiness import ReadinessRegistry
 from sepsis_alert.ops.settings import DEFAULT_OPS_PORTS, OpsSettings
@@ -39,6 +40,9 @@ from sepsis_alert.ops.settings import DEFAULT_OPS_PORTS, OpsSettings
 __all__ = ["DetectorSettings", "check_risk_model", "kafka_secrets", "main", "report_risk_model", "run_detector"]
 
 log = logging.getLogger("detector")
+
+KAFKA_PROBE_INTERVAL_S = 2.0
+"""Seconds between readiness probes of the cluster (the `kafka_connected` check)."""
 
 
 class DetectorSettings(BaseSettings):
@@ -126,7 +130,8 @@ def run_detector(settings: DetectorSettings, kafka: KafkaSettings, stop: threadi
 
     `ops` defaults to the SEPSIS_OPS_* settings (port 9403 unless set). Raises RiskModelError (a ValueError)
     when a required risk model is missing or does not match the code, before connecting anywhere;
-    OpsServerError when the ops port is taken, KafkaUnavailableError when the cluster is unreachable.
+    OpsServerError when the ops port is taken. An unreachable cluster does not end it: the stream retries
+    with back-off and /readyz says not-ready meanwhile (issue #20).
     """
     config = load_config(settings.config_path)
     check_risk_model(config)
@@ -138,6 +143,8 @@ def run_detector(settings: DetectorSettings, kafka: KafkaSettings, stop: threadi
     report_risk_model(stream.engine, metrics, readiness)
     ops_server = start_ops_server_from_settings(_ops_settings(settings, ops), readiness=readiness,
                                                 registry=metrics.registry, worker="detect")
+    # A poll during a broker outage just returns nothing: only a real request tells (issue #20).
+    probe = KafkaProbe(kafka, readiness, interval_s=KAFKA_PROBE_INTERVAL_S).start()
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -147,6 +154,7 @@ def run_detector(settings: DetectorSettings, kafka: KafkaSettings, stop: threadi
     try:
         stream.run(stop)
     finally:
+        probe.stop()
         if ops_server is not None:
             ops_server.stop()
         stream.close()

@@ -36,6 +36,11 @@ __all__ = ["event_json", "register"]
 
 log = logging.getLogger(__name__)
 
+PROBE_INTERVAL_S = 2.0
+"""Seconds between readiness probes of the listener (Kafka reachable, producer not wedged)."""
+STOP_TIMEOUT_S = 6.0
+"""Longest wait (seconds) for the MLLP server to finish its in-flight messages at shutdown."""
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `parse`, `ingest-file` and `ingest-hl7`."""
@@ -188,7 +193,9 @@ async def _run_listener(args: argparse.Namespace, redactor: Redactor | None = No
         redactor.add_secret(kafka.sasl_password.get_secret_value())
     readiness = ReadinessRegistry()
     readiness.register("listener_bound")
-    probe = KafkaProbe(kafka, readiness).start()
+    # delivery bounded by the send timeout: a write answered AE must not land behind the sender's back
+    producer = EventProducer(ingest_producer_settings(kafka, ingest.send_timeout_s), linger_ms=0)
+    probe = KafkaProbe(kafka, readiness, interval_s=PROBE_INTERVAL_S, writer=producer.problem).start()
     dedup = RetransmissionIndex(timedelta(seconds=worker_settings.dedup_window_s))
     if worker_settings.load_dedup_on_start:
         loaded = await asyncio.to_thread(load_from_kafka, dedup, kafka, datetime.now(UTC))
@@ -197,10 +204,8 @@ async def _run_listener(args: argparse.Namespace, redactor: Redactor | None = No
     ops_settings = ops_settings_from_args(args)
     ops = (start_ops_server_from_settings(ops_settings, readiness=readiness, registry=metrics.registry,
                                           worker="ingest-hl7") if ops_settings.enabled else None)
-    # delivery bounded by the send timeout: a write answered AE must not land behind the sender's back
-    producer = EventProducer(ingest_producer_settings(kafka, ingest.send_timeout_s), linger_ms=0)
     sink = KafkaEventSink(producer, raw_topic=worker_settings.raw_topic, timeout_s=ingest.send_timeout_s)
-    worker = Hl7Worker(ingest, worker_settings, sink, metrics=metrics, dedup=dedup)
+    worker = Hl7Worker(ingest, worker_settings, sink, metrics=metrics, dedup=dedup, on_unavailable=probe.report)
     await worker.start()
     readiness.set("listener_bound", True)
     stop = asyncio.Event()
@@ -212,9 +217,13 @@ async def _run_listener(args: argparse.Namespace, redactor: Redactor | None = No
     try:
         await stop.wait()
     finally:
+        # Bounded even with the broker down (issue #20: SIGTERM must end the worker within ~10 s):
+        # the listener stops taking frames, in-flight writes end within the send timeout, the
+        # producer's close is capped and the probe is a daemon thread.
         readiness.set("listener_bound", False)
-        await worker.stop()
-        await asyncio.to_thread(producer.close)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(worker.stop(), STOP_TIMEOUT_S)
+        await asyncio.to_thread(producer.close, 2.0)
         probe.stop()
         if ops is not None:
             ops.stop()

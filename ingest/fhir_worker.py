@@ -171,20 +171,21 @@ def run_worker(settings: FhirWorkerSettings, ingest: IngestSettings | None = Non
         log.warning("FHIR endpoint running WITHOUT authentication (--dev); never expose it")
     readiness = ReadinessRegistry()
     readiness.register("listener_bound")
-    probe = KafkaProbe(kafka, readiness).start()
+    # delivery bounded by the send timeout: a write answered 503 must not land behind the client's back
+    producer = EventProducer(ingest_producer_settings(kafka, ingest.send_timeout_s))
+    # Reachable cluster AND a producer that is not wedged (issue #20), checked every 2 s.
+    probe = KafkaProbe(kafka, readiness, interval_s=2.0, writer=producer.problem).start()
     metrics = FhirMetrics()
     ops_server = None
     if ops is not None and ops.enabled:
         ops_server = start_ops_server_from_settings(ops, readiness=readiness, registry=metrics.registry,
                                                     worker="ingest-fhir")
-    # delivery bounded by the send timeout: a write answered 503 must not land behind the client's back
     seen_keys: list[str] = []
     if settings.load_dedup_on_start and settings.dedup_capacity > 0:
         from ingest.adapters.dedup import load_fhir_keys
 
         seen_keys = load_fhir_keys(kafka)[-settings.dedup_capacity:]
         log.info("loaded %d duplicate keys of accepted resources from Kafka", len(seen_keys))
-    producer = EventProducer(ingest_producer_settings(kafka, ingest.send_timeout_s))
     try:
         app = create_app(settings, ingest, KafkaFhirSink(producer, ingest.send_timeout_s), tokens, metrics,
                          make_fetcher(settings), seen_keys)
@@ -196,7 +197,7 @@ def run_worker(settings: FhirWorkerSettings, ingest: IngestSettings | None = Non
     finally:
         readiness.set("listener_bound", False)
         probe.stop()
-        producer.close()
+        producer.close(2.0)
         if ops_server is not None:
             ops_server.stop()
 

@@ -20,6 +20,7 @@ import asyncio
 import itertools
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from pydantic import Field
@@ -36,7 +37,7 @@ from ingest.core.result import Normalised
 from ingest.metrics_hl7 import Hl7Metrics
 from schemas.dead_letter import DeadLetter, DeadLetterDetail
 from schemas.topics import Topics
-from sepsis_alert.kafka.errors import KafkaPlumbingError
+from sepsis_alert.kafka.errors import KafkaPlumbingError, KafkaUnavailableError
 
 __all__ = ["Hl7Worker", "Hl7WorkerSettings"]
 
@@ -72,8 +73,12 @@ class Hl7Worker:
 
     def __init__(self, ingest: IngestSettings, settings: Hl7WorkerSettings, sink: KafkaEventSink, *,
                  metrics: Hl7Metrics | None = None, dedup: RetransmissionIndex | None = None,
-                 normaliser: Hl7Normaliser | None = None) -> None:
+                 normaliser: Hl7Normaliser | None = None,
+                 on_unavailable: Callable[[bool, str], None] | None = None) -> None:
+        """`on_unavailable(False, reason)` is called when Kafka did not store a message (readiness
+        turns not-ready at once instead of at the next probe)."""
         self.ingest = ingest
+        self._on_unavailable = on_unavailable
         self.settings = settings
         self.sink = sink
         self.metrics = metrics or Hl7Metrics()
@@ -177,6 +182,8 @@ class Hl7Worker:
         except KafkaPlumbingError as exc:
             log.warning("Kafka did not acknowledge message %r: %s", result.message_id, exc)
             self.metrics.message(result.message_type, "unavailable")
+            if self._on_unavailable is not None and isinstance(exc, KafkaUnavailableError):
+                self._on_unavailable(False, "a write was not acknowledged in time")
             return AckCode.ERROR, self._ack(header, AckCode.ERROR,
                                             "message not stored (event store unavailable); retransmit")
         finally:

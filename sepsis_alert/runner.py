@@ -10,9 +10,10 @@ unless --keep-data):
 4. a replay of a sample of PhysioNet 2019 stays through MLLP, at an accelerated rate.
 
 Then it prints where to look and keeps running until Ctrl-C or --duration seconds.
-Stopping order: replay, ingest, detector, notifier (so in-flight work drains downstream),
-then the receiver and the broker. Exit code 0 on a clean run, 1 if a worker died or
-the stack could not start.
+A worker that crashes is restarted with back-off (1 s doubling to 30 s) and the console
+says so. Stopping order: replay, ingest, detector, notifier (so in-flight work drains
+downstream), then the receiver and the broker. Exit code 0 on a clean run, 1 if a worker
+died (even if restarted) or the stack could not start.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from types import FrameType
 
 from sepsis_alert.local_receiver import LocalReceiver, pages_summary
 from sepsis_alert.local_receiver import register as register_receiver
-from sepsis_alert.ops.supervisor import ManagedProcess, http_status
+from sepsis_alert.ops.supervisor import ManagedProcess, RestartPolicy, http_status
 
 __all__ = ["RunOptions", "WorkerPlan", "plan_workers", "register", "run_stack"]
 
@@ -313,17 +314,36 @@ def _start_replay(options: RunOptions, mllp: str, log: Path) -> ManagedProcess:
 
 def _supervise(options: RunOptions, started: list[tuple[WorkerPlan, ManagedProcess]],
                replay: ManagedProcess | None, receiver: LocalReceiver, stop: _Stop) -> bool:
-    """Wait for Ctrl-C, the duration or the page target; report worker deaths. True if a worker died."""
+    """Wait for Ctrl-C, the duration or the page target; restart crashed workers. True if a worker died.
+
+    A worker that exits is restarted after a back-off (RestartPolicy: 1 s doubling to 30 s, reset once
+    it ran a minute), and each death and restart is said on the console with the log tail, so a crash
+    is visible but does not stop the stack (issue #20: nothing else restarts them outside Kubernetes).
+    """
     began = time.monotonic()
     died: set[str] = set()
+    policies = {plan.name: RestartPolicy() for plan, _ in started}
+    restart_at: dict[str, float] = {}
     replay_reported = False
     next_status = began + 10.0
     while not stop.event.wait(0.5):
         now = time.monotonic()
         for plan, proc in started:
-            if plan.name not in died and proc.poll() is not None:
+            due = restart_at.get(plan.name)
+            if due is None and proc.poll() is not None:
                 died.add(plan.name)
-                _say(f"!! {plan.name} exited with code {proc.poll()}; last log lines:\n{proc.log_tail(20)}")
+                delay = policies[plan.name].next_delay(proc.ran_for_s())
+                restart_at[plan.name] = now + delay
+                _say(f"!! {plan.name} exited with code {proc.poll()}; restarting it in {delay:.0f} s "
+                     f"(restart #{proc.restarts + 1}); last log lines:\n{proc.log_tail(20)}")
+            elif due is not None and now >= due:
+                del restart_at[plan.name]
+                try:
+                    proc.restart()
+                except OSError as exc:
+                    _say(f"!! {plan.name} could not be restarted: {exc}")
+                    continue
+                _say(f"restarted {plan.name} (pid {proc.pid}, restart #{proc.restarts})")
         if replay is not None and not replay_reported and replay.poll() is not None:
             replay_reported = True
             _say(f"replay finished (exit {replay.poll()}); the stack keeps running")
@@ -333,7 +353,8 @@ def _supervise(options: RunOptions, started: list[tuple[WorkerPlan, ManagedProce
         if now >= next_status:
             next_status = now + 10.0
             _say(f"[{now - began:5.0f} s] deliveries received: {pages}; {pages_summary(receiver.pages())}; "
-                 f"workers running: {sum(1 for _, p in started if p.running())}/{len(started)}")
+                 f"workers running: {sum(1 for _, p in started if p.running())}/{len(started)}"
+                 + (f"; restarts: {sum(p.restarts for _, p in started)}" if died else ""))
         if options.stop_after_pages is not None and pages >= options.stop_after_pages:
             _say(f"{pages} pages received: stopping (--stop-after-pages)")
             break

@@ -47,13 +47,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.coordinator.assignors.range import RangePartitionAssignor
-from kafka.errors import CommitFailedError, KafkaError
+from kafka.errors import CommitFailedError, KafkaError, KafkaTimeoutError
 from kafka.structs import OffsetAndMetadata
 from pydantic import ValidationError
 
+from detector.adapters.kafka_clients import Rebalance, close_producer, record_fields, restore_partition
 from detector.core.config import DetectorConfig
 from detector.core.engine import DetectorEngine
 from detector.core.fast_decode import observation_fields
@@ -64,7 +65,7 @@ from schemas import CareEvent, Observation, PatientEvent, Topics, decode_event, 
 from schemas.dead_letter import DeadLetter
 from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.kafka.consumer import make_consumer
-from sepsis_alert.kafka.errors import KafkaUnavailableError
+from sepsis_alert.kafka.errors import KafkaPlumbingError, KafkaUnavailableError
 from sepsis_alert.ops.kafka_lag import ConsumerLag
 from sepsis_alert.ops.readiness import ReadinessRegistry
 
@@ -72,6 +73,11 @@ __all__ = ["READINESS_CHECKS", "DetectorStream", "StreamTopics", "restore_partit
 
 READINESS_CHECKS = ("kafka_connected", "partitions_assigned", "state_restored")
 """What /readyz of a detector waits for: the broker answered, partitions are assigned, their state restored."""
+RETRY_MIN_S = 1.0
+RETRY_MAX_S = 15.0
+"""Back-off (seconds) between attempts to reconnect after a Kafka failure: doubles from MIN to MAX."""
+CLOSE_TIMEOUT_MS = 2_000
+"""Longest wait (milliseconds) for a consumer to leave its group or commit when closing (broker may be down)."""
 
 log = logging.getLogger(__name__)
 
@@ -90,43 +96,6 @@ class StreamTopics:
     def inputs(self) -> tuple[str, str, str]:
         """The input topics, in the order of PatientState.positions."""
         return (self.observations, self.patient_events, self.care_events)
-
-
-def restore_partition(settings: KafkaSettings, state_topic: str, partition: int,
-                      timeout_s: float = 60.0) -> dict[str, bytes | None]:
-    """Read one changelog partition from the beginning to its current end; newest value per key (None =
-    tombstone). Raises KafkaUnavailableError if the end is not reached within `timeout_s` seconds."""
-    consumer = make_consumer(settings, None, max_partition_fetch_bytes=8 * 1024 * 1024,
-                             fetch_max_bytes=64 * 1024 * 1024, max_poll_records=50_000)
-    try:
-        tp = TopicPartition(state_topic, partition)
-        consumer.assign([tp])
-        consumer.seek_to_beginning(tp)
-        end = consumer.end_offsets([tp])[tp]
-        latest: dict[str, bytes | None] = {}
-        deadline = time.monotonic() + timeout_s
-        while consumer.position(tp) < end:
-            if time.monotonic() > deadline:
-                raise KafkaUnavailableError(f"restoring {state_topic}[{partition}] did not reach offset {end} "
-                                            f"in {timeout_s} s")
-            for records in consumer.poll(timeout_ms=500).values():
-                for record in records:
-                    if record.key is not None:
-                        latest[record.key.decode()] = record.value
-        return latest
-    finally:
-        consumer.close(autocommit=False)
-
-
-class _Rebalance(ConsumerRebalanceListener):
-    def __init__(self, stream: DetectorStream) -> None:
-        self.stream = stream
-
-    def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        self.stream._revoke({tp.partition for tp in revoked})
-
-    def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        self.stream._assign({tp.partition for tp in assigned})
 
 
 class DetectorStream:
@@ -156,6 +125,12 @@ class DetectorStream:
         self._uncommitted: dict[TopicPartition, OffsetAndMetadata] | None = None  # last async commit in flight
         self._consumer: KafkaConsumer | None = None
         self._producer: KafkaProducer | None = None
+        self._stop = threading.Event()
+        # Reconnection attempts give up after 3 s, so a stop request is never held up longer by a bootstrap.
+        self._connect = settings.model_copy(update={"bootstrap_timeout_ms": min(settings.bootstrap_timeout_ms,
+                                                                                3_000)})
+        self.failures = 0
+        """How many times the stream lost Kafka and restarted its clients (run())."""
         self.readiness = readiness if readiness is not None else ReadinessRegistry()
         self.readiness.register(*READINESS_CHECKS)
         if consumer_lag is None:
@@ -170,16 +145,20 @@ class DetectorStream:
     def start(self) -> None:
         """Connect and join the group (partitions arrive with the first polls)."""
         tune_gc()  # benchmarks/bench_detector.py Kafka figure: about 7 % more observations per second
-        self._producer = KafkaProducer(**self.settings.producer_kwargs(), acks="all", enable_idempotence=True,
-                                       linger_ms=5, batch_size=256 * 1024, allow_auto_create_topics=False)
-        consumer = make_consumer(self.settings, self.group_id, (), max_poll_records=self.max_poll_records,
+        # Not idempotent: kafka-python 3.0.12's idempotent producer can wedge after an outage
+        # (sepsis_alert/kafka/producer.py); alerts carry deterministic ids and states are keyed, so a
+        # retried duplicate is harmless. One request in flight keeps each partition in order.
+        self._producer = KafkaProducer(**self._connect.producer_kwargs(), acks="all", enable_idempotence=False,
+                                       max_in_flight_requests_per_connection=1, linger_ms=5,
+                                       batch_size=256 * 1024, allow_auto_create_topics=False)
+        consumer = make_consumer(self._connect, self.group_id, (), max_poll_records=self.max_poll_records,
                                  partition_assignment_strategy=[RangePartitionAssignor],
                                  max_poll_interval_ms=300_000, fetch_max_bytes=32 * 1024 * 1024,
                                  max_partition_fetch_bytes=4 * 1024 * 1024,
                                  # a detector that joined before its topics' metadata reached it was assigned
                                  # nothing; refreshing metadata often makes it rejoin within seconds, not 5 min
                                  metadata_max_age_ms=10_000)
-        consumer.subscribe(topics=list(self.topics.inputs()), listener=_Rebalance(self))
+        consumer.subscribe(topics=list(self.topics.inputs()), listener=Rebalance(self))
         self._consumer = consumer
         # The producer's bootstrap answered (the constructor raises NoBrokersAvailable otherwise).
         self.readiness.set("kafka_connected", True, self.settings.bootstrap_servers)
@@ -187,31 +166,74 @@ class DetectorStream:
         self.readiness.set("state_restored", False, "no partitions assigned yet")
 
     def run(self, stop: threading.Event | None = None) -> None:
-        """Poll and process until `stop` is set. Infrastructure errors propagate (the process restarts)."""
-        if self._consumer is None:
-            self.start()
-        stop = stop or threading.Event()
+        """Poll and process until `stop` is set, riding out broker outages.
+
+        A Kafka error anywhere in a batch (poll, rebalance restore, publish, offsets) does not end the
+        process (issue #20): the stream tears its clients down, forgets its partitions' state (it is in
+        the changelog; unflushed work is re-read from the committed offsets and skipped where the
+        restored state already reflects it, module docstring) and starts again after a back-off of
+        RETRY_MIN_S doubling to RETRY_MAX_S. Readiness says not-ready meanwhile. `stop` interrupts the
+        back-off at once.
+        """
+        stop = self._stop = stop or threading.Event()
+        delay = RETRY_MIN_S
         while not stop.is_set():
             try:
+                if self._consumer is None:
+                    self.start()
                 self.poll_once()
-            except KafkaUnavailableError as exc:
-                self.readiness.set("kafka_connected", False, type(exc.__cause__ or exc).__name__)
-                raise
+            except (KafkaError, KafkaPlumbingError, OSError) as exc:
+                reason = type(exc.__cause__ or exc).__name__
+                self.readiness.set("kafka_connected", False, f"{reason}; retrying in {delay:.0f} s")
+                self.failures += 1
+                log.warning("detector lost Kafka (%s); restarting its clients in %.1f s (failure #%d)", reason,
+                            delay, self.failures)
+                self._reset()
+                stop.wait(delay)
+                delay = min(RETRY_MAX_S, delay * 2)
+            else:
+                delay = RETRY_MIN_S
+
+    def _reset(self) -> None:
+        """Drop the clients and every owned partition's state, as a restarted process would (bounded time)."""
+        consumer, self._consumer = self._consumer, None
+        producer, self._producer = self._producer, None
+        self._uncommitted = None
+        if consumer is not None:
+            try:
+                consumer.close(autocommit=False, timeout_ms=CLOSE_TIMEOUT_MS)
+            except Exception as exc:  # a consumer that cannot leave the group cleanly is dropped anyway
+                log.warning("detector consumer close failed: %s", type(exc).__name__)
+        if producer is not None:
+            close_producer(producer)
+        for key in list(self.partition_of):
+            self.engine.drop(key)
+        self.partition_of.clear()
+        self.owned = set()
+        self.engine.changed_keys()  # nothing of the dropped state is to be published
+        self.engine.removed_keys()
+        self._end_offsets.clear()
+        self._set_gauges()
+        self.readiness.set("partitions_assigned", False, "reconnecting to Kafka")
+        self.readiness.set("state_restored", False, "reconnecting to Kafka")
 
     def close(self) -> None:
         """Leave the group and release connections (nothing uncommitted is lost: input is re-delivered)."""
         if self._consumer is not None and self._uncommitted is not None:
             try:  # the last batch was flushed: commit it so a successor does not re-read it
-                self._consumer.commit(self._uncommitted)
+                self._consumer.commit(self._uncommitted, timeout_ms=CLOSE_TIMEOUT_MS)
             except (CommitFailedError, KafkaError, AssertionError) as exc:
                 log.warning("detector final offset commit failed (%s); input will be re-delivered and skipped",
                             type(exc).__name__)
             self._uncommitted = None
         if self._consumer is not None:
-            self._consumer.close(autocommit=False)
+            try:
+                self._consumer.close(autocommit=False, timeout_ms=CLOSE_TIMEOUT_MS)
+            except Exception as exc:
+                log.warning("detector consumer close failed: %s", type(exc).__name__)
             self._consumer = None
         if self._producer is not None:
-            self._producer.close(timeout=5)
+            close_producer(self._producer)
             self._producer = None
 
     # ------------------------------------------------------------------ rebalance
@@ -315,7 +337,7 @@ class DetectorStream:
                         fields = observation_fields(record.value, time_cache)
                     except Exception:  # a checker bug must not stop the stream: the schema decides below
                         log.exception("detector fast decode failed; using the full schema",
-                                      extra=_record_fields(record, None))
+                                      extra=record_fields(record, None))
                 if fields is not None:
                     key = fields.patient_key
                     state = patients.get(key)
@@ -327,7 +349,7 @@ class DetectorStream:
                         # emitted_at follows the 13 fields positionally (no keyword dict per record)
                         produced = process_fields(*fields, now)
                     except Exception as exc:  # a detector bug must not stop the stream: dead-letter and go on
-                        log.exception("detector failed on a record; dead-lettered", extra=_record_fields(record, key))
+                        log.exception("detector failed on a record; dead-lettered", extra=record_fields(record, key))
                         dead.append(self._dead_letter(record, "detector_error", type(exc).__name__, now, key))
                         continue
                     if produced:
@@ -359,7 +381,7 @@ class DetectorStream:
                 try:
                     alerts.extend(engine.process(event, now))
                 except Exception as exc:  # a detector bug must not stop the stream: dead-letter and go on
-                    log.exception("detector failed on a record; dead-lettered", extra=_record_fields(record, key))
+                    log.exception("detector failed on a record; dead-lettered", extra=record_fields(record, key))
                     dead.append(self._dead_letter(record, "detector_error", type(exc).__name__, now, key))
                     continue
                 state = patients.get(key)
@@ -398,7 +420,7 @@ class DetectorStream:
         # session omits unchanged (e.g. empty) partitions, so it can stay unknown: ask the broker once.
         unknown = [tp for tp in control if consumer.highwater(tp) is None and tp not in self._end_offsets]
         if unknown:
-            self._end_offsets.update(consumer.end_offsets(unknown))
+            self._end_offsets.update(consumer.end_offsets(unknown, timeout_ms=CLOSE_TIMEOUT_MS))
         held: set[int] = set()
         for tp in control:
             highwater = consumer.highwater(tp)
@@ -452,7 +474,7 @@ class DetectorStream:
                 producer.send(self.topics.dead_letter, key=letter.kafka_key(), value=letter.to_json_bytes())
                 self.metrics.dead_letters.labels(letter.error_code).inc()
             if alerts or dead:  # nothing sent, nothing to wait for
-                producer.flush(timeout=self.flush_timeout_s)
+                self._flush(producer)
             for key in engine.changed_keys():
                 data = engine.export_state(key)
                 partition = self.partition_of.get(key)
@@ -462,21 +484,27 @@ class DetectorStream:
                 partition = self.partition_of.pop(key, None)
                 if partition is not None and key not in engine.patients:
                     producer.send(self.topics.state, key=key.encode(), value=None, partition=partition)
-            producer.flush(timeout=self.flush_timeout_s)
+            self._flush(producer)
         except KafkaError as exc:
             raise KafkaUnavailableError(f"detector could not publish a batch: {exc!r}") from exc
+
+    def _flush(self, producer: KafkaProducer) -> None:
+        """producer.flush, at most `flush_timeout_s`, in 1 s slices so a stop request (SIGTERM during an
+        outage) ends the wait at once; the batch is then not committed and is re-read by the successor."""
+        deadline = time.monotonic() + self.flush_timeout_s
+        while True:
+            try:
+                producer.flush(timeout=max(0.0, min(1.0, deadline - time.monotonic())))
+                return
+            except KafkaTimeoutError:
+                if time.monotonic() >= deadline or self._stop.is_set():
+                    raise
 
     def _dead_letter(self, record: ConsumerRecord, code: str, message: str, now: datetime,
                      patient_key: str | None = None) -> DeadLetter:
         """A dead letter for `record`, logged with its coordinates (never its body)."""
         key = patient_key or (record.key.decode(errors="replace") if record.key else None)
-        log.warning("detector dead-lettered a record: %s", code, extra={**_record_fields(record, key),
+        log.warning("detector dead-lettered a record: %s", code, extra={**record_fields(record, key),
                                                                          "reason": code})
         return DeadLetter.for_payload(record.value or b"", source="detector", worker="detector", error_code=code,
                                       error_message=message[:2000], received_at=now, patient_key=key)
-
-
-def _record_fields(record: ConsumerRecord, patient_key: str | None) -> dict[str, object]:
-    """Structured log fields naming one input record: topic, partition, offset and patient key (no body)."""
-    return {"topic": record.topic, "partition": record.partition, "offset": record.offset,
-            "patient_key": patient_key}

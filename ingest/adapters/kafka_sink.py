@@ -38,7 +38,7 @@ import hashlib
 import json
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -202,7 +202,7 @@ class KafkaEventSink:
         `deadline`: writing again then could store a second copy.
         """
         pending = [f for f in earlier.futures if f is not None]
-        if not await _settled(pending, deadline):
+        if not await _settled(pending, deadline, self.producer.check_stuck):
             self._remember(key, earlier)
             raise KafkaUnavailableError("an earlier attempt to store this message is still undecided; retransmit",
                                         total=len(records))
@@ -247,9 +247,15 @@ def _succeeded(future: FutureRecordMetadata) -> bool:
     return bool(future.is_done and future.succeeded())
 
 
-async def _settled(futures: list[FutureRecordMetadata], deadline: float) -> bool:
-    """Wait (without blocking the loop) until every future is done, at most until `deadline` (monotonic s)."""
+async def _settled(futures: list[FutureRecordMetadata], deadline: float,
+                   check_stuck: Callable[[], bool]) -> bool:
+    """Wait (without blocking the loop) until every future is done, at most until `deadline` (monotonic s).
+
+    `check_stuck` (EventProducer.check_stuck) fails the futures of a wedged producer, so an earlier
+    attempt is never "undecided" for longer than the producer's stuck bound.
+    """
     while not all(f.is_done for f in futures):
+        check_stuck()
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return False

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,7 +27,15 @@ from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.kafka.consumer import make_consumer
 from sepsis_alert.kafka.errors import TopicNotFoundError
 
-__all__ = ["AlertRecord", "AlertSource"]
+__all__ = ["CLOSE_TIMEOUT_MS", "COMMIT_TIMEOUT_MS", "AlertRecord", "AlertSource"]
+
+log = logging.getLogger("notifier.kafka")
+
+COMMIT_TIMEOUT_MS = 15_000
+"""Longest wait (milliseconds) for one offset commit: the client's default request timeout, so a slow but
+healthy broker is not reported as a failed commit (that turns readiness off until the next probe)."""
+CLOSE_TIMEOUT_MS = 2_000
+"""Longest wait (milliseconds) for the consumer to leave its group at shutdown."""
 
 
 @dataclass(frozen=True)
@@ -83,7 +92,10 @@ class AlertSource:
     def _poll(self, timeout_ms: int) -> dict:  # type: ignore[type-arg]
         batch = self._consumer.poll(timeout_ms=timeout_ms)
         if self._after_poll is not None:
-            self._after_poll(self._consumer)
+            try:
+                self._after_poll(self._consumer)
+            except Exception as exc:  # metrics / readiness bookkeeping must never lose a polled batch
+                log.warning("after-poll hook failed: %s", type(exc).__name__)
         return batch
 
     async def poll(self, timeout_ms: int) -> list[AlertRecord]:
@@ -108,11 +120,18 @@ class AlertSource:
         if not offsets:
             return
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._executor, lambda: self._consumer.commit(offsets))
+        # Bounded: with the broker down an unbounded commit would hold the consumer's only thread, and
+        # with it every later poll and the shutdown (issue #20). A failed commit raises; the caller
+        # keeps the records uncommitted (re-delivered and de-duplicated later).
+        await loop.run_in_executor(self._executor,
+                                   lambda: self._consumer.commit(offsets, timeout_ms=COMMIT_TIMEOUT_MS))
 
     def close(self) -> None:
+        """Leave the group and release the consumer; bounded (about CLOSE_TIMEOUT_MS) even with the broker down."""
         def _close() -> None:
-            self._consumer.close(autocommit=False)
+            self._consumer.close(autocommit=False, timeout_ms=CLOSE_TIMEOUT_MS)
 
-        self._executor.submit(_close).result(timeout=30)
-        self._executor.shutdown(wait=True)
+        try:
+            self._executor.submit(_close).result(timeout=CLOSE_TIMEOUT_MS / 1000 + COMMIT_TIMEOUT_MS / 1000 + 2)
+        finally:
+            self._executor.shutdown(wait=False)

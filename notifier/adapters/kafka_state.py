@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from kafka import KafkaConsumer
+from kafka.errors import KafkaError
 from pydantic import ValidationError
 
 from notifier.core.model import AckEvent, LogRecord, Notification, NotificationLogEntry
@@ -26,6 +27,7 @@ from schemas.dead_letter import DeadLetter
 from schemas.topics import Topics
 from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.kafka.consumer import assign_all, make_consumer
+from sepsis_alert.kafka.errors import KafkaPlumbingError, KafkaUnavailableError
 from sepsis_alert.kafka.producer import EventProducer, OutboundRecord
 
 if TYPE_CHECKING:
@@ -115,6 +117,8 @@ class StateTail:
         self._topics = tuple(self._parsers)
         self._log_topic = names.notification_log
         self._consumer: KafkaConsumer | None = None
+        self.poll_failures = 0
+        """How many tail polls failed with a Kafka error (broker unreachable)."""
 
     def _open(self) -> KafkaConsumer:
         # The broker answers a fetch as soon as one byte is there (fetch_min_bytes=1): a long wait costs no
@@ -138,7 +142,18 @@ class StateTail:
 
     def _poll(self, timeout_ms: int) -> list[StateRecord]:
         assert self._consumer is not None
-        return self._decode(self._consumer.poll(timeout_ms=timeout_ms))
+        try:
+            batch = self._consumer.poll(timeout_ms=timeout_ms)
+        except KafkaError as exc:
+            # The broker is away: keep tailing once it is back (the consumer reconnects by itself) instead
+            # of ending the tail loop; wait the poll time so a persistent error does not spin.
+            self.poll_failures += 1
+            if self.poll_failures == 1 or self.poll_failures % 50 == 0:
+                log.warning("state topics poll failed (%s; %d times so far)", type(exc).__name__,
+                            self.poll_failures)
+            time.sleep(timeout_ms / 1000)
+            return []
+        return self._decode(batch)
 
     def _decode(self, batch: dict) -> list[StateRecord]:  # type: ignore[type-arg]
         out: list[StateRecord] = []
@@ -172,12 +187,15 @@ class StateTail:
         return await loop.run_in_executor(self._executor, self._poll, timeout_ms)
 
     def close(self) -> None:
+        """Release the consumer; bounded (a few seconds) even with the broker down."""
         def _close() -> None:
             if self._consumer is not None:
-                self._consumer.close(autocommit=False)
+                self._consumer.close(autocommit=False, timeout_ms=2_000)
 
-        self._executor.submit(_close).result(timeout=30)
-        self._executor.shutdown(wait=True)
+        try:
+            self._executor.submit(_close).result(timeout=10)
+        finally:
+            self._executor.shutdown(wait=False)
 
 
 class KafkaLogSink:
@@ -190,6 +208,7 @@ class KafkaLogSink:
         self._echoes = echoes
         self._pending: list[tuple[str, bytes]] = []
         self._scheduled = False
+        self.drain_failures = 0
 
     async def append(self, entry: NotificationLogEntry) -> None:
         # Buffered, then handed to the producer a few milliseconds later in one go: one producer batch (and one
@@ -201,15 +220,39 @@ class KafkaLogSink:
         self._pending.append((entry.key, value))
         if not self._scheduled:
             self._scheduled = True
-            asyncio.get_running_loop().call_later(LOG_WRITE_DELAY_S, self.drain)
+            asyncio.get_running_loop().call_later(LOG_WRITE_DELAY_S, self._drain_soon)
 
     def drain(self) -> int:
-        """Hand every buffered entry to the producer now (not flushed); returns how many."""
+        """Hand every buffered entry to the producer now (not flushed); returns how many.
+
+        When the producer refuses an entry (broker unreachable past max_block_ms), that entry and the
+        ones after it stay buffered, in order, for the next drain, and KafkaUnavailableError is raised,
+        so the worker's flush-and-commit path does not commit past entries that are not in Kafka.
+        """
         self._scheduled = False
         pending, self._pending = self._pending, []
-        for key, value in pending:
-            self._producer.send(self._topic, key, value)
+        for i, (key, value) in enumerate(pending):
+            try:
+                self._producer.send(self._topic, key, value)
+            except KafkaPlumbingError as exc:
+                self._pending = pending[i:] + self._pending
+                self.drain_failures += 1
+                raise KafkaUnavailableError(f"{len(self._pending)} notification-log entries not handed to "
+                                            f"Kafka: {type(exc).__name__}") from exc
         return len(pending)
+
+    def _drain_soon(self) -> None:
+        """The delayed drain scheduled by `append` (an event-loop callback: must not raise)."""
+        try:
+            self.drain()
+        except KafkaUnavailableError as exc:
+            # Kept buffered; the next append or the worker's flush-and-commit drains them again.
+            log.warning("%s; kept for the next try", exc)
+
+    @property
+    def undrained(self) -> int:
+        """Entries buffered and not yet handed to the producer."""
+        return len(self._pending)
 
 
 class KafkaDeadLetters:

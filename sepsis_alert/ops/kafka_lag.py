@@ -20,6 +20,7 @@ Exported:
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -31,6 +32,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 __all__ = ["ConsumerLag", "lag_by_partition"]
 
 TopicPartitionKey = tuple[str, int]
+
+log = logging.getLogger(__name__)
 
 
 def lag_by_partition(positions: Mapping[TopicPartitionKey, int | None],
@@ -60,6 +63,8 @@ class ConsumerLag:
         self._lags: dict[TopicPartitionKey, int] = {}
         self._assigned = 0
         self._updated_at: float | None = None
+        self.failures = 0
+        """How many `update` calls could not read the consumer (e.g. broker unreachable)."""
         if registry is not None:
             registry.register(self)
 
@@ -73,18 +78,30 @@ class ConsumerLag:
     def update(self, consumer: Any) -> dict[TopicPartitionKey, int]:
         """Read positions and high-water marks from a kafka-python KafkaConsumer (call from its own thread).
 
-        Returns the lag per (topic, partition). Makes no network request: `highwater()` is what the
-        last fetch response reported and positions of assigned partitions are local state.
+        Returns the lag per (topic, partition). Makes no network request in the normal case:
+        `highwater()` is what the last fetch response reported and positions of assigned partitions
+        are local state. Never raises: metrics must not stop a worker. When the consumer cannot
+        answer (e.g. `position()` needs the broker during an outage and raises
+        KafkaConnectionError), the previous figures stay exported, the update timestamp does not
+        move (so the outage shows as a stale timestamp) and {} is returned.
         """
-        assignment = list(consumer.assignment())
-        positions: dict[TopicPartitionKey, int | None] = {}
-        highwaters: dict[TopicPartitionKey, int | None] = {}
-        for tp in assignment:
-            key = (tp.topic, tp.partition)
-            highwaters[key] = consumer.highwater(tp)
-            # position() may block on a network lookup when the position is unknown; only ask
-            # once a fetch has happened (highwater known), when the position is known too.
-            positions[key] = consumer.position(tp) if highwaters[key] is not None else None
+        try:
+            assignment = list(consumer.assignment())
+            positions: dict[TopicPartitionKey, int | None] = {}
+            highwaters: dict[TopicPartitionKey, int | None] = {}
+            for tp in assignment:
+                key = (tp.topic, tp.partition)
+                highwaters[key] = consumer.highwater(tp)
+                # position() may block on a network lookup when the position is unknown; only ask
+                # once a fetch has happened (highwater known), when the position is known too.
+                # timeout_ms=0: a lookup that is needed anyway must not hold up the poll loop.
+                positions[key] = consumer.position(tp, timeout_ms=0) if highwaters[key] is not None else None
+        except Exception as exc:  # KafkaError, AssertionError on a revoked partition, ...: keep the old figures
+            self.failures += 1
+            if self.failures == 1 or self.failures % 100 == 0:
+                log.warning("consumer lag of group %s not updated (%s; %d times so far)", self.group,
+                            type(exc).__name__, self.failures)
+            return {}
         lags = lag_by_partition(positions, highwaters)
         self.set(lags, len(assignment))
         return lags

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-__all__ = ["ManagedProcess", "http_status", "tail"]
+__all__ = ["ManagedProcess", "RestartPolicy", "http_status", "tail"]
 
 _PR_SET_PDEATHSIG = 1
 
@@ -50,6 +50,29 @@ def http_status(url: str, timeout_s: float = 2.0) -> int | None:
 
 
 @dataclass
+class RestartPolicy:
+    """Back-off between restarts of a crashed child: `base_s`, doubling up to `max_s` seconds.
+
+    A child that ran at least `stable_after_s` seconds before it died starts the sequence again at
+    `base_s` (it was healthy; the crash is new), so a worker that keeps crashing at start-up is
+    restarted ever more slowly while one that fails once a day comes back at once.
+    """
+
+    base_s: float = 1.0
+    max_s: float = 30.0
+    stable_after_s: float = 60.0
+    _failures: int = field(default=0, init=False)
+
+    def next_delay(self, ran_for_s: float) -> float:
+        """Seconds to wait before restarting a child that died after running `ran_for_s` seconds."""
+        if ran_for_s >= self.stable_after_s:
+            self._failures = 0
+        delay = min(self.max_s, self.base_s * 2 ** self._failures)
+        self._failures += 1
+        return delay
+
+
+@dataclass
 class ManagedProcess:
     """One child process whose stdout and stderr go to `log_path` (appended)."""
 
@@ -60,6 +83,8 @@ class ManagedProcess:
     cwd: Path | None = None
     _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     started_at: float | None = field(default=None, init=False)
+    restarts: int = field(default=0, init=False)
+    """How many times `restart` started it again."""
 
     def start(self) -> None:
         """Start the process (environment = ours + `env`). Raises OSError if it cannot be executed."""
@@ -73,6 +98,16 @@ class ManagedProcess:
                 preexec_fn=_die_with_parent,
             )
         self.started_at = time.monotonic()
+
+    def restart(self) -> None:
+        """Start it again after it exited (its process group is cleared first); counts `restarts`."""
+        self.stop(5.0)
+        self.restarts += 1
+        self.start()
+
+    def ran_for_s(self) -> float:
+        """Seconds since the last start (0 before any start)."""
+        return time.monotonic() - self.started_at if self.started_at is not None else 0.0
 
     @property
     def pid(self) -> int | None:

@@ -1,10 +1,13 @@
-"""Kafka stopped for ~30 s while HL7 v2 (MLLP) and FHIR senders keep sending to the real worker processes.
+"""Kafka stopped for ~30 s (or SIGKILLed) while HL7 v2 (MLLP) and FHIR senders keep sending to the real workers.
 
 An interface engine resends a message until it gets AA; a FHIR client retries on 503 (after Retry-After).
 Proved here: during the outage nobody gets AA / 2xx for something not stored (the outage is seen as AE /
 no ACK and as 503 with Retry-After); after it, every accepted message is in Kafka exactly once (raw topic
-and canonical observations), retransmissions included; and both workers recovered on their own (same
-process, never restarted). Uses a private broker so that the session broker is not disturbed.
+and canonical observations), retransmissions included; and every worker healed on its own (issue #20:
+same process, never restarted): each HL7 sender gets AA again within seconds of the broker's return,
+/readyz of ingest-hl7, ingest-fhir, detect and notify went not-ready during the outage and ready again,
+and the detector (and notifier) survived and consumed every observation. Uses a private broker so that
+the session broker is not disturbed.
 """
 
 from __future__ import annotations
@@ -26,9 +29,10 @@ from sepsis_alert.kafka.broker import LocalBroker, free_port
 from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.kafka.consumer import read_all
 from sepsis_alert.kafka.topics import ensure_topics
+from sepsis_alert.runner import notifier_config
 from tests.adversarial.messages import observation, unique, vitals_oru
 from tests.adversarial.servers import ack_code
-from tests.faults.procs import WorkerProcess, wait_until
+from tests.faults.procs import HttpReceiver, WorkerProcess, group_lag, wait_until
 from tests.ingest.adapters.harness import MllpClient
 
 pytestmark = pytest.mark.integration
@@ -36,6 +40,10 @@ pytestmark = pytest.mark.integration
 OUTAGE_S = 30.0
 MESSAGES = 40
 """Per sender; paced so that sending spans the outage."""
+HL7_SENDERS = 4
+RECOVERY_S = 20.0
+"""Each HL7 sender must get AA again within this many seconds of the broker answering (2-core machine)."""
+READY_WORKERS = ("ingest-hl7", "ingest-fhir", "detect", "notify")
 PACE_S = 1.0
 TOKEN = "outage-" + uuid.uuid4().hex
 
@@ -44,6 +52,8 @@ TOKEN = "outage-" + uuid.uuid4().hex
 class SenderLog:
     accepted: list[str] = field(default_factory=list)
     """ids answered AA / 2xx, in order."""
+    accepted_at: list[float] = field(default_factory=list)
+    """monotonic time of each acceptance."""
     refusals: Counter[str] = field(default_factory=Counter)
     """how the outage showed: AE, AR, no-ack, 503, ..."""
     bad_successes: list[str] = field(default_factory=list)
@@ -70,6 +80,7 @@ def _hl7_sender(port: int, messages: list[tuple[str, bytes]], log: SenderLog, st
                 continue
             if code == "AA":
                 log.accepted.append(control_id)
+                log.accepted_at.append(time.monotonic())
                 break
             log.refusals[code] += 1
             time.sleep(1.0)
@@ -117,66 +128,142 @@ def _wait_port(port: int, process: WorkerProcess) -> None:
     assert process.alive, f"{process.name} exited\n{process.log_tail()}"
 
 
-def test_broker_outage_during_hl7_and_fhir_ingest(own_broker: LocalBroker, tmp_path: Path) -> None:
+@dataclass
+class ReadinessLog:
+    """/readyz answers of each worker over time: (monotonic s, HTTP status or 0 when nothing answered)."""
+
+    samples: dict[str, list[tuple[float, int]]] = field(default_factory=dict)
+
+    def watch(self, urls: dict[str, str], stop: threading.Event) -> None:
+        with httpx.Client(timeout=2) as client:
+            while not stop.is_set():
+                for name, url in urls.items():
+                    try:
+                        status = client.get(url).status_code
+                    except httpx.HTTPError:
+                        status = 0
+                    self.samples.setdefault(name, []).append((time.monotonic(), status))
+                stop.wait(0.5)
+
+    def seen(self, name: str, start: float, end: float, ready: bool) -> bool:
+        return any(start <= t <= end and (status == 200) == ready for t, status in self.samples.get(name, []))
+
+
+def _ops_port(process: WorkerProcess) -> int:
+    return int(process.env["SEPSIS_OPS_PORT"])
+
+
+def _workers(bootstrap: str, tmp_path: Path) -> tuple[list[WorkerProcess], int, int, HttpReceiver]:
+    """ingest-hl7, ingest-fhir, detect and notify on `bootstrap`, each with its own ops port."""
+    mllp_port, fhir_port, api_port, receiver_port = free_port(), free_port(), free_port(), free_port()
+    receiver = HttpReceiver(receiver_port, "outage-secret").up()
+    config = tmp_path / "notifier.yaml"
+    config.write_text(notifier_config(f"http://127.0.0.1:{receiver_port}", "outage-secret"))
+    base = {"SEPSIS_KAFKA_BOOTSTRAP_SERVERS": bootstrap, "SEPSIS_FHIR_TOKENS": TOKEN}
+    args = {"ingest-hl7": ["ingest-hl7", "--port", str(mllp_port)],
+            "ingest-fhir": ["ingest-fhir", "--port", str(fhir_port)],
+            "detect": ["detect"],
+            "notify": ["notify", "--config", str(config), "--api-port", str(api_port)]}
+    extra = {"notify": {"SEPSIS_NOTIFIER_PUBLIC_BASE_URL": f"http://127.0.0.1:{api_port}"}}
+    workers = [WorkerProcess(name, argv, {**base, "SEPSIS_OPS_PORT": str(free_port()), **extra.get(name, {})},
+                             tmp_path) for name, argv in args.items()]
+    return workers, mllp_port, fhir_port, receiver
+
+
+def _outage(own_broker: LocalBroker, tmp_path: Path, *, crash: bool, outage_s: float, messages: int,
+            hl7_senders: int, check_ready: tuple[str, ...] = READY_WORKERS) -> None:
     kafka = KafkaSettings(bootstrap_servers=own_broker.bootstrap)
     ensure_topics(kafka)
-    env = {"SEPSIS_KAFKA_BOOTSTRAP_SERVERS": own_broker.bootstrap, "SEPSIS_FHIR_TOKENS": TOKEN}
-    mllp_port, fhir_port = free_port(), free_port()
-    hl7 = WorkerProcess("ingest-hl7", ["ingest-hl7", "--port", str(mllp_port)], env, tmp_path)
-    fhir = WorkerProcess("ingest-fhir", ["ingest-fhir", "--port", str(fhir_port)], env, tmp_path)
+    workers, mllp_port, fhir_port, receiver = _workers(own_broker.bootstrap, tmp_path)
+    hl7, fhir, detect, notify = workers
     tag = uuid.uuid4().hex[:6]
-    hl7_messages = [(cid, vitals_oru(control_id=cid, mrn=f"OUT{tag}{i}"))
-                    for i, cid in enumerate(unique("OUT") for _ in range(MESSAGES))]
+    hl7_messages = [[(cid, vitals_oru(control_id=cid, mrn=f"OUT{tag}{n}x{i}"))
+                     for i, cid in enumerate(unique("OUT") for _ in range(messages))] for n in range(hl7_senders)]
     fhir_bodies = [(f"out-{tag}-{i}", json.dumps(observation(rid=f"out-{tag}-{i}", patient=f"out-{tag}-p{i}")).encode())
-                   for i in range(MESSAGES)]
-    hl7_log, fhir_log = SenderLog(), SenderLog()
+                   for i in range(messages)]
+    hl7_logs, fhir_log = [SenderLog() for _ in range(hl7_senders)], SenderLog()
+    readiness = ReadinessLog()
     stop = threading.Event()
-    senders = [threading.Thread(target=_hl7_sender, args=(mllp_port, hl7_messages, hl7_log, stop), daemon=True),
-               threading.Thread(target=_fhir_sender, args=(f"http://127.0.0.1:{fhir_port}", fhir_bodies, fhir_log,
-                                                            stop), daemon=True)]
+    senders = [threading.Thread(target=_hl7_sender, args=(mllp_port, msgs, log, stop), daemon=True)
+               for msgs, log in zip(hl7_messages, hl7_logs, strict=True)]
+    senders.append(threading.Thread(target=_fhir_sender, args=(f"http://127.0.0.1:{fhir_port}", fhir_bodies,
+                                                                fhir_log, stop), daemon=True))
+    watcher = threading.Thread(target=readiness.watch, args=(
+        {w.name: f"http://127.0.0.1:{_ops_port(w)}/readyz" for w in workers}, stop), daemon=True)
     try:
-        hl7.start()
-        fhir.start()
+        for worker in workers:
+            worker.start()
         _wait_port(mllp_port, hl7)
         _wait_port(fhir_port, fhir)
+        watcher.start()
+        for worker in workers:
+            wait_until(lambda w=worker: readiness.seen(w.name, 0, time.monotonic(), ready=True) or not w.alive,  # type: ignore[misc]
+                       120, f"{worker.name} ready\n{worker.log_tail()}")
         for thread in senders:
             thread.start()
-        wait_until(lambda: len(hl7_log.accepted) >= 3 and len(fhir_log.accepted) >= 3, 120,
+        wait_until(lambda: min(len(log.accepted) for log in [*hl7_logs, fhir_log]) >= 3, 120,
                    f"traffic before the outage\n{hl7.log_tail()}\n{fhir.log_tail()}")
-        own_broker.stop()
-        accepted_before = (len(hl7_log.accepted), len(fhir_log.accepted))
-        time.sleep(OUTAGE_S)
-        accepted_during = (len(hl7_log.accepted) - accepted_before[0], len(fhir_log.accepted) - accepted_before[1])
+        if crash:
+            own_broker.kill()
+        else:
+            own_broker.stop()
+        down = time.monotonic()
+        accepted_before = [len(log.accepted) for log in [*hl7_logs, fhir_log]]
+        time.sleep(outage_s)
+        accepted_during = [len(log.accepted) - n for log, n in zip([*hl7_logs, fhir_log], accepted_before,
+                                                                     strict=True)]
         own_broker.start(180)
+        up = time.monotonic()
         for thread in senders:
-            thread.join(MESSAGES * (PACE_S + 1) + 240)
+            thread.join(messages * (PACE_S + 1) + 240)
         assert not any(t.is_alive() for t in senders), "senders did not finish after the broker came back"
-        assert hl7.alive and fhir.alive, "a worker died during the outage"
-        assert hl7.starts == 1 and fhir.starts == 1
+        dead = [w.name for w in workers if not w.alive or w.starts != 1]
+        assert dead == [], f"died or restarted during the outage: {dead}\n" + "\n".join(
+            w.log_tail(1500) for w in workers if w.name in dead)
+        # the detector consumed every observation, in the same process
+        inputs = [Topics.OBSERVATIONS, Topics.PATIENT_EVENTS, Topics.CARE_EVENTS]
+        wait_until(lambda: group_lag(kafka, "sepsis-detector", inputs) == 0 or not detect.alive, 120,
+                   f"the detector to consume everything\n{detect.log_tail()}")
+        assert detect.alive and notify.alive, f"{detect.log_tail()}\n{notify.log_tail()}"
+        end = time.monotonic()
     finally:
         stop.set()
-        hl7.stop()
-        fhir.stop()
+        for worker in workers:
+            worker.stop()
+        receiver.close()
 
-    # the outage was seen by both senders, and nothing was accepted while the broker was down
     problems: list[str] = []
-    if not hl7_log.refusals:
-        problems.append("the HL7 sender never noticed the outage")
+    # every HL7 sender got AA again within seconds of the broker's return (the worker healed by itself)
+    for n, log in enumerate(hl7_logs):
+        after = [t for t in log.accepted_at if t >= up]
+        if not after or after[0] - up > RECOVERY_S:
+            problems.append(f"HL7 sender {n}: first AA {after[0] - up if after else None} s after the broker "
+                            f"returned (bound {RECOVERY_S} s)")
+    # readiness went not-ready during the outage and ready again after it
+    for name in check_ready:
+        if not readiness.seen(name, down, up, ready=False):
+            problems.append(f"{name}: /readyz never said not-ready while the broker was down")
+        if not readiness.seen(name, up, end, ready=True):
+            problems.append(f"{name}: /readyz never said ready again after the broker returned")
+    # the outage was seen by the senders, and nothing was accepted while the broker was down
+    if not all(log.refusals for log in hl7_logs):
+        problems.append("an HL7 sender never noticed the outage")
     if fhir_log.refusals.get("503", 0) == 0:
         problems.append(f"no 503 during the outage: {dict(fhir_log.refusals)}")
     if fhir_log.retry_after_missing:
         problems.append("a 503 without Retry-After")
-    if accepted_during != (0, 0):
-        problems.append(f"accepted while Kafka was down (HL7, FHIR): {accepted_during}")
+    if any(accepted_during):
+        problems.append(f"accepted while Kafka was down (HL7 senders..., FHIR): {accepted_during}")
     problems += fhir_log.errors
-    if [c for c, _ in hl7_messages] != hl7_log.accepted or [r for r, _ in fhir_bodies] != fhir_log.accepted:
+    if (any([c for c, _ in msgs] != log.accepted for msgs, log in zip(hl7_messages, hl7_logs, strict=True))
+            or [r for r, _ in fhir_bodies] != fhir_log.accepted):
         problems.append("not every message was eventually accepted")
 
     # everything accepted is stored exactly once, retransmissions included
     raw_hl7: Counter[str] = Counter()
     for record in read_all(kafka, Topics.RAW_HL7, timeout_s=60):
         raw_hl7[dict(record.headers or []).get("source_message_id", b"").decode()] += 1
-    stored = {c: raw_hl7.get(c, 0) for c, _ in hl7_messages}
+    stored = {c: raw_hl7.get(c, 0) for msgs in hl7_messages for c, _ in msgs}
     if any(n != 1 for n in stored.values()):
         problems.append(f"HL7 raw records per accepted message != 1: {({c: n for c, n in stored.items() if n != 1})}")
     raw_fhir = Counter(json.loads(r.value).get("id") for r in read_all(kafka, Topics.RAW_FHIR, timeout_s=60))
@@ -192,7 +279,18 @@ def test_broker_outage_during_hl7_and_fhir_ingest(own_broker: LocalBroker, tmp_p
     if twice:
         problems.append(f"{len(twice)} observations stored more than once, e.g. {list(twice.items())[:3]}")
     distinct = Counter(source for source, _sid in observations)
-    if distinct.get("hl7v2", 0) != 6 * MESSAGES or distinct.get("fhir", 0) != MESSAGES:
-        problems.append(f"distinct observations per source {dict(distinct)}, expected hl7v2={6 * MESSAGES}, "
-                        f"fhir={MESSAGES}")
+    if distinct.get("hl7v2", 0) != 6 * messages * hl7_senders or distinct.get("fhir", 0) != messages:
+        problems.append(f"distinct observations per source {dict(distinct)}, expected "
+                        f"hl7v2={6 * messages * hl7_senders}, fhir={messages}")
     assert problems == [], "\n".join(problems)
+
+
+def test_broker_outage_during_hl7_and_fhir_ingest(own_broker: LocalBroker, tmp_path: Path) -> None:
+    _outage(own_broker, tmp_path, crash=False, outage_s=OUTAGE_S, messages=MESSAGES, hl7_senders=HL7_SENDERS)
+
+
+def test_broker_crash_and_restart_during_ingest(own_broker: LocalBroker, tmp_path: Path) -> None:
+    """SIGKILL: no clean shutdown, in-flight requests unanswered; shorter, and fewer messages."""
+    # the notifier's probe runs every 5 s (notifier/app.py): too coarse to be sure to see a 12 s outage
+    _outage(own_broker, tmp_path, crash=True, outage_s=12.0, messages=15, hl7_senders=2,
+            check_ready=("ingest-hl7", "ingest-fhir", "detect"))

@@ -35,6 +35,10 @@ class FakeProducer:
         self.futures.append(future)
         return future
 
+    def check_stuck(self) -> bool:
+        """EventProducer's watchdog: the sink asks it while waiting on earlier futures; these never wedge."""
+        return False
+
 
 def _sink(producer: FakeProducer) -> KafkaEventSink:
     return KafkaEventSink(producer, raw_topic="raw", timeout_s=0.3)  # type: ignore[arg-type]

@@ -54,3 +54,34 @@ def test_lag_from_a_real_consumer(kafka_settings: KafkaSettings, make_topic) -> 
         assert lag.update(consumer) == {(topic, 0): 0}
     finally:
         consumer.close(autocommit=False)
+
+
+class _ConsumerWithoutBroker:
+    """Stands in for a KafkaConsumer whose broker went away: position() raises as kafka-python's does."""
+
+    def __init__(self) -> None:
+        from kafka import TopicPartition
+
+        self.tp = TopicPartition("sepsis.observations", 0)
+
+    def assignment(self) -> set[object]:
+        return {self.tp}
+
+    def highwater(self, tp: object) -> int:
+        return 10
+
+    def position(self, tp: object, timeout_ms: int | None = None) -> int:
+        from kafka.errors import KafkaConnectionError
+
+        raise KafkaConnectionError("broker gone")
+
+
+def test_update_never_raises_and_keeps_the_last_figures() -> None:
+    # issue #20: the detector exited when position() raised KafkaConnectionError inside update()
+    registry = CollectorRegistry()
+    lag = ConsumerLag("g", registry, clock=lambda: 50.0)
+    lag.set({("sepsis.observations", 0): 4}, assigned=1)
+    assert lag.update(_ConsumerWithoutBroker()) == {}
+    assert lag.failures == 1
+    assert lag.total() == 4  # unchanged, and the timestamp did not move: the outage shows as staleness
+    assert registry.get_sample_value("sepsis_kafka_consumer_lag_updated_timestamp_seconds", {"group": "g"}) == 50.0

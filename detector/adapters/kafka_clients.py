@@ -1,0 +1,76 @@
+"""Kafka client helpers of the detector stream (detector/adapters/kafka_stream.py): restoring a changelog
+partition, the rebalance listener, a bounded producer close, log fields of a record."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from kafka import ConsumerRebalanceListener, KafkaProducer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+
+from sepsis_alert.kafka.config import KafkaSettings
+from sepsis_alert.kafka.consumer import make_consumer
+from sepsis_alert.kafka.errors import KafkaUnavailableError
+
+if TYPE_CHECKING:
+    from detector.adapters.kafka_stream import DetectorStream
+
+__all__ = ["Rebalance", "close_producer", "record_fields", "restore_partition"]
+
+
+def restore_partition(settings: KafkaSettings, state_topic: str, partition: int,
+                      timeout_s: float = 60.0) -> dict[str, bytes | None]:
+    """Read one changelog partition from the beginning to its current end; newest value per key (None =
+    tombstone). Raises KafkaUnavailableError if the end is not reached within `timeout_s` seconds."""
+    consumer = make_consumer(settings, None, max_partition_fetch_bytes=8 * 1024 * 1024,
+                             fetch_max_bytes=64 * 1024 * 1024, max_poll_records=50_000)
+    try:
+        tp = TopicPartition(state_topic, partition)
+        consumer.assign([tp])
+        consumer.seek_to_beginning(tp)
+        end = consumer.end_offsets([tp])[tp]
+        latest: dict[str, bytes | None] = {}
+        deadline = time.monotonic() + timeout_s
+        while consumer.position(tp) < end:
+            if time.monotonic() > deadline:
+                raise KafkaUnavailableError(f"restoring {state_topic}[{partition}] did not reach offset {end} "
+                                            f"in {timeout_s} s")
+            for records in consumer.poll(timeout_ms=500).values():
+                for record in records:
+                    if record.key is not None:
+                        latest[record.key.decode()] = record.value
+        return latest
+    finally:
+        consumer.close(autocommit=False)
+
+
+class Rebalance(ConsumerRebalanceListener):
+    """Restores a partition's state before its input is fetched; forgets revoked partitions' patients."""
+
+    def __init__(self, stream: DetectorStream) -> None:
+        self.stream = stream
+
+    def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        self.stream._revoke({tp.partition for tp in revoked})
+
+    def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        self.stream._assign({tp.partition for tp in assigned})
+
+
+def close_producer(producer: KafkaProducer, timeout_s: float = 2.0) -> None:
+    """Close within about `timeout_s` seconds even with the broker down (unsent records are dropped: their
+    input offsets were not committed, so it is re-read)."""
+    try:
+        producer.close(timeout=timeout_s)
+    except Exception:  # close() raises when it cannot flush in time: stop the sender thread instead
+        sender = getattr(producer, "_sender", None)
+        if sender is not None:
+            sender.force_close()
+            sender.join(timeout_s)
+
+
+def record_fields(record: ConsumerRecord, patient_key: str | None) -> dict[str, object]:
+    """Structured log fields naming one input record: topic, partition, offset and patient key (no body)."""
+    return {"topic": record.topic, "partition": record.partition, "offset": record.offset,
+            "patient_key": patient_key}
