@@ -81,6 +81,10 @@ __all__ = ["READINESS_CHECKS", "NotifierApp"]
 READINESS_CHECKS = ("kafka_connected", "partitions_assigned", "state_loaded")
 KAFKA_PROBE_INTERVAL_S = 5.0
 """How often (processing-time seconds) the readiness probe asks the cluster for metadata."""
+STOP_LOOPS_S = 6.0
+"""How long stop() lets the loops finish the batch in hand."""
+STOP_FLUSH_S = 3.0
+"""How long stop() waits for buffered log writes to reach the broker."""
 COMMIT_INTERVAL_S = 0.2
 """Longest time (monotonic seconds) between alert-offset commits while alerts keep coming."""
 
@@ -279,8 +283,10 @@ class NotifierApp:
             await asyncio.get_running_loop().run_in_executor(None, self.kafka_probe.stop)
         self.kafka_probe.report(False, "stopping")
         # Let the loops finish the batch in hand: cancelling between a 2xx and its log write would page twice.
+        # Bounded, so that SIGTERM ends the worker even while the broker is away (the log entries still buffered
+        # then are the at-least-once re-sends the receiver de-duplicates by key).
         if self._tasks:
-            await asyncio.wait(self._tasks, timeout=30)
+            await asyncio.wait(self._tasks, timeout=STOP_LOOPS_S)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -289,17 +295,19 @@ class NotifierApp:
         if self._server is not None and self._tasks_api is not None:
             self._server.should_exit = True
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._tasks_api, 10)
+                await asyncio.wait_for(self._tasks_api, 3)
         loop = asyncio.get_running_loop()
-        self.log_sink.drain()
-        await loop.run_in_executor(None, self.producer.flush, 10.0)
+        with contextlib.suppress(Exception):
+            self.log_sink.drain()
+            await loop.run_in_executor(None, self.producer.flush, STOP_FLUSH_S)
         # A close that fails or times out (stopped in the middle of the state load) must not turn a stop into a crash.
         for close in [c.close for c in (self._source, self._tail) if c is not None]:
             try:
                 await loop.run_in_executor(None, close)
             except Exception as exc:
                 log.warning("closing a Kafka consumer failed: %s", type(exc).__name__)
-        await loop.run_in_executor(None, self.producer.close, 5.0)
+        with contextlib.suppress(Exception):
+            await loop.run_in_executor(None, self.producer.close, 2.0)
         await self.http.aclose()
 
     # ------------------------------------------------------------------ loops
@@ -409,9 +417,12 @@ class NotifierApp:
             items = [Notification(alert=s.alert, receiver=s.receiver, route="escalation", escalation_policy=s.policy,
                                   tier=s.tier, received_at_s=now) for s in steps]
             await self._run(items)
-            self.log_sink.drain()
-            loop = asyncio.get_running_loop()
-            await loop.run_in_executor(None, self.producer.flush, 30.0)
+            try:
+                self.log_sink.drain()
+                await asyncio.get_running_loop().run_in_executor(None, self.producer.flush, 30.0)
+            except Exception as exc:  # a broker outage must not end the escalation timers for good
+                self.kafka_probe.report(False, f"escalation flush failed: {type(exc).__name__}")
+                log.error("OPS ALERT: flushing escalation log entries failed: %s", type(exc).__name__)
 
     async def _tail_loop(self) -> None:
         assert self._tail is not None
