@@ -119,9 +119,9 @@ DEFAULT_TRIGGER_LEVELS: dict[str, int] = {
 }
 """Ladder level each classic trigger raises the patient to (docs/paging.md has the measurement behind it).
 
-§3.4 puts NEWS2 >= 7 at level 3; on set A it added 5 % sensitivity for 12 % more patients paged, a worse trade
-than the learned score's own (§3.6 lets measurement overrule §3.4), so it is level 2: a reason and a console
-flag, not a page. The septic-shock signs stay at level 4 (§3.6: they always reach a person)."""
+§3.4 puts NEWS2 >= 7 at level 3; on set A it added 8 points of sensitivity for 19 points more patients
+paged, a worse trade than the learned score's own (§3.6 lets measurement overrule §3.4), so it is level 2: a
+reason and a console flag, not a page. The septic-shock signs stay at level 4 (§3.6: they always reach a person)."""
 SHOCK_SIGNS: tuple[str, ...] = ("septic_shock", "lactate", "shock_index")
 """Level-4 triggers a configuration may not lower (clinical-scores.md §3.6)."""
 
