@@ -8,6 +8,7 @@ import sys
 
 from pydantic import ValidationError
 
+from sepsis_alert.cli_types import tcp_port
 from sepsis_alert.ops.settings import add_ops_arguments
 
 __all__ = ["register"]
@@ -45,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "other settings from SEPSIS_FHIR_*, SEPSIS_INGEST_* and SEPSIS_KAFKA_* variables.",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8080, help="TCP port (default 8080)")
+    p.add_argument("--port", type=tcp_port, default=8080, help="TCP port (default 8080)")
     p.add_argument("--dev", action="store_true", help="local development: no authentication")
     add_ops_arguments(p, "ingest-fhir")
     p.set_defaults(func=_run)

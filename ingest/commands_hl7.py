@@ -29,6 +29,7 @@ from ingest.config import IngestSettings
 from ingest.core.errors import InputRejected
 from ingest.core.hl7v2 import Hl7Normaliser, read_ack_header, split_messages
 from ingest.core.result import ClinicalEvent, Normalised
+from sepsis_alert.cli_types import tcp_port
 from sepsis_alert.ops.redaction import Redactor
 from sepsis_alert.ops.settings import add_ops_arguments
 
@@ -54,7 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = subparsers.add_parser("ingest-hl7", help="run the HL7 v2 MLLP listener (writes to Kafka, ACKs after acks=all)")
     p.add_argument("--host", default=None, help="address to bind (default 127.0.0.1, or SEPSIS_HL7_MLLP__HOST)")
-    p.add_argument("--port", type=int, default=None, help="TCP port (default 2575, or SEPSIS_HL7_MLLP__PORT)")
+    p.add_argument("--port", type=tcp_port, default=None, help="TCP port (default 2575, or SEPSIS_HL7_MLLP__PORT)")
     p.add_argument("--metrics-port", type=int, default=None, help="deprecated alias of --ops-port")
     add_ops_arguments(p, "ingest-hl7")
     p.set_defaults(func=_ingest_hl7_command)

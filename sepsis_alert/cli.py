@@ -1,7 +1,11 @@
 """The `sepsis-alert` console script.
 
 Each package contributes its own subcommands through a `register(subparsers)`
-function, so this module only wires them together.
+function, so this module only wires them together, and turns what a user can get
+wrong into one clear line instead of a traceback (`--debug` shows the traceback).
+
+Exit codes: 0 done; 1 failed at run time; 2 usage or configuration error (a bad
+flag, setting or file); 3 a service it needs (Kafka) cannot be reached.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from sepsis_alert import __version__
 
@@ -25,12 +30,21 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
+EXIT_RUNTIME, EXIT_USAGE, EXIT_UNREACHABLE = 1, 2, 3
+_UNREACHABLE = ("NoBrokersAvailable", "KafkaConnectionError", "KafkaTimeoutError", "KafkaUnavailableError")
+"""Errors that mean the broker cannot be reached (by class name: the Kafka client is imported lazily)."""
+_SECRET_WORDS = ("secret", "token", "password", "key", "url")
+"""A setting whose name holds one of these may hold a secret: its value is never echoed."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sepsis-alert",
         description="Streaming sepsis alert service: ingest, detect, notify, evaluate.",
+        epilog="Exit codes: 0 done, 1 failed at run time, 2 usage or configuration error, 3 Kafka unreachable.",
     )
     parser.add_argument("--version", action="version", version=f"sepsis-alert {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     version_parser = sub.add_parser("version", help="print the version")
     version_parser.set_defaults(func=lambda _args: print(f"sepsis-alert {__version__}") or 0)
@@ -45,9 +59,69 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
-        return 2
-    result = args.func(args)
+        return EXIT_USAGE
+    try:
+        result = args.func(args)
+        sys.stdout.flush()  # here, not at exit, so that a reader gone away is handled below
+    except BrokenPipeError:
+        # The reader went away (`sepsis-alert parse FILE | head -1`): what it wanted was written.
+        _silence_stdout()
+        return 0
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        code, line = describe_error(exc)
+        print(f"sepsis-alert {args.command}: {line}", file=sys.stderr)
+        return code
     return int(result or 0)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush does not fail on the closed pipe."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+def describe_error(exc: BaseException) -> tuple[int, str]:
+    """(exit code, one line) for an error that reached the top: what is wrong and which setting to change."""
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        return EXIT_USAGE, _settings_error(exc)
+    name = type(exc).__name__
+    if name in _UNREACHABLE:
+        return EXIT_UNREACHABLE, (f"cannot reach Kafka ({name}: {exc}); is the broker running, and is "
+                                  f"SEPSIS_KAFKA_BOOTSTRAP_SERVERS right? (`make kafka-up` starts a local one)")
+    if isinstance(exc, FileNotFoundError | IsADirectoryError | PermissionError):
+        return EXIT_USAGE, f"{exc.strerror}: {exc.filename}"
+    if isinstance(exc, ValueError):
+        return EXIT_USAGE, " ".join(str(exc).split())[:500]
+    return EXIT_RUNTIME, f"{name}: {' '.join(str(exc).split())[:300]} (run with --debug for the traceback)"
+
+
+def _settings_error(exc: Any) -> str:
+    """A settings validation error as one line naming each bad environment variable (or field) and its value."""
+    from sepsis_alert.config_reference import SETTINGS_MODELS
+
+    prefix, delimiter = "", None
+    for module_name, class_name, how in SETTINGS_MODELS:
+        if class_name == exc.title and how == "env":
+            config = getattr(importlib.import_module(module_name), class_name).model_config
+            prefix, delimiter = config.get("env_prefix", ""), config.get("env_nested_delimiter")
+    parts = []
+    for error in exc.errors():
+        loc = [str(p) for p in error.get("loc", ())]
+        where = (prefix + (delimiter or "_").join(loc).upper()) if prefix else ".".join(loc) or exc.title
+        value = error.get("input")
+        secret = any(word in where.lower() for word in _SECRET_WORDS)
+        shown = (f" = {value!r}" if isinstance(value, str | int | float) and not isinstance(value, bool)
+                 and not secret and len(str(value)) <= 40 else "")
+        parts.append(f"{where}{shown}: {error.get('msg', 'invalid')}")
+    return f"invalid {exc.title}: " + "; ".join(parts)
 
 
 if __name__ == "__main__":

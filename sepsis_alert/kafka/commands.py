@@ -16,10 +16,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from sepsis_alert.kafka.config import KafkaSettings
-from sepsis_alert.kafka.errors import BrokerStartError, KafkaPlumbingError
+from sepsis_alert.kafka.errors import BrokerStartError
 
 __all__ = ["broker_main", "register"]
 
@@ -35,15 +33,11 @@ def _settings(args: argparse.Namespace) -> KafkaSettings:
 
 
 def _guarded(action: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Turn our errors into one line on stderr and exit code 1 (no traceback)."""
+    """Quiet the Kafka client's own logging; errors become one line at the top (sepsis_alert.cli)."""
 
     def run(args: argparse.Namespace) -> int:
         _quiet_kafka_logging()
-        try:
-            return action(args)
-        except (KafkaPlumbingError, ValidationError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
+        return action(args)
 
     return run
 
