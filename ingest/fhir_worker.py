@@ -22,7 +22,7 @@ from ingest.config import IngestSettings
 from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.ops.readiness import ReadinessRegistry
 from sepsis_alert.ops.redaction import Redactor
-from sepsis_alert.ops.settings import OpsSettings
+from sepsis_alert.ops.settings import OpsSettings, is_loopback_host
 
 __all__ = ["FhirWorkerSettings", "TokenTable", "load_tokens", "make_fetcher", "run_worker"]
 
@@ -78,6 +78,10 @@ class FhirWorkerSettings(BaseSettings):
     def _check(self) -> Self:
         if (self.tls_certfile is None) != (self.tls_keyfile is None):
             raise ValueError("tls_certfile and tls_keyfile go together")
+        if self.dev_no_auth and not is_loopback_host(self.host):
+            raise ValueError(f"dev_no_auth (--dev) accepts requests without a token: it is refused on host "
+                             f"{self.host!r}, which is not a loopback address; set SEPSIS_FHIR_TOKENS or "
+                             f"SEPSIS_FHIR_TOKENS_FILE instead")
         if not self.dev_no_auth and self.tokens is None and self.tokens_file is None:
             raise ValueError("no bearer tokens configured: set SEPSIS_FHIR_TOKENS or SEPSIS_FHIR_TOKENS_FILE "
                              "(or --dev for local development without authentication)")

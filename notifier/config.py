@@ -21,7 +21,6 @@ shown redacted.
 
 from __future__ import annotations
 
-import ipaddress
 from collections import Counter
 from pathlib import Path
 from typing import Annotated, Literal, Self
@@ -43,6 +42,7 @@ from notifier.integrations.teams import TeamsReceiver
 from notifier.integrations.webhook import WebhookReceiver
 from schemas.base import describe_validation_error
 from schemas.topics import Topics
+from sepsis_alert.ops.settings import is_loopback_host
 
 __all__ = ["DEV_LINK_SECRET", "NotifierConfig", "NotifierSettings", "NotifierTopicSettings", "ReceiverConfig",
            "RetryConfig", "is_loopback_host", "load_config"]
@@ -163,16 +163,6 @@ MIN_SECRET_CHARS = 16
 """Shortest link secret / API token accepted off loopback (a short HMAC key or bearer token can be guessed)."""
 _SECRET_FIELDS = ("link_secret", "api_token", "pagerduty_webhook_secret")
 _KAFKA_TOPIC_NAME = r"^[A-Za-z0-9._-]{1,249}$"
-
-
-def is_loopback_host(host: str) -> bool:
-    """True for `localhost` and loopback IP literals (127.0.0.0/8, ::1); a DNS name or 0.0.0.0 is not."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class NotifierTopicSettings(BaseSettings):

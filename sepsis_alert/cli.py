@@ -115,12 +115,16 @@ def _settings_error(exc: Any) -> str:
     parts = []
     for error in exc.errors():
         loc = [str(p) for p in error.get("loc", ())]
-        where = (prefix + (delimiter or "_").join(loc).upper()) if prefix else ".".join(loc) or exc.title
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        if not loc:  # a rule across settings: its message names them
+            parts.append(message)
+            continue
+        where = (prefix + (delimiter or "_").join(loc).upper()) if prefix else ".".join(loc)
         value = error.get("input")
         secret = any(word in where.lower() for word in _SECRET_WORDS)
         shown = (f" = {value!r}" if isinstance(value, str | int | float) and not isinstance(value, bool)
                  and not secret and len(str(value)) <= 40 else "")
-        parts.append(f"{where}{shown}: {error.get('msg', 'invalid')}")
+        parts.append(f"{where}{shown}: {message}")
     return f"invalid {exc.title}: " + "; ".join(parts)
 
 

@@ -17,7 +17,7 @@ from typing import Self
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["DEFAULT_OPS_PORTS", "OpsSettings", "add_ops_arguments", "ops_settings_from_args"]
+__all__ = ["DEFAULT_OPS_PORTS", "OpsSettings", "add_ops_arguments", "is_loopback_host", "ops_settings_from_args"]
 
 DEFAULT_OPS_PORTS: dict[str, int] = {
     "ingest-hl7": 9401,
@@ -59,7 +59,7 @@ class OpsSettings(BaseSettings):
             raise ValueError("set metrics_token or metrics_token_file, not both")
         if self.metrics_token_file is not None and not self.metrics_token_file.is_file():
             raise ValueError(f"metrics_token_file: {str(self.metrics_token_file)!r} is not a readable file")
-        if not self.enabled or _is_loopback(self.host) or self.allow_anonymous_metrics:
+        if not self.enabled or is_loopback_host(self.host) or self.allow_anonymous_metrics:
             return self
         if self.metrics_token is None and self.metrics_token_file is None:
             raise ValueError(f"host {self.host!r} is not a loopback address: set metrics_token or "
@@ -78,7 +78,8 @@ class OpsSettings(BaseSettings):
         return None
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback_host(host: str) -> bool:
+    """True for `localhost` and loopback IP literals (127.0.0.0/8, ::1); a DNS name or 0.0.0.0 is not."""
     if host == "localhost":
         return True
     try:

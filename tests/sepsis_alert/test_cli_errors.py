@@ -87,3 +87,15 @@ def test_tcp_port(text: str, ok: bool) -> None:
     else:
         with pytest.raises(argparse.ArgumentTypeError):
             tcp_port(text)
+
+
+@pytest.mark.parametrize("args, env", [
+    ((), {"SEPSIS_FHIR_DEV_NO_AUTH": "true", "SEPSIS_FHIR_HOST": "0.0.0.0"}),
+    (("--dev", "--host", "0.0.0.0"), {}),
+])
+def test_the_fhir_endpoint_refuses_to_run_without_authentication_off_loopback(args: tuple[str, ...],
+                                                                              env: dict[str, str]) -> None:
+    result = _cli("ingest-fhir", *args, env={"SEPSIS_FHIR_TOKENS": "", **env})
+    assert result.returncode == EXIT_USAGE, result.stderr
+    line = _one_line(result.stderr)
+    assert "refused on host '0.0.0.0'" in line and "SEPSIS_FHIR_TOKENS" in line
