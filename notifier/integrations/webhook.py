@@ -16,7 +16,7 @@ from pydantic import Field, model_validator
 
 from notifier.core.model import Notification
 from notifier.core.phi import AlertView, PhiPolicy
-from notifier.core.signing import SIGNATURE_HEADER, sign_webhook
+from notifier.core.signing import SIGNATURE_HEADER, sign_webhook, standard_webhook_headers
 from notifier.integrations.base import OutgoingRequest, ReceiverBase, SecretRef
 
 __all__ = ["DELIVERY_HEADER", "WebhookIntegration", "WebhookReceiver", "webhook_body"]
@@ -88,6 +88,7 @@ class WebhookIntegration:
             "Content-Type": "application/json",
             SIGNATURE_HEADER: sign_webhook(self._secret.encode(), int(now_s), body),
             DELIVERY_HEADER: item.log_key,
+            **standard_webhook_headers(self._secret.encode(), item.log_key, int(now_s), body),
         }
         return OutgoingRequest(self._url, body, headers)
 
@@ -101,5 +102,6 @@ class WebhookIntegration:
             "Content-Type": "application/json",
             SIGNATURE_HEADER: sign_webhook(self._secret.encode(), int(now_s), body),
             DELIVERY_HEADER: item.delivery_id,
+            **standard_webhook_headers(self._secret.encode(), item.delivery_id, int(now_s), body),
         }
         return OutgoingRequest(self._url, body, headers)

@@ -122,3 +122,39 @@ def test_redaction() -> None:
     redactor = Redactor(["https://hooks.slack.com/services/T0/B0/secret", "secret-token-1"])
     text = "POST https://hooks.slack.com/services/T0/B0/secret failed; key secret-token-1"
     assert redactor.scrub(text) == "POST [REDACTED] failed; key [REDACTED]"
+
+
+def test_standard_webhooks_signature_matches_the_specification_example() -> None:
+    from notifier.core.signing import SignatureCheck, standard_webhook_headers, verify_standard_webhook
+
+    secret, body = b"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", b'{"test": 2432232314}'
+    headers = standard_webhook_headers(secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body)
+    # the example of the Standard Webhooks specification (standardwebhooks.com)
+    assert headers["webhook-signature"] == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+    assert verify_standard_webhook(headers, body, secret, 1614265330 + 10) == SignatureCheck.VALID
+    assert verify_standard_webhook(headers, body + b" ", secret, 1614265330) == SignatureCheck.BAD_SIGNATURE
+    assert verify_standard_webhook(headers, body, b"whsec_" + b"A" * 32, 1614265330) == SignatureCheck.BAD_SIGNATURE
+    assert verify_standard_webhook(headers, body, secret, 1614265330 + 3600) == SignatureCheck.OUTSIDE_WINDOW
+    assert verify_standard_webhook({}, body, secret, 1614265330) == SignatureCheck.MALFORMED
+    plain = standard_webhook_headers(b"not-a-whsec-secret", "id-1", 1, b"{}")  # the secret's bytes as the key
+    assert verify_standard_webhook(plain, b"{}", b"not-a-whsec-secret", 1) == SignatureCheck.VALID
+
+
+def test_a_webhook_keeps_its_idempotency_key_across_retries_and_restarts() -> None:
+    from notifier.core.model import Notification
+    from notifier.core.phi import PhiPolicy, build_view
+    from notifier.integrations.webhook import WebhookReceiver
+
+    receiver = WebhookReceiver.model_validate({"name": "ehr", "type": "webhook",
+                                               "url": {"value": "https://ehr.example/hook"},
+                                               "secret": {"value": "whsec-0123456789"}})
+    integration = receiver.build()
+    alert = make_alert()
+    item = Notification(alert=alert, receiver="ehr")
+    view = build_view(alert, PhiPolicy(), "https://x/ack")
+    first = integration.format(item, view, 1_000.0).headers
+    retry = integration.format(Notification(alert=alert, receiver="ehr", attempts=3), view, 1_090.0).headers
+    assert first["webhook-id"] == retry["webhook-id"] == f"{alert.alert_id}|ehr"
+    assert first["webhook-timestamp"] != retry["webhook-timestamp"]
+    other = integration.format(Notification(alert=alert, receiver="ehr", tier=1), view, 1_000.0).headers
+    assert other["webhook-id"] != first["webhook-id"]  # another transition / tier is another message
