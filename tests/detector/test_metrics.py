@@ -24,7 +24,7 @@ def test_engine_counters_are_exported_as_deltas() -> None:
     assert value("sepsis_detector_observations_total", {"outcome": "inserted"}) == engine.stats.inserted
     assert value("sepsis_detector_scorings_total", {"unit": "unknown"}) == engine.stats.scored
     assert value("sepsis_detector_alert_transitions_total",
-                 {"level": "emergency", "transition": "opened", "unit": "unknown"}) == 1
+                 {"level": "urgent", "transition": "opened", "unit": "unknown"}) == 1
     assert value("sepsis_detector_alert_transitions_total",
                  {"level": "none", "transition": "resolved", "unit": "unknown"}) == 1
     feed(engine, message("p2", at(0), **NORMAL))

@@ -197,8 +197,10 @@ def _outage(own_broker: LocalBroker, tmp_path: Path, *, crash: bool, outage_s: f
         _wait_port(fhir_port, fhir)
         watcher.start()
         for worker in workers:
+            # 240 s: a fresh checkout's first detector compiles its numba kernels (no cache yet) beside three
+            # other workers and the broker on two cores
             wait_until(lambda w=worker: readiness.seen(w.name, 0, time.monotonic(), ready=True) or not w.alive,  # type: ignore[misc]
-                       120, f"{worker.name} ready\n{worker.log_tail()}")
+                       240, f"{worker.name} ready\n{worker.log_tail()}")
         for thread in senders:
             thread.start()
         wait_until(lambda: min(len(log.accepted) for log in [*hl7_logs, fhir_log]) >= 3, 120,
