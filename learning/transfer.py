@@ -3,7 +3,9 @@
 `python -m learning.transfer DIR --out FILE.json [--markdown FILE.md]`
 
 Splits (learning/transfer_splits.py): ICU unit both ways, care pathway (HospAdmTime) both ways, patient-id
-order, and random patient-grouped references of the same pools and sizes. Every part is fitted exactly like
+order, and random patient-grouped references of the same pools and sizes; plus within-unit references (2-fold
+inside each unit, pooled) that score the cross-unit test patients with models that saw their own unit, because
+a random reference's test part mixes both units and is easier to rank. Every part is fitted exactly like
 one cross-validation fold of learning/train.py (`fit_part`: fixed hyper-parameters, 80 % booster, 20 %
 isotonic calibration and the threshold with the best utility under that share's NEWS2 >= 5 burden), then the
 test part is scored with evaluation/metrics.py. Nothing here is tuned on set A: the threshold is the training
@@ -32,7 +34,7 @@ from evaluation.metrics import Cohort
 from learning.dataset import FeatureMatrix
 from learning.prior_shift import prevalence_odds_ratio, prior_shift
 from learning.report import calibration_table
-from learning.train import TrainConfig, config_dict, fit_part, news2_alerts, predict_rows
+from learning.train import TrainConfig, assign_folds, config_dict, fit_part, news2_alerts, predict_rows
 from learning.transfer_splits import (
     Split,
     StayInfo,
@@ -43,7 +45,8 @@ from learning.transfer_splits import (
     unit_splits,
 )
 
-__all__ = ["TIMING_FEATURES", "calibration_summary", "evaluate_split", "main", "run_transfer", "timing_columns"]
+__all__ = ["TIMING_FEATURES", "calibration_summary", "evaluate_split", "evaluate_within_unit", "main",
+           "run_transfer", "timing_columns"]
 
 TIMING_FEATURES: tuple[str, ...] = tuple(n for n in FEATURE_NAMES if n.endswith(("_hours_since", "_count_6h")))
 """Features that measure when and how often something was charted, not what it showed."""
@@ -130,6 +133,44 @@ def evaluate_split(matrix: FeatureMatrix, split: Split, config: TrainConfig, new
     }
 
 
+def evaluate_within_unit(matrix: FeatureMatrix, info: StayInfo, unit: str, config: TrainConfig,
+                         news2: np.ndarray, seed: int, folds: int = 2) -> dict[str, Any]:
+    """`unit` -> `unit` by patient-grouped k-fold inside the unit, pooled (per-fold thresholds, as train.py).
+
+    The reference a cross-unit split is missing: the same test patients, scored by models that saw their own
+    unit, trained on (k-1)/k of it, i.e. on fewer stays than the cross-unit model had.
+    """
+    started = time.perf_counter()
+    patients = np.flatnonzero(info.unit == unit)
+    labels = matrix.per_patient(matrix.labels)
+    septic = np.array([bool(labels[p].any()) for p in patients])
+    fold = assign_folds(septic, folds, seed)
+    groups = matrix.groups
+    risk = np.full(matrix.labels.size, np.nan)
+    alerts = np.zeros(matrix.labels.size, dtype=bool)
+    thresholds = []
+    rng = np.random.default_rng(seed)
+    for k in range(folds):
+        model = fit_part(matrix, patients[fold != k], config, rng, news2)
+        rows = np.isin(groups, patients[fold == k])
+        _, risk[rows] = predict_rows(model, matrix, rows)
+        alerts[rows] = np.nan_to_num(risk[rows], nan=-1.0) >= model.threshold.threshold
+        thresholds.append(model.threshold.threshold)
+    rows = np.isin(groups, patients)
+    cohort = Cohort([labels[p] for p in patients])
+    auroc, auprc = cohort.hour_auc(risk[rows])
+    facts = _part_facts(matrix, patients, rows)
+    return {
+        "name": f"{unit} -> {unit} (within, {folds}-fold)", "kind": "within_unit", "reference": None,
+        "note": f"trained on {folds - 1}/{folds} of the unit per fold; pooled over the folds",
+        "train": {**facts, "patients": round(patients.size * (folds - 1) / folds)}, "test": facts,
+        "thresholds": thresholds, "auroc": auroc, "auprc": auprc,
+        "model": _rule(cohort, alerts[rows]), "news2_ge_5": _rule(cohort, news2[rows]),
+        "calibration": calibration_summary(matrix.labels[rows], risk[rows]), "prior_shift": None,
+        "seconds": time.perf_counter() - started,
+    }
+
+
 def _id_drift(matrix: FeatureMatrix, info: StayInfo, deciles: int = 10) -> list[dict[str, Any]]:
     """Per patient-id decile: septic share, unit mix, direct admissions (is id order a period? it is not)."""
     labels = matrix.per_patient(matrix.labels)
@@ -197,6 +238,13 @@ def run_transfer(matrix: FeatureMatrix, info: StayInfo, config: TrainConfig, *, 
         log(f"{split.name}: AUROC {res['auroc']:.3f}, utility {res['model']['utility']:.3f}, "
             f"burden {res['model']['alerts_per_patient_day']:.2f} "
             f"({res['seconds']:.0f} s, fit {res['fit_seconds']:.0f} s)")
+    if "within_unit" in which:
+        for j, unit in enumerate(("MICU", "SICU")):
+            res = evaluate_within_unit(matrix, info, unit, config, news2, config.seed + 500 + j)
+            results.append(res)
+            checkpoint(partial)
+            log(f"{res['name']}: AUROC {res['auroc']:.3f}, utility {res['model']['utility']:.3f} "
+                f"({res['seconds']:.0f} s)")
     chosen = [(i, s) for i, s in enumerate(splits) if s.kind in ablate or (s.kind == "random" and any(
         t.name == s.reference and t.kind in ablate for t in splits))]
     if chosen:
@@ -228,7 +276,8 @@ def markdown_table(report: dict[str, Any]) -> str:
             f"{100 * r['train']['hour_prevalence']:.2f} % / {100 * r['test']['hour_prevalence']:.2f} % | "
             f"{_fmt(r['auroc'])} | {_fmt(r['model']['utility'])} | {_fmt(r['model']['alerts_per_patient_day'], 2)} | "
             f"{_fmt(r['model']['sensitivity'])} | {_fmt(r['news2_ge_5']['utility'])} | "
-            f"{_fmt(r['calibration']['ece'], 4)} → {_fmt(r['prior_shift']['calibration']['ece'], 4)} | "
+            f"{_fmt(r['calibration']['ece'], 4)} → "
+            f"{_fmt(r['prior_shift']['calibration']['ece'], 4) if r['prior_shift'] else '–'} | "
             + (f"{_fmt(a['auroc'])} / {_fmt(a['model']['utility'])} |" if a else "– |"))
     return "\n".join(lines) + "\n"
 
@@ -241,20 +290,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("data", type=Path, metavar="DIR", help="folder of .psv files or with training_set*.tar.gz")
     p.add_argument("--out", type=Path, required=True, metavar="FILE.json", help="report path")
     p.add_argument("--markdown", type=Path, metavar="FILE.md", help="also write the model-card table here")
-    p.add_argument("--splits", nargs="+", default=["unit", "pathway", "id_order"],
-                   choices=["unit", "pathway", "id_order"], help="shift splits (each with its random reference)")
+    p.add_argument("--splits", nargs="+", default=["unit", "within_unit", "pathway", "id_order"],
+                   choices=["unit", "pathway", "id_order", "within_unit"],
+                   help="shift splits (each with its random reference); within_unit: 2-fold inside each unit")
     p.add_argument("--ablate", nargs="*", default=["unit"], choices=["unit", "pathway", "id_order"],
                    help="split kinds refitted without the measurement-timing features (default: unit)")
     p.add_argument("--rounds", type=int, default=TrainConfig().rounds, help="boosting rounds (default %(default)s)")
     p.add_argument("--patients", type=int, metavar="N", help="a seeded random sample of N stays (smoke runs)")
     p.add_argument("--seed", type=int, default=2019)
     p.add_argument("--workers", type=int, default=2, help="feature-replay processes and LightGBM threads")
+    p.add_argument("--no-cache", action="store_true", help="rebuild the feature matrix even if cached")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     log: Log = (lambda _m: None) if args.no_progress else (lambda m: print(m, file=sys.stderr, flush=True))
     started = time.perf_counter()
     files = list_patient_files(args.data, patients=args.patients, sample=args.patients is not None, seed=args.seed)
-    matrix = build_feature_matrix(files, workers=args.workers, cache_dir=DEFAULT_CACHE_DIR,
+    matrix = build_feature_matrix(files, workers=args.workers, cache_dir=None if args.no_cache else DEFAULT_CACHE_DIR,
                                   progress=not args.no_progress)
     info = read_stay_info(files, matrix.patient_keys)
     config = TrainConfig(seed=args.seed, rounds=args.rounds, threads=args.workers)

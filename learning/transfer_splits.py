@@ -12,7 +12,8 @@ Set A is one hospital system, so "another hospital" is imitated by splits along 
   for a period, and reported as what it is: the ids show no drift in prevalence, unit mix, lab rate, length
   of stay or age over ten id deciles, so they look randomly assigned and this split behaves like the random one.
 * Random references: patient-grouped random splits drawn from the same pool with the same train and test
-  sizes as a shift split, so the difference between the two is what the shift costs.
+  sizes as a shift split, so that training size is not mistaken for shift. Their test part mixes the groups,
+  so learning/transfer.py adds within-unit references on the very test patients of the unit splits.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -100,3 +101,24 @@ def test_calibration_summary_of_a_perfect_constant() -> None:
     labels = np.array([0, 0, 0, 1] * 25, dtype=np.int8)
     summary = calibration_summary(labels, np.full(labels.size, 0.25))
     assert summary["ece"] == pytest.approx(0.0) and summary["observed"] == pytest.approx(0.25)
+
+
+def test_command_runs_end_to_end_on_the_sample(tmp_path: Path) -> None:
+    # 50 real stays and 5 trees: checks the wiring and the report's shape, not the numbers.
+    from learning.transfer import main
+
+    data = Path(__file__).parent / "data" / "physionet_sample"
+    out, table = tmp_path / "transfer.json", tmp_path / "transfer.md"
+    status = main([str(data), "--out", str(out), "--markdown", str(table), "--rounds", "5", "--workers", "1",
+                   "--no-cache", "--no-progress", "--splits", "unit", "within_unit", "--ablate", "unit"])
+    assert status == 0
+    report = json.loads(out.read_text())
+    assert report["complete"] is True
+    names = [r["name"] for r in report["splits"]]
+    assert names[:2] == ["MICU -> SICU", "random, sized as MICU -> SICU"]
+    assert "SICU -> SICU (within, 2-fold)" in names
+    assert len(report["ablation_without_timing_features"]) == 4
+    first = report["splits"][0]
+    assert first["test"]["patients"] == report["stays"]["SICU"]
+    assert first["left_out_stays"] == report["stays"]["neither_unit"]
+    assert table.read_text().count("\n") == 2 + len(report["splits"])
