@@ -67,6 +67,8 @@ eval: install
 train: install
 	$(VENV)/bin/sepsis-alert train physionet $(PHYSIONET) --out detector/models/risk_model.json --oof $(RISK_OOF)
 
+transfer: $(STAMP) ; $(PY) -m learning.transfer $(PHYSIONET) --out out/transfer.json --markdown out/transfer.md
+
 docs: $(STAMP)
 	$(PY) -m sepsis_alert.config_reference --write
 

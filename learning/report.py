@@ -12,7 +12,7 @@ from learning.assess import bootstrap_intervals
 from learning.dataset import FeatureMatrix
 from learning.train import TrainResult
 
-__all__ = ["oof_report"]
+__all__ = ["calibration_table", "oof_report"]
 
 
 def _rule(cohort: Cohort, alerts: np.ndarray) -> dict[str, Any]:
@@ -70,13 +70,13 @@ def oof_report(matrix: FeatureMatrix, result: TrainResult, *, resamples: int = 2
                        "rule": "alerts in no more hours than NEWS2 >= 7",
                        "news2_ge_7_burden": result.news2_7_burden},
         },
-        "calibration": _calibration_table(matrix.labels, result.oof_risk),
+        "calibration": calibration_table(matrix.labels, result.oof_risk),
         "cohort": {"patients": cohort.n_patients, "septic_patients": int(cohort.septic.sum()),
                    "hours": cohort.n_rows, "hours_with_prediction": int(np.isfinite(result.oof_risk).sum())},
     }
 
 
-def _calibration_table(labels: np.ndarray, risk: np.ndarray, bins: int = 10) -> list[dict[str, float]]:
+def calibration_table(labels: np.ndarray, risk: np.ndarray, bins: int = 10) -> list[dict[str, float]]:
     """Reliability table: OOF risk deciles (of hours with a prediction) -> mean predicted vs observed rate."""
     finite = np.isfinite(risk)
     r, y = risk[finite], labels[finite]

@@ -30,7 +30,8 @@ from evaluation.metrics import Cohort
 from learning.assess import ThresholdChoice, choose_threshold
 from learning.dataset import FeatureMatrix
 
-__all__ = ["TrainConfig", "TrainResult", "assign_folds", "fit_booster", "fit_isotonic", "news2_alerts", "train"]
+__all__ = ["PartModel", "TrainConfig", "TrainResult", "assign_folds", "fit_booster", "fit_isotonic", "fit_part",
+           "news2_alerts", "predict_rows", "train"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +153,34 @@ def _predict(booster: lgb.Booster, cal_x: list[float], cal_y: list[float], matri
     return margin, risk
 
 
+@dataclass(slots=True)
+class PartModel:
+    """A booster and isotonic map fitted on some patients, with the threshold chosen on their calibration share."""
+
+    booster: lgb.Booster
+    calibration_x: list[float]
+    calibration_y: list[float]
+    calibration_patients: np.ndarray
+    threshold: ThresholdChoice
+    burden_cap: float  # NEWS2 >= 5 alert episodes per patient-day on the calibration patients
+
+
+def fit_part(matrix: FeatureMatrix, patients: np.ndarray, config: TrainConfig, rng: np.random.Generator,
+             news2: np.ndarray) -> PartModel:
+    """Step 2 of the module docstring on `patients`: the fit of one CV fold, reused by learning/transfer.py."""
+    booster, cal_x, cal_y, calib = _fit_calibrated(matrix, patients, config, rng)
+    calib_cohort, calib_rows = _cohort(matrix, calib)
+    _, calib_risk = _predict(booster, cal_x, cal_y, matrix, calib_rows)
+    cap = _burden(calib_cohort, news2[calib_rows])
+    choice = choose_threshold(calib_cohort, calib_risk, burden_cap=cap)
+    return PartModel(booster, cal_x, cal_y, calib, choice, cap)
+
+
+def predict_rows(model: PartModel, matrix: FeatureMatrix, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(margin, calibrated probability) of `model` for the rows selected by the boolean mask `rows`."""
+    return _predict(model.booster, model.calibration_x, model.calibration_y, matrix, rows)
+
+
 def train(matrix: FeatureMatrix, config: TrainConfig = TrainConfig(), log: Any = print) -> TrainResult:
     """Cross-validate, calibrate and fit the shipped model (see the module docstring)."""
     timings: dict[str, float] = {}
@@ -169,15 +198,11 @@ def train(matrix: FeatureMatrix, config: TrainConfig = TrainConfig(), log: Any =
     fold_choices: list[ThresholdChoice] = []
     for k in range(config.folds):
         t0 = time.perf_counter()
-        train_patients = np.flatnonzero(fold_of != k)
-        booster, cal_x, cal_y, calib = _fit_calibrated(matrix, train_patients, config, rng)
-        calib_cohort, calib_rows = _cohort(matrix, calib)
-        _, calib_risk = _predict(booster, cal_x, cal_y, matrix, calib_rows)
-        cap = _burden(calib_cohort, news2[calib_rows])
-        choice = choose_threshold(calib_cohort, calib_risk, burden_cap=cap)
+        part = fit_part(matrix, np.flatnonzero(fold_of != k), config, rng, news2)
+        choice, cap = part.threshold, part.burden_cap
         fold_choices.append(choice)
         test_rows = row_fold == k
-        margin, risk = _predict(booster, cal_x, cal_y, matrix, test_rows)
+        margin, risk = predict_rows(part, matrix, test_rows)
         oof_margin[test_rows], oof_risk[test_rows] = margin, risk
         oof_alert[test_rows] = np.nan_to_num(risk, nan=-1.0) >= choice.threshold
         timings[f"fold{k}_s"] = time.perf_counter() - t0
