@@ -11,7 +11,7 @@ PHYSIONET ?= ../shared/data/physionet2019
 # Out-of-fold predictions of the committed risk model on set A (written by `make train`, read by `make eval`).
 RISK_OOF := evaluation/data/risk_model_oof_set_a.npz
 
-.PHONY: help install kafka-jars kafka-up kafka-down topics test test-fast run bench lint eval train docs clean
+.PHONY: help install kafka-jars kafka-up kafka-down topics test test-fast run bench lint eval train transfer docs clean
 
 help:
 	@echo "make run        start Kafka, the workers and a local pager receiver; replay real ICU data"
@@ -19,6 +19,7 @@ help:
 	@echo "make bench      run the benchmarks, write .bench/results.json"
 	@echo "make eval       evaluate the alert rules on PhysioNet 2019 set A (writes out/eval)"
 	@echo "make train      train the learned risk model on set A"
+	@echo "make transfer   check how the learned model travels (splits of set A by unit and care pathway)"
 	@echo "make lint       ruff (and mypy on the pure core modules)"
 	@echo "make kafka-up / kafka-down   a developer broker with data under .local/"
 
