@@ -44,7 +44,9 @@ def test_every_listener_binds_loopback_by_default() -> None:
 
 def test_cli_defaults_bind_loopback() -> None:
     parser = build_parser()
-    assert parser.parse_args(["ingest-fhir"]).host == LOOPBACK
+    # None = the settings' default (FhirWorkerSettings / MllpSettings), so SEPSIS_*_HOST is not hidden by a flag
+    assert parser.parse_args(["ingest-fhir"]).host is None
+    assert FhirWorkerSettings(dev_no_auth=True).host == LOOPBACK
     hl7 = parser.parse_args(["ingest-hl7"])
     assert hl7.host in (None, LOOPBACK)  # None = MllpSettings default, checked above
 
