@@ -117,6 +117,8 @@ def _cmd_notify(args: argparse.Namespace) -> int:
         overrides["config_file"] = args.config
     if args.api_port is not None:
         overrides["api_port"] = args.api_port
+    if args.check:
+        return _check(overrides)
     try:
         settings = NotifierSettings.with_secret_files(**overrides)
         config = load_config(settings.config_file)
@@ -134,9 +136,6 @@ def _cmd_notify(args: argparse.Namespace) -> int:
     except (ConfigError, ValueError) as exc:
         print(f"notify: configuration error: {exc}", file=sys.stderr)
         return 2
-    if args.check:
-        print(f"notify: {settings.config_file} is valid ({len(config.receivers)} receivers)")
-        return 0
     from sepsis_alert.kafka.errors import KafkaPlumbingError
 
     try:
@@ -147,6 +146,36 @@ def _cmd_notify(args: argparse.Namespace) -> int:
     except (KafkaPlumbingError, TimeoutError) as exc:  # no broker, no topic, state topics not readable in time
         print(f"notify: Kafka: {exc}", file=sys.stderr)
         return 1
+
+
+def _check(overrides: dict[str, object]) -> int:
+    """`notify --check`: every problem of the configuration (each missing secret named), then where alerts go."""
+    from pydantic import ValidationError
+
+    from notifier.check import dry_run, problems
+    from notifier.config import NotifierSettings, load_config
+    from schemas.base import describe_validation_error
+
+    found: list[str] = []
+    try:
+        settings = NotifierSettings.with_secret_files(**overrides)
+        config_file = settings.config_file
+    except ValidationError as exc:
+        found.append(f"settings: {describe_validation_error(exc)}")
+        config_file = overrides.get("config_file") or NotifierSettings.model_fields["config_file"].default  # type: ignore[assignment]
+    try:
+        config = load_config(config_file)
+    except (ConfigError, ValueError) as exc:
+        print(f"notify --check: {exc}", file=sys.stderr)
+        return 2
+    found += problems(config)
+    for line in found:
+        print(f"notify --check: {config_file}: {line}", file=sys.stderr)
+    print(f"{config_file}: {len(config.receivers)} receivers, "
+          f"{'valid' if not found else f'{len(found)} problem(s)'}; where alerts go:")
+    for line in dry_run(config):
+        print(f"  {line}")
+    return 2 if found else 0
 
 
 def _cmd_ack(args: argparse.Namespace) -> int:
