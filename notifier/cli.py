@@ -86,9 +86,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _kafka() -> KafkaSettings:
-    from sepsis_alert.kafka.config import KafkaSettings
+    """The broker of a one-off command (ack, silence): SEPSIS_KAFKA_*, else a running `make run` stack's."""
+    from sepsis_alert.kafka.local_stack import cli_kafka_settings
 
-    return KafkaSettings()
+    return cli_kafka_settings()
 
 
 def _topics() -> NotifierTopicSettings:
@@ -105,6 +106,7 @@ def _cmd_notify(args: argparse.Namespace) -> int:
     from notifier.config import NotifierSettings, load_config
     from notifier.worker import run_worker
     from schemas.base import describe_validation_error
+    from sepsis_alert.kafka.config import KafkaSettings
     from sepsis_alert.ops.http import OpsServerError
     from sepsis_alert.ops.logging import configure_logging
     from sepsis_alert.ops.settings import ops_settings_from_args
@@ -122,7 +124,7 @@ def _cmd_notify(args: argparse.Namespace) -> int:
     try:
         settings = NotifierSettings.with_secret_files(**overrides)
         config = load_config(settings.config_file)
-        kafka = _kafka()
+        kafka = KafkaSettings()  # a worker takes its broker from its settings, never from a stack file
         app = NotifierApp(settings, config, kafka)
         # Command-line ops flags or SEPSIS_OPS_PORT win; else the deprecated SEPSIS_NOTIFIER_METRICS_PORT.
         ops = (ops_settings_from_args(args)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.kafka.errors import BrokerStartError
+from sepsis_alert.kafka.local_stack import cli_kafka_settings
 
 __all__ = ["broker_main", "register"]
 
@@ -28,8 +29,7 @@ def _quiet_kafka_logging() -> None:
 
 
 def _settings(args: argparse.Namespace) -> KafkaSettings:
-    settings = KafkaSettings()
-    return settings.with_bootstrap(args.bootstrap) if args.bootstrap else settings
+    return cli_kafka_settings(args.bootstrap)
 
 
 def _guarded(action: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
