@@ -61,12 +61,13 @@ from notifier.core.model import (
     compact_entry,
     resend_view,
 )
-from notifier.core.paging import PageKind, PagingBook, decide_page, on_ack, on_logged_page
-from notifier.core.silence import Silence, SilenceAudit, SilenceRequest, apply_audit, new_silence
+from notifier.core.paging import PageKind
+from notifier.core.silence import Silence, SilenceAudit, SilenceRequest, apply_audit, ended_early, new_silence
 from notifier.escalator import EscalationTracker
 from notifier.integrations.base import Integration
 from notifier.logsafe import register_secrets
 from notifier.metrics import NotifierMetrics
+from notifier.pager import PagingTracker
 from notifier.pipeline import Stage
 from notifier.wiring import build_pipeline
 from schemas.alert import Alert, AlertTransition
@@ -128,8 +129,7 @@ class NotifierApp:
         """Latest alert (resend_view) of each open episode paged through PagerDuty, for ack mirroring."""
         self.tracker = EscalationTracker(config.policies(), self.metrics, settings.max_open_episodes,
                                          settings.max_closed_episodes)
-        self.paging = PagingBook(settings.max_open_episodes)
-        """What each open episode has paged (notifier.core.paging), rebuilt from the log's page entries and acks."""
+        self.paging = PagingTracker(config.paging, self.metrics, settings.max_open_episodes)
         self.producer = EventProducer(kafka, linger_ms=1)
         self._fast: StreamTransport | None = None
         if settings.http_transport == "stream":
@@ -173,16 +173,11 @@ class NotifierApp:
     def _shrink(self, entry: NotificationLogEntry) -> NotificationLogEntry | LogRecord:
         """Every log entry read back (start-up, other replicas) passes here with its alert: its page is folded
         into the paging state before the alert is dropped."""
-        if entry.kind == PageKind.PAGE and entry.outcome != DeliveryOutcome.PENDING:
-            self.paging.put(on_logged_page(self.paging.get(entry.episode_id), entry.alert, entry.sent_at_s))
-        elif entry.action == NotifyAction.RESOLVE:
-            self.paging.drop(entry.episode_id)
+        self.paging.on_logged(entry)
         return compact_entry(entry, self._keeps_alert(entry))
 
     def _remember_ack(self, ack: AckEvent) -> None:
-        if not ack.resolved:
-            self.paging.put(on_ack(self.paging.get(ack.episode_id), ack.episode_id, ack.level, ack.risk,
-                                   ack.snooze_until_s, ack.acked_at_s))
+        self.paging.on_ack(ack)
         self.acks[ack.episode_id] = ack
         self.acks.move_to_end(ack.episode_id)
         while len(self.acks) > self.settings.max_closed_episodes:
@@ -381,12 +376,7 @@ class NotifierApp:
         """Run one alert through the paging policy and the pipeline (plus an immediate escalation when a page
         rose to a higher level)."""
         now_s = self.clock.now_s()
-        state, page = decide_page(self.paging.get(alert.episode_id), alert, self.config.paging, now_s)
-        if alert.transition == AlertTransition.RESOLVED:
-            self.paging.drop(alert.episode_id)
-        else:
-            self.paging.put(state)
-        self.metrics.page_decisions.labels(page.kind.value, page.reason.value).inc()
+        page = self.paging.decide(alert, now_s)
         items = [Notification(alert=alert, action=action_for(alert), kind=page.kind, received_at_s=received_at_s)]
         # Escalation tiers follow pages only: an update (de-escalation, a level paged recently, a held episode)
         # must not move anybody's pager either.
@@ -498,15 +488,8 @@ class NotifierApp:
         if silence is None:
             return None
         now = self.clock.now_s()
-        ended = replace_silence(silence, now, by)
+        ended = ended_early(silence, now, by)
         audit = SilenceAudit(action="expire", actor=by, at_s=now, silence=ended)
         await publish_silence_audit(self.producer, audit, self.topics.silences)
         self.silences = apply_audit(self.silences, audit)
         return ended
-
-
-def replace_silence(silence: Silence, now_s: float, by: str) -> Silence:
-    """The silence ended early at `now_s` by `by`."""
-    return silence.model_copy(update={"expired_at_s": now_s, "expired_by": by})
-
-

@@ -243,7 +243,7 @@ def _cmd_silence_list(args: argparse.Namespace) -> int:
 
 def _cmd_silence_expire(args: argparse.Namespace) -> int:
     from notifier.adapters.kafka_state import publish_silence_audit
-    from notifier.core.silence import SilenceAudit
+    from notifier.core.silence import SilenceAudit, ended_early
     from sepsis_alert.kafka.producer import EventProducer
 
     silence = _read_silences().get(args.silence_id)
@@ -251,7 +251,7 @@ def _cmd_silence_expire(args: argparse.Namespace) -> int:
         print(f"silence expire: silence_id: unknown silence {args.silence_id!r}", file=sys.stderr)
         return 2
     now = time.time()
-    ended = silence.model_copy(update={"expired_at_s": now, "expired_by": args.by})
+    ended = ended_early(silence, now, args.by)
     audit = SilenceAudit(action="expire", actor=args.by, at_s=now, silence=ended)
     with EventProducer(_kafka()) as producer:
         asyncio.run(publish_silence_audit(producer, audit, _topics().topic_silences))

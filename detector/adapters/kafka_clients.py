@@ -1,14 +1,17 @@
 """Kafka client helpers of the detector stream (detector/adapters/kafka_stream.py): restoring a changelog
-partition, the rebalance listener, a bounded producer close, log fields of a record."""
+partition, the rebalance listener, a bounded producer close, log fields of a record, a record's dead letter."""
 
 from __future__ import annotations
 
+import logging
 import time
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from kafka import ConsumerRebalanceListener, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 
+from schemas.dead_letter import DeadLetter
 from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.kafka.consumer import make_consumer
 from sepsis_alert.kafka.errors import KafkaUnavailableError
@@ -16,7 +19,9 @@ from sepsis_alert.kafka.errors import KafkaUnavailableError
 if TYPE_CHECKING:
     from detector.adapters.kafka_stream import DetectorStream
 
-__all__ = ["Rebalance", "close_producer", "record_fields", "restore_partition"]
+__all__ = ["Rebalance", "close_producer", "dead_letter_for", "record_fields", "restore_partition"]
+
+log = logging.getLogger("detector.adapters.kafka_stream")
 
 
 def restore_partition(settings: KafkaSettings, state_topic: str, partition: int,
@@ -74,3 +79,12 @@ def record_fields(record: ConsumerRecord, patient_key: str | None) -> dict[str, 
     """Structured log fields naming one input record: topic, partition, offset and patient key (no body)."""
     return {"topic": record.topic, "partition": record.partition, "offset": record.offset,
             "patient_key": patient_key}
+
+
+def dead_letter_for(record: ConsumerRecord, code: str, message: str, now: datetime,
+                    patient_key: str | None = None) -> DeadLetter:
+    """A dead letter for `record`, logged with its coordinates (never its body)."""
+    key = patient_key or (record.key.decode(errors="replace") if record.key else None)
+    log.warning("detector dead-lettered a record: %s", code, extra={**record_fields(record, key), "reason": code})
+    return DeadLetter.for_payload(record.value or b"", source="detector", worker="detector", error_code=code,
+                                  error_message=message[:2000], received_at=now, patient_key=key)

@@ -54,7 +54,7 @@ from kafka.errors import CommitFailedError, KafkaError, KafkaTimeoutError
 from kafka.structs import OffsetAndMetadata
 from pydantic import ValidationError
 
-from detector.adapters.kafka_clients import Rebalance, close_producer, record_fields, restore_partition
+from detector.adapters.kafka_clients import Rebalance, close_producer, dead_letter_for, record_fields, restore_partition
 from detector.core.config import DetectorConfig
 from detector.core.engine import DetectorEngine
 from detector.core.fast_decode import observation_fields
@@ -350,7 +350,7 @@ class DetectorStream:
                         produced = process_fields(*fields, now)
                     except Exception as exc:  # a detector bug must not stop the stream: dead-letter and go on
                         log.exception("detector failed on a record; dead-lettered", extra=record_fields(record, key))
-                        dead.append(self._dead_letter(record, "detector_error", type(exc).__name__, now, key))
+                        dead.append(dead_letter_for(record, "detector_error", type(exc).__name__, now, key))
                         continue
                     if produced:
                         alerts.extend(produced)
@@ -367,10 +367,10 @@ class DetectorStream:
                     event = decode_event(record.value)
                 except (ValidationError, ValueError) as exc:
                     reason = describe_validation_error(exc) if isinstance(exc, ValidationError) else str(exc)
-                    dead.append(self._dead_letter(record, "invalid_event", reason, now))
+                    dead.append(dead_letter_for(record, "invalid_event", reason, now))
                     continue
                 if not isinstance(event, Observation | PatientEvent | CareEvent):
-                    dead.append(self._dead_letter(record, "unexpected_kind", f"kind {event.kind!r} on {tp.topic}",
+                    dead.append(dead_letter_for(record, "unexpected_kind", f"kind {event.kind!r} on {tp.topic}",
                                                   now))
                     continue
                 key = event.patient_key
@@ -382,7 +382,7 @@ class DetectorStream:
                     alerts.extend(engine.process(event, now))
                 except Exception as exc:  # a detector bug must not stop the stream: dead-letter and go on
                     log.exception("detector failed on a record; dead-lettered", extra=record_fields(record, key))
-                    dead.append(self._dead_letter(record, "detector_error", type(exc).__name__, now, key))
+                    dead.append(dead_letter_for(record, "detector_error", type(exc).__name__, now, key))
                     continue
                 state = patients.get(key)
                 if state is not None:
@@ -489,8 +489,7 @@ class DetectorStream:
             raise KafkaUnavailableError(f"detector could not publish a batch: {exc!r}") from exc
 
     def _flush(self, producer: KafkaProducer) -> None:
-        """producer.flush, at most `flush_timeout_s`, in 1 s slices so a stop request (SIGTERM during an
-        outage) ends the wait at once; the batch is then not committed and is re-read by the successor."""
+        """producer.flush for at most `flush_timeout_s` in 1 s slices: a stop ends the wait (batch re-read later)."""
         deadline = time.monotonic() + self.flush_timeout_s
         while True:
             try:
@@ -499,12 +498,3 @@ class DetectorStream:
             except KafkaTimeoutError:
                 if time.monotonic() >= deadline or self._stop.is_set():
                     raise
-
-    def _dead_letter(self, record: ConsumerRecord, code: str, message: str, now: datetime,
-                     patient_key: str | None = None) -> DeadLetter:
-        """A dead letter for `record`, logged with its coordinates (never its body)."""
-        key = patient_key or (record.key.decode(errors="replace") if record.key else None)
-        log.warning("detector dead-lettered a record: %s", code, extra={**record_fields(record, key),
-                                                                         "reason": code})
-        return DeadLetter.for_payload(record.value or b"", source="detector", worker="detector", error_code=code,
-                                      error_message=message[:2000], received_at=now, patient_key=key)

@@ -52,16 +52,9 @@ import numpy as np
 
 from detector.core import window_compiled
 from detector.core._frozen import fast_builder
-from detector.core.charting import stale_vitals, uncharted_only
+from detector.core.assessment import adjust_assessment
 from detector.core.config import DetectorConfig, RiskModelConfig
-from detector.core.escalation import (
-    Assessment,
-    Decision,
-    EscalationState,
-    confirm_shock_index,
-    decide,
-    ladder_triggers,
-)
+from detector.core.escalation import Assessment, Decision, EscalationState, decide, ladder_triggers
 from detector.core.escalation import discharge as close_episode
 from detector.core.infection import (
     CARE_KIND_CODE,
@@ -277,7 +270,6 @@ class DetectorEngine:
         self._removed: set[str] = set()
         w = self.config.window
         self._length_s = int(w.length_hours * 3600)
-        self._cannot_rule_out_s = int(self.config.timing.cannot_rule_out_hours * 3600)
         self._grace_s = int(w.late_grace_hours * 3600)
         self._future_s = int(w.future_tolerance_minutes * 60)
         self._max_entries = w.max_entries_per_measure
@@ -508,27 +500,11 @@ class DetectorEngine:
             anchor = selected.set_anchor_s
         if anchor is not None and scoring.assessment.new_set:
             state.last_anchor_s = anchor
-        assessment = scoring.assessment
-        stale = stale_vitals(state.window, now_s, self._cannot_rule_out_s)
+        scoring, stale = adjust_assessment(scoring, state, now_s, config, self._risk_level(scoring))
         if stale:
             stats.stale_scorings += 1
-            assessment = _new_assessment(assessment.level, assessment.reasons, assessment.new_set,
-                                         assessment.incomplete_low, True)
-        if state.shock_sets or "shock_index" in assessment.reasons:
-            assessment, state.shock_sets = confirm_shock_index(
-                assessment, state.shock_sets, config.ladder.shock_index_confirm_sets, config.ladder.trigger_levels,
-                self._risk_level(scoring))
-        if (assessment.incomplete_low and state.escalation.opened_s is not None
-                and config.escalation.incomplete_low_uncharted_counts):
-            scoring = complete_scoring(scoring)
-            if uncharted_only(scoring.scores["news2"].missing, state.window):
-                assessment = _new_assessment(assessment.level, assessment.reasons, assessment.new_set, False,
-                                             assessment.stale)
-        if assessment is not scoring.assessment:
-            scoring = _new_scoring(scoring.scores, scoring.sofa_baseline, scoring.infection, assessment,
-                                   scoring.lactate, scoring.complete, scoring.selected, scoring.scan)
         self._scores[key] = scoring
-        new_esc, decision = decide(state.escalation, assessment, now_s, config.escalation)
+        new_esc, decision = decide(state.escalation, scoring.assessment, now_s, config.escalation)
         if self.on_scored is not None:
             self.on_scored(key, seconds_to_datetime(now_s), scoring.scores, scoring.assessment.level)
         if decision.transition is None:

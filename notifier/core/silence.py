@@ -27,6 +27,7 @@ __all__ = [
     "SilenceRequest",
     "apply_audit",
     "check_silence",
+    "ended_early",
     "new_silence",
 ]
 
@@ -130,6 +131,11 @@ def new_silence(request: SilenceRequest, now_s: float, max_duration_s: float) ->
     return Silence(id=silence_id, facility=request.facility, unit=request.unit, patient_key=request.patient_key,
                    episode_id=request.episode_id, starts_at_s=starts, ends_at_s=starts + request.duration_s,
                    created_by=request.created_by, reason=request.reason, created_at_s=now_s)
+
+
+def ended_early(silence: Silence, now_s: float, by: str) -> Silence:
+    """The silence expired by `by` at `now_s` (wall-clock epoch seconds), before its end."""
+    return silence.model_copy(update={"expired_at_s": now_s, "expired_by": by})
 
 
 def check_silence(alert: Alert, silences: Iterable[Silence], now_s: float) -> SilenceDecision:
