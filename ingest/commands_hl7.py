@@ -43,7 +43,7 @@ STOP_TIMEOUT_S = 6.0
 """Longest wait (seconds) for the MLLP server to finish its in-flight messages at shutdown."""
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `parse`, `ingest-file` and `ingest-hl7`."""
     p = subparsers.add_parser("parse", help="parse HL7 v2 / FHIR JSON files and print canonical events (no Kafka)")
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
@@ -180,15 +180,14 @@ async def _run_listener(args: argparse.Namespace, redactor: Redactor | None = No
     from sepsis_alert.ops.settings import ops_settings_from_args
 
     ingest = IngestSettings()
-    worker_settings = Hl7WorkerSettings()
+    # flags merged over SEPSIS_HL7_MLLP__* and validated together (a --host off loopback meets the same rule)
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
-    if overrides:
-        worker_settings = worker_settings.model_copy(
-            update={"mllp": worker_settings.mllp.model_copy(update=overrides)})
+    worker_settings = Hl7WorkerSettings(mllp=overrides)  # type: ignore[arg-type]
     if args.metrics_port is not None and args.ops_port is None:
         args.ops_port = args.metrics_port  # deprecated alias
     elif args.ops_port is None and worker_settings.metrics_port:
         args.ops_port = worker_settings.metrics_port
+    ops_settings = ops_settings_from_args(args)  # every setting checked before anything connects
     kafka = KafkaSettings()
     if redactor is not None and kafka.sasl_password is not None:
         redactor.add_secret(kafka.sasl_password.get_secret_value())
@@ -202,7 +201,6 @@ async def _run_listener(args: argparse.Namespace, redactor: Redactor | None = No
         loaded = await asyncio.to_thread(load_from_kafka, dedup, kafka, datetime.now(UTC))
         log.info("loaded %d retransmission keys from Kafka", loaded)
     metrics = Hl7Metrics()
-    ops_settings = ops_settings_from_args(args)
     ops = (start_ops_server_from_settings(ops_settings, readiness=readiness, registry=metrics.registry,
                                           worker="ingest-hl7") if ops_settings.enabled else None)
     sink = KafkaEventSink(producer, raw_topic=worker_settings.raw_topic, timeout_s=ingest.send_timeout_s)
