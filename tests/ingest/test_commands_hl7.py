@@ -43,7 +43,7 @@ def test_parse_reports_rejections_and_still_prints_the_rest(tmp_path: Path,
     assert main(["parse", str(path)]) == 1
     captured = capsys.readouterr()
     assert [line["kind"] for line in _lines(captured.out)] == ["patient_event"]
-    assert captured.err.strip() == (f"error: {path}#1: OBX[1]-6: unit 'furlongs/fortnight' is not accepted for "
+    assert captured.err.strip() == (f"sepsis-alert parse: {path}#1: OBX[1]-6: unit 'furlongs/fortnight' is not accepted for "
                                     f"heart_rate (canonical /min)")
 
 
@@ -55,7 +55,7 @@ def test_parse_mllp_framed_batches_and_corpus(tmp_path: Path, capsys: pytest.Cap
     assert main(["parse", str(framed), str(batch), str(malformed)]) == 1
     captured = capsys.readouterr()
     assert len(_lines(captured.out)) == 7
-    assert captured.err.splitlines() == [f"error: {malformed}: MSH-2: encoding characters '0000': a delimiter "
+    assert captured.err.splitlines() == [f"sepsis-alert parse: {malformed}: MSH-2: encoding characters '0000': a delimiter "
                                          f"is used twice"]
 
 
