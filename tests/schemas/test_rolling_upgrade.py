@@ -21,7 +21,7 @@ import orjson
 import pytest
 
 from notifier.adapters.kafka_in import AlertSource
-from schemas import MEASURES, Alert, AlertLevel, Measure, Observation, decode_event
+from schemas import MEASURES, Alert, AlertLevel, AlertTransition, Location, Measure, Observation, Source, decode_event
 from schemas.topics import ALL_TOPICS, Topics
 from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.kafka.consumer import read_all
@@ -30,7 +30,7 @@ from sepsis_alert.kafka.producer import EventProducer
 pytestmark = pytest.mark.integration
 
 T0 = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
-SEPTIC = {Measure.HEART_RATE: 128, Measure.RESPIRATORY_RATE: 28, Measure.TEMPERATURE: 39.4,
+SEPTIC: dict[Measure, float | str] = {Measure.HEART_RATE: 128, Measure.RESPIRATORY_RATE: 28, Measure.TEMPERATURE: 39.4,
           Measure.SYSTOLIC_BP: 82, Measure.DIASTOLIC_BP: 44, Measure.SPO2: 91, Measure.CONSCIOUSNESS: "V",
           Measure.ON_OXYGEN: 0}
 STATE_CONFIGS = next(t.configs for t in ALL_TOPICS if t.name == Topics.DETECTOR_STATE)
@@ -45,9 +45,9 @@ def _observations(key: str, hours: int = 3) -> list[Observation]:
                 patient_key=key, measure=measure, code="upgrade-test", unit=MEASURES[measure].unit,
                 value=None if isinstance(value, str) else float(value),
                 value_code=value if isinstance(value, str) else None, effective_at=when,
-                received_at=when + timedelta(minutes=1), source="replay", source_message_id=f"{key}-{hour}",
+                received_at=when + timedelta(minutes=1), source=Source.REPLAY, source_message_id=f"{key}-{hour}",
                 source_id=f"{key}-{hour}-{measure.value}", part=part, parts=len(SEPTIC),
-                location={"unit": "4W", "bed": "7"}))
+                location=Location(unit="4W", bed="7")))
     return out
 
 
@@ -99,7 +99,8 @@ def test_the_detector_as_shipped_scores_a_newer_minor_and_dead_letters_a_newer_m
 
 def _alert(key: str) -> Alert:
     return Alert(patient_key=key, alert_id=f"ep-{key}-0000", episode_id=f"ep-{key}", sequence=0,
-                 level=AlertLevel.URGENT, transition="opened", event_time=T0, emitted_at=T0, reasons=["NEWS2 6"])
+                 level=AlertLevel.URGENT, transition=AlertTransition.OPENED, event_time=T0, emitted_at=T0,
+                 reasons=["NEWS2 6"])
 
 
 def test_the_notifier_alert_source_as_shipped_reads_a_newer_minor_and_refuses_a_newer_major(

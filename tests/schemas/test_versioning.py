@@ -10,21 +10,33 @@ import orjson
 import pytest
 from pydantic import ValidationError
 
-from schemas import Alert, AlertLevel, DeadLetter, Observation, ScoreSnapshot, decode_event, versioning
+from schemas import (
+    Alert,
+    AlertLevel,
+    AlertTransition,
+    DeadLetter,
+    Location,
+    Measure,
+    Observation,
+    ScoreSnapshot,
+    Source,
+    decode_event,
+    versioning,
+)
 from schemas.versioning import ReadRule, SchemaVersion
 
 T0 = datetime(2026, 1, 5, 8, 30, tzinfo=UTC)
 
 
 def _observation() -> Observation:
-    return Observation(patient_key="MRN1", measure="heart_rate", code="8867-4", value=96, unit="/min",
-                       effective_at=T0, received_at=T0, source="hl7v2", source_message_id="m1", source_id="s1",
-                       location={"unit": "4W", "bed": "12"})
+    return Observation(patient_key="MRN1", measure=Measure.HEART_RATE, code="8867-4", value=96, unit="/min",
+                       effective_at=T0, received_at=T0, source=Source.HL7V2, source_message_id="m1", source_id="s1",
+                       location=Location(unit="4W", bed="12"))
 
 
 def _alert() -> Alert:
     return Alert(patient_key="MRN1", alert_id="ep-1-0000", episode_id="ep-1", sequence=0, level=AlertLevel.URGENT,
-                 transition="opened", event_time=T0, emitted_at=T0, reasons=["NEWS2 6"],
+                 transition=AlertTransition.OPENED, event_time=T0, emitted_at=T0, reasons=["NEWS2 6"],
                  scores=[ScoreSnapshot(name="news2", value=6, band="medium")])
 
 

@@ -7,6 +7,8 @@ The broker address points nowhere: a command that went on to Kafka instead of re
 
 from __future__ import annotations
 
+import argparse
+
 import pytest
 
 from sepsis_alert.cli import EXIT_RUNTIME, EXIT_USAGE, build_parser
@@ -44,8 +46,8 @@ CASES: dict[str, tuple[tuple[str, ...], dict[str, str], str | None, int, tuple[s
 
 def test_every_command_has_a_bad_input_case() -> None:
     parser = build_parser()
-    commands = next(a for a in parser._subparsers._group_actions if a.dest == "command").choices  # type: ignore[union-attr]
-    assert set(commands) == set(CASES)
+    [subcommands] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    assert set(subcommands.choices) == set(CASES)
 
 
 @pytest.mark.parametrize("command", CASES)
