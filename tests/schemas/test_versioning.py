@@ -10,19 +10,13 @@ import orjson
 import pytest
 from pydantic import ValidationError
 
-from schemas import (
-    Alert,
-    AlertLevel,
-    AlertTransition,
-    DeadLetter,
-    Location,
-    Measure,
-    Observation,
-    ScoreSnapshot,
-    Source,
-    decode_event,
-    versioning,
-)
+from schemas import versioning
+from schemas.alert import Alert, AlertLevel, AlertTransition, ScoreSnapshot
+from schemas.base import Location, Source
+from schemas.codec import decode_event
+from schemas.dead_letter import DeadLetter
+from schemas.measures import Measure
+from schemas.observation import Observation
 from schemas.versioning import ReadRule, SchemaVersion
 
 T0 = datetime(2026, 1, 5, 8, 30, tzinfo=UTC)
