@@ -49,6 +49,8 @@ def _run(args: argparse.Namespace) -> int:
         return run_detector(settings, kafka, ops=ops)
     # invalid settings, rules file or ops port; a required risk model that is missing or does not match the
     # code's feature list (detector.core.risk.RiskModelError is a ValueError): exit 2 with the reason
-    except (ValidationError, ValueError, OpsServerError) as exc:
+    except ValidationError:
+        raise  # sepsis_alert.cli names each bad setting on one line
+    except (ValueError, OpsServerError) as exc:
         print(f"sepsis-alert detect: {exc}", file=sys.stderr)
         return 2

@@ -1,8 +1,9 @@
 """`sepsis-alert parse`, `ingest-file` and `ingest-hl7`: the HL7 v2 (and, for files, FHIR JSON) entry points.
 
 * `parse PATH...` (no Kafka): one JSON line per canonical event on stdout; a rejected
-  message prints `error: <file>[#n]: <reason>` on stderr (#n = position of the message
-  in a file of several); exit status 1 if anything was rejected, the rest still printed.
+  message prints `sepsis-alert parse: <file>[#n]: <reason>` on stderr (#n = position of the
+  message in a file of several); exit status 1 if anything was rejected (the rest still
+  printed), 2 if a file cannot be read.
   Files may hold one message, several, an FHS/BHS batch or MLLP frames; a file whose
   content starts with `{` is a FHIR JSON document.
 * `ingest-file PATH...`: the same, written to Kafka (events + raw; rejections dead-lettered).
@@ -43,7 +44,7 @@ STOP_TIMEOUT_S = 6.0
 """Longest wait (seconds) for the MLLP server to finish its in-flight messages at shutdown."""
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `parse`, `ingest-file` and `ingest-hl7`."""
     p = subparsers.add_parser("parse", help="parse HL7 v2 / FHIR JSON files and print canonical events (no Kafka)")
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
@@ -99,25 +100,26 @@ def event_json(event: ClinicalEvent) -> str:
 def _parse_command(args: argparse.Namespace) -> int:
     settings = IngestSettings()
     normaliser = Hl7Normaliser(settings)
-    failed = False
+    rejected = unreadable = False
     for path in args.paths:
         try:
             items = list(_items(path))
         except OSError as exc:
-            print(f"error: {path}: cannot read ({exc.strerror})", file=sys.stderr)
-            failed = True
+            print(f"sepsis-alert parse: {path}: cannot read ({exc.strerror})", file=sys.stderr)
+            unreadable = True
             continue
         for item in items:
             try:
                 result = _normalise(item, normaliser, settings, datetime.now(UTC))
             except InputRejected as exc:
-                print(f"error: {item.label}: {exc}", file=sys.stderr)
-                failed = True
+                print(f"sepsis-alert parse: {item.label}: {exc}", file=sys.stderr)
+                rejected = True
                 continue
             for event in result.events:
                 print(event_json(event))
     sys.stdout.flush()
-    return 1 if failed else 0
+    # a file that cannot be read is a usage error (2, like a bad flag); a message refused for its content is 1
+    return 2 if unreadable else 1 if rejected else 0
 
 
 def _ingest_file_command(args: argparse.Namespace) -> int:
@@ -143,7 +145,7 @@ def _ingest_file_command(args: argparse.Namespace) -> int:
                     try:
                         result = _normalise(item, normaliser, settings, received_at)
                     except InputRejected as exc:
-                        print(f"error: {item.label}: {exc}", file=sys.stderr)
+                        print(f"sepsis-alert ingest-file: {item.label}: {exc}", file=sys.stderr)
                         rejected += 1
                         sink.write_dead_letter_sync(DeadLetter.for_payload(
                             item.raw, source=sink.source, worker="ingest-file", error_code=exc.code,
@@ -154,7 +156,7 @@ def _ingest_file_command(args: argparse.Namespace) -> int:
                     written += sink.write_accepted_sync(result.events, item.raw, message_id=result.message_id,
                                                         sender=result.sender, received_at=received_at)
                 except KafkaPlumbingError as exc:
-                    print(f"error: {item.label}: not written to Kafka: {exc}", file=sys.stderr)
+                    print(f"sepsis-alert ingest-file: {item.label}: not written to Kafka: {exc}", file=sys.stderr)
                     return 2
     print(f"wrote {written} records; {rejected} messages rejected (dead-lettered)", file=sys.stderr)
     return 1 if rejected else 0
@@ -180,15 +182,14 @@ async def _run_listener(args: argparse.Namespace, redactor: Redactor | None = No
     from sepsis_alert.ops.settings import ops_settings_from_args
 
     ingest = IngestSettings()
-    worker_settings = Hl7WorkerSettings()
+    # flags merged over SEPSIS_HL7_MLLP__* and validated together (a --host off loopback meets the same rule)
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
-    if overrides:
-        worker_settings = worker_settings.model_copy(
-            update={"mllp": worker_settings.mllp.model_copy(update=overrides)})
+    worker_settings = Hl7WorkerSettings(mllp=overrides)  # type: ignore[arg-type]
     if args.metrics_port is not None and args.ops_port is None:
         args.ops_port = args.metrics_port  # deprecated alias
     elif args.ops_port is None and worker_settings.metrics_port:
         args.ops_port = worker_settings.metrics_port
+    ops_settings = ops_settings_from_args(args)  # every setting checked before anything connects
     kafka = KafkaSettings()
     if redactor is not None and kafka.sasl_password is not None:
         redactor.add_secret(kafka.sasl_password.get_secret_value())
@@ -202,7 +203,6 @@ async def _run_listener(args: argparse.Namespace, redactor: Redactor | None = No
         loaded = await asyncio.to_thread(load_from_kafka, dedup, kafka, datetime.now(UTC))
         log.info("loaded %d retransmission keys from Kafka", loaded)
     metrics = Hl7Metrics()
-    ops_settings = ops_settings_from_args(args)
     ops = (start_ops_server_from_settings(ops_settings, readiness=readiness, registry=metrics.registry,
                                           worker="ingest-hl7") if ops_settings.enabled else None)
     sink = KafkaEventSink(producer, raw_topic=worker_settings.raw_topic, timeout_s=ingest.send_timeout_s)

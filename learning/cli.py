@@ -61,11 +61,8 @@ def _run(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     log = (lambda _m: None) if args.no_progress else (lambda m: print(m, file=sys.stderr))
-    try:
-        files = list_patient_files(args.data, patients=args.patients, sample=args.sample, seed=args.seed)
-    except FileNotFoundError as exc:
-        print(f"train: {exc}", file=sys.stderr)
-        return 1
+    # a missing data folder reaches sepsis_alert.cli: one line, exit 2 like any other bad path
+    files = list_patient_files(args.data, patients=args.patients, sample=args.sample, seed=args.seed)
     matrix = build_feature_matrix(files, workers=args.workers, config_path=args.config,
                                   cache_dir=None if args.no_cache else DEFAULT_CACHE_DIR, progress=not args.no_progress)
     log(f"features: {matrix.features.shape[0]} rows x {matrix.features.shape[1]} from {len(files)} stays "

@@ -1,25 +1,56 @@
 """Shared building blocks of the canonical events: the base model, location, sources.
 
-Every event is JSON on the wire (pydantic v2), carries `schema_version`, and is
-keyed in Kafka by `patient_key`. Models are strict about unknown fields so that a
-producer bug shows up as a validation error instead of silently lost data.
+Every event is JSON on the wire (pydantic v2), carries `schema_version` (major.minor,
+schemas/versioning.py), and is keyed in Kafka by `patient_key`. Models are strict about
+unknown fields so that a producer bug shows up as a validation error instead of silently
+lost data; only an event of a newer minor version is read ignoring them (schemas/codec.py).
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    ValidationError,
+    WithJsonSchema,
+)
+
+from schemas.versioning import CURRENT_SCHEMA, SchemaVersion, parse_schema_version, wire_schema_version
 
 __all__ = [
     "CanonicalEvent",
     "Location",
     "Source",
+    "WireSchemaVersion",
     "describe_validation_error",
 ]
 
-SCHEMA_VERSION = 1
+def _own_major(raw: object) -> SchemaVersion:
+    if isinstance(raw, SchemaVersion):
+        return raw
+    version = parse_schema_version(raw)
+    if version.major != CURRENT_SCHEMA.major:
+        raise ValueError(f"schema_version: major version {version.major} is not readable by this release "
+                         f"({CURRENT_SCHEMA.major}.x)")
+    return version
+
+
+WireSchemaVersion = Annotated[
+    SchemaVersion,
+    PlainValidator(_own_major),
+    PlainSerializer(wire_schema_version),
+    WithJsonSchema({"anyOf": [{"type": "integer", "minimum": 1}, {"type": "string", "pattern": r"^\d+\.\d+$"}],
+                    "description": "major (minor 0) or 'major.minor'"}),
+]
+"""`schema_version` of an event: this release's major, any minor (a newer minor's extra fields are dropped by
+schemas.codec.decode_event); the integer major on the wire while the minor is 0."""
 
 
 class Source(StrEnum):
@@ -51,7 +82,7 @@ class CanonicalEvent(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
 
-    schema_version: int = Field(default=SCHEMA_VERSION, ge=1, le=SCHEMA_VERSION)
+    schema_version: WireSchemaVersion = CURRENT_SCHEMA
     patient_key: str = Field(min_length=1, max_length=128, pattern=r"^\S(.*\S)?$",
                              description="stable patient identifier; the Kafka key")
 

@@ -7,6 +7,9 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from schemas.base import WireSchemaVersion
+from schemas.versioning import CURRENT_SCHEMA
+
 __all__ = ["DeadLetter", "DeadLetterDetail"]
 
 
@@ -23,7 +26,7 @@ class DeadLetter(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     kind: Literal["dead_letter"] = "dead_letter"
-    schema_version: int = 1
+    schema_version: WireSchemaVersion = CURRENT_SCHEMA
     source: str = Field(description="hl7v2, fhir, replay, detector, notifier")
     worker: str = Field(default="", description="which worker rejected it")
     raw_payload_b64: str = Field(description="the input exactly as received, base64")

@@ -14,7 +14,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from sepsis_alert import __version__
 
@@ -37,8 +37,15 @@ _SECRET_WORDS = ("secret", "token", "password", "key", "url")
 """A setting whose name holds one of these may hold a secret: its value is never echoed."""
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """An argument parser that reports a usage error on one line; subcommand parsers inherit the class."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog="sepsis-alert",
         description="Streaming sepsis alert service: ingest, detect, notify, evaluate.",
         epilog="Exit codes: 0 done, 1 failed at run time, 2 usage or configuration error, 3 Kafka unreachable.",
@@ -97,6 +104,8 @@ def describe_error(exc: BaseException) -> tuple[int, str]:
         return EXIT_UNREACHABLE, (f"cannot reach Kafka ({name}: {exc}); is the broker running, and is "
                                   f"SEPSIS_KAFKA_BOOTSTRAP_SERVERS right? (`make kafka-up` starts a local one)")
     if isinstance(exc, FileNotFoundError | IsADirectoryError | PermissionError):
+        if exc.strerror is None:  # raised with a message of our own (`FileNotFoundError(f"{path}: ...")`)
+            return EXIT_USAGE, " ".join(str(exc).split())[:500]
         return EXIT_USAGE, f"{exc.strerror}: {exc.filename}"
     if isinstance(exc, ValueError):
         return EXIT_USAGE, " ".join(str(exc).split())[:500]

@@ -33,6 +33,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from sepsis_alert.ops.settings import is_loopback_host
+
 __all__ = ["LocalReceiver", "Page", "kind_of", "page_from_payload", "pager_pages_per_episode", "pages_summary",
            "register", "verify_signature"]
 
@@ -374,6 +376,9 @@ class LocalReceiver:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if not is_loopback_host(args.host):  # no authentication: a development stand-in stays on this machine
+        raise ValueError(f"--host {args.host!r} is not a loopback address: the local receiver has no "
+                         f"authentication and shows what it received; bind 127.0.0.1")
     receiver = LocalReceiver(args.host, args.port, webhook_secret=args.webhook_secret)
     print(f"local receiver on {receiver.url}/ (POST /pagerduty/..., /slack/..., /teams/..., /webhook/...)",
           flush=True)

@@ -63,6 +63,7 @@ from detector.gc_tuning import tune_gc
 from detector.metrics import DetectorMetrics
 from schemas import CareEvent, Observation, PatientEvent, Topics, decode_event, describe_validation_error
 from schemas.dead_letter import DeadLetter
+from schemas.versioning import UnsupportedSchemaVersion
 from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.kafka.consumer import make_consumer
 from sepsis_alert.kafka.errors import KafkaPlumbingError, KafkaUnavailableError
@@ -367,7 +368,8 @@ class DetectorStream:
                     event = decode_event(record.value)
                 except (ValidationError, ValueError) as exc:
                     reason = describe_validation_error(exc) if isinstance(exc, ValidationError) else str(exc)
-                    dead.append(dead_letter_for(record, "invalid_event", reason, now))
+                    code = exc.error_code if isinstance(exc, UnsupportedSchemaVersion) else "invalid_event"
+                    dead.append(dead_letter_for(record, code, reason, now))
                     continue
                 if not isinstance(event, Observation | PatientEvent | CareEvent):
                     dead.append(dead_letter_for(record, "unexpected_kind", f"kind {event.kind!r} on {tp.topic}",

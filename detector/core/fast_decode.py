@@ -22,9 +22,10 @@ import orjson
 from pydantic import ValidationError
 
 from detector.core.window import EPOCH_2000_S
-from schemas.base import SCHEMA_VERSION, Location, Source
+from schemas.base import Location, Source
 from schemas.measures import CONSCIOUSNESS_LEVELS, MEASURES, Measure
 from schemas.observation import ResultStatus
+from schemas.versioning import CURRENT_SCHEMA_WIRE, reads_as_is
 
 __all__ = ["ObservationFields", "observation_fields"]
 
@@ -114,8 +115,7 @@ def observation_fields(data: bytes | str, time_cache: dict[str, int] | None = No
         return None
     if type(d) is not dict or d.get("kind") != "observation" or not _FIELDS.issuperset(d):
         return None
-    version = d.get("schema_version", SCHEMA_VERSION)
-    if type(version) is not int or not 1 <= version <= SCHEMA_VERSION:
+    if not reads_as_is(d.get("schema_version", CURRENT_SCHEMA_WIRE)):  # another version: the schema's rule decides
         return None
     key: Any = d.get("patient_key")
     if type(key) is not str:

@@ -29,8 +29,11 @@ import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from sepsis_alert.ops.settings import is_loopback_host
 
 __all__ = [
     "END_BLOCK",
@@ -171,6 +174,24 @@ class MllpSettings(BaseModel):
     tls_allowed_clients: list[str] = Field(default_factory=list,
                                            description="client certificate CN or DNS names allowed to connect "
                                                        "(empty: any certificate signed by tls_client_cafile)")
+    allow_unauthenticated_off_loopback: bool = Field(
+        default=False,
+        description="accept connections on a non-loopback host without client certificates (plaintext MLLP, or "
+                    "TLS without tls_client_cafile): only where the network already limits who can connect "
+                    "(a VPN or stunnel tunnel, a firewall open to the interface engine alone)")
+
+    @model_validator(mode="after")
+    def _authenticated_off_loopback(self) -> Self:
+        # Anyone who can open the port can inject observations (and so page a rapid-response team): off the
+        # local machine a client must prove who it is, or the operator must say the network already does.
+        if is_loopback_host(self.host) or self.tls_client_cafile is not None or self.allow_unauthenticated_off_loopback:
+            return self
+        transport = "plaintext MLLP" if self.tls_certfile is None else "TLS without client certificates"
+        raise ValueError(f"host {self.host!r} is not a loopback address and {transport} lets anyone who reaches "
+                         f"the port send messages: give it mutual TLS (SEPSIS_HL7_MLLP__TLS_CERTFILE, "
+                         f"__TLS_KEYFILE, __TLS_CLIENT_CAFILE) or, where a VPN, stunnel or firewall limits who "
+                         f"can connect, SEPSIS_HL7_MLLP__ALLOW_UNAUTHENTICATED_OFF_LOOPBACK=true "
+                         f"(docs/integrations/mirth-mllp.md)")
 
 
 def server_ssl_context(settings: MllpSettings) -> ssl.SSLContext | None:
@@ -186,7 +207,7 @@ def server_ssl_context(settings: MllpSettings) -> ssl.SSLContext | None:
     return context
 
 
-def _cert_names(cert: dict) -> set[str]:
+def _cert_names(cert: dict[str, Any]) -> set[str]:
     names: set[str] = set()
     for rdn in cert.get("subject", ()):
         for key, value in rdn:

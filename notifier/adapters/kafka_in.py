@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from schemas.alert import Alert
 from schemas.base import describe_validation_error
-from schemas.codec import decode_event
+from schemas.codec import UnsupportedSchemaVersion, decode_event
 from schemas.topics import Topics
 from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.kafka.consumer import make_consumer
@@ -57,6 +57,8 @@ def decode_alert(raw: bytes) -> tuple[Alert | None, str]:
         event = decode_event(raw)
     except ValidationError as exc:
         return None, describe_validation_error(exc)
+    except UnsupportedSchemaVersion as exc:  # another major version (docs/upgrades.md)
+        return None, str(exc)
     except ValueError as exc:
         return None, f"not JSON: {type(exc).__name__}"
     if not isinstance(event, Alert):

@@ -62,8 +62,9 @@ class OpsSettings(BaseSettings):
         if not self.enabled or is_loopback_host(self.host) or self.allow_anonymous_metrics:
             return self
         if self.metrics_token is None and self.metrics_token_file is None:
-            raise ValueError(f"host {self.host!r} is not a loopback address: set metrics_token or "
-                             f"metrics_token_file (or allow_anonymous_metrics=true behind a network policy)")
+            raise ValueError(f"ops host {self.host!r} is not a loopback address: set SEPSIS_OPS_METRICS_TOKEN or "
+                             f"SEPSIS_OPS_METRICS_TOKEN_FILE so /metrics needs a token (/healthz and /readyz stay "
+                             f"open), or SEPSIS_OPS_ALLOW_ANONYMOUS_METRICS=true behind a network policy")
         return self
 
     def token(self) -> SecretStr | None:

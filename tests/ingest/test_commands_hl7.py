@@ -43,8 +43,8 @@ def test_parse_reports_rejections_and_still_prints_the_rest(tmp_path: Path,
     assert main(["parse", str(path)]) == 1
     captured = capsys.readouterr()
     assert [line["kind"] for line in _lines(captured.out)] == ["patient_event"]
-    assert captured.err.strip() == (f"error: {path}#1: OBX[1]-6: unit 'furlongs/fortnight' is not accepted for "
-                                    f"heart_rate (canonical /min)")
+    assert captured.err.strip() == (f"sepsis-alert parse: {path}#1: OBX[1]-6: unit 'furlongs/fortnight' is not "
+                                    f"accepted for heart_rate (canonical /min)")
 
 
 def test_parse_mllp_framed_batches_and_corpus(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -55,8 +55,8 @@ def test_parse_mllp_framed_batches_and_corpus(tmp_path: Path, capsys: pytest.Cap
     assert main(["parse", str(framed), str(batch), str(malformed)]) == 1
     captured = capsys.readouterr()
     assert len(_lines(captured.out)) == 7
-    assert captured.err.splitlines() == [f"error: {malformed}: MSH-2: encoding characters '0000': a delimiter "
-                                         f"is used twice"]
+    assert captured.err.splitlines() == [f"sepsis-alert parse: {malformed}: MSH-2: encoding characters '0000': "
+                                         f"a delimiter is used twice"]
 
 
 def test_parse_fhir_json_goes_to_the_fhir_normaliser(capsys: pytest.CaptureFixture[str],

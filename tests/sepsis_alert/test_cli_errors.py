@@ -2,47 +2,33 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from sepsis_alert.cli import EXIT_UNREACHABLE, EXIT_USAGE, describe_error
 from sepsis_alert.cli_types import tcp_port
+from tests.sepsis_alert.cli_subprocess import REPO, one_line, run_cli
 
-REPO = Path(__file__).resolve().parents[2]
 CORPUS = REPO.parent / "shared" / "corpora" / "hl7v2"
 
 
-def _cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "sepsis_alert.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=REPO, env={**os.environ, **(env or {})}, check=False)
-
-
-def _one_line(stderr: str) -> str:
-    lines = [line for line in stderr.splitlines() if not line.startswith("{")]  # JSON lines are worker logs
-    assert len(lines) == 1, stderr
-    assert "Traceback" not in stderr
-    return lines[0]
-
-
 def test_a_bad_setting_names_the_environment_variable() -> None:
-    result = _cli("ingest-hl7", env={"SEPSIS_HL7_MLLP__PORT": "abc"})
+    result = run_cli("ingest-hl7", env={"SEPSIS_HL7_MLLP__PORT": "abc"})
     assert result.returncode == EXIT_USAGE
-    line = _one_line(result.stderr)
+    line = one_line(result.stderr)
     assert "SEPSIS_HL7_MLLP__PORT = 'abc'" in line and "valid integer" in line
 
 
 def test_a_bad_port_flag_is_refused_before_anything_starts() -> None:
-    result = _cli("ingest-hl7", "--port", "99999")
+    result = run_cli("ingest-hl7", "--port", "99999")
     assert result.returncode == EXIT_USAGE
     assert "99999 is not a TCP port" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_an_unreachable_broker_says_which_setting() -> None:
-    result = _cli("topics", "list", env={"SEPSIS_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",
+    result = run_cli("topics", "list", env={"SEPSIS_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",
                                          "SEPSIS_KAFKA_BOOTSTRAP_TIMEOUT_MS": "1500"}, timeout=120)
     assert result.returncode == EXIT_UNREACHABLE, result.stderr
     assert "SEPSIS_KAFKA_BOOTSTRAP_SERVERS" in result.stderr and "Traceback" not in result.stderr
@@ -61,7 +47,7 @@ def test_a_closed_pipe_is_not_an_error() -> None:
 
 
 def test_debug_shows_the_traceback() -> None:
-    result = _cli("--debug", "ingest-hl7", env={"SEPSIS_HL7_MLLP__PORT": "abc"})
+    result = run_cli("--debug", "ingest-hl7", env={"SEPSIS_HL7_MLLP__PORT": "abc"})
     assert result.returncode != 0 and "Traceback" in result.stderr
 
 
@@ -95,7 +81,7 @@ def test_tcp_port(text: str, ok: bool) -> None:
 ])
 def test_the_fhir_endpoint_refuses_to_run_without_authentication_off_loopback(args: tuple[str, ...],
                                                                               env: dict[str, str]) -> None:
-    result = _cli("ingest-fhir", *args, env={"SEPSIS_FHIR_TOKENS": "", **env})
+    result = run_cli("ingest-fhir", *args, env={"SEPSIS_FHIR_TOKENS": "", **env})
     assert result.returncode == EXIT_USAGE, result.stderr
-    line = _one_line(result.stderr)
+    line = one_line(result.stderr)
     assert "refused on host '0.0.0.0'" in line and "SEPSIS_FHIR_TOKENS" in line
