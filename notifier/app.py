@@ -48,9 +48,12 @@ from notifier.adapters.kafka_state import (
 )
 from notifier.clock import Clock, SystemClock
 from notifier.config import NotifierConfig, NotifierSettings
+from notifier.console.live import ConsoleState
+from notifier.console.web import console_options
 from notifier.core.dedup import NotificationLogView
 from notifier.core.links import ack_url
 from notifier.core.model import (
+    AckAction,
     AckEvent,
     DeliveryOutcome,
     LogRecord,
@@ -72,7 +75,7 @@ from notifier.pipeline import Stage
 from notifier.wiring import build_pipeline
 from schemas.alert import Alert, AlertTransition
 from sepsis_alert.kafka.config import KafkaSettings
-from sepsis_alert.kafka.producer import EventProducer
+from sepsis_alert.kafka.producer import EventProducer, OutboundRecord
 from sepsis_alert.ops.kafka_lag import ConsumerLag
 from sepsis_alert.ops.kafka_probe import KafkaProbe
 from sepsis_alert.ops.readiness import ReadinessRegistry
@@ -130,6 +133,8 @@ class NotifierApp:
         self.tracker = EscalationTracker(config.policies(), self.metrics, settings.max_open_episodes,
                                          settings.max_closed_episodes)
         self.paging = PagingTracker(config.paging, self.metrics, settings.max_open_episodes)
+        self.console = ConsoleState(settings.max_open_episodes)
+        """What the console shows: every episode's transitions, deliveries and actions (notifier.console)."""
         self.producer = EventProducer(kafka, linger_ms=1)
         self._fast: StreamTransport | None = None
         if settings.http_transport == "stream":
@@ -172,11 +177,15 @@ class NotifierApp:
 
     def _shrink(self, entry: NotificationLogEntry) -> NotificationLogEntry | LogRecord:
         """Every log entry read back (start-up, other replicas) passes here with its alert: its page is folded
-        into the paging state before the alert is dropped."""
+        into the paging state and the console before the alert is dropped."""
         self.paging.on_logged(entry)
+        self.console.on_logged(entry)
         return compact_entry(entry, self._keeps_alert(entry))
 
     def _remember_ack(self, ack: AckEvent) -> None:
+        self.console.on_ack(ack)
+        if not ack.holds_pages:
+            return  # a comment: recorded for the console, no acknowledgement
         self.paging.on_ack(ack)
         self.acks[ack.episode_id] = ack
         self.acks.move_to_end(ack.episode_id)
@@ -202,6 +211,7 @@ class NotifierApp:
         self._track_open_alert(entry)
         if not isinstance(entry, NotificationLogEntry):
             return  # a slim record feeds no escalation (compact_entry keeps every entry that does)
+        self.console.on_logged(entry)
         self.tracker.on_sent(entry)
         ack = self.acks.get(entry.episode_id)
         if ack is not None:
@@ -211,6 +221,7 @@ class NotifierApp:
     async def start(self) -> None:
         """Load shared state, rebuild timers, start the loops and the HTTP API."""
         self.readiness.set("state_loaded", False, "reading the notification log, acks and silences")
+        self.console.bind(asyncio.get_running_loop())
         self._tail = StateTail(self.kafka, self.topics, self.echoes, shrink=self._shrink)
         try:
             records = await self._tail.load()
@@ -249,7 +260,8 @@ class NotifierApp:
 
     async def _start_api(self) -> None:
         api = create_api(self, self.settings.link_secret, self.settings.api_token,
-                         self.settings.pagerduty_webhook_secret)
+                         self.settings.pagerduty_webhook_secret,
+                         console=(self, console_options(self.settings, self.config.paging)))
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.settings.api_host, self.settings.api_port))
@@ -287,6 +299,7 @@ class NotifierApp:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        self.console.close()  # ends the open event streams, which would hold the server's shutdown
         if self._server is not None and self._tasks_api is not None:
             self._server.should_exit = True
             with contextlib.suppress(Exception):
@@ -376,6 +389,7 @@ class NotifierApp:
         """Run one alert through the paging policy and the pipeline (plus an immediate escalation when a page
         rose to a higher level)."""
         now_s = self.clock.now_s()
+        self.console.on_alert(alert, received_at_s)
         page = self.paging.decide(alert, now_s)
         items = [Notification(alert=alert, action=action_for(alert), kind=page.kind, received_at_s=received_at_s)]
         # Escalation tiers follow pages only: an update (de-escalation, a level paged recently, a held episode)
@@ -427,7 +441,7 @@ class NotifierApp:
                 self._on_recorded(record)
         elif isinstance(record, AckEvent):
             self._remember_ack(record)
-            if live:
+            if live and record.holds_pages:
                 self.tracker.on_ack(record, live=True)
         else:
             self.silences = apply_audit(self.silences, record)
@@ -437,26 +451,45 @@ class NotifierApp:
         return self.clock.now_s()
 
     async def acknowledge(self, episode_id: str, acked_by: str, via: str, resolved: bool = False,
-                          snooze_s: float | None = None) -> AckEvent:
-        """Record an acknowledgement (or a snooze of `snooze_s` seconds, capped by the paging policy) for every
-        replica, stop escalation, mirror it to PagerDuty. Pages of the episode hold until the patient is worse
-        than now (notifier.core.paging)."""
+                          snooze_s: float | None = None, action: AckAction = "ack", reason: str | None = None,
+                          comment: str | None = None) -> AckEvent:
+        """Record an acknowledgement (or a snooze of `snooze_s` seconds, capped by the paging policy, or a close
+        with a reason) for every replica, stop escalation, mirror it to PagerDuty. Pages of the episode hold
+        until the patient is worse than now (notifier.core.paging)."""
         now = self.clock.now_s()
         paging = self.paging.get(episode_id)
         snooze_until = None
         if snooze_s is not None:
             snooze_until = now + min(max(snooze_s, 0.0), self.config.paging.max_snooze_h * 3600)
+            action = "snooze" if action == "ack" else action
         ack = AckEvent(episode_id=episode_id, acked_by=acked_by, via=via, acked_at_s=now,  # type: ignore[arg-type]
                        resolved=resolved, level=paging.level if paging is not None else None,
-                       risk=paging.risk if paging is not None else None, snooze_until_s=snooze_until)
+                       risk=paging.risk if paging is not None else None, snooze_until_s=snooze_until,
+                       action=action, reason=reason, comment=comment)  # type: ignore[arg-type]
         await publish_ack(self.producer, ack, self.topics.acks)
         self._remember_ack(ack)
         self.metrics.acks.labels(via).inc()
+        if action == "close":
+            self.metrics.episode_closed.labels(reason or "unknown").inc()
         self.tracker.on_ack(ack, live=True)
-        log.info("episode %s acknowledged via %s", episode_id, via)
+        log.info("episode %s %s via %s", episode_id, "acknowledged" if action == "ack" else action, via)
         if via != "pagerduty":
             await self._mirror_ack_to_pagerduty(episode_id)
         return ack
+
+    async def record_action(self, episode_id: str, by: str, action: str, *, snooze_s: float | None = None,
+                            reason: str | None = None, comment: str | None = None) -> AckEvent:
+        """A console action: ack, snooze or close through `acknowledge`; a comment is only recorded, under its
+        own key so that compaction of the acks topic keeps the episode's acknowledgement beside it."""
+        if action != "comment":
+            return await self.acknowledge(episode_id, by, "console", snooze_s=snooze_s,
+                                          action=action, reason=reason, comment=comment)  # type: ignore[arg-type]
+        note = AckEvent(episode_id=episode_id, acked_by=by, via="console", acked_at_s=self.clock.now_s(),
+                        action="comment", comment=comment)
+        await self.producer.send_all_async([OutboundRecord(self.topics.acks, f"{episode_id}|comment|{note.acked_at_s}",
+                                                           note.model_dump_json().encode())], 10.0)
+        self._remember_ack(note)
+        return note
 
     async def _mirror_ack_to_pagerduty(self, episode_id: str) -> None:
         state = self.tracker.states.get(episode_id)
