@@ -83,7 +83,7 @@ def line_plot(title: str, points: Sequence[tuple[float, float]], references: Seq
                      f'<text class="ref-label" x="{width - 4}" y="{y - 2:.1f}" text-anchor="end">'
                      f'{escape(ref.label)}</text>')
     parts.append(f'<polyline fill="none" stroke="currentColor" stroke-width="1.5" points="{_path(line_xs, line_ys)}"/>')
-    parts += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2" fill="currentColor"><title>{v:g}</title></circle>'
+    parts += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2" fill="currentColor"><title>{v:.4g}</title></circle>'
               for x, y, v in zip(xs, ys, values, strict=True)]
-    parts.append(f'<text class="axis" x="2" y="{ys[-1]:.1f}">{values[-1]:g}</text></svg>')
+    parts.append(f'<text class="axis" x="2" y="{ys[-1]:.1f}">{values[-1]:.3g}</text></svg>')
     return Markup("".join(parts))

@@ -25,12 +25,13 @@ __all__ = ["ActionLine", "EpisodePage", "RiskBands", "WorklistRow", "ago", "buil
 TREND_HOURS = 6.0
 """Event-time hours of risk history drawn in a row's sparkline."""
 VITAL_PLOTS: dict[str, tuple[str, str, tuple[ReferenceLine, ...]]] = {
+    # Keys are the detector's score-input names (ScoreInput.measure).
     # Reference lines are the SIRS / qSOFA criteria of ../shared/docs/clinical-scores.md §2.1-2.2 (drawn only:
     # the detector, not the console, decides what they mean for the patient).
-    "heart_rate": ("Heart rate", "/min", (ReferenceLine(90, "SIRS >90"),)),
-    "respiratory_rate": ("Respiratory rate", "/min", (ReferenceLine(20, "SIRS >20"), ReferenceLine(22, "qSOFA ≥22"))),
-    "temperature": ("Temperature", "°C", (ReferenceLine(38.0, "SIRS >38"), ReferenceLine(36.0, "SIRS <36"))),
-    "systolic_bp": ("Systolic BP", "mmHg", (ReferenceLine(100, "qSOFA ≤100"),)),
+    "hr": ("Heart rate", "/min", (ReferenceLine(90, "SIRS >90"),)),
+    "rr": ("Respiratory rate", "/min", (ReferenceLine(20, "SIRS >20"), ReferenceLine(22, "qSOFA ≥22"))),
+    "temp_c": ("Temperature", "°C", (ReferenceLine(38.0, "SIRS >38"), ReferenceLine(36.0, "SIRS <36"))),
+    "sbp": ("Systolic BP", "mmHg", (ReferenceLine(100, "qSOFA ≤100"),)),
     "spo2": ("SpO₂", "%", ()),
     "lactate": ("Lactate", "mmol/L", (ReferenceLine(2.0, "2"), ReferenceLine(4.0, "4"))),
     "wbc": ("White cells", "×10⁹/L", (ReferenceLine(12.0, "SIRS >12"), ReferenceLine(4.0, "SIRS <4"))),
@@ -111,7 +112,8 @@ def _reasons(record: EpisodeRecord, policy: PhiPolicy) -> tuple[str, ...]:
     """The alert's top reasons (classic triggers), the last place going to the model's explanation when the
     learned score is served, within the policy's count."""
     model = next((s for s in record.latest.scores if s.name == RISK_SCORE and s.reason), None)
-    if model is None or "reasons" not in policy.allow or policy.max_reasons == 0:
+    if (model is None or "reasons" not in policy.allow or policy.max_reasons == 0
+            or any(model.reason in reason for reason in record.latest.reasons)):  # the detector already says it
         return build_view(record.latest, policy, None).reasons
     fewer = policy.model_copy(update={"max_reasons": policy.max_reasons - 1})
     return (*build_view(record.latest, fewer, None).reasons, clip(clean_text(f"model: {model.reason}"), 200))
@@ -180,7 +182,7 @@ def _vital_plots(vitals: Iterable[VitalPoint]) -> list[Markup]:
         series = by_measure.get(measure)
         if series:
             plots.append(line_plot(title, [(v.at_s, v.value) for v in series], references,
-                                   unit=series[-1].unit or unit))
+                                   unit=unit))
     return plots
 
 

@@ -115,7 +115,7 @@ def test_an_ack_read_twice_is_recorded_once() -> None:
 
 def test_episode_page_has_plots_timeline_notifications_and_actions() -> None:
     book = EpisodeBook()
-    inputs = [ScoreInput(measure="heart_rate", value=118.0 + i, unit="/min", effective_at=T0 + timedelta(minutes=i))
+    inputs = [ScoreInput(measure="hr", value=118.0 + i, unit="/min", effective_at=T0 + timedelta(minutes=i))
               for i in range(3)]
     first = with_risk(make_alert("P1", level=3), 0.05)
     first = first.model_copy(update={"scores": [*first.scores, ScoreSnapshot(name="sirs", value=3, inputs=inputs)]})
@@ -138,3 +138,12 @@ def test_episode_page_has_plots_timeline_notifications_and_actions() -> None:
     # no scores allowed: no plots of values, no score list
     bare = build_episode(record, NOW, PhiPolicy(allow=["unit", "bed"]), BANDS)
     assert bare.plots == () and bare.scores == () and bare.points == ()
+
+
+def test_model_explanation_is_not_repeated_when_the_alert_already_gives_it() -> None:
+    book = EpisodeBook()
+    reason = "temperature 38.4 °C; respiratory rate 24/min"
+    alert = with_risk(make_alert("P1", reasons=[f"risk 5% (model m1): {reason}", "NEWS2 10"]), 0.05, reason=reason)
+    book.on_alert(alert, NOW)
+    (row,) = build_worklist(book, NOW, POLICY, BANDS)
+    assert row.reasons == (f"risk 5% (model m1): {reason}", "NEWS2 10")
