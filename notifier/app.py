@@ -44,7 +44,6 @@ from notifier.adapters.kafka_state import (
     StateRecord,
     StateTail,
     publish_ack,
-    publish_silence_audit,
 )
 from notifier.clock import Clock, SystemClock
 from notifier.config import NotifierConfig, NotifierSettings
@@ -65,13 +64,14 @@ from notifier.core.model import (
     resend_view,
 )
 from notifier.core.paging import PageKind
-from notifier.core.silence import Silence, SilenceAudit, SilenceRequest, apply_audit, ended_early, new_silence
+from notifier.core.silence import Silence, SilenceRequest
 from notifier.escalator import EscalationTracker
 from notifier.integrations.base import Integration
 from notifier.logsafe import register_secrets
 from notifier.metrics import NotifierMetrics
 from notifier.pager import PagingTracker
 from notifier.pipeline import Stage
+from notifier.silencer import SilenceKeeper
 from notifier.wiring import build_pipeline
 from schemas.alert import Alert, AlertTransition
 from sepsis_alert.kafka.config import KafkaSettings
@@ -125,7 +125,6 @@ class NotifierApp:
         # Memory stays bounded however long the replica runs (issue #10): the log view keeps slim records under
         # a cap, the tracker drops resolved episodes, and only open episodes keep an alert (resend_view).
         self.log_view = NotificationLogView(max_entries=settings.log_memory_max_entries)
-        self.silences: dict[str, Silence] = {}
         self.acks: OrderedDict[str, AckEvent] = OrderedDict()
         """Latest acknowledgement per episode, oldest first, at most settings.max_closed_episodes."""
         self.open_alerts: OrderedDict[str, Alert] = OrderedDict()
@@ -136,6 +135,7 @@ class NotifierApp:
         self.console = ConsoleState(settings.max_open_episodes)
         """What the console shows: every episode's transitions, deliveries and actions (notifier.console)."""
         self.producer = EventProducer(kafka, linger_ms=1)
+        self.silencer = SilenceKeeper(self.producer, self.topics.silences, self.clock, config.max_silence_s)
         self._fast: StreamTransport | None = None
         if settings.http_transport == "stream":
             self._fast = StreamTransport(max_per_host=settings.max_concurrency)
@@ -162,8 +162,8 @@ class NotifierApp:
 
     def _build_pipeline(self) -> Stage:
         built = build_pipeline(self.config, self.integrations, self.http, self.clock, self.metrics, self.log_view,
-                               self.log_sink, self.dead_letters, lambda: self.silences.values(), self._ack_link,
-                               self._on_recorded, fast=self._fast)
+                               self.log_sink, self.dead_letters, lambda: self.silencer.silences.values(),
+                               self._ack_link, self._on_recorded, fast=self._fast)
         self.dedup = built.dedup
         return built.pipeline
 
@@ -245,9 +245,9 @@ class NotifierApp:
         self.tracker.rebuild(escalation_entries, self.acks.values())
         del escalation_entries
         self.readiness.set("state_loaded", True, f"{len(self.log_view)} log entries, {len(self.acks)} acks, "
-                                                 f"{len(self.silences)} silences")
+                                                 f"{len(self.silencer.silences)} silences")
         log.info("notifier %s loaded %d log entries, %d acks, %d silences", self.worker_id, len(self.log_view),
-                 len(self.acks), len(self.silences))
+                 len(self.acks), len(self.silencer.silences))
         loop = asyncio.get_running_loop()
         self.readiness.set("partitions_assigned", True, "informational: waiting for the consumer group")
         self._source = await loop.run_in_executor(
@@ -444,7 +444,7 @@ class NotifierApp:
             if live and record.holds_pages:
                 self.tracker.on_ack(record, live=True)
         else:
-            self.silences = apply_audit(self.silences, record)
+            self.silencer.apply(record)
 
     # ------------------------------------------------------ API service calls
     def now_s(self) -> float:
@@ -503,26 +503,10 @@ class NotifierApp:
             await self._run(items)
 
     async def create_silence(self, request: SilenceRequest) -> Silence:
-        silence = new_silence(request, self.clock.now_s(), self.config.max_silence_s)
-        audit = SilenceAudit(action="create", actor=request.created_by, at_s=self.clock.now_s(), silence=silence)
-        await publish_silence_audit(self.producer, audit, self.topics.silences)
-        self.silences = apply_audit(self.silences, audit)
-        log.info("silence %s created by %s until %.0f", silence.id, request.created_by, silence.ends_at_s)
-        return silence
+        return await self.silencer.create(request)
 
     def list_silences(self) -> list[Silence]:
-        now = self.clock.now_s()
-        current = [s for s in self.silences.values()
-                   if (s.expired_at_s is None or s.expired_at_s > now) and s.ends_at_s > now]
-        return sorted(current, key=lambda s: s.starts_at_s)
+        return self.silencer.current()
 
     async def expire_silence(self, silence_id: str, by: str) -> Silence | None:
-        silence = self.silences.get(silence_id)
-        if silence is None:
-            return None
-        now = self.clock.now_s()
-        ended = ended_early(silence, now, by)
-        audit = SilenceAudit(action="expire", actor=by, at_s=now, silence=ended)
-        await publish_silence_audit(self.producer, audit, self.topics.silences)
-        self.silences = apply_audit(self.silences, audit)
-        return ended
+        return await self.silencer.expire(silence_id, by)

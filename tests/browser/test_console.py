@@ -192,6 +192,8 @@ def test_console_end_to_end_in_a_real_browser(stack: Stack, browser: webdriver.C
     assert browser.find_elements(By.CSS_SELECTOR, "svg.plot"), "no plots on the episode page"
     assert "nurse" in browser.find_element(By.CSS_SELECTOR, "table.notifications").text
     browser.save_screenshot(str(SCREENSHOTS / "console-episode.png"))
+    readme = (REPO / "README.md").read_text()
+    assert "docs/img/console-worklist.png" in readme and "docs/img/console-episode.png" in readme
     _tab_to(browser, "#ack-button").send_keys(Keys.ENTER)
     _wait(browser, 10, "the acknowledgement", lambda d: "acknowledged by responder" in d.page_source)
 
