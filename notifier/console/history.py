@@ -30,6 +30,12 @@ MAX_VITALS = 400
 """Measurements kept per episode, all measures together."""
 MAX_NOTIFICATIONS = 200
 MAX_ACTIONS = 100
+ENDED_KEPT = 100
+"""Resolved episodes whose pages stay available (the most recent); older ones are dropped: memory stays bounded
+by the open episodes however many have ended."""
+ENDED_IDS_KEPT = 50_000
+"""Ids of dropped resolved episodes (~100 bytes each), so that a log entry of theirs read late (start-up reads
+the log's partitions in any order) cannot bring one back as a ghost row."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,9 +158,16 @@ def _slim(alert: Alert) -> Alert:
 class EpisodeBook:
     """Episodes by id, least recently changed first; see the module docstring."""
 
-    def __init__(self, max_episodes: int = 5_000) -> None:
+    def __init__(self, max_episodes: int = 5_000, ended_kept: int = ENDED_KEPT,
+                 ended_ids_kept: int = ENDED_IDS_KEPT) -> None:
         self._max = max_episodes
+        self._ended_kept = ended_kept
+        self._ended_ids_kept = ended_ids_kept
         self._episodes: OrderedDict[str, EpisodeRecord] = OrderedDict()
+        self._ended: OrderedDict[str, None] = OrderedDict()
+        """Every resolved episode remembered, oldest first."""
+        self._ended_with_record: OrderedDict[str, None] = OrderedDict()
+        """The resolved episodes whose record is still kept, oldest first."""
         self.version = 0
         """Increases with every change: the live feed tells open pages to refresh when it moves."""
 
@@ -174,9 +187,19 @@ class EpisodeBook:
             self._episodes.popitem(last=False)
         self.version += 1
 
+    def _ended_now(self, episode_id: str) -> None:
+        for ring, cap in ((self._ended, self._ended_ids_kept), (self._ended_with_record, self._ended_kept)):
+            ring[episode_id] = None
+            ring.move_to_end(episode_id)
+            while len(ring) > cap:
+                old, _ = ring.popitem(last=False)
+                self._episodes.pop(old, None)
+
     def on_alert(self, alert: Alert, seen_at_s: float) -> None:
         """An alert transition (processed here, or carried by a log entry read back)."""
         record = self._episodes.get(alert.episode_id)
+        if record is None and alert.episode_id in self._ended:
+            return  # resolved and dropped: a late log entry of it
         if record is None:
             record = EpisodeRecord(alert.episode_id, _slim(alert), seen_at_s)
         elif any(p.alert_id == alert.alert_id for p in record.points):
@@ -191,9 +214,10 @@ class EpisodeBook:
         record.vitals.extend(v for v in _vitals(alert) if (v.measure, v.at_s) not in known)
         record.vitals.sort(key=lambda v: v.at_s)
         del record.vitals[:-MAX_VITALS]
+        self._touch(record)
         if alert.transition == AlertTransition.RESOLVED:
             record.resolved_at_s = seen_at_s
-        self._touch(record)
+            self._ended_now(alert.episode_id)
 
     def on_logged(self, entry: NotificationLogEntry | LogRecord) -> None:
         """A notification-log entry: the delivery joins the episode (and its alert, when the entry carries one)."""

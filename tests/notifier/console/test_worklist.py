@@ -147,3 +147,15 @@ def test_model_explanation_is_not_repeated_when_the_alert_already_gives_it() -> 
     book.on_alert(alert, NOW)
     (row,) = build_worklist(book, NOW, POLICY, BANDS)
     assert row.reasons == (f"risk 5% (model m1): {reason}", "NEWS2 10")
+
+
+def test_resolved_episodes_are_dropped_beyond_a_few_and_never_come_back_as_ghosts() -> None:
+    book = EpisodeBook(max_episodes=1000, ended_kept=2, ended_ids_kept=100)
+    opened = [make_alert(f"P{i}") for i in range(5)]
+    for alert in opened:
+        book.on_alert(alert, NOW)
+        book.on_alert(make_alert(alert.patient_key, sequence=1, transition=AlertTransition.RESOLVED), NOW)
+    assert len(book) == 2  # only the two most recently resolved keep their page
+    assert book.get(opened[4].episode_id) is not None and book.get(opened[0].episode_id) is None
+    book.on_alert(opened[0], NOW)  # an earlier transition's log entry, read after the resolve
+    assert book.get(opened[0].episode_id) is None and build_worklist(book, NOW, POLICY, BANDS) == []
