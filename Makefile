@@ -10,6 +10,7 @@ KAFKA_STAMP := $(KAFKA_LIBS)/.complete
 PHYSIONET ?= ../shared/data/physionet2019
 # Out-of-fold predictions of the committed risk model on set A (written by `make train`, read by `make eval`).
 RISK_OOF := evaluation/data/risk_model_oof_set_a.npz
+CHROMEDRIVER := /usr/bin/chromedriver
 
 .PHONY: help install kafka-jars kafka-up kafka-down topics test test-fast run bench lint eval train transfer docs clean
 
@@ -29,7 +30,13 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	@touch $(STAMP)
 
-install: $(STAMP) $(KAFKA_STAMP)
+install: $(STAMP) $(KAFKA_STAMP) $(CHROMEDRIVER)
+
+# The console's browser tests drive Debian's Chromium (never a browser downloaded from elsewhere).
+$(CHROMEDRIVER):
+	@if [ "$$(id -u)" = 0 ]; then apt-get install -y -q chromium chromium-driver || \
+	    { apt-get update -q && apt-get install -y -q chromium chromium-driver; }; \
+	else echo "the browser tests need $(CHROMEDRIVER): run 'sudo apt-get install -y chromium chromium-driver'"; fi
 
 $(KAFKA_STAMP): deploy/kafka/pom.xml
 	@command -v mvn >/dev/null || { echo "Maven (mvn) is required to fetch the Kafka jars"; exit 1; }

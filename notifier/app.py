@@ -44,13 +44,15 @@ from notifier.adapters.kafka_state import (
     StateRecord,
     StateTail,
     publish_ack,
-    publish_silence_audit,
 )
 from notifier.clock import Clock, SystemClock
 from notifier.config import NotifierConfig, NotifierSettings
+from notifier.console.live import ConsoleState
+from notifier.console.web import console_options
 from notifier.core.dedup import NotificationLogView
 from notifier.core.links import ack_url
 from notifier.core.model import (
+    AckAction,
     AckEvent,
     DeliveryOutcome,
     LogRecord,
@@ -62,17 +64,18 @@ from notifier.core.model import (
     resend_view,
 )
 from notifier.core.paging import PageKind
-from notifier.core.silence import Silence, SilenceAudit, SilenceRequest, apply_audit, ended_early, new_silence
+from notifier.core.silence import Silence, SilenceRequest
 from notifier.escalator import EscalationTracker
 from notifier.integrations.base import Integration
 from notifier.logsafe import register_secrets
 from notifier.metrics import NotifierMetrics
 from notifier.pager import PagingTracker
 from notifier.pipeline import Stage
+from notifier.silencer import SilenceKeeper
 from notifier.wiring import build_pipeline
 from schemas.alert import Alert, AlertTransition
 from sepsis_alert.kafka.config import KafkaSettings
-from sepsis_alert.kafka.producer import EventProducer
+from sepsis_alert.kafka.producer import EventProducer, OutboundRecord
 from sepsis_alert.ops.kafka_lag import ConsumerLag
 from sepsis_alert.ops.kafka_probe import KafkaProbe
 from sepsis_alert.ops.readiness import ReadinessRegistry
@@ -122,7 +125,6 @@ class NotifierApp:
         # Memory stays bounded however long the replica runs (issue #10): the log view keeps slim records under
         # a cap, the tracker drops resolved episodes, and only open episodes keep an alert (resend_view).
         self.log_view = NotificationLogView(max_entries=settings.log_memory_max_entries)
-        self.silences: dict[str, Silence] = {}
         self.acks: OrderedDict[str, AckEvent] = OrderedDict()
         """Latest acknowledgement per episode, oldest first, at most settings.max_closed_episodes."""
         self.open_alerts: OrderedDict[str, Alert] = OrderedDict()
@@ -130,7 +132,10 @@ class NotifierApp:
         self.tracker = EscalationTracker(config.policies(), self.metrics, settings.max_open_episodes,
                                          settings.max_closed_episodes)
         self.paging = PagingTracker(config.paging, self.metrics, settings.max_open_episodes)
+        self.console = ConsoleState(settings.max_open_episodes)
+        """What the console shows: every episode's transitions, deliveries and actions (notifier.console)."""
         self.producer = EventProducer(kafka, linger_ms=1)
+        self.silencer = SilenceKeeper(self.producer, self.topics.silences, self.clock, config.max_silence_s)
         self._fast: StreamTransport | None = None
         if settings.http_transport == "stream":
             self._fast = StreamTransport(max_per_host=settings.max_concurrency)
@@ -157,8 +162,8 @@ class NotifierApp:
 
     def _build_pipeline(self) -> Stage:
         built = build_pipeline(self.config, self.integrations, self.http, self.clock, self.metrics, self.log_view,
-                               self.log_sink, self.dead_letters, lambda: self.silences.values(), self._ack_link,
-                               self._on_recorded, fast=self._fast)
+                               self.log_sink, self.dead_letters, lambda: self.silencer.silences.values(),
+                               self._ack_link, self._on_recorded, fast=self._fast)
         self.dedup = built.dedup
         return built.pipeline
 
@@ -172,11 +177,15 @@ class NotifierApp:
 
     def _shrink(self, entry: NotificationLogEntry) -> NotificationLogEntry | LogRecord:
         """Every log entry read back (start-up, other replicas) passes here with its alert: its page is folded
-        into the paging state before the alert is dropped."""
+        into the paging state and the console before the alert is dropped."""
         self.paging.on_logged(entry)
+        self.console.on_logged(entry)
         return compact_entry(entry, self._keeps_alert(entry))
 
     def _remember_ack(self, ack: AckEvent) -> None:
+        self.console.on_ack(ack)
+        if not ack.holds_pages:
+            return  # a comment: recorded for the console, no acknowledgement
         self.paging.on_ack(ack)
         self.acks[ack.episode_id] = ack
         self.acks.move_to_end(ack.episode_id)
@@ -202,6 +211,7 @@ class NotifierApp:
         self._track_open_alert(entry)
         if not isinstance(entry, NotificationLogEntry):
             return  # a slim record feeds no escalation (compact_entry keeps every entry that does)
+        self.console.on_logged(entry)
         self.tracker.on_sent(entry)
         ack = self.acks.get(entry.episode_id)
         if ack is not None:
@@ -211,6 +221,7 @@ class NotifierApp:
     async def start(self) -> None:
         """Load shared state, rebuild timers, start the loops and the HTTP API."""
         self.readiness.set("state_loaded", False, "reading the notification log, acks and silences")
+        self.console.bind(asyncio.get_running_loop())
         self._tail = StateTail(self.kafka, self.topics, self.echoes, shrink=self._shrink)
         try:
             records = await self._tail.load()
@@ -234,9 +245,9 @@ class NotifierApp:
         self.tracker.rebuild(escalation_entries, self.acks.values())
         del escalation_entries
         self.readiness.set("state_loaded", True, f"{len(self.log_view)} log entries, {len(self.acks)} acks, "
-                                                 f"{len(self.silences)} silences")
+                                                 f"{len(self.silencer.silences)} silences")
         log.info("notifier %s loaded %d log entries, %d acks, %d silences", self.worker_id, len(self.log_view),
-                 len(self.acks), len(self.silences))
+                 len(self.acks), len(self.silencer.silences))
         loop = asyncio.get_running_loop()
         self.readiness.set("partitions_assigned", True, "informational: waiting for the consumer group")
         self._source = await loop.run_in_executor(
@@ -249,7 +260,8 @@ class NotifierApp:
 
     async def _start_api(self) -> None:
         api = create_api(self, self.settings.link_secret, self.settings.api_token,
-                         self.settings.pagerduty_webhook_secret)
+                         self.settings.pagerduty_webhook_secret,
+                         console=(self, console_options(self.settings, self.config.paging)))
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.settings.api_host, self.settings.api_port))
@@ -287,6 +299,7 @@ class NotifierApp:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        self.console.close()  # ends the open event streams, which would hold the server's shutdown
         if self._server is not None and self._tasks_api is not None:
             self._server.should_exit = True
             with contextlib.suppress(Exception):
@@ -376,6 +389,7 @@ class NotifierApp:
         """Run one alert through the paging policy and the pipeline (plus an immediate escalation when a page
         rose to a higher level)."""
         now_s = self.clock.now_s()
+        self.console.on_alert(alert, received_at_s)
         page = self.paging.decide(alert, now_s)
         items = [Notification(alert=alert, action=action_for(alert), kind=page.kind, received_at_s=received_at_s)]
         # Escalation tiers follow pages only: an update (de-escalation, a level paged recently, a held episode)
@@ -427,36 +441,55 @@ class NotifierApp:
                 self._on_recorded(record)
         elif isinstance(record, AckEvent):
             self._remember_ack(record)
-            if live:
+            if live and record.holds_pages:
                 self.tracker.on_ack(record, live=True)
         else:
-            self.silences = apply_audit(self.silences, record)
+            self.silencer.apply(record)
 
     # ------------------------------------------------------ API service calls
     def now_s(self) -> float:
         return self.clock.now_s()
 
     async def acknowledge(self, episode_id: str, acked_by: str, via: str, resolved: bool = False,
-                          snooze_s: float | None = None) -> AckEvent:
-        """Record an acknowledgement (or a snooze of `snooze_s` seconds, capped by the paging policy) for every
-        replica, stop escalation, mirror it to PagerDuty. Pages of the episode hold until the patient is worse
-        than now (notifier.core.paging)."""
+                          snooze_s: float | None = None, action: AckAction = "ack", reason: str | None = None,
+                          comment: str | None = None) -> AckEvent:
+        """Record an acknowledgement (or a snooze of `snooze_s` seconds, capped by the paging policy, or a close
+        with a reason) for every replica, stop escalation, mirror it to PagerDuty. Pages of the episode hold
+        until the patient is worse than now (notifier.core.paging)."""
         now = self.clock.now_s()
         paging = self.paging.get(episode_id)
         snooze_until = None
         if snooze_s is not None:
             snooze_until = now + min(max(snooze_s, 0.0), self.config.paging.max_snooze_h * 3600)
+            action = "snooze" if action == "ack" else action
         ack = AckEvent(episode_id=episode_id, acked_by=acked_by, via=via, acked_at_s=now,  # type: ignore[arg-type]
                        resolved=resolved, level=paging.level if paging is not None else None,
-                       risk=paging.risk if paging is not None else None, snooze_until_s=snooze_until)
+                       risk=paging.risk if paging is not None else None, snooze_until_s=snooze_until,
+                       action=action, reason=reason, comment=comment)  # type: ignore[arg-type]
         await publish_ack(self.producer, ack, self.topics.acks)
         self._remember_ack(ack)
         self.metrics.acks.labels(via).inc()
+        if action == "close":
+            self.metrics.episode_closed.labels(reason or "unknown").inc()
         self.tracker.on_ack(ack, live=True)
-        log.info("episode %s acknowledged via %s", episode_id, via)
+        log.info("episode %s %s via %s", episode_id, "acknowledged" if action == "ack" else action, via)
         if via != "pagerduty":
             await self._mirror_ack_to_pagerduty(episode_id)
         return ack
+
+    async def record_action(self, episode_id: str, by: str, action: str, *, snooze_s: float | None = None,
+                            reason: str | None = None, comment: str | None = None) -> AckEvent:
+        """A console action: ack, snooze or close through `acknowledge`; a comment is only recorded, under its
+        own key so that compaction of the acks topic keeps the episode's acknowledgement beside it."""
+        if action != "comment":
+            return await self.acknowledge(episode_id, by, "console", snooze_s=snooze_s,
+                                          action=action, reason=reason, comment=comment)  # type: ignore[arg-type]
+        note = AckEvent(episode_id=episode_id, acked_by=by, via="console", acked_at_s=self.clock.now_s(),
+                        action="comment", comment=comment)
+        await self.producer.send_all_async([OutboundRecord(self.topics.acks, f"{episode_id}|comment|{note.acked_at_s}",
+                                                           note.model_dump_json().encode())], 10.0)
+        self._remember_ack(note)
+        return note
 
     async def _mirror_ack_to_pagerduty(self, episode_id: str) -> None:
         state = self.tracker.states.get(episode_id)
@@ -470,26 +503,10 @@ class NotifierApp:
             await self._run(items)
 
     async def create_silence(self, request: SilenceRequest) -> Silence:
-        silence = new_silence(request, self.clock.now_s(), self.config.max_silence_s)
-        audit = SilenceAudit(action="create", actor=request.created_by, at_s=self.clock.now_s(), silence=silence)
-        await publish_silence_audit(self.producer, audit, self.topics.silences)
-        self.silences = apply_audit(self.silences, audit)
-        log.info("silence %s created by %s until %.0f", silence.id, request.created_by, silence.ends_at_s)
-        return silence
+        return await self.silencer.create(request)
 
     def list_silences(self) -> list[Silence]:
-        now = self.clock.now_s()
-        current = [s for s in self.silences.values()
-                   if (s.expired_at_s is None or s.expired_at_s > now) and s.ends_at_s > now]
-        return sorted(current, key=lambda s: s.starts_at_s)
+        return self.silencer.current()
 
     async def expire_silence(self, silence_id: str, by: str) -> Silence | None:
-        silence = self.silences.get(silence_id)
-        if silence is None:
-            return None
-        now = self.clock.now_s()
-        ended = ended_early(silence, now, by)
-        audit = SilenceAudit(action="expire", actor=by, at_s=now, silence=ended)
-        await publish_silence_audit(self.producer, audit, self.topics.silences)
-        self.silences = apply_audit(self.silences, audit)
-        return ended
+        return await self.silencer.expire(silence_id, by)

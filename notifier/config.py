@@ -21,6 +21,7 @@ shown redacted.
 
 from __future__ import annotations
 
+import ipaddress
 from collections import Counter
 from pathlib import Path
 from typing import Annotated, Literal, Self
@@ -32,6 +33,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from notifier.core.dedup import DEFAULT_MAX_LOG_ENTRIES
 from notifier.core.escalation import DEFAULT_MAX_CLOSED_EPISODES, DEFAULT_MAX_LIVE_EPISODES, EscalationPolicy
 from notifier.core.paging import PagingPolicy
+from notifier.core.phi import DEFAULT_ALLOWED, PhiField
 from notifier.core.redact import Redactor
 from notifier.core.retry_policy import RetryPolicy
 from notifier.core.routing import Route, iter_routes
@@ -157,6 +159,13 @@ def _inline_secrets(node: object) -> list[str]:
     return found
 
 
+ConsoleRole = Literal["viewer", "responder", "ops"]
+
+
+def _default_group_roles() -> dict[str, ConsoleRole]:
+    return {"sepsis-viewers": "viewer", "sepsis-responders": "responder", "sepsis-ops": "ops"}
+
+
 DEV_LINK_SECRET = "local-dev-link-secret-change-me"
 """The shipped link secret: fine on 127.0.0.1, refused on any other address (anyone could forge ack links)."""
 MIN_SECRET_CHARS = 16
@@ -250,6 +259,37 @@ class NotifierSettings(NotifierTopicSettings):
         description="cap on remembered resolved-episode ids, which stop a late log entry from restarting "
                     "an escalation chain (~150 bytes each)")
 
+    # Console (docs/console.md): who may sign in and how risk is worded.
+    console_users_file: Path | None = Field(
+        default=None, description="JSON file of local console accounts (scrypt hashes), written by `sepsis-alert "
+                                  "console add-user`; None = no local accounts")
+    console_trusted_proxies: list[str] = Field(
+        default_factory=list, description="addresses or CIDR networks of the authenticating reverse proxy whose "
+                                          "user / groups headers are believed (oauth2-proxy); empty = none")
+    console_proxy_user_header: str = Field(default="X-Forwarded-User", min_length=1,
+                                           description="header naming the signed-in user (trusted proxies only)")
+    console_proxy_groups_header: str = Field(default="X-Forwarded-Groups", min_length=1,
+                                             description="header with the user's comma-separated groups")
+    console_group_roles: dict[str, ConsoleRole] = Field(
+        default_factory=_default_group_roles,
+        description="proxy group -> console role; a user in no listed group is refused")
+    console_anonymous_role: Literal["none", "viewer", "responder", "ops"] = Field(
+        default="none", description="role given without signing in; anything but none is refused unless api_host "
+                                    "is loopback")
+    console_session_hours: float = Field(default=12.0, gt=0, le=72,
+                                         description="a console sign-in lasts this long (one shift)")
+    console_risk_baseline: float = Field(
+        default=0.02, gt=0, lt=1, description="the learned risk's baseline in 'x4 baseline': the share of "
+                                              "labelled sepsis hours in the model's training data (about 2 %, "
+                                              "docs/model-card.md)")
+    console_risk_raised: float = Field(default=0.0295, gt=0, lt=1,
+                                       description="risk worded 'raised' from here (the model's level-2 threshold)")
+    console_risk_high: float = Field(default=0.069, gt=0, lt=1,
+                                     description="risk worded 'high' from here (the model's level-3 threshold)")
+    console_phi_allow: list[PhiField] = Field(
+        default_factory=lambda: [*DEFAULT_ALLOWED, "treatment_started"],
+        description="what the console shows of a patient (notifier.core.phi fields); never a name")
+
     @model_validator(mode="before")
     @classmethod
     def _read_secret_files(cls, data: object) -> object:
@@ -274,9 +314,17 @@ class NotifierSettings(NotifierTopicSettings):
 
     @model_validator(mode="after")
     def _credentials_off_loopback(self) -> Self:
+        for proxy in self.console_trusted_proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(f"console_trusted_proxies: {proxy!r} is not an address or a network") from None
         if is_loopback_host(self.api_host):
             return self
         where = f"api_host {self.api_host!r} is not a loopback address"
+        if self.console_anonymous_role != "none":
+            raise ValueError(f"console_anonymous_role: {self.console_anonymous_role!r} refused because {where}; "
+                             f"sign-in is required off loopback (local accounts or a trusted proxy)")
         if self.api_token is None:
             raise ValueError(f"api_token: required because {where}; set SEPSIS_NOTIFIER_API_TOKEN or "
                              f"SEPSIS_NOTIFIER_API_TOKEN_FILE (anyone reaching the port could acknowledge "

@@ -51,5 +51,8 @@ class NotifierMetrics:
         self.page_decisions = Counter("sepsis_notifier_page_decisions_total", "Alert transitions by what the paging "
                                       "policy made of them (page, update, resolve) and why", ["kind", "reason"],
                                       registry=r)
+        self.episode_closed = Counter("sepsis_notifier_episode_closed_total", "Episodes closed in the console, by "
+                                      "reason (not_sepsis, already_known, comfort_care): the false-alarm mix",
+                                      ["reason"], registry=r)
         self.invalid_alerts = Counter("sepsis_notifier_invalid_alerts_total", "Malformed alert records dead-lettered",
                                       registry=r)

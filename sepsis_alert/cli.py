@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "ingest.cli",
     "detector.cli",
     "notifier.cli",
+    "notifier.console.cli",
     "evaluation.cli",
     "learning.cli",
     "sepsis_alert.runner",

@@ -4,7 +4,8 @@ Starts, all on 127.0.0.1 and with data under `.local/run/` (wiped at each start
 unless --keep-data):
 
 1. a local Kafka broker (KRaft, from the jars) and every topic of schemas/topics.py;
-2. the local receiver (sepsis_alert/local_receiver.py) standing in for pagers, chat and webhooks;
+2. the local receiver (sepsis_alert/local_receiver.py) standing in for pagers, chat and webhooks, and a
+   local console account (its URL, user name and password are the banner's first lines);
 3. the workers that exist, as child processes: ingest-hl7, ingest-fhir, detect, notify
    (a worker whose command is not there yet is reported "not available", not fatal);
 4. a replay of a sample of PhysioNet 2019 stays through MLLP, at an accelerated rate.
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
+from notifier.console.accounts import Role, UserStore
 from sepsis_alert.local_receiver import LocalReceiver, pages_summary
 from sepsis_alert.local_receiver import register as register_receiver
 from sepsis_alert.ops.supervisor import ManagedProcess, RestartPolicy, http_status
@@ -38,6 +40,9 @@ __all__ = ["RunOptions", "WorkerPlan", "plan_workers", "register", "run_stack"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PHYSIONET = REPO_ROOT.parent / "shared" / "data" / "physionet2019"
+CONSOLE_USERS_FILE = "console-users.json"
+CONSOLE_USER = "ops"
+"""The account `make run` creates: the ops role can do everything in the console (a responder's actions too)."""
 WORKER_ORDER = ("ingest-hl7", "ingest-fhir", "detect", "notify")
 """Start order; stopped in the same order so that producers stop before their consumers."""
 
@@ -119,8 +124,9 @@ def plan_workers(commands: dict[str, set[str]], bootstrap: str, run_dir: Path) -
         "detect": (detect_ops, [], {}, {}),
         "notify": (notify_ops, ["--config", str(run_dir / "notifier.yaml"), "--api-port", str(notify_api)],
                    {"SEPSIS_NOTIFIER_PUBLIC_BASE_URL": f"http://127.0.0.1:{notify_api}",
-                    "SEPSIS_NOTIFIER_API_HOST": "127.0.0.1"},
-                   {"api": f"http://127.0.0.1:{notify_api}"}),
+                    "SEPSIS_NOTIFIER_API_HOST": "127.0.0.1",
+                    "SEPSIS_NOTIFIER_CONSOLE_USERS_FILE": str(run_dir / CONSOLE_USERS_FILE)},
+                   {"api": f"http://127.0.0.1:{notify_api}", "console": f"http://127.0.0.1:{notify_api}/console/"}),
     }
     for name in WORKER_ORDER:
         if name not in commands:
@@ -253,6 +259,8 @@ def run_stack(options: RunOptions) -> int:
         receiver = LocalReceiver("127.0.0.1", options.receiver_port, webhook_secret=webhook_secret,
                                  journal=run_dir / "pages.jsonl")
         (run_dir / "notifier.yaml").write_text(notifier_config(receiver.url, webhook_secret))
+        console_password = secrets.token_urlsafe(12)
+        UserStore(run_dir / CONSOLE_USERS_FILE).add(CONSOLE_USER, console_password, Role.OPS)
         plans, missing = plan_workers(available_commands(), broker.bootstrap, run_dir)
         for name in missing:
             _say(f"  {name:<12} not available (no `sepsis-alert {name}` command in this build)")
@@ -263,7 +271,7 @@ def run_stack(options: RunOptions) -> int:
         states = _wait_ready(started, time.monotonic() + options.ready_timeout_s, stop)
         stack = _describe(options, run_dir, broker.bootstrap, receiver.url, started, states, missing)
         (run_dir / "stack.json").write_text(json.dumps(stack, indent=2))
-        _print_banner(stack)
+        _print_banner(stack, console_password)
         for plan, proc in started:
             if states[plan.name].startswith(("exited", "not ready")):
                 _say(f"--- {plan.name}: {states[plan.name]}; last log lines:\n{proc.log_tail(15)}")
@@ -386,15 +394,20 @@ def _describe(options: RunOptions, run_dir: Path, bootstrap: str, receiver_url: 
             "replay": {"patients": options.patients, "speed": options.speed, "enabled": options.replay}}
 
 
-def _print_banner(stack: dict[str, object]) -> None:
+def _print_banner(stack: dict[str, object], console_password: str) -> None:
     workers = stack["workers"]
     assert isinstance(workers, dict)
-    lines = ["", "=" * 78, "sepsis-alert is running locally (only 127.0.0.1)",
-             f"  pages received     {stack['receiver']}", f"  Kafka              {stack['kafka']}",
+    console = workers.get("notify", {}).get("console")
+    lines = ["", "=" * 78, "sepsis-alert is running locally (only 127.0.0.1)"]
+    if console:
+        lines += [f"  CONSOLE            {console}",
+                  f"  {'':<18} user {CONSOLE_USER}   password {console_password}"]
+    lines += [f"  test receiver      {stack['receiver']} (every delivery, as pagers and chat got it)",
+              f"  Kafka              {stack['kafka']}",
              f"  logs               {stack['logs']}/<worker>.log"]
     for name, info in workers.items():
         lines.append(f"  {name:<12} {info.get('state', '?'):<18} {info.get('metrics') or ''}")
-        for key in ("readyz", "mllp", "fhir", "api"):
+        for key in ("readyz", "mllp", "fhir", "api", "console"):
             if info.get(key):
                 lines.append(f"  {'':<12} {'':<18} {key}: {info[key]}")
     lines += ["Press Ctrl-C to stop everything.", "=" * 78, ""]
@@ -414,7 +427,7 @@ def _run(args: argparse.Namespace) -> int:
     return run_stack(options)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `sepsis-alert run` and `sepsis-alert local-receiver`."""
     parser = subparsers.add_parser("run", help="run the whole service locally on replayed ICU data (make run)",
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -9,6 +9,7 @@
     GET  /silences                  list current and future silences (bearer token)
     DELETE /silences/{id}?by=...    end a silence early (bearer token)
     POST /webhooks/pagerduty        PagerDuty V3 webhook; X-PagerDuty-Signature checked
+    /console/...                    the responder and operations console (notifier.console.web), when given
 
 Responses never echo secrets; errors name the field and the bad value.
 """
@@ -26,8 +27,10 @@ from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import SecretStr, ValidationError
 
+from notifier.console.web import ConsoleOptions, ConsoleService, mount_console
 from notifier.core.links import LinkCheck, check_ack_token
 from notifier.core.model import AckEvent
+from notifier.core.phi import build_view
 from notifier.core.signing import verify_pagerduty_signature
 from notifier.core.silence import Silence, SilenceRequest
 from notifier.errors import SilenceRejected
@@ -63,11 +66,29 @@ def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
     return HTMLResponse(doc, status_code=status, headers=headers)
 
 
+def _episode_summary(console: tuple[ConsoleService, ConsoleOptions] | None, episode: str) -> str:
+    """What an acknowledge link is about (unit/bed, level, reasons within the console's PHI policy), as HTML."""
+    if console is None:
+        return ""
+    service, options = console
+    record = service.console.read(lambda book: book.get(episode))
+    if record is None:
+        return "<p>This notifier has no details of the episode (resolved long ago, or another site's).</p>"
+    view = build_view(record.latest, options.policy, None)
+    level = f"level {view.level} ({view.level_name})" if view.level is not None else ""
+    reasons = "".join(f"<li>{html.escape(r)}</li>" for r in view.reasons)
+    return (f"<p style='font-size:1.3em'><strong>{html.escape(view.location)}</strong> {html.escape(level)}</p>"
+            f"<ul>{reasons}</ul>")
+
+
 def create_api(service: AckService, link_secret: SecretStr, api_token: SecretStr | None,
-               pagerduty_secret: SecretStr | None) -> FastAPI:
-    """The FastAPI app; secrets are unwrapped only inside the checks."""
+               pagerduty_secret: SecretStr | None,
+               console: tuple[ConsoleService, ConsoleOptions] | None = None) -> FastAPI:
+    """The FastAPI app (with the console when `console` is given); secrets are unwrapped only inside the checks."""
     app = FastAPI(title="sepsis-alert notifier", docs_url=None, redoc_url=None, openapi_url=None)
     link_key = link_secret.get_secret_value().encode()
+    if console is not None:
+        mount_console(app, *console)
 
     def bearer_ok(request: Request) -> bool:
         if api_token is None:
@@ -97,7 +118,8 @@ def create_api(service: AckService, link_secret: SecretStr, api_token: SecretStr
         # Percent-encoded so the form posts back to this very episode whatever its characters, then HTML-escaped.
         path = f"/ack/{quote(episode, safe='')}?t={quote(request.query_params['t'], safe='')}"
         action = html.escape(path, quote=True)
-        form = (f"<p>Episode <code>{html.escape(episode)}</code></p><form method='post' action='{action}'>"
+        form = (f"{_episode_summary(console, episode)}<p>Episode <code>{html.escape(episode)}</code></p>"
+                f"<form method='post' action='{action}'>"
                 f"<button style='font-size:1.5em;padding:.5em 1em' type='submit'>Acknowledge</button></form>")
         return _page("Acknowledge sepsis alert", form)
 
@@ -128,7 +150,8 @@ def create_api(service: AckService, link_secret: SecretStr, api_token: SecretStr
                     snooze_s = float(minutes) * 60
         event = await service.acknowledge(episode, by, via, snooze_s=snooze_s)
         if via == "link":
-            return _page("Acknowledged", f"<p>Episode <code>{html.escape(episode)}</code> acknowledged.</p>")
+            return _page("Acknowledged", f"{_episode_summary(console, episode)}"
+                                         f"<p>Episode <code>{html.escape(episode)}</code> acknowledged.</p>")
         return JSONResponse({"episode_id": event.episode_id, "acked_by": event.acked_by, "via": event.via,
                              "acked_at_s": event.acked_at_s, "snooze_until_s": event.snooze_until_s})
 

@@ -17,7 +17,10 @@ from notifier.core.paging import PageKind
 from schemas.alert import Alert, AlertTransition
 
 __all__ = [
+    "CLOSE_REASONS",
+    "AckAction",
     "AckEvent",
+    "CloseReason",
     "DeliveryOutcome",
     "LogRecord",
     "Notification",
@@ -213,15 +216,32 @@ def compact_entry(entry: NotificationLogEntry, keep_alert: bool) -> Notification
     return entry if view is entry.alert else entry.model_copy(update={"alert": view})
 
 
+AckAction = Literal["ack", "snooze", "close", "comment"]
+CloseReason = Literal["not_sepsis", "already_known", "comfort_care"]
+CLOSE_REASONS: dict[str, str] = {"not_sepsis": "not sepsis", "already_known": "already known",
+                                 "comfort_care": "comfort care"}
+"""Why a responder closed an episode (the false-alarm mix counted by sepsis_notifier_episode_closed_total)."""
+
+
 class AckEvent(BaseModel):
-    """A human acknowledged an alert episode; shared by all notifier replicas through the acks topic."""
+    """A human acknowledged an alert episode; shared by all notifier replicas through the acks topic.
+
+    `action` says what the person did: an acknowledgement, a snooze (`snooze_until_s`), a close with a
+    `reason` (the episode leaves the console's worklist; pages hold as after an acknowledgement) or a
+    comment (recorded only: it neither acknowledges nor holds a page). Written before these fields
+    existed, an event is an acknowledgement or (with `snooze_until_s`) a snooze.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     kind: Literal["ack"] = "ack"
     episode_id: str = Field(min_length=1, max_length=128)
     acked_by: str = Field(min_length=1, max_length=128, description="who: a user name, 'pagerduty:<agent>', 'link'")
-    via: Literal["api", "link", "cli", "pagerduty"]
+    via: Literal["api", "link", "cli", "pagerduty", "console"]
+    action: AckAction = Field(default="ack", description="ack, snooze, close or comment")
+    reason: CloseReason | None = Field(default=None, description="why an episode was closed (action close)")
+    comment: str | None = Field(default=None, max_length=1000, description="free text: a close's explanation or "
+                                "a comment; shown in the console, never in logs or pages")
     acked_at_s: float = Field(description="wall-clock epoch seconds")
     resolved: bool = Field(default=False, description="True when PagerDuty reported the incident resolved")
     level: int | None = Field(default=None, ge=0, le=4, description="the episode's level when acknowledged: pages "
@@ -230,3 +250,12 @@ class AckEvent(BaseModel):
                                "hold until it reaches the policy's multiple of it")
     snooze_until_s: float | None = Field(default=None, description="a snooze: pages hold until this wall-clock "
                                          "epoch second (or until the patient is worse); None = an acknowledgement")
+
+    @property
+    def holds_pages(self) -> bool:
+        """True when this event acknowledges the episode (ack, snooze, close); a comment does not."""
+        return self.action != "comment"
+
+    def effective_action(self) -> AckAction:
+        """The action, reading an event written before `action` existed: a snooze when it carries an end."""
+        return "snooze" if self.action == "ack" and self.snooze_until_s is not None else self.action
