@@ -40,6 +40,8 @@ CASES: dict[str, tuple[tuple[str, ...], dict[str, str], str | None, int, tuple[s
     "train": (("train", "physionet", MISSING, "--out", f"{MISSING}.json"), {}, None, EXIT_USAGE,
               (MISSING, "no such folder")),
     "run": (("run", "--physionet", MISSING), {}, None, EXIT_USAGE, ("PhysioNet data not found", MISSING)),
+    "console": (("console", "add-user", "dr.lee", "--role", "chief", "--users-file", f"{MISSING}.json"), {}, "pw\n",
+                EXIT_USAGE, ("--role", "'chief'", "responder")),
     "local-receiver": (("local-receiver", "--port", "http"), {}, None, EXIT_USAGE, ("--port", "'http'")),
 }
 
