@@ -133,20 +133,20 @@ def _cmd_notify(args: argparse.Namespace) -> int:
         # Every secret the process holds is masked in every log line from here on.
         configure_logging("notify", os.environ.get("SEPSIS_LOG_LEVEL", "INFO"), secrets=app.secret_values)
     except ValidationError as exc:
-        print(f"notify: configuration error: {describe_validation_error(exc)}", file=sys.stderr)
+        print(f"sepsis-alert notify: configuration error: {describe_validation_error(exc)}", file=sys.stderr)
         return 2
     except (ConfigError, ValueError) as exc:
-        print(f"notify: configuration error: {exc}", file=sys.stderr)
+        print(f"sepsis-alert notify: configuration error: {exc}", file=sys.stderr)
         return 2
     from sepsis_alert.kafka.errors import KafkaPlumbingError
 
     try:
         return run_worker(settings, config, kafka, ops, app=app)
     except OpsServerError as exc:
-        print(f"notify: {exc}", file=sys.stderr)
+        print(f"sepsis-alert notify: {exc}", file=sys.stderr)
         return 2
     except (KafkaPlumbingError, TimeoutError) as exc:  # no broker, no topic, state topics not readable in time
-        print(f"notify: Kafka: {exc}", file=sys.stderr)
+        print(f"sepsis-alert notify: Kafka: {exc}", file=sys.stderr)
         return 1
 
 
