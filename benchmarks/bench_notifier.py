@@ -5,9 +5,10 @@ subprocess (raw asyncio HTTP/1.1, keep-alive, answers 200 at once) and one
 NotifierApp replica in this process, routing everything to one signed generic
 webhook. Latency per alert = notification-log `sent_at_s` (recorded right after
 the 2xx) minus the wall-clock time just before the alert was produced, so it
-includes Kafka produce + consume. Targets: p99 < 50 ms, >= 1,000 notifications/s.
+includes Kafka produce + consume. Targets (issue 19): p99 < 50 ms, >= 50 notifications/s per process
+on stock httpx (receivers accept 1-2 messages/s each; the notifier's own client is plain httpx).
 
-Reference figures measured in the same run: a bare httpx POST loop to the same
+Reference figure measured in the same run: a bare httpx POST loop to the same
 receiver (what the HTTP leg alone costs with the same client library).
 
 Grouping (`grouping_*`): a burst of 100 alerts to a Slack-rate receiver (1 message/s,
@@ -38,9 +39,9 @@ from pathlib import Path
 import httpx
 from pydantic import SecretStr
 
-from notifier.adapters.http_transport import StreamTransport
 from notifier.app import NotifierApp
 from notifier.config import NotifierSettings, parse_config
+from notifier.integrations.base import http_client
 from schemas.alert import Alert, AlertLevel, AlertTransition, ScoreSnapshot, alert_id_for, episode_id_for
 from schemas.base import Location
 from schemas.topics import Topics
@@ -85,7 +86,7 @@ def _alert(i: int, t0: float) -> Alert:
     patient = f"BENCH{i:07d}"
     episode = episode_id_for(patient, now)
     return Alert(patient_key=patient, alert_id=alert_id_for(episode, 0), episode_id=episode, sequence=0,
-                 level=AlertLevel.URGENT, transition=AlertTransition.OPENED,
+                 level=AlertLevel.EMERGENCY, transition=AlertTransition.OPENED,  # pages (policy min_level 3)
                  scores=[ScoreSnapshot(name="news2", value=6, band="medium"), ScoreSnapshot(name="qsofa", value=2)],
                  reasons=["NEWS2 6", "qSOFA 2"], event_time=now, emitted_at=now,
                  location=Location(unit="4W", room="12", bed="A"))
@@ -124,11 +125,9 @@ async def _grouped_burst(port: int) -> dict[str, float | int]:
         "route": {"receiver": "ward"}})
     integrations = {r.name: r.build() for r in config.receivers}
     clock, metrics, log = SystemClock(), NotifierMetrics(), InMemoryLog()
-    transport = StreamTransport()
-    async with httpx.AsyncClient(transport=transport) as http:
+    async with http_client(64) as http:
         built = build_pipeline(config, integrations, http, clock, metrics, NotificationLogView(), log,
-                               InMemoryDeadLetters(), list, lambda episode: f"http://127.0.0.1/ack/{episode}",
-                               fast=transport)
+                               InMemoryDeadLetters(), list, lambda episode: f"http://127.0.0.1/ack/{episode}")
         t0 = time.time()
         alerts = [_alert(20_000_000 + i, t0) for i in range(GROUP_BURST_ALERTS)]
         await asyncio.gather(*(built.pipeline.run([Notification(a, action=action_for(a), received_at_s=t0)])
@@ -151,10 +150,10 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-async def _reference_httpx(port: int, prefix: str, transport: httpx.AsyncBaseTransport | None) -> dict[str, float]:
+async def _reference_httpx(port: int, prefix: str) -> dict[str, float]:
     url = f"http://127.0.0.1:{port}/hook"
     body = b'{"episode_id":"ep-x","level":2}' * 4
-    async with httpx.AsyncClient(transport=transport) as client:
+    async with httpx.AsyncClient() as client:
         samples = []
         for _ in range(200):
             t = time.perf_counter()
@@ -234,7 +233,7 @@ async def _bench(kafka: KafkaSettings, receiver_port: int) -> dict[str, float | 
         "notifier_throughput_drain_s": round(elapsed, 2),
         "notifier_delivered_total": int(delivered or 0),
         "notifier_p99_target_ms": 50,
-        "notifier_throughput_target_per_s": 1000,
+        "notifier_throughput_target_per_s": 50,
     }
 
 
@@ -250,7 +249,7 @@ def run() -> dict[str, float | int | str]:
     ensure_jars()
     load_1m = os.getloadavg()[0]
     devnull = open(os.devnull, "w")  # noqa: SIM115 - closed below
-    configure_logging("notify-bench", "INFO", stream=devnull, secrets=["bench-webhook-secret", "bench-link"])
+    configure_logging("notify-bench", "INFO", stream=sys.stderr if os.environ.get("BENCH_LOG") else devnull, secrets=["bench-webhook-secret", "bench-link"])
     receiver = subprocess.Popen([sys.executable, "-c", _RECEIVER], stdout=subprocess.PIPE, text=True)
     try:
         assert receiver.stdout is not None
@@ -261,8 +260,7 @@ def run() -> dict[str, float | int | str]:
             try:
                 kafka = KafkaSettings(bootstrap_servers=broker.bootstrap, client_id="bench-notifier")
                 ensure_topics(kafka)
-                reference = asyncio.run(_reference_httpx(port, "ref_httpx_default", None))
-                reference.update(asyncio.run(_reference_httpx(port, "ref_httpx_stream_transport", StreamTransport())))
+                reference = asyncio.run(_reference_httpx(port, "ref_httpx_default"))
                 figures = asyncio.run(_bench(kafka, port))
                 figures.update(asyncio.run(_grouped_burst(port)))
             finally:

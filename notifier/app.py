@@ -29,12 +29,10 @@ import logging
 import socket
 from collections import OrderedDict, defaultdict
 
-import httpx
 import uvicorn
 from kafka import KafkaConsumer
 
 from notifier.adapters.http_api import create_api
-from notifier.adapters.http_transport import StreamTransport
 from notifier.adapters.kafka_in import AlertRecord, AlertSource
 from notifier.adapters.kafka_state import (
     KafkaDeadLetters,
@@ -64,7 +62,7 @@ from notifier.core.model import (
 from notifier.core.paging import PageKind
 from notifier.core.silence import Silence, SilenceAudit, SilenceRequest, apply_audit, ended_early, new_silence
 from notifier.escalator import EscalationTracker
-from notifier.integrations.base import Integration
+from notifier.integrations.base import Integration, http_client
 from notifier.logsafe import register_secrets
 from notifier.metrics import NotifierMetrics
 from notifier.pager import PagingTracker
@@ -131,12 +129,7 @@ class NotifierApp:
                                          settings.max_closed_episodes)
         self.paging = PagingTracker(config.paging, self.metrics, settings.max_open_episodes)
         self.producer = EventProducer(kafka, linger_ms=1)
-        self._fast: StreamTransport | None = None
-        if settings.http_transport == "stream":
-            self._fast = StreamTransport(max_per_host=settings.max_concurrency)
-            self.http = httpx.AsyncClient(transport=self._fast)
-        else:
-            self.http = httpx.AsyncClient(limits=httpx.Limits(max_connections=256, max_keepalive_connections=128))
+        self.http = http_client(settings.max_concurrency)
         self.echoes = OwnWrites()
         self.log_sink = KafkaLogSink(self.producer, self.topics.notification_log, self.echoes)
         self.dead_letters = KafkaDeadLetters(self.producer, worker_id, self.topics.dead_letter)
@@ -158,8 +151,9 @@ class NotifierApp:
     def _build_pipeline(self) -> Stage:
         built = build_pipeline(self.config, self.integrations, self.http, self.clock, self.metrics, self.log_view,
                                self.log_sink, self.dead_letters, lambda: self.silences.values(), self._ack_link,
-                               self._on_recorded, fast=self._fast)
+                               self._on_recorded, acknowledged=lambda episode: episode in self.acks)
         self.dedup = built.dedup
+        self.redelivery = built.redelivery
         return built.pipeline
 
     def _keeps_alert(self, entry: NotificationLogEntry) -> bool:
@@ -227,6 +221,7 @@ class NotifierApp:
         for log_record in log_records:
             self.log_view.add(log_record)
             self._track_open_alert(log_record)
+            self.redelivery.observe(log_record)
         for record in records:
             if not isinstance(record, NotificationLogEntry | LogRecord):
                 self._apply_state(record, live=False)
@@ -243,6 +238,7 @@ class NotifierApp:
             None, lambda: AlertSource(self.kafka, self.settings.consumer_group, self.settings.max_poll_records,
                                       self.topics.alerts, after_poll=self._after_poll))
         await self._start_api()
+        self.redelivery.start_sweeping()
         self._tasks = [asyncio.create_task(self._alert_loop(), name="alerts"),
                        asyncio.create_task(self._escalation_loop(), name="escalation"),
                        asyncio.create_task(self._tail_loop(), name="state-tail")]
@@ -287,6 +283,7 @@ class NotifierApp:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        await self.redelivery.close()  # their `retrying` entries are resumed by the next start (or a peer)
         if self._server is not None and self._tasks_api is not None:
             self._server.should_exit = True
             with contextlib.suppress(Exception):
@@ -423,6 +420,7 @@ class NotifierApp:
     def _apply_state(self, record: StateRecord, live: bool) -> None:
         if isinstance(record, NotificationLogEntry | LogRecord):
             self.log_view.add(record)
+            self.redelivery.observe(record)
             if live:
                 self._on_recorded(record)
         elif isinstance(record, AckEvent):

@@ -21,7 +21,7 @@ from kafka import KafkaConsumer
 from kafka.errors import KafkaError
 from pydantic import ValidationError
 
-from notifier.core.model import AckEvent, LogRecord, Notification, NotificationLogEntry
+from notifier.core.model import AckEvent, DeliveryOutcome, LogRecord, Notification, NotificationLogEntry
 from notifier.core.silence import SilenceAudit
 from schemas.dead_letter import DeadLetter
 from schemas.topics import Topics
@@ -170,7 +170,9 @@ class StateTail:
                     log.error("unreadable record in %s partition %d offset %d skipped (%d errors)", record.topic,
                               record.partition, record.offset, exc.error_count())
                     continue
-                if self._shrink is not None and isinstance(parsed, NotificationLogEntry):
+                # A `retrying` entry keeps its alert: it is what a pending delivery is resumed from.
+                if (self._shrink is not None and isinstance(parsed, NotificationLogEntry)
+                        and parsed.outcome != DeliveryOutcome.RETRYING):
                     out.append(self._shrink(parsed))
                 else:
                     out.append(parsed)
