@@ -62,7 +62,7 @@ class _Lane:
     record: RecordSentStage
 
 
-@dataclass
+@dataclass(repr=False)
 class Redelivery:
     """Owns this replica's background retries and the `retrying` entries other replicas left behind."""
 
