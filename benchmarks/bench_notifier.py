@@ -8,6 +8,10 @@ the 2xx) minus the wall-clock time just before the alert was produced, so it
 includes Kafka produce + consume. Targets (issue 19): p99 < 50 ms, >= 50 notifications/s per process
 on stock httpx (receivers accept 1-2 messages/s each; the notifier's own client is plain httpx).
 
+The duplicate window (`notifier_log_window_*`): from a delivery's log entry being handed to the log sink (right
+after the receiver's 2xx) to the broker's acknowledgement of it, over every delivery of the run. A crash inside
+it repeats that delivery after the restart (SECURITY.md, "Delivery promise").
+
 Reference figure measured in the same run: a bare httpx POST loop to the same
 receiver (what the HTTP leg alone costs with the same client library).
 
@@ -178,6 +182,16 @@ async def _bench(kafka: KafkaSettings, receiver_port: int) -> dict[str, float | 
     settings = NotifierSettings(consumer_group="bench-notifier", api_port=0, link_secret=SecretStr("bench-link"),
                                 poll_timeout_ms=20, max_poll_records=1000, max_concurrency=128)
     app = NotifierApp(settings, parse_config(_config(receiver_port)), kafka, worker_id="bench")
+    # The duplicate window: a delivery's log entry handed over (right after the 2xx) -> acknowledged by the broker.
+    log_windows: list[float] = []
+    metric = app.log_sink.on_acked
+
+    def on_acked(seconds: float) -> None:
+        log_windows.append(seconds)
+        if metric is not None:
+            metric(seconds)
+
+    app.log_sink.on_acked = on_acked
     await app.start()
     producer = EventProducer(kafka, linger_ms=0)
     loop = asyncio.get_running_loop()
@@ -225,6 +239,9 @@ async def _bench(kafka: KafkaSettings, receiver_port: int) -> dict[str, float | 
         "notifier_kafka_to_webhook_p99_ms": round(_percentile(latencies, 99), 2),
         "notifier_kafka_to_webhook_max_ms": round(max(latencies), 2),
         "notifier_kafka_to_webhook_cpu_ms_per_alert": round(cpu_latency * 1000 / LATENCY_ALERTS, 3),
+        "notifier_log_window_p50_ms": round(_percentile(log_windows, 50) * 1000, 2),
+        "notifier_log_window_p99_ms": round(_percentile(log_windows, 99) * 1000, 2),
+        "notifier_log_window_max_ms": round(max(log_windows) * 1000, 2),
         "notifier_throughput_notifications_per_s": round(THROUGHPUT_ALERTS / elapsed),
         "notifier_throughput_cpu_ms_per_notification": round(cpu_throughput * 1000 / THROUGHPUT_ALERTS, 3),
         "notifier_throughput_notifications_per_cpu_s": round(THROUGHPUT_ALERTS / max(cpu_throughput, 1e-6)),
@@ -249,7 +266,7 @@ def run() -> dict[str, float | int | str]:
     ensure_jars()
     load_1m = os.getloadavg()[0]
     devnull = open(os.devnull, "w")  # noqa: SIM115 - closed below
-    configure_logging("notify-bench", "INFO", stream=sys.stderr if os.environ.get("BENCH_LOG") else devnull, secrets=["bench-webhook-secret", "bench-link"])
+    configure_logging("notify-bench", "INFO", stream=devnull, secrets=["bench-webhook-secret", "bench-link"])
     receiver = subprocess.Popen([sys.executable, "-c", _RECEIVER], stdout=subprocess.PIPE, text=True)
     try:
         assert receiver.stdout is not None

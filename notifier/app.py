@@ -132,6 +132,7 @@ class NotifierApp:
         self.http = http_client(settings.max_concurrency)
         self.echoes = OwnWrites()
         self.log_sink = KafkaLogSink(self.producer, self.topics.notification_log, self.echoes)
+        self.log_sink.on_acked = self.metrics.log_write.observe
         self.dead_letters = KafkaDeadLetters(self.producer, worker_id, self.topics.dead_letter)
         self.pipeline = self._build_pipeline()
         self.api_port: int | None = None

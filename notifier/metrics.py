@@ -35,6 +35,9 @@ class NotifierMetrics:
         self.retrying = Gauge("sepsis_notifier_deliveries_retrying", "Notifications whose quick attempts failed and "
                               "that this replica keeps retrying until delivered or the deadline", ["receiver"],
                               registry=r)
+        self.log_write = Histogram("sepsis_notifier_log_write_seconds", "A delivery's notification-log entry handed "
+                                   "over to acknowledged by the broker (a crash inside it may repeat a chat message)",
+                                   buckets=_LATENCY_BUCKETS_S, registry=r)
         self.escalations = Counter("sepsis_notifier_escalations_total", "Escalation steps by policy and reason",
                                    ["policy", "reason"], registry=r)
         self.time_to_ack = Histogram("sepsis_notifier_time_to_acknowledge_seconds", "First page to acknowledgement, "

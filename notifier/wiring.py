@@ -1,6 +1,6 @@
 """Builds the stage pipeline from the config (shared by the app, the tests and the benchmark).
 
-    Sequence[ route -> silence -> dedup -> ByReceiver{ receiver: Sequence[throttle?, retry(send), record_sent] } ]
+    Sequence[ route -> silence -> dedup -> ByReceiver{ receiver: [throttle?, EachAlone(retry(send) -> record_sent)] } ]
 
 A receiver with a `group` section gets a GroupStage instead of its throttle: it hands each message (one
 alert, or a group of the alerts that would have waited for a token) to Sequence[retry(send), record_sent].
@@ -21,7 +21,7 @@ from notifier.core.model import Notification, NotificationLogEntry, NotifyAction
 from notifier.core.silence import Silence
 from notifier.integrations.base import Integration
 from notifier.metrics import NotifierMetrics
-from notifier.pipeline import ByReceiver, Sequence, Stage
+from notifier.pipeline import ByReceiver, EachAlone, Sequence, Stage
 from notifier.ports import DeadLetterSink, LogSink
 from notifier.stages.dedup import DedupStage
 from notifier.stages.group import GroupStage
@@ -80,14 +80,14 @@ def build_pipeline(config: NotifierConfig, integrations: Mapping[str, Integratio
                            background=redelivery)
         record = RecordSentStage(log_view, log_sink, clock, on_recorded, dedup.release)
         redelivery.register(receiver.name, retry, record)
-        deliver = Sequence([retry, record], name=f"receiver:{receiver.name}")
+        deliver = EachAlone(Sequence([retry, record]), name=f"receiver:{receiver.name}")
         if rate and receiver.group is not None:
             # The group stage owns the receiver's token bucket and hands each message (alone or a group) on.
             per_receiver[receiver.name] = GroupStage(receiver.name, rate, burst, receiver.group, deliver, clock,
                                                      metrics)
         elif rate:
-            per_receiver[receiver.name] = Sequence([ThrottleStage(receiver.name, rate, burst, clock, metrics),
-                                                    *deliver.stages], name=f"receiver:{receiver.name}")
+            per_receiver[receiver.name] = Sequence([ThrottleStage(receiver.name, rate, burst, clock, metrics), deliver],
+                                                   name=f"receiver:{receiver.name}")
         else:
             per_receiver[receiver.name] = deliver
     pipeline = Sequence([
