@@ -84,7 +84,8 @@ class NotifierConfig(BaseModel):
         default_factory=list, description="named chains of tiers (receiver + delay) that routes can escalate "
                                           "through until an acknowledgement or a resolve")
     fallback_receiver: str | None = Field(
-        default=None, description="receiver that gets a notification whose delivery failed after the last attempt")
+        default=None, description="receiver told at once when a delivery fails its quick attempts, is refused or "
+                                  "is uncertain (the primary is still retried until retry.deadline_s)")
     retry: RetryConfig = Field(default_factory=RetryConfig,
                                description="bounded exponential backoff of every delivery (see RetryConfig)")
     max_silence_s: float = Field(default=12 * 3600, gt=0, description="longest silence allowed, seconds")
