@@ -170,10 +170,10 @@ class StateTail:
                     log.error("unreadable record in %s partition %d offset %d skipped (%d errors)", record.topic,
                               record.partition, record.offset, exc.error_count())
                     continue
-                # A `retrying` entry keeps its alert: it is what a pending delivery is resumed from.
-                if (self._shrink is not None and isinstance(parsed, NotificationLogEntry)
-                        and parsed.outcome != DeliveryOutcome.RETRYING):
-                    out.append(self._shrink(parsed))
+                if self._shrink is not None and isinstance(parsed, NotificationLogEntry):
+                    shrunk = self._shrink(parsed)  # always called: it also folds the entry into the paging state
+                    # A `retrying` entry keeps its alert: it is what a pending delivery is resumed from.
+                    out.append(parsed if parsed.outcome == DeliveryOutcome.RETRYING else shrunk)
                 else:
                     out.append(parsed)
         return out
