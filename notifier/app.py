@@ -29,12 +29,10 @@ import logging
 import socket
 from collections import OrderedDict, defaultdict
 
-import httpx
 import uvicorn
 from kafka import KafkaConsumer
 
 from notifier.adapters.http_api import create_api
-from notifier.adapters.http_transport import StreamTransport
 from notifier.adapters.kafka_in import AlertRecord, AlertSource
 from notifier.adapters.kafka_state import (
     KafkaDeadLetters,
@@ -66,7 +64,7 @@ from notifier.core.model import (
 from notifier.core.paging import PageKind
 from notifier.core.silence import Silence, SilenceRequest
 from notifier.escalator import EscalationTracker
-from notifier.integrations.base import Integration
+from notifier.integrations.base import Integration, http_client
 from notifier.logsafe import register_secrets
 from notifier.metrics import NotifierMetrics
 from notifier.pager import PagingTracker
@@ -136,14 +134,10 @@ class NotifierApp:
         """What the console shows: every episode's transitions, deliveries and actions (notifier.console)."""
         self.producer = EventProducer(kafka, linger_ms=1)
         self.silencer = SilenceKeeper(self.producer, self.topics.silences, self.clock, config.max_silence_s)
-        self._fast: StreamTransport | None = None
-        if settings.http_transport == "stream":
-            self._fast = StreamTransport(max_per_host=settings.max_concurrency)
-            self.http = httpx.AsyncClient(transport=self._fast)
-        else:
-            self.http = httpx.AsyncClient(limits=httpx.Limits(max_connections=256, max_keepalive_connections=128))
+        self.http = http_client(settings.max_concurrency)
         self.echoes = OwnWrites()
         self.log_sink = KafkaLogSink(self.producer, self.topics.notification_log, self.echoes)
+        self.log_sink.on_acked = self.metrics.log_write.observe
         self.dead_letters = KafkaDeadLetters(self.producer, worker_id, self.topics.dead_letter)
         self.pipeline = self._build_pipeline()
         self.api_port: int | None = None
@@ -163,8 +157,9 @@ class NotifierApp:
     def _build_pipeline(self) -> Stage:
         built = build_pipeline(self.config, self.integrations, self.http, self.clock, self.metrics, self.log_view,
                                self.log_sink, self.dead_letters, lambda: self.silencer.silences.values(),
-                               self._ack_link, self._on_recorded, fast=self._fast)
+                               self._ack_link, self._on_recorded, acknowledged=lambda episode: episode in self.acks)
         self.dedup = built.dedup
+        self.redelivery = built.redelivery
         return built.pipeline
 
     def _keeps_alert(self, entry: NotificationLogEntry) -> bool:
@@ -238,6 +233,7 @@ class NotifierApp:
         for log_record in log_records:
             self.log_view.add(log_record)
             self._track_open_alert(log_record)
+            self.redelivery.observe(log_record)
         for record in records:
             if not isinstance(record, NotificationLogEntry | LogRecord):
                 self._apply_state(record, live=False)
@@ -254,6 +250,7 @@ class NotifierApp:
             None, lambda: AlertSource(self.kafka, self.settings.consumer_group, self.settings.max_poll_records,
                                       self.topics.alerts, after_poll=self._after_poll))
         await self._start_api()
+        self.redelivery.start_sweeping()
         self._tasks = [asyncio.create_task(self._alert_loop(), name="alerts"),
                        asyncio.create_task(self._escalation_loop(), name="escalation"),
                        asyncio.create_task(self._tail_loop(), name="state-tail")]
@@ -300,6 +297,7 @@ class NotifierApp:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self.console.close()  # ends the open event streams, which would hold the server's shutdown
+        await self.redelivery.close()  # their `retrying` entries are resumed by the next start (or a peer)
         if self._server is not None and self._tasks_api is not None:
             self._server.should_exit = True
             with contextlib.suppress(Exception):
@@ -437,6 +435,7 @@ class NotifierApp:
     def _apply_state(self, record: StateRecord, live: bool) -> None:
         if isinstance(record, NotificationLogEntry | LogRecord):
             self.log_view.add(record)
+            self.redelivery.observe(record)
             if live:
                 self._on_recorded(record)
         elif isinstance(record, AckEvent):

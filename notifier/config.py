@@ -54,18 +54,25 @@ ReceiverConfig = Annotated[PagerDutyReceiver | SlackReceiver | TeamsReceiver | W
 
 
 class RetryConfig(BaseModel):
-    """Bounded exponential backoff with full jitter; after the last attempt: fallback + dead letter."""
+    """Exponential backoff with full jitter: `max_attempts` quick attempts, then the fallback is told and the
+    receiver retried in the background until `deadline_s` (notifier.stages.redeliver)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    max_attempts: int = Field(default=5, ge=1, le=20, description="attempts per receiver, the first included")
+    max_attempts: int = Field(default=5, ge=1, le=20, description="quick attempts per receiver, the first included; "
+                                                                   "then the fallback receiver is told")
     base_delay_s: float = Field(default=0.5, ge=0, description="cap of the first backoff, seconds")
     factor: float = Field(default=2.0, ge=1, description="backoff growth per attempt")
     max_delay_s: float = Field(default=30.0, ge=0, description="cap of any one backoff, seconds")
     max_retry_after_s: float = Field(default=60.0, ge=0, description="longest Retry-After honoured, seconds")
+    deadline_s: float = Field(default=1800.0, ge=0, le=86_400,
+                              description="after the quick attempts failed, keep retrying the receiver in the "
+                                          "background for this long (seconds; survives a restart), then the "
+                                          "dead-letter topic; 0 = dead-letter at once")
 
     def policy(self) -> RetryPolicy:
-        return RetryPolicy(self.max_attempts, self.base_delay_s, self.factor, self.max_delay_s, self.max_retry_after_s)
+        return RetryPolicy(self.max_attempts, self.base_delay_s, self.factor, self.max_delay_s, self.max_retry_after_s,
+                           self.deadline_s)
 
 
 class NotifierConfig(BaseModel):
@@ -79,7 +86,8 @@ class NotifierConfig(BaseModel):
         default_factory=list, description="named chains of tiers (receiver + delay) that routes can escalate "
                                           "through until an acknowledgement or a resolve")
     fallback_receiver: str | None = Field(
-        default=None, description="receiver that gets a notification whose delivery failed after the last attempt")
+        default=None, description="receiver told at once when a delivery fails its quick attempts, is refused or "
+                                  "is uncertain (the primary is still retried until retry.deadline_s)")
     retry: RetryConfig = Field(default_factory=RetryConfig,
                                description="bounded exponential backoff of every delivery (see RetryConfig)")
     max_silence_s: float = Field(default=12 * 3600, gt=0, description="longest silence allowed, seconds")
@@ -242,9 +250,6 @@ class NotifierSettings(NotifierTopicSettings):
     poll_timeout_ms: int = Field(default=100, gt=0, le=5_000, description="Kafka poll wait, milliseconds")
     max_poll_records: int = Field(default=500, gt=0, le=10_000, description="alerts per poll batch")
     max_concurrency: int = Field(default=64, gt=0, le=1_000, description="patients notified concurrently")
-    http_transport: Literal["stream", "httpx"] = Field(
-        default="stream", description="HTTP transport under httpx: 'stream' (our asyncio HTTP/1.1 keep-alive "
-                                      "transport, ~10x faster here) or 'httpx' (httpcore default)")
     log_memory_max_entries: int = Field(
         default=DEFAULT_MAX_LOG_ENTRIES, ge=1_000,
         description="cap on notification-log records kept in memory for de-duplication and resolve fan-out "

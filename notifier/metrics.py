@@ -7,7 +7,7 @@ the dashboard (deploy/scripts/build_dashboard.py) use these names.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 __all__ = ["NotifierMetrics"]
 
@@ -32,6 +32,12 @@ class NotifierMetrics:
                                  buckets=_LATENCY_BUCKETS_S, registry=r)
         self.dead_letters = Counter("sepsis_notifier_dead_letters_total", "Notifications dead-lettered after the last "
                                     "attempt", ["receiver"], registry=r)
+        self.retrying = Gauge("sepsis_notifier_deliveries_retrying", "Notifications whose quick attempts failed and "
+                              "that this replica keeps retrying until delivered or the deadline", ["receiver"],
+                              registry=r)
+        self.log_write = Histogram("sepsis_notifier_log_write_seconds", "A delivery's notification-log entry handed "
+                                   "over to acknowledged by the broker (a crash inside it may repeat a chat message)",
+                                   buckets=_LATENCY_BUCKETS_S, registry=r)
         self.escalations = Counter("sepsis_notifier_escalations_total", "Escalation steps by policy and reason",
                                    ["policy", "reason"], registry=r)
         self.time_to_ack = Histogram("sepsis_notifier_time_to_acknowledge_seconds", "First page to acknowledgement, "

@@ -15,7 +15,7 @@ from typing import Protocol
 
 from notifier.core.model import Notification
 
-__all__ = ["ByReceiver", "Fanout", "Sequence", "Stage"]
+__all__ = ["ByReceiver", "EachAlone", "Fanout", "Sequence", "Stage"]
 
 
 class Stage(Protocol):
@@ -57,6 +57,25 @@ class Fanout:
 
     async def run(self, items: list[Notification]) -> list[Notification]:
         results = await asyncio.gather(*(s.run(items) for s in self.stages), return_exceptions=True)
+        return _join(results, self.name)
+
+
+class EachAlone:
+    """Run `stage` on every item of the batch on its own, concurrently.
+
+    Delivery uses it so that each notification is logged as soon as its own receiver answered, not once the
+    slowest of its batch has (a throttled chat receiver takes one message a second: batch-wise, the first 2xx
+    of ten would wait nine seconds for its log entry, and a crash in between would post it again).
+    """
+
+    def __init__(self, stage: Stage, name: str = "each_alone") -> None:
+        self.stage = stage
+        self.name = name
+
+    async def run(self, items: list[Notification]) -> list[Notification]:
+        if len(items) == 1:
+            return await self.stage.run(items)
+        results = await asyncio.gather(*(self.stage.run([item]) for item in items), return_exceptions=True)
         return _join(results, self.name)
 
 

@@ -21,7 +21,7 @@ from kafka import KafkaConsumer
 from kafka.errors import KafkaError
 from pydantic import ValidationError
 
-from notifier.core.model import AckEvent, LogRecord, Notification, NotificationLogEntry
+from notifier.core.model import AckEvent, DeliveryOutcome, LogRecord, Notification, NotificationLogEntry
 from notifier.core.silence import SilenceAudit
 from schemas.dead_letter import DeadLetter
 from schemas.topics import Topics
@@ -171,7 +171,9 @@ class StateTail:
                               record.partition, record.offset, exc.error_count())
                     continue
                 if self._shrink is not None and isinstance(parsed, NotificationLogEntry):
-                    out.append(self._shrink(parsed))
+                    shrunk = self._shrink(parsed)  # always called: it also folds the entry into the paging state
+                    # A `retrying` entry keeps its alert: it is what a pending delivery is resumed from.
+                    out.append(parsed if parsed.outcome == DeliveryOutcome.RETRYING else shrunk)
                 else:
                     out.append(parsed)
         return out
@@ -206,9 +208,12 @@ class KafkaLogSink:
         self._producer = producer
         self._topic = topic
         self._echoes = echoes
-        self._pending: list[tuple[str, bytes]] = []
+        self._pending: list[tuple[str, bytes, float]] = []
         self._scheduled = False
         self.drain_failures = 0
+        self.on_acked: Callable[[float], None] | None = None
+        """Called (on the producer's I/O thread) with the seconds from `append` to the broker's acknowledgement:
+        the window in which a crash makes a delivered notification look unsent (docs/operations.md)."""
 
     async def append(self, entry: NotificationLogEntry) -> None:
         # Buffered, then handed to the producer a few milliseconds later in one go: one producer batch (and one
@@ -217,7 +222,7 @@ class KafkaLogSink:
         value = entry.model_dump_json().encode()
         if self._echoes is not None:
             self._echoes.remember(entry.key.encode(), value)
-        self._pending.append((entry.key, value))
+        self._pending.append((entry.key, value, time.monotonic()))
         if not self._scheduled:
             self._scheduled = True
             asyncio.get_running_loop().call_later(LOG_WRITE_DELAY_S, self._drain_soon)
@@ -231,14 +236,16 @@ class KafkaLogSink:
         """
         self._scheduled = False
         pending, self._pending = self._pending, []
-        for i, (key, value) in enumerate(pending):
+        for i, (key, value, appended_at) in enumerate(pending):
             try:
-                self._producer.send(self._topic, key, value)
+                future = self._producer.send(self._topic, key, value)
             except KafkaPlumbingError as exc:
                 self._pending = pending[i:] + self._pending
                 self.drain_failures += 1
                 raise KafkaUnavailableError(f"{len(self._pending)} notification-log entries not handed to "
                                             f"Kafka: {type(exc).__name__}") from exc
+            if self.on_acked is not None:
+                future.add_callback(_acked_after, self.on_acked, appended_at)
         return len(pending)
 
     def _drain_soon(self) -> None:
@@ -253,6 +260,10 @@ class KafkaLogSink:
     def undrained(self) -> int:
         """Entries buffered and not yet handed to the producer."""
         return len(self._pending)
+
+
+def _acked_after(report: Callable[[float], None], appended_at: float, _metadata: object) -> None:
+    report(time.monotonic() - appended_at)
 
 
 class KafkaDeadLetters:

@@ -23,6 +23,8 @@ class DedupReason(StrEnum):
     FIRST_SEND = "first_send"
     ALREADY_DELIVERED = "already_delivered"
     ALREADY_FAILED = "already_failed"  # already dead-lettered and sent to the fallback: do not page twice
+    RETRYING = "retrying"  # the fallback has it and the receiver is retried in the background (or resumed)
+    UNCERTAIN = "uncertain"  # it may have reached a receiver that cannot drop a repeat: do not page twice
 
 
 @dataclass(frozen=True)
@@ -35,13 +37,16 @@ class DedupDecision:
 
 
 def check_dedup(item: Notification, log: Mapping[str, NotificationLogEntry | LogRecord]) -> DedupDecision:
-    """Decide from the log alone; a pending entry never exists (only finished deliveries are logged)."""
+    """Decide from the log alone: anything logged under the key is never sent again from here (a `retrying`
+    entry is owned by the background retries, notifier.stages.redeliver)."""
     entry = log.get(item.log_key)
     if entry is None:
         return DedupDecision(DedupReason.FIRST_SEND)
-    if entry.outcome == DeliveryOutcome.DELIVERED:
-        return DedupDecision(DedupReason.ALREADY_DELIVERED)
-    return DedupDecision(DedupReason.ALREADY_FAILED)
+    return DedupDecision(_LOGGED.get(entry.outcome, DedupReason.ALREADY_FAILED))
+
+
+_LOGGED = {DeliveryOutcome.DELIVERED: DedupReason.ALREADY_DELIVERED, DeliveryOutcome.RETRYING: DedupReason.RETRYING,
+           DeliveryOutcome.UNCERTAIN: DedupReason.UNCERTAIN}
 
 
 DEFAULT_MAX_LOG_ENTRIES = 100_000

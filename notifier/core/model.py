@@ -47,6 +47,8 @@ class DeliveryOutcome(StrEnum):
     DELIVERED = "delivered"
     FAILED = "failed"  # every attempt failed; sent to the fallback and the dead-letter topic
     FALLBACK_DELIVERED = "fallback_delivered"  # the fallback receiver took it
+    RETRYING = "retrying"  # the quick attempts failed; retried in the background until delivered or a deadline
+    UNCERTAIN = "uncertain"  # sent, no answer, and the receiver cannot drop a repeat: not re-sent
 
 
 def action_for(alert: Alert) -> NotifyAction:
@@ -89,6 +91,8 @@ class Notification:
     delivered_by: str = ""
     failure_reason: str = ""
     notes: tuple[str, ...] = field(default_factory=tuple)
+    failing_since_s: float = 0.0
+    """Wall-clock epoch seconds when the quick attempts to this receiver failed (0 = not failing)."""
     group: tuple[Notification, ...] = ()
     """When not empty, this notification is ONE message carrying these members (notifier.core.grouping):
     each member is one alert to the same receiver, is de-duplicated and logged on its own."""
@@ -156,6 +160,9 @@ class NotificationLogEntry(BaseModel):
     outcome: DeliveryOutcome
     attempts: int = Field(ge=0)
     sent_at_s: float = Field(description="wall-clock epoch seconds when the delivery finished")
+    failing_since_s: float | None = Field(
+        default=None, description="outcome retrying: wall-clock epoch seconds when the quick attempts failed "
+                                  "(the retry deadline and the 'delayed' note count from it)")
     alert: Alert
 
     @classmethod
@@ -164,7 +171,7 @@ class NotificationLogEntry(BaseModel):
         return cls(key=item.log_key, alert_id=item.alert.alert_id, episode_id=item.alert.episode_id,
                    receiver=item.receiver, tier=item.tier, escalation_policy=item.escalation_policy,
                    action=item.action, kind=item.kind, outcome=item.outcome, attempts=item.attempts,
-                   sent_at_s=sent_at_s, alert=item.alert)
+                   sent_at_s=sent_at_s, failing_since_s=item.failing_since_s or None, alert=item.alert)
 
 
     def slim(self) -> LogRecord:

@@ -1,11 +1,16 @@
 """Retry decisions: which failures are worth another attempt, and how long to wait (pure).
 
-- 2xx: delivered. 5xx, timeouts and connection errors: retry. 429: retry after
-  the server's Retry-After (capped). Any other 4xx: fail at once (the request
-  itself is wrong; sending it again cannot help).
-- Backoff is exponential with full jitter, bounded by `max_delay_s`, and the
-  number of attempts is bounded: after the last one the caller goes to the
-  fallback receiver and the dead-letter topic. Never retry forever.
+- 2xx: delivered. 5xx, 408, timeouts and connection errors: retry. 429: retry
+  after the server's Retry-After (capped). Any other 4xx: fail at once (the
+  request itself is wrong; sending it again cannot help).
+- A failure after the request was sent (no answer read: read timeout, reset
+  mid-response) may have reached the receiver. It is retried only when the
+  receiver drops repeats by key (PagerDuty `dedup_key`, our `webhook-id`);
+  for chat it ends as "delivery uncertain", never as a blind re-send.
+- Backoff is exponential with full jitter, bounded by `max_delay_s`. The first
+  `max_attempts` are the quick attempts; when they fail the caller tells the
+  fallback receiver and keeps retrying in the background (`retry_slowly`) until
+  `deadline_s` after the first failure. Never retry forever.
 """
 
 from __future__ import annotations
@@ -20,9 +25,11 @@ __all__ = [
     "RetryDecision",
     "RetryPolicy",
     "RetryReason",
+    "backoff_s",
     "classify_status",
     "next_retry",
     "parse_retry_after",
+    "retry_slowly",
 ]
 
 
@@ -33,8 +40,8 @@ class FailureKind(StrEnum):
     SERVER_ERROR = "server_error"  # 5xx
     RATE_LIMITED = "rate_limited"  # 429
     CLIENT_ERROR = "client_error"  # other 4xx: permanent
-    TIMEOUT = "timeout"
-    CONNECTION = "connection"  # refused, reset, DNS
+    TIMEOUT = "timeout"  # connect timeouts too; `maybe_delivered` tells them apart from a read timeout
+    CONNECTION = "connection"  # refused, reset, DNS, proxy refused
     OTHER = "other"  # unexpected status (1xx/3xx) or a bug in formatting: permanent
 
 
@@ -48,6 +55,8 @@ class AttemptResult:
     status: int | None = None
     retry_after_s: float | None = None
     detail: str = ""
+    maybe_delivered: bool = False
+    """The request was sent and no answer was read: the receiver may have acted on it."""
 
     @classmethod
     def delivered(cls, status: int) -> AttemptResult:
@@ -58,7 +67,7 @@ def classify_status(status: int, retry_after_s: float | None = None) -> AttemptR
     """Sort an HTTP status into delivered / retry / fail-now."""
     if 200 <= status < 300:
         return AttemptResult.delivered(status)
-    if status == 429:
+    if status in (408, 429):
         return AttemptResult(False, True, FailureKind.RATE_LIMITED, status, retry_after_s, f"HTTP {status}")
     if 500 <= status < 600:
         return AttemptResult(False, True, FailureKind.SERVER_ERROR, status, retry_after_s, f"HTTP {status}")
@@ -97,12 +106,14 @@ class RetryPolicy:
     factor: float = 2.0
     max_delay_s: float = 30.0
     max_retry_after_s: float = 60.0
+    deadline_s: float = 0.0
+    """How long after the quick attempts failed the background retries go on (0 = none)."""
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
             raise ValueError(f"max_attempts must be >= 1 (got {self.max_attempts!r})")
-        if self.base_delay_s < 0 or self.max_delay_s < 0 or self.factor < 1:
-            raise ValueError("base_delay_s and max_delay_s must be >= 0 and factor >= 1")
+        if self.base_delay_s < 0 or self.max_delay_s < 0 or self.factor < 1 or self.deadline_s < 0:
+            raise ValueError("base_delay_s, max_delay_s and deadline_s must be >= 0 and factor >= 1")
 
 
 class RetryReason(StrEnum):
@@ -110,6 +121,8 @@ class RetryReason(StrEnum):
     RETRY = "retry"
     PERMANENT_FAILURE = "permanent_failure"
     ATTEMPTS_EXHAUSTED = "attempts_exhausted"
+    UNCERTAIN = "uncertain"  # may have reached a receiver that cannot drop a repeat: not re-sent
+    DEADLINE_PASSED = "deadline_passed"
 
 
 @dataclass(frozen=True)
@@ -122,22 +135,52 @@ class RetryDecision:
         return self.reason == RetryReason.RETRY
 
 
-def next_retry(policy: RetryPolicy, attempt: int, result: AttemptResult, jitter: float) -> RetryDecision:
-    """After attempt number `attempt` (1-based) returned `result`, retry or stop?
+def backoff_s(policy: RetryPolicy, attempt: int, jitter: float, retry_after_s: float | None) -> float:
+    """The wait after attempt number `attempt` (1-based): full jitter under the exponential cap; a
+    Retry-After is a floor, capped by `max_retry_after_s`."""
+    cap = min(policy.max_delay_s, policy.base_delay_s * policy.factor ** min(attempt - 1, 64))
+    delay = cap * min(max(jitter, 0.0), 1.0)
+    if retry_after_s is not None:
+        delay = max(delay, min(retry_after_s, policy.max_retry_after_s))
+    return delay
+
+
+def _stop_reason(result: AttemptResult, deduplicates: bool) -> RetryReason | None:
+    if result.ok:
+        return RetryReason.DELIVERED
+    if result.maybe_delivered and not deduplicates:
+        return RetryReason.UNCERTAIN
+    if not result.retryable:
+        return RetryReason.PERMANENT_FAILURE
+    return None
+
+
+def next_retry(policy: RetryPolicy, attempt: int, result: AttemptResult, jitter: float,
+               deduplicates: bool = True) -> RetryDecision:
+    """After quick attempt number `attempt` (1-based) returned `result`, retry or stop?
 
     `jitter` is a random number in [0, 1) supplied by the caller ("full jitter":
     the wait is uniform between 0 and the exponential cap, so that replicas that
     failed together do not retry together). A 429's Retry-After is honoured as
-    a floor, capped by `max_retry_after_s`.
+    a floor, capped by `max_retry_after_s`. `deduplicates`: whether the receiver
+    drops a repeated request by its idempotency key.
     """
-    if result.ok:
-        return RetryDecision(RetryReason.DELIVERED)
-    if not result.retryable:
-        return RetryDecision(RetryReason.PERMANENT_FAILURE)
+    stop = _stop_reason(result, deduplicates)
+    if stop is not None:
+        return RetryDecision(stop)
     if attempt >= policy.max_attempts:
         return RetryDecision(RetryReason.ATTEMPTS_EXHAUSTED)
-    cap = min(policy.max_delay_s, policy.base_delay_s * policy.factor ** (attempt - 1))
-    delay = cap * min(max(jitter, 0.0), 1.0)
-    if result.retry_after_s is not None:
-        delay = max(delay, min(result.retry_after_s, policy.max_retry_after_s))
-    return RetryDecision(RetryReason.RETRY, delay)
+    return RetryDecision(RetryReason.RETRY, backoff_s(policy, attempt, jitter, result.retry_after_s))
+
+
+def retry_slowly(policy: RetryPolicy, attempt: int, result: AttemptResult, jitter: float, deduplicates: bool,
+                 failing_for_s: float) -> RetryDecision:
+    """The background retries after the quick ones: the same back-off (continuing from `attempt`), until
+    `deadline_s` after the first failure (`failing_for_s` ago); a wait never runs past the deadline."""
+    stop = _stop_reason(result, deduplicates)
+    if stop is not None:
+        return RetryDecision(stop)
+    left_s = policy.deadline_s - failing_for_s
+    if left_s <= 0:
+        return RetryDecision(RetryReason.DEADLINE_PASSED)
+    return RetryDecision(RetryReason.RETRY, min(left_s, backoff_s(policy, attempt, jitter, result.retry_after_s)))

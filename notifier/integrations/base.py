@@ -8,7 +8,6 @@ holds the token) or the body (it holds PHI): only the status or the exception ty
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -22,13 +21,13 @@ from notifier.core.phi import LOCATION_UNKNOWN, LOCATION_WITHHELD, AlertView, Ph
 from notifier.core.retry_policy import AttemptResult, FailureKind, classify_status, parse_retry_after
 
 __all__ = [
-    "FastPoster",
     "GroupingIntegration",
     "Integration",
     "OutgoingRequest",
     "ReceiverBase",
     "SecretRef",
     "group_title",
+    "http_client",
     "post_request",
     "supports_groups",
 ]
@@ -108,6 +107,9 @@ class Integration(Protocol):
     timeout_s: float
     default_rate_per_s: float | None
     default_burst: float
+    deduplicates: bool
+    """Whether the receiver drops a repeated request by its idempotency key (PagerDuty `dedup_key`, a signed
+    webhook's `webhook-id`): only then is a request that may have arrived sent again."""
 
     def format(self, item: Notification, view: AlertView, now_s: float) -> OutgoingRequest:
         """The request for `item`, built only from `view` (PHI policy applied) and the action."""
@@ -161,40 +163,45 @@ def group_title(item: Notification, views: list[AlertView]) -> str:
     return prefix + what + where
 
 
-class FastPoster(Protocol):
-    """A transport with a direct POST (notifier.adapters.http_transport.StreamTransport)."""
+HTTP_KEEPALIVE_EXPIRY_S = 4.0
+"""Idle keep-alive connections are closed after this many seconds: below the idle timeout of common servers and
+load balancers (5 s and up), so a request is rarely written to a connection the receiver is just closing (which
+would leave its delivery uncertain)."""
 
-    async def post(self, url: str, body: bytes, headers: Mapping[str, str], timeout_s: float) -> _PostResult:
-        ...
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError)
+"""Raised before any byte of the request reached the receiver: always safe to send again."""
 
 
-class _PostResult(Protocol):
-    status_code: int
+def http_client(max_connections: int) -> httpx.AsyncClient:
+    """The notifier's HTTP client: stock httpx with its own connection pool.
 
-    def header(self, name: str) -> str | None:
-        ...
+    `trust_env` (httpx's default, kept on purpose): HTTPS_PROXY / HTTP_PROXY / ALL_PROXY / NO_PROXY and
+    SSL_CERT_FILE / SSL_CERT_DIR are honoured, as hospital networks send outbound traffic through a proxy.
+    No redirects (a webhook endpoint must not redirect) and no automatic retries: whether a POST may be sent
+    again is decided per receiver (notifier.core.retry_policy).
+    """
+    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections,
+                          keepalive_expiry=HTTP_KEEPALIVE_EXPIRY_S)
+    return httpx.AsyncClient(limits=limits, trust_env=True, follow_redirects=False)
 
 
 async def post_request(client: httpx.AsyncClient, request: OutgoingRequest, timeout_s: float,
-                       now_s: float, fast: FastPoster | None = None) -> AttemptResult:
-    """POST and classify: 2xx delivered; 5xx / timeout / connection error retryable; 429 with Retry-After; other
-    4xx permanent. `now_s` (wall-clock epoch s) is only used to read an HTTP-date Retry-After.
-
-    With `fast` (the client's own StreamTransport) the request skips httpx's Request/Response models.
+                       now_s: float) -> AttemptResult:
+    """POST and classify: 2xx delivered; 5xx / 408 / timeout / connection error retryable; 429 with Retry-After;
+    other 4xx permanent. An error after the request went out (read timeout, connection reset or closed before the
+    answer) is marked `maybe_delivered`. `now_s` (wall-clock epoch s) is only used to read an HTTP-date Retry-After.
     """
     try:
-        if fast is not None:
-            result = await fast.post(request.url, request.body, request.headers, timeout_s)
-            status, retry_after_header = result.status_code, result.header("retry-after")
-        else:
-            response = await client.post(request.url, content=request.body, headers=request.headers,
-                                         timeout=timeout_s)
-            status, retry_after_header = response.status_code, response.headers.get("retry-after")
-    except httpx.TimeoutException as exc:
-        return AttemptResult(False, True, FailureKind.TIMEOUT, detail=type(exc).__name__)
-    except httpx.TransportError as exc:
-        return AttemptResult(False, True, FailureKind.CONNECTION, detail=type(exc).__name__)
-    except httpx.HTTPError as exc:
+        response = await client.post(request.url, content=request.body, headers=request.headers, timeout=timeout_s)
+    except _NOT_SENT as exc:
+        kind = FailureKind.TIMEOUT if isinstance(exc, httpx.TimeoutException) else FailureKind.CONNECTION
+        return AttemptResult(False, True, kind, detail=type(exc).__name__)
+    except httpx.TimeoutException as exc:  # write or read timeout: the receiver may have the whole request
+        return AttemptResult(False, True, FailureKind.TIMEOUT, detail=type(exc).__name__, maybe_delivered=True)
+    except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:  # reset or closed after the request went out
+        return AttemptResult(False, True, FailureKind.CONNECTION, detail=type(exc).__name__, maybe_delivered=True)
+    except httpx.HTTPError as exc:  # unsupported scheme, a malformed request: sending it again cannot help
         return AttemptResult(False, False, FailureKind.OTHER, detail=type(exc).__name__)
+    status, retry_after_header = response.status_code, response.headers.get("retry-after")
     retry_after = parse_retry_after(retry_after_header, now_s) if retry_after_header is not None else None
     return classify_status(status, retry_after)

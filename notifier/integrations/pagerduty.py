@@ -63,6 +63,7 @@ class PagerDutyIntegration:
     kind = "pagerduty"
     default_rate_per_s: float | None = 2.0  # ~120/min per integration key
     default_burst = 10.0
+    deduplicates = True  # dedup_key = episode id: a repeated event updates the same incident
 
     def __init__(self, config: PagerDutyReceiver) -> None:
         self.name = config.name

@@ -69,6 +69,7 @@ class SlackIntegration:
     kind = "slack"
     default_rate_per_s: float | None = 1.0
     default_burst = 3.0
+    deduplicates = False  # an incoming webhook posts every request it gets as a new message
 
     def __init__(self, config: SlackReceiver) -> None:
         self.name = config.name

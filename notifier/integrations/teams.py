@@ -50,6 +50,7 @@ class TeamsIntegration:
     kind = "teams"
     default_rate_per_s: float | None = 1.0
     default_burst = 4.0
+    deduplicates = False  # a Workflows webhook posts every request it gets as a new card
 
     def __init__(self, config: TeamsReceiver) -> None:
         self.name = config.name

@@ -71,6 +71,7 @@ class WebhookIntegration:
     kind = "webhook"
     default_rate_per_s: float | None = None  # our own endpoints: no throttle unless configured
     default_burst = 1.0
+    deduplicates = True  # webhook-id / X-Sepsis-Delivery are stable across attempts (SECURITY.md recipe)
 
     def __init__(self, config: WebhookReceiver) -> None:
         self.name = config.name

@@ -3,9 +3,11 @@
 * Killed (SIGKILL) in the middle of delivering a burst and restarted: no page lost; nothing that the
   notification log had recorded before the kill is sent again; a page repeated because the kill hit
   between delivery and logging carries the same X-Sepsis-Delivery id (receivers can drop it).
-* Receiver down: deliveries retry with backoff and land once it is back within the retry budget;
-  down for longer, the page goes to the fallback receiver and the dead-letter topic, and the primary
-  is not retried forever. Every delivery is signed (the receiver checks X-Sepsis-Signature).
+* Receiver down: deliveries retry with backoff and land once it is back within the quick attempts;
+  down for longer, the fallback receiver is told at once and the primary still gets the page, marked
+  late, when it recovers (also across a SIGKILL and restart of the notifier: the retry state is in
+  the notification log); a 400 goes to the fallback and the dead-letter topic at once. Every delivery
+  is signed (the receiver checks X-Sepsis-Signature).
 * No receiver URL token, webhook secret, link secret or API token appears in the notifier's output.
 """
 
@@ -189,20 +191,22 @@ def test_notifier_killed_mid_delivery_loses_nothing_and_resends_nothing_logged(s
 
 
 def test_receiver_down_retries_then_delivers_or_falls_back_within_the_policy(setup: Setup) -> None:
-    # many short full-jitter backoffs: the budget (~9 s on average, almost never under 3 s) outlasts a 1.5 s outage
-    retry = {"max_attempts": 20, "base_delay_s": 0.5, "factor": 2.0, "max_delay_s": 1.0}
+    # many short full-jitter backoffs: the quick budget (~9 s on average, almost never under 3 s) outlasts a 1.5 s
+    # outage; past it, background retries until the deadline
+    retry = {"max_attempts": 20, "base_delay_s": 0.5, "factor": 2.0, "max_delay_s": 1.0, "max_retry_after_s": 1.0,
+             "deadline_s": 300}
     notifier = setup.process("notifier-retry", retry)
-    warm_up, comes_back, stays_down = make_alert(setup.tag, 0), make_alert(setup.tag, 1), make_alert(setup.tag, 2)
+    warm_up, comes_back, stays_down, refused = (make_alert(setup.tag, n) for n in range(4))
     try:
         notifier.start()
         setup.produce([warm_up])  # proves the notifier is consuming before the receiver goes down
         wait_until(lambda: warm_up.alert_id in setup.primary.delivered_ids(), 90,
                    f"the warm-up page\n{notifier.log_tail()}")
-        # 1. primary down for a moment (shorter than the retry budget): delivered to it once it is back
+        # 1. primary down for a moment (shorter than the quick attempts): delivered to it once it is back
         setup.primary.down()
         setup.produce([comes_back])
         time.sleep(1.5)
-        assert comes_back.alert_id not in setup.fallback.delivered_ids(), "fell back before the retry budget"
+        assert comes_back.alert_id not in setup.fallback.delivered_ids(), "fell back before the quick attempts"
         setup.primary.up()
         wait_until(lambda: comes_back.alert_id in setup.primary.delivered_ids(), 60,
                    f"delivery once the receiver is back\n{notifier.log_tail()}")
@@ -212,25 +216,79 @@ def test_receiver_down_retries_then_delivers_or_falls_back_within_the_policy(set
                      if e["key"] == f"{comes_back.alert_id}|primary")
         assert entry["attempts"] > 1, "delivered at the first attempt: the outage was not exercised"
 
-        # 2. primary answers 503 for longer than the whole retry budget: fallback + dead letter, no endless retry
+        # 2. primary answers 503 for longer than the quick attempts: the fallback is told at once, and the primary
+        #    still gets the page, marked late, when it recovers (not only the fallback, as before issue 20)
         setup.primary.state.status = 503
         setup.produce([stays_down])
         wait_until(lambda: stays_down.alert_id in setup.fallback.delivered_ids(), 120,
-                   f"the fallback receiver to get the page\n{notifier.log_tail()}")
-        refused = setup.primary.state.refused
-        assert 1 <= refused <= retry["max_attempts"], f"{refused} attempts on the primary (policy: {retry})"
+                   f"the fallback receiver to be told\n{notifier.log_tail()}")
+        told = next(d for d in setup.fallback.state.deliveries if d.body["alert_id"] == stays_down.alert_id)
+        assert told.body["reasons"][0].startswith("receiver primary unavailable: still retrying it")
+        quick = setup.primary.state.refused
+        wait_until(lambda: setup.primary.state.refused >= quick + 2, 60, "background attempts")
         setup.primary.state.status = 200
-        wait_until(lambda: any(stays_down.alert_id in json.dumps(d)
+        wait_until(lambda: stays_down.alert_id in setup.primary.delivered_ids(), 60,
+                   f"the late page once the primary is back\n{notifier.log_tail()}")
+        late = next(d for d in setup.primary.state.deliveries if d.body["alert_id"] == stays_down.alert_id)
+        assert late.body["reasons"][0].startswith("delayed ") and "receiver was unavailable" in late.body["reasons"][0]
+        wait_until(lambda: f"{stays_down.alert_id}|primary" in setup.logged_keys(), 30, "the delivered log entry")
+
+        # 3. a 400 is for good: the fallback and the dead-letter topic at once, with the reason; no retries
+        setup.primary.state.status = 400
+        before = setup.primary.state.refused
+        setup.produce([refused])
+        wait_until(lambda: refused.alert_id in setup.fallback.delivered_ids(), 60,
+                   f"the fallback for the refused page\n{notifier.log_tail()}")
+        wait_until(lambda: any(refused.alert_id in json.dumps(d)
                                for d in read_json(setup.kafka, setup.topics["dead_letter"])), 60,
-                   "the exhausted delivery in the dead-letter topic")
-        # the primary is healthy again: the exhausted page is not retried behind the policy's back
+                   "the refused delivery in the dead-letter topic")
+        [dead] = [d for d in read_json(setup.kafka, setup.topics["dead_letter"]) if refused.alert_id in json.dumps(d)]
+        assert "permanent_failure" in dead["error_message"] and "HTTP 400" in dead["error_message"]
         time.sleep(retry["max_delay_s"] * 3)
-        assert stays_down.alert_id not in setup.primary.delivered_ids()
+        assert setup.primary.state.refused == before + 1, "a 400 was sent again"
     finally:
         notifier.stop()
     assert Counter(setup.primary.delivered_ids())[comes_back.alert_id] == 1
-    assert Counter(setup.fallback.delivered_ids())[stays_down.alert_id] == 1
+    assert Counter(setup.primary.delivered_ids())[stays_down.alert_id] == 1
+    assert Counter(setup.fallback.delivered_ids())[stays_down.alert_id] == 2  # failing, then recovered
+    assert not any(stays_down.alert_id in json.dumps(d) for d in read_json(setup.kafka, setup.topics["dead_letter"]))
     assert setup.primary.state.bad_signatures == 0 and setup.fallback.state.bad_signatures == 0
+    setup.assert_no_secret_in(notifier)
+
+
+def test_notifier_killed_while_retrying_resumes_after_restart_and_delivers_once(setup: Setup) -> None:
+    """The retry state is in Kafka, not in memory: SIGKILL during the background retries, restart, and every page
+    still reaches the primary once it recovers: once each, late, nothing dead-lettered."""
+    retry = {"max_attempts": 2, "base_delay_s": 0.2, "factor": 2.0, "max_delay_s": 1.0, "max_retry_after_s": 1.0,
+             "deadline_s": 300}
+    alerts = [make_alert(setup.tag, n) for n in range(5)]
+    wanted = {a.alert_id for a in alerts}
+    setup.primary.state.status = 503
+    notifier = setup.process("notifier-resume", retry)
+    try:
+        notifier.start()
+        setup.produce(alerts)
+        wait_until(lambda: wanted <= set(setup.fallback.delivered_ids()), 120,
+                   f"the fallback to be told of every page\n{notifier.log_tail()}")
+        wait_until(lambda: {e["key"] for e in read_json(setup.kafka, setup.topics["notification_log"])
+                            if e["outcome"] == "retrying"} >= {f"{a}|primary" for a in wanted}, 60,
+                   "the retrying entries in the notification log")
+        notifier.kill()
+        assert not wanted & set(setup.primary.delivered_ids())
+        setup.primary.state.status = 200
+        notifier.start()
+        # the restarted replica waits for the heartbeats to go stale (11 s here), then resumes every page
+        wait_until(lambda: wanted <= set(setup.primary.delivered_ids()), 120,
+                   f"every page after the restart\n{notifier.log_tail()}")
+        wait_until(lambda: {f"{a}|primary" for a in wanted} <= setup.logged_keys(), 60, "the delivered entries")
+        time.sleep(2.0)
+    finally:
+        notifier.stop()
+    delivered = Counter(setup.primary.delivered_ids())
+    assert all(delivered[a] == 1 for a in wanted), f"pages delivered more than once: {delivered}"
+    assert all(d.body["reasons"][0].startswith("delayed ") for d in setup.primary.state.deliveries)
+    assert Counter(setup.fallback.delivered_ids()) == Counter({a: 1 for a in wanted}), "fallback told twice"
+    assert not any(a in json.dumps(d) for a in wanted for d in read_json(setup.kafka, setup.topics["dead_letter"]))
     setup.assert_no_secret_in(notifier)
 
 

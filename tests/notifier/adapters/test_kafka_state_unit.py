@@ -73,3 +73,44 @@ def test_state_tail_skips_its_own_echoes_but_applies_other_replicas_records() ->
         assert tail._decode(batch) == [theirs]
     finally:
         tail._executor.shutdown()
+
+
+def test_state_tail_keeps_the_alert_of_a_retrying_entry_and_still_shrinks_it_for_the_paging_state() -> None:
+    """A pending delivery is resumed from its `retrying` entry, so that one keeps its alert; every entry still
+    goes through `shrink` (which also folds it into the paging state)."""
+    shrunk: list[str] = []
+
+    def shrink(entry: NotificationLogEntry) -> object:
+        shrunk.append(entry.key)
+        return entry.slim()
+
+    tail = StateTail(KafkaSettings(bootstrap_servers="127.0.0.1:1"), NotifierTopics(notification_log="log"),
+                     shrink=shrink)  # type: ignore[arg-type]
+    pending, done = _entry("P-pending", DeliveryOutcome.RETRYING), _entry("P-done")
+    batch = {"tp": [SimpleNamespace(topic="log", partition=0, offset=n, key=e.key.encode(),
+                                    value=e.model_dump_json().encode()) for n, e in enumerate((pending, done))]}
+    try:
+        decoded = tail._decode(batch)
+    finally:
+        tail._executor.shutdown()
+    assert decoded == [pending, done.slim()]
+    assert shrunk == [pending.key, done.key]
+
+
+def test_log_sink_reports_the_time_to_the_broker_acknowledgement() -> None:
+    class AckingProducer(RecordingProducer):
+        def send(self, topic: str, key: str, value: bytes) -> SimpleNamespace:  # type: ignore[override]
+            super().send(topic, key, value)
+            return SimpleNamespace(add_callback=lambda f, *args: f(*args, "metadata"))
+
+    sink = KafkaLogSink(AckingProducer(), "log")  # type: ignore[arg-type]
+    windows: list[float] = []
+    sink.on_acked = windows.append
+
+    async def scenario() -> None:
+        await sink.append(_entry("P-1"))
+        await asyncio.sleep(0.02)
+        sink.drain()
+
+    asyncio.run(scenario())
+    assert len(windows) == 1 and windows[0] >= 0.004  # from the append (drained ~5 ms later), not the hand-over

@@ -113,11 +113,10 @@ def test_webhook_body_and_signature_verify_with_the_recipe() -> None:
     assert request.headers["x-sepsis-delivery"] == f"{alert.alert_id}|hook"
 
 
-@pytest.mark.parametrize("transport", ["stream", "httpx"])
-def test_5xx_then_success_is_retried_and_logged_once(transport: str) -> None:
+def test_5xx_then_success_is_retried_and_logged_once() -> None:
     with running_receiver() as rx:
         rx.on(HOOK_PATH, Reply(500), Reply(503))
-        harness = make_harness(_doc(rx, retry=fast_retry(5)), transport)
+        harness = make_harness(_doc(rx, retry=fast_retry(5)))
         [item] = asyncio.run(harness.send(make_alert()))
         assert len(rx.at(HOOK_PATH)) == 3
     assert item.outcome == DeliveryOutcome.DELIVERED and item.attempts == 3
@@ -126,11 +125,10 @@ def test_5xx_then_success_is_retried_and_logged_once(transport: str) -> None:
     assert harness.dead_letters.items == []
 
 
-@pytest.mark.parametrize("transport", ["stream", "httpx"])
-def test_timeout_is_retried(transport: str) -> None:
+def test_timeout_is_retried() -> None:
     with running_receiver() as rx:
         rx.on(HOOK_PATH, Reply(200, delay_s=1.0))
-        harness = make_harness(_doc(rx), transport)
+        harness = make_harness(_doc(rx))
         [item] = asyncio.run(harness.send(make_alert()))
     assert item.outcome == DeliveryOutcome.DELIVERED and item.attempts == 2
     assert harness.metric("sepsis_notifier_delivery_attempts_total", receiver="hook", kind="timeout") == 1
@@ -176,6 +174,33 @@ def test_closed_port_exhausts_retries_then_fallback_dead_letter_and_metric() -> 
     # A re-delivered alert is not retried again (the log says it already failed and went to the fallback).
     asyncio.run(harness.send(alert))
     assert len(harness.dead_letters.items) == 1
+
+
+def test_closed_port_is_retried_in_the_background_until_the_deadline_then_dead_lettered() -> None:
+    with running_receiver() as rx:
+        doc = _doc(rx, fallback=True, retry=fast_retry(3, deadline_s=0.5), route={"receiver": "dead"},
+                   extra_receivers=[{"name": "dead", "type": "webhook", "url": {
+                       "value": f"http://127.0.0.1:{closed_port()}/x-DeadToken42"}, "secret": {"value": HOOK_SECRET}}])
+        harness = make_harness(doc)
+        alert = make_alert()
+        started = time.monotonic()
+        [item] = asyncio.run(harness.send(alert))
+        waited_s = time.monotonic() - started
+        fallback = rx.at(FALLBACK_PATH)
+    assert item.outcome == DeliveryOutcome.RETRYING, "the pipeline must not wait for the background retries"
+    # the fallback was told once, at the first failure, and why
+    assert len(fallback) == 1
+    assert "receiver dead unavailable: still retrying" in json.loads(fallback[0].body)["reasons"][0]
+    # `retrying` first (before the offset commit), re-written by each background attempt (the heartbeat), then the end
+    outcomes = [e.outcome for e in harness.log.entries]
+    assert outcomes[-1] == DeliveryOutcome.FAILED and set(outcomes[:-1]) == {DeliveryOutcome.RETRYING}
+    assert len({e.failing_since_s for e in harness.log.entries[:-1]}) == 1
+    attempts = harness.metric("sepsis_notifier_delivery_attempts_total", receiver="dead", kind="connection")
+    assert attempts > 3 and harness.log.entries[-1].attempts == attempts, "no background attempt was made"
+    assert waited_s >= 0.5, "dead-lettered before the deadline"
+    [(dead, code, message)] = harness.dead_letters.items
+    assert dead.receiver == "dead" and code == "delivery_failed" and "deadline_passed" in message
+    assert harness.metric("sepsis_notifier_deliveries_retrying", receiver="dead") == 0
 
 
 def test_same_alert_twice_is_sent_once() -> None:
