@@ -24,7 +24,7 @@ from kafka.admin import KafkaAdminClient
 
 from notifier.console.ops import DeadLetterMeta, OpsBook, PartitionKey
 from sepsis_alert.kafka.config import KafkaSettings
-from sepsis_alert.kafka.consumer import make_consumer
+from sepsis_alert.kafka.consumer import assign_all, make_consumer
 
 __all__ = ["KafkaOpsMonitor"]
 
@@ -51,6 +51,7 @@ class KafkaOpsMonitor:
         self._refresh_s = refresh_s
         self._clock = clock
         self._stop = threading.Event()
+        self._next_offsets: dict[TopicPartition, int] = {}
         self._thread = threading.Thread(target=self._run, name="console-ops", daemon=True)
 
     def start(self) -> None:
@@ -72,19 +73,26 @@ class KafkaOpsMonitor:
         while not self._stop.is_set():
             try:
                 if consumer is None:
-                    consumer = self._tail_consumer()
+                    consumer = self._tail_consumer()  # again after an outage, or to look for missing topics
                 if admin is None:
                     admin = KafkaAdminClient(**self._kafka.client_kwargs())
-                for records in consumer.poll(timeout_ms=500, max_records=500).values():
-                    for record in records:
-                        self._take(record)
+                if consumer.assignment():
+                    for records in consumer.poll(timeout_ms=500, max_records=500).values():
+                        for record in records:
+                            self._take(record)
+                else:
+                    self._stop.wait(0.5)
                 if self._clock() >= next_lag:
                     self._read_lag(admin, consumer)
                     next_lag = self._clock() + self._refresh_s
-            except Exception as exc:  # an outage, a missing topic, ...: report it and try again later
+                    if self.book.snapshot().missing_topics:  # look for them again with a new consumer
+                        _close(consumer)
+                        consumer = None
+            except Exception as exc:  # an outage, a topic deleted under us, ...: report it and try again later
+                if self.book.snapshot().unreachable_since_s is None:  # once per outage, not once per retry
+                    log.warning("console ops: Kafka not readable (%s); retrying every %.0f s", type(exc).__name__,
+                                self._refresh_s)
                 self.book.on_unreachable(self._clock(), f"{type(exc).__name__}: {str(exc)[:200]}")
-                log.warning("console ops: Kafka not readable (%s); retrying in %.0f s", type(exc).__name__,
-                            self._refresh_s)
                 _close(consumer)
                 _close(admin)
                 consumer, admin = None, None
@@ -94,19 +102,27 @@ class KafkaOpsMonitor:
         _close(admin)
 
     def _tail_consumer(self) -> KafkaConsumer:
-        consumer = make_consumer(self._kafka, None, [*self._feed_topics, self._dead_letter_topic],
-                                 enable_auto_commit=False)
+        consumer = make_consumer(self._kafka, None, enable_auto_commit=False)
+        wanted = [*self._feed_topics, self._dead_letter_topic]
+        existing = consumer.topics()
+        missing = [t for t in wanted if t not in existing]
+        self.book.on_missing_topics(missing)
+        if len(missing) < len(wanted):
+            assign_all(consumer, [t for t in wanted if t in existing],
+                       timeout_s=self._kafka.request_timeout_ms / 1000)
         start_s = self._clock() - self._lookback_s
         partitions = list(consumer.assignment())
         starts = consumer.offsets_for_times({tp: int(start_s * 1000) for tp in partitions})
         ends = consumer.end_offsets(partitions)
         for tp in partitions:
             found = starts.get(tp)
-            consumer.seek(tp, found.offset if found is not None else ends[tp])
+            # Where a previous consumer stopped (an outage, a topic that appeared), so nothing counts twice.
+            consumer.seek(tp, self._next_offsets.get(tp, found.offset if found is not None else ends[tp]))
         self.book.on_tail_start(start_s)
         return consumer
 
     def _take(self, record: Any) -> None:
+        self._next_offsets[TopicPartition(record.topic, record.partition)] = record.offset + 1
         at_s = record.timestamp / 1000 if record.timestamp and record.timestamp > 0 else self._clock()
         if record.topic == self._dead_letter_topic:
             self.book.on_dead_letter(DeadLetterMeta.from_json(record.value, at_s))

@@ -99,6 +99,7 @@ class OpsSnapshot:
     unreachable_since_s: float | None = None
     problem: str = ""
     tail_from_s: float | None = None
+    missing_topics: tuple[str, ...] = ()
 
 
 class OpsBook:
@@ -135,6 +136,10 @@ class OpsBook:
         with self._lock:
             since = self._lag.unreachable_since_s if self._lag.unreachable_since_s is not None else at_s
             self._lag = replace(self._lag, unreachable_since_s=since, problem=problem)
+
+    def on_missing_topics(self, topics: Iterable[str]) -> None:
+        with self._lock:
+            self._lag = replace(self._lag, missing_topics=tuple(topics))
 
     def on_tail_start(self, from_s: float) -> None:
         with self._lock:
