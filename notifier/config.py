@@ -294,6 +294,16 @@ class NotifierSettings(NotifierTopicSettings):
     console_phi_allow: list[PhiField] = Field(
         default_factory=lambda: [*DEFAULT_ALLOWED, "treatment_started"],
         description="what the console shows of a patient (notifier.core.phi fields); never a name")
+    console_feed_topics: list[str] = Field(
+        default_factory=lambda: [Topics.RAW_HL7, Topics.RAW_FHIR],
+        description="raw-input topics whose records (headers source and sender) are the feeds on the console's "
+                    "Feeds page")
+    console_feed_silent_minutes: float = Field(default=15.0, gt=0,
+                                               description="a feed silent this long is highlighted on the Feeds page")
+    console_ops_lookback_hours: float = Field(
+        default=24.0, gt=0, le=24 * 30, description="how far back the ops pages read feeds and dead letters at start")
+    console_ops_refresh_s: float = Field(default=15.0, ge=1, le=600,
+                                         description="seconds between reads of the consumer groups' lag")
 
     @model_validator(mode="before")
     @classmethod

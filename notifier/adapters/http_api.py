@@ -9,7 +9,8 @@
     GET  /silences                  list current and future silences (bearer token)
     DELETE /silences/{id}?by=...    end a silence early (bearer token)
     POST /webhooks/pagerduty        PagerDuty V3 webhook; X-PagerDuty-Signature checked
-    /console/...                    the responder and operations console (notifier.console.web), when given
+    /console/...                    the responder and operations console (notifier.console.web), when given;
+                                    its ops pages read Kafka on their own thread (notifier.adapters.kafka_ops)
 
 Responses never echo secrets; errors name the field and the bad value.
 """
@@ -27,6 +28,8 @@ from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import SecretStr, ValidationError
 
+from notifier.adapters.kafka_ops import KafkaOpsMonitor
+from notifier.console.ops import OpsBook
 from notifier.console.web import ConsoleOptions, ConsoleService, mount_console
 from notifier.core.links import LinkCheck, check_ack_token
 from notifier.core.model import AckEvent
@@ -35,8 +38,9 @@ from notifier.core.signing import verify_pagerduty_signature
 from notifier.core.silence import Silence, SilenceRequest
 from notifier.errors import SilenceRejected
 from schemas.base import describe_validation_error
+from sepsis_alert.kafka.config import KafkaSettings
 
-__all__ = ["AckService", "create_api"]
+__all__ = ["AckService", "ConsoleHost", "create_api", "start_ops_reader"]
 
 log = logging.getLogger("notifier.api")
 
@@ -56,6 +60,32 @@ class AckService(Protocol):
     def list_silences(self) -> list[Silence]: ...
 
     async def expire_silence(self, silence_id: str, by: str) -> Silence | None: ...
+
+
+class TopicNames(Protocol):
+    @property
+    def dead_letter(self) -> str: ...
+
+
+class ConsoleHost(ConsoleService, Protocol):
+    """A notifier serving the console: the console's needs, and the Kafka the ops pages read."""
+
+    @property
+    def kafka(self) -> KafkaSettings: ...
+
+    @property
+    def topics(self) -> TopicNames: ...
+
+
+def start_ops_reader(host: ConsoleHost, options: ConsoleOptions) -> OpsBook:
+    """Start the ops pages' Kafka reader (its own thread); it stops when the console closes."""
+    book = OpsBook()
+    monitor = KafkaOpsMonitor(host.kafka, book, feed_topics=options.feed_topics,
+                              dead_letter_topic=host.topics.dead_letter, lookback_s=options.ops_lookback_s,
+                              refresh_s=options.ops_refresh_s)
+    monitor.start()
+    host.console.on_close(monitor.stop)
+    return book
 
 
 def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
@@ -83,12 +113,13 @@ def _episode_summary(console: tuple[ConsoleService, ConsoleOptions] | None, epis
 
 def create_api(service: AckService, link_secret: SecretStr, api_token: SecretStr | None,
                pagerduty_secret: SecretStr | None,
-               console: tuple[ConsoleService, ConsoleOptions] | None = None) -> FastAPI:
-    """The FastAPI app (with the console when `console` is given); secrets are unwrapped only inside the checks."""
+               console: tuple[ConsoleHost, ConsoleOptions] | None = None) -> FastAPI:
+    """The FastAPI app (with the console, and its ops pages' Kafka reader, when `console` is given); secrets are
+    unwrapped only inside the checks."""
     app = FastAPI(title="sepsis-alert notifier", docs_url=None, redoc_url=None, openapi_url=None)
     link_key = link_secret.get_secret_value().encode()
     if console is not None:
-        mount_console(app, *console)
+        mount_console(app, *console, ops=start_ops_reader(*console))
 
     def bearer_ok(request: Request) -> bool:
         if api_token is None:

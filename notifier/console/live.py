@@ -32,6 +32,7 @@ class ConsoleState:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._changed: asyncio.Event | None = None
         self._closed = False
+        self._on_close: list[Callable[[], None]] = []
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         """Attach to the event loop that serves the pages (the notifier's)."""
@@ -80,9 +81,15 @@ class ConsoleState:
             self._changed.set()
             self._changed = asyncio.Event()  # waiters hold the event that fired; later ones wait on the new one
 
+    def on_close(self, callback: Callable[[], None]) -> None:
+        """Call `callback` when the notifier stops (the ops pages' Kafka reader ends then)."""
+        self._on_close.append(callback)
+
     def close(self) -> None:
-        """End every open stream (the notifier is stopping)."""
+        """End every open stream and what was registered with `on_close` (the notifier is stopping)."""
         self._closed = True
+        for callback in self._on_close:
+            callback()
         self._wake()
 
     async def changes(self) -> AsyncIterator[int | None]:

@@ -4,7 +4,7 @@
     GET  /console/events                   server-sent events: `changed` after every change
     GET  /console/episodes/{id}            episode page (viewer)
     POST /console/episodes/{id}/{action}   ack, snooze, close, comment (responder; CSRF token)
-    GET  /console/silences                 current silences (ops); POST .../silences, .../silences/{id}/expire
+    GET  /console/silences, /console/ops/...  the ops pages (notifier.console.ops_web)
     GET|POST /console/login, POST /console/logout
     GET  /console/static/...               the page's script and style (served from the package)
 
@@ -29,18 +29,16 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from fastapi.staticfiles import StaticFiles
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from jinja2 import Environment, PackageLoader, select_autoescape
-from pydantic import ValidationError
 
 from notifier.config import NotifierSettings
 from notifier.console.accounts import Account, Role, UserStore, identity_from_proxy
 from notifier.console.live import ConsoleState
+from notifier.console.ops import OpsBook
+from notifier.console.ops_web import OpsPages, OpsService, add_ops_pages
 from notifier.console.worklist import RiskBands, ago, build_episode, build_worklist
 from notifier.core.model import CLOSE_REASONS, AckEvent
 from notifier.core.paging import PagingPolicy
 from notifier.core.phi import PhiPolicy
-from notifier.core.silence import Silence, SilenceRequest
-from notifier.errors import SilenceRejected
-from schemas.base import describe_validation_error
 
 __all__ = ["ConsoleOptions", "ConsoleService", "console_options", "mount_console"]
 
@@ -52,21 +50,13 @@ _HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Fr
                                        "img-src 'self' data:; frame-ancestors 'none'"}
 
 
-class ConsoleService(Protocol):
+class ConsoleService(OpsService, Protocol):
     """What the console needs from the running notifier."""
 
     console: ConsoleState
 
-    def now_s(self) -> float: ...
-
     async def record_action(self, episode_id: str, by: str, action: str, *, snooze_s: float | None = None,
                             reason: str | None = None, comment: str | None = None) -> AckEvent: ...
-
-    async def create_silence(self, request: SilenceRequest) -> Silence: ...
-
-    def list_silences(self) -> list[Silence]: ...
-
-    async def expire_silence(self, silence_id: str, by: str) -> Silence | None: ...
 
 
 @dataclass(frozen=True)
@@ -83,6 +73,10 @@ class ConsoleOptions:
     bands: RiskBands = field(default_factory=RiskBands)
     max_snooze_h: float = 12.0
     secure_cookies: bool = False
+    feed_topics: tuple[str, ...] = ()
+    feed_silent_s: float = 15 * 60
+    ops_lookback_s: float = 24 * 3600
+    ops_refresh_s: float = 15.0
 
 
 def console_options(settings: NotifierSettings, paging: PagingPolicy) -> ConsoleOptions:
@@ -97,15 +91,17 @@ def console_options(settings: NotifierSettings, paging: PagingPolicy) -> Console
         anonymous_role=anonymous, session_s=settings.console_session_hours * 3600,
         policy=PhiPolicy(allow=list(settings.console_phi_allow), max_reasons=4),
         bands=RiskBands(settings.console_risk_baseline, settings.console_risk_raised, settings.console_risk_high),
-        max_snooze_h=paging.max_snooze_h, secure_cookies=settings.public_base_url.startswith("https://"))
+        max_snooze_h=paging.max_snooze_h, secure_cookies=settings.public_base_url.startswith("https://"),
+        feed_topics=tuple(settings.console_feed_topics), feed_silent_s=settings.console_feed_silent_minutes * 60,
+        ops_lookback_s=settings.console_ops_lookback_hours * 3600, ops_refresh_s=settings.console_ops_refresh_s)
 
 
 def _nonce_token(key: bytes, nonce: str) -> str:
     return hmac.new(key, f"csrf|{nonce}".encode(), hashlib.sha256).hexdigest()
 
 
-def mount_console(app: FastAPI, service: ConsoleService, options: ConsoleOptions) -> None:
-    """Add the console's routes and static files to `app`."""
+def mount_console(app: FastAPI, service: ConsoleService, options: ConsoleOptions, ops: OpsBook | None = None) -> None:
+    """Add the console's routes and static files to `app`; `ops` is what the ops pages read of Kafka."""
     env = Environment(loader=PackageLoader("notifier.console", "templates"), autoescape=select_autoescape(),
                       trim_blocks=True, lstrip_blocks=True)
     env.globals["ago"] = ago
@@ -261,45 +257,20 @@ def mount_console(app: FastAPI, service: ConsoleService, options: ConsoleOptions
         return StreamingResponse(stream(), media_type="text/event-stream",  # type: ignore[arg-type]
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
-    @router.get("/silences")
-    async def silences_page(request: Request) -> Response:
+    def ops_page(request: Request) -> dict[str, Any] | Response:
         signed_in = page_or_login(request)
         if isinstance(signed_in, RedirectResponse):
             return signed_in
         if not signed_in[0].may(Role.OPS):
-            raise HTTPException(status_code=403, detail="silences are for the ops role")
-        return render("silences.html", silences=service.list_silences(), now=service.now_s(), error="",
-                      **base_context(*signed_in))
+            raise HTTPException(status_code=403, detail="the ops pages are for the ops role")
+        return base_context(*signed_in)
 
-    @router.post("/silences")
-    async def create_silence(request: Request, csrf: str = Form(""), matchers: str = Form(""),
-                             comment: str = Form(""), hours: float = Form(1.0)) -> Response:
+    def ops_action(request: Request, csrf: str) -> dict[str, Any]:
         who, nonce = require(request, Role.OPS)
         check_csrf(nonce, csrf)
-        fields: dict[str, object] = {"created_by": who.username, "reason": comment.strip(),
-                                     "duration_s": hours * 3600}
-        for part in matchers.split(","):
-            name, _, value = part.partition("=")
-            if name.strip() and value.strip():
-                fields[name.strip()] = value.strip()
-        try:
-            await service.create_silence(SilenceRequest.model_validate(fields))
-        except ValidationError as exc:
-            return render("silences.html", status=422, silences=service.list_silences(), now=service.now_s(),
-                          error=describe_validation_error(exc), **base_context(who, nonce))
-        except SilenceRejected as exc:
-            return render("silences.html", status=422, silences=service.list_silences(), now=service.now_s(),
-                          error=str(exc), **base_context(who, nonce))
-        return RedirectResponse("/console/silences", status_code=303)
+        return base_context(who, nonce)
 
-    @router.post("/silences/{silence_id}/expire")
-    async def expire_silence(silence_id: str, request: Request, csrf: str = Form("")) -> Response:
-        who, nonce = require(request, Role.OPS)
-        check_csrf(nonce, csrf)
-        if await service.expire_silence(silence_id, who.username) is None:
-            raise HTTPException(status_code=404, detail=f"silence {silence_id!r} is not known")
-        return RedirectResponse("/console/silences", status_code=303)
-
+    add_ops_pages(router, service, ops, OpsPages(ops_page, ops_action, render, options.feed_silent_s))
     app.include_router(router)
     app.mount("/console/static", StaticFiles(directory=STATIC_DIR), name="console-static")
 

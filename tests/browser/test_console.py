@@ -225,3 +225,14 @@ def test_console_end_to_end_in_a_real_browser(stack: Stack, browser: webdriver.C
         "fetch(location.pathname + '/ack', {method: 'POST', body: new URLSearchParams({csrf: 'x'})})"
         ".then(r => done(r.status));")
     assert status == 403
+
+    # Ops, keyboard only at phone width: the nav reaches the Feeds and Silences pages, which fit the screen.
+    browser.set_window_size(*PHONE)
+    browser.delete_all_cookies()
+    browser.get(f"{console}/console/login")
+    _sign_in(browser, "ops")
+    for path, heading in (("/console/ops/feeds", "Feeds"), ("/console/silences", "Silences")):
+        _tab_to(browser, f'nav a[href="{path}"]').send_keys(Keys.ENTER)
+        _wait(browser, 10, f"the {heading} page", lambda d, p=path: d.current_url.endswith(p))
+        assert browser.find_element(By.TAG_NAME, "h1").text == heading
+        assert _fits(browser), f"{path} is wider than a phone screen"
