@@ -27,7 +27,7 @@ help:
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,train]'
 	@touch $(STAMP)
 
 install: $(STAMP) $(KAFKA_STAMP) $(CHROMEDRIVER)
@@ -49,10 +49,10 @@ $(KAFKA_STAMP): deploy/kafka/pom.xml
 kafka-jars: $(KAFKA_STAMP)
 
 kafka-up: install
-	$(PY) -m sepsis_alert.kafka.broker up --data-dir .local/kafka/dev
+	$(PY) -m devstack.broker_cli up --data-dir .local/kafka/dev
 
 kafka-down: $(STAMP)
-	$(PY) -m sepsis_alert.kafka.broker down --data-dir .local/kafka/dev
+	$(PY) -m devstack.broker_cli down --data-dir .local/kafka/dev
 
 topics: install
 	$(VENV)/bin/sepsis-alert topics create
@@ -85,5 +85,5 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy --ignore-missing-imports schemas detector/core ingest/core notifier/core
 
 clean:
-	-test -x $(PY) && $(PY) -m sepsis_alert.kafka.broker down --data-dir .local/kafka/dev
+	-test -x $(PY) && $(PY) -m devstack.broker_cli down --data-dir .local/kafka/dev
 	rm -rf .local/kafka/dev .bench out
