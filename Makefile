@@ -21,7 +21,7 @@ help:
 	@echo "make eval       evaluate the alert rules on PhysioNet 2019 set A (writes out/eval)"
 	@echo "make train      train the learned risk model on set A"
 	@echo "make transfer   check how the learned model travels (splits of set A by unit and care pathway)"
-	@echo "make lint       ruff (and mypy on the pure core modules)"
+	@echo "make lint       ruff, and mypy --strict on the packages listed in STRICT_TYPED"
 	@echo "make kafka-up / kafka-down   a developer broker with data under .local/"
 
 $(STAMP): pyproject.toml
@@ -80,9 +80,13 @@ transfer: $(STAMP) ; $(PY) -m learning.transfer $(PHYSIONET) --out out/transfer.
 docs: $(STAMP)
 	$(PY) -m sepsis_alert.config_reference --write
 
+# mypy --strict (settings in pyproject.toml) on the packages that are clean; detector, notifier, evaluation,
+# learning and benchmarks join the list as they become clean (issue 19), until it is all non-test code.
+STRICT_TYPED := sepsis_alert ingest schemas devstack
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy --ignore-missing-imports schemas detector/core ingest/core notifier/core
+	$(VENV)/bin/mypy --strict $(STRICT_TYPED)
 
 clean:
 	-test -x $(PY) && $(PY) -m devstack.broker_cli down --data-dir .local/kafka/dev

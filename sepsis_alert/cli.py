@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _register_missing_extra(sub: argparse._SubParsersAction[argparse.ArgumentParser], command: str,
+def _register_missing_extra(sub: argparse._SubParsersAction[OneLineErrorParser], command: str,
                             missing: str) -> None:
     """A placeholder for a command whose module needs the training extra: it says so in one line."""
     parser = sub.add_parser(command, help=f"(needs {TRAIN_EXTRA})", add_help=False)

@@ -61,7 +61,7 @@ from sepsis_alert.kafka.errors import KafkaUnavailableError
 __all__ = ["FhirSink", "KafkaFhirSink", "SeenSet", "create_app", "uvicorn_config"]  # sinks re-exported
 
 log = logging.getLogger(__name__)
-disable_created_metrics()  # as on the ops port (sepsis_alert.ops.http): no `_created` twin of every series
+disable_created_metrics()  # type: ignore[no-untyped-call]  # as on the ops port (sepsis_alert.ops.http): no `_created` twin of every series
 
 FHIR_JSON = "application/fhir+json"
 _ACCEPTED_TYPES = ("application/fhir+json", "application/json")

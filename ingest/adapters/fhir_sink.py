@@ -75,7 +75,9 @@ class SeenSet:
     @staticmethod
     def keys_for(resource: dict[str, Any]) -> list[str]:
         rtype = resource.get("resourceType")
-        meta = resource.get("meta") if isinstance(resource.get("meta"), dict) else {}
+        meta = resource.get("meta")
+        if not isinstance(meta, dict):
+            meta = {}
         tail = f"{meta.get('versionId') or ''}|{resource.get('status') or ''}"
         keys = []
         if isinstance(resource.get("id"), str) and resource["id"]:

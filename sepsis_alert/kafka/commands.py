@@ -63,7 +63,7 @@ def _topics_describe(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `topics create|list|describe` to the `sepsis-alert` command line."""
     topics = subparsers.add_parser("topics", help="create / inspect the service's Kafka topics")
     sub = topics.add_subparsers(dest="topics_command", metavar="ACTION", required=True)
