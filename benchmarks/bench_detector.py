@@ -289,8 +289,8 @@ def _kafka(patients_state: int = 10_000) -> dict[str, float | int]:
 
     from detector.adapters.kafka_stream import DetectorStream, StreamTopics, restore_partition
     from detector.core.state import encode_state
+    from devstack.broker import LocalBroker, ensure_jars
     from schemas.topics import ALL_TOPICS, Topics
-    from sepsis_alert.kafka.broker import LocalBroker, ensure_jars
     from sepsis_alert.kafka.config import KafkaSettings
     from sepsis_alert.kafka.topics import create_topic
 

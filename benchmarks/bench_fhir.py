@@ -104,10 +104,10 @@ def _latency() -> dict[str, float | int | str]:
     import uvicorn
     from prometheus_client import CollectorRegistry
 
+    from devstack.broker import LocalBroker, ensure_jars, free_port
     from ingest.adapters.fhir_http import KafkaFhirSink, create_app, uvicorn_config
     from ingest.fhir_worker import FhirWorkerSettings, load_tokens
     from ingest.metrics_fhir import FhirMetrics
-    from sepsis_alert.kafka.broker import LocalBroker, ensure_jars, free_port
     from sepsis_alert.kafka.config import KafkaSettings
     from sepsis_alert.kafka.producer import EventProducer
     from sepsis_alert.kafka.topics import ensure_topics

@@ -95,8 +95,8 @@ def bench_mllp(messages: int = 2000, warmup: int = 50) -> dict[str, float | int 
     The worker runs in its own process, as deployed, so the sender and the
     worker do not share an interpreter lock; the figure is send to ACK received.
     """
+    from devstack.broker import LocalBroker, free_port
     from ingest.adapters.mllp import END_BLOCK, frame
-    from sepsis_alert.kafka.broker import LocalBroker, free_port
     from sepsis_alert.kafka.config import KafkaSettings
     from sepsis_alert.kafka.topics import ensure_topics
 

@@ -202,7 +202,7 @@ def _wait(predicate: Callable[[], bool], timeout_s: float) -> bool:
 
 
 def run() -> dict[str, float | int | str]:
-    from sepsis_alert.kafka.broker import LocalBroker
+    from devstack.broker import LocalBroker
     from sepsis_alert.kafka.config import KafkaSettings
     from sepsis_alert.kafka.consumer import read_all
     from sepsis_alert.kafka.topics import ensure_topics

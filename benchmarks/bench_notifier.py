@@ -43,13 +43,13 @@ from pathlib import Path
 import httpx
 from pydantic import SecretStr
 
+from devstack.broker import LocalBroker, ensure_jars, free_port
 from notifier.app import NotifierApp
 from notifier.config import NotifierSettings, parse_config
 from notifier.integrations.base import http_client
 from schemas.alert import Alert, AlertLevel, AlertTransition, ScoreSnapshot, alert_id_for, episode_id_for
 from schemas.base import Location
 from schemas.topics import Topics
-from sepsis_alert.kafka.broker import LocalBroker, ensure_jars, free_port
 from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.kafka.producer import EventProducer
 from sepsis_alert.kafka.topics import ensure_topics

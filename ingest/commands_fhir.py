@@ -31,7 +31,7 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `ingest-fhir`."""
     p = subparsers.add_parser(
         "ingest-fhir",

@@ -25,10 +25,17 @@ COMMAND_MODULES: tuple[str, ...] = (
     "detector.cli",
     "notifier.cli",
     "notifier.console.cli",
-    "evaluation.cli",
-    "learning.cli",
-    "sepsis_alert.runner",
 )
+OPTIONAL_COMMAND_MODULES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("evaluation.cli", ("replay", "eval")),
+    ("learning.cli", ("train",)),
+    ("devstack.runner", ("run", "local-receiver")),
+)
+"""Modules a worker image leaves out (with the commands each adds): their commands exist where they are
+installed (`make install`); where a training dependency is missing, they say which extra to install."""
+TRAINING_MODULES = frozenset({"lightgbm", "sklearn", "matplotlib", "tqdm"})
+"""Third-party modules of the `train` extra (training and evaluation only; no worker imports them)."""
+TRAIN_EXTRA = "pip install 'sepsis-alert[train]'"
 
 
 EXIT_RUNTIME, EXIT_USAGE, EXIT_UNREACHABLE = 1, 2, 3
@@ -57,9 +64,33 @@ def build_parser() -> argparse.ArgumentParser:
     version_parser = sub.add_parser("version", help="print the version")
     version_parser.set_defaults(func=lambda _args: print(f"sepsis-alert {__version__}") or 0)
     for module_name in COMMAND_MODULES:
-        module = importlib.import_module(module_name)
+        importlib.import_module(module_name).register(sub)
+    for module_name, commands in OPTIONAL_COMMAND_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            missing = (exc.name or "").partition(".")[0]
+            if missing == module_name.partition(".")[0]:
+                continue  # the package is not in this installation (a worker image): no such command
+            if missing not in TRAINING_MODULES:
+                raise
+            for command in commands:
+                _register_missing_extra(sub, command, missing)
+            continue
         module.register(sub)
     return parser
+
+
+def _register_missing_extra(sub: argparse._SubParsersAction[OneLineErrorParser], command: str,
+                            missing: str) -> None:
+    """A placeholder for a command whose module needs the training extra: it says so in one line."""
+    parser = sub.add_parser(command, help=f"(needs {TRAIN_EXTRA})", add_help=False)
+    parser.add_argument("ignored", nargs=argparse.REMAINDER)
+
+    def explain(_args: argparse.Namespace) -> int:
+        raise ModuleNotFoundError(f"No module named {missing!r}", name=missing)
+
+    parser.set_defaults(func=explain)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -100,6 +131,9 @@ def describe_error(exc: BaseException) -> tuple[int, str]:
 
     if isinstance(exc, ValidationError):
         return EXIT_USAGE, _settings_error(exc)
+    if isinstance(exc, ModuleNotFoundError) and (exc.name or "").partition(".")[0] in TRAINING_MODULES:
+        return EXIT_USAGE, (f"this command needs the training and evaluation extra ({exc.name} is not installed): "
+                            f"{TRAIN_EXTRA}")
     name = type(exc).__name__
     if name in _UNREACHABLE:
         return EXIT_UNREACHABLE, (f"cannot reach Kafka ({name}: {exc}); is the broker running, and is "

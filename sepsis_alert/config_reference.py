@@ -24,7 +24,7 @@ SETTINGS_MODELS: tuple[tuple[str, str, str], ...] = (
     ("sepsis_alert.ops.settings", "OpsSettings", "env"),
     ("ingest.config", "IngestSettings", "env"),
     ("ingest.hl7_worker", "Hl7WorkerSettings", "env"),
-    ("ingest.fhir_worker", "FhirWorkerSettings", "env"),
+    ("ingest.config_fhir", "FhirWorkerSettings", "env"),
     ("detector.app", "DetectorSettings", "env"),
     ("notifier.config", "NotifierSettings", "env"),
     ("notifier.config", "NotifierConfig", "yaml"),

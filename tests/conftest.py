@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from sepsis_alert.kafka.broker import LocalBroker, ensure_jars
+from devstack.broker import LocalBroker, ensure_jars
 from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.kafka.errors import BrokerStartError
 from sepsis_alert.kafka.topics import TopicStatus, create_topic, ensure_topics

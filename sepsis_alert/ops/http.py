@@ -35,6 +35,7 @@ from typing import ClassVar
 from prometheus_client import REGISTRY, CollectorRegistry, disable_created_metrics
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
+from prometheus_client.registry import Collector
 from pydantic import SecretStr
 
 from sepsis_alert import __version__
@@ -48,14 +49,14 @@ _REQUEST_TIMEOUT_S = 10.0
 
 # Every counter, histogram and summary would otherwise carry a `<name>_created` series: twice the series for
 # nothing the dashboards or alert rules read (rate() and increase() handle restarts without it).
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]  # prometheus_client leaves it unannotated
 
 
 class OpsServerError(RuntimeError):
     """The ops server could not start (typically: the port is taken). The message names host and port."""
 
 
-class ReadinessCollector:
+class ReadinessCollector(Collector):
     """Prometheus collector exposing a ReadinessRegistry (and the build info) at scrape time."""
 
     def __init__(self, readiness: ReadinessRegistry, worker: str) -> None:
@@ -220,15 +221,16 @@ def start_ops_server(port: int, host: str = "127.0.0.1", *, readiness: Readiness
         server = _OpsHTTPServer((host, port), readiness, registry, token)
     except OSError as exc:
         raise OpsServerError(f"ops server cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
-    collector: ReadinessCollector | None = ReadinessCollector(readiness, worker)
+    collector = ReadinessCollector(readiness, worker)
+    registered: ReadinessCollector | None = collector
     try:
         registry.register(collector)
     except ValueError:  # this registry already exports a readiness collector (second server in one process)
-        collector = None
+        registered = None
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.5},
                               name=f"ops-http-{server.server_address[1]}", daemon=True)
     thread.start()
-    handle = OpsServer(server, thread, collector, registry)
+    handle = OpsServer(server, thread, registered, registry)
     _log.info("ops server listening on %s (metrics auth: %s)", handle.url, "bearer" if token else "none")
     return handle
 

@@ -17,6 +17,8 @@ from typing import Self
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from sepsis_alert.secret_files import secret_from
+
 __all__ = ["DEFAULT_OPS_PORTS", "OpsSettings", "add_ops_arguments", "is_loopback_host", "ops_settings_from_args"]
 
 DEFAULT_OPS_PORTS: dict[str, int] = {
@@ -55,10 +57,7 @@ class OpsSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _token_off_loopback(self) -> Self:
-        if self.metrics_token is not None and self.metrics_token_file is not None:
-            raise ValueError("set metrics_token or metrics_token_file, not both")
-        if self.metrics_token_file is not None and not self.metrics_token_file.is_file():
-            raise ValueError(f"metrics_token_file: {str(self.metrics_token_file)!r} is not a readable file")
+        self.token()  # both set, or a file that cannot be read or is empty: a start-up error
         if not self.enabled or is_loopback_host(self.host) or self.allow_anonymous_metrics:
             return self
         if self.metrics_token is None and self.metrics_token_file is None:
@@ -69,14 +68,7 @@ class OpsSettings(BaseSettings):
 
     def token(self) -> SecretStr | None:
         """The metrics bearer token from `metrics_token` or `metrics_token_file`, or None (no auth)."""
-        if self.metrics_token is not None:
-            return self.metrics_token
-        if self.metrics_token_file is not None:
-            value = self.metrics_token_file.read_text(encoding="utf-8").strip()
-            if not value:
-                raise ValueError(f"metrics_token_file {str(self.metrics_token_file)!r} is empty")
-            return SecretStr(value)
-        return None
+        return secret_from(self.metrics_token, self.metrics_token_file, "metrics_token")
 
 
 def is_loopback_host(host: str) -> bool:

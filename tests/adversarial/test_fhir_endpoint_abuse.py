@@ -20,8 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
+from devstack.broker import free_port
 from ingest.fhir_worker import FhirWorkerSettings
-from sepsis_alert.kafka.broker import free_port
 from sepsis_alert.kafka.config import KafkaSettings
 from tests.adversarial.messages import HEART_RATE, TEMPERATURE, observation, unique
 from tests.adversarial.servers import wait_for_dead_letters

@@ -27,7 +27,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
-from sepsis_alert.kafka.broker import LocalBroker, free_port
+from devstack.broker import LocalBroker, free_port
 from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.kafka.topics import ensure_topics
 from tests.adversarial.messages import unique, vitals_oru

@@ -20,7 +20,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from sepsis_alert.runner import DEFAULT_PHYSIONET, WORKER_ORDER
+from devstack.runner import DEFAULT_PHYSIONET, WORKER_ORDER
 from tests.deploy.conftest import REPO_ROOT
 
 STACK_START_TIMEOUT_S = 300.0

@@ -17,8 +17,8 @@ import httpx
 import pytest
 
 from detector.adapters.kafka_stream import DetectorStream, StreamTopics
+from devstack.broker import free_port
 from schemas.topics import ALL_TOPICS, Topics
-from sepsis_alert.kafka.broker import free_port
 from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.kafka.producer import EventProducer, OutboundRecord
 from sepsis_alert.ops.readiness import ReadinessRegistry

@@ -6,9 +6,9 @@ import httpx
 
 from detector.core.engine import DetectorEngine
 from detector.metrics import DetectorMetrics
+from devstack.broker import free_port
 from schemas import Measure
 from schemas.base import Location
-from sepsis_alert.kafka.broker import free_port
 from tests.detector.builders import NORMAL, at, feed, message, obs
 from tests.detector.core.test_engine import _deteriorating
 

@@ -23,13 +23,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from devstack.broker import LocalBroker, free_port
+from devstack.runner import notifier_config
 from ingest.adapters.mllp import frame
 from schemas.topics import Topics
-from sepsis_alert.kafka.broker import LocalBroker, free_port
 from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.kafka.consumer import read_all
 from sepsis_alert.kafka.topics import ensure_topics
-from sepsis_alert.runner import notifier_config
 from tests.adversarial.messages import observation, unique, vitals_oru
 from tests.adversarial.servers import ack_code
 from tests.faults.procs import HttpReceiver, WorkerProcess, group_lag, wait_until

@@ -9,9 +9,9 @@ import asyncio
 
 import pytest
 
+from devstack.broker import free_port
 from notifier.adapters.kafka_state import KafkaLogSink
 from notifier.core.model import DeliveryOutcome, NotificationLogEntry, NotifyAction
-from sepsis_alert.kafka.broker import free_port
 from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.kafka.errors import KafkaUnavailableError
 from sepsis_alert.kafka.producer import EventProducer

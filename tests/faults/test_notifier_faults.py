@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 import yaml
 
+from devstack.broker import free_port
 from schemas.alert import (
     Alert,
     AlertLevel,
@@ -33,7 +34,6 @@ from schemas.alert import (
     alert_id_for,
     episode_id_for,
 )
-from sepsis_alert.kafka.broker import free_port
 from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.kafka.producer import EventProducer
 from tests.conftest import TopicFactory

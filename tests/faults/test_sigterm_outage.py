@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from sepsis_alert.kafka.broker import LocalBroker
+from devstack.broker import LocalBroker
 from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.kafka.topics import ensure_topics
 from tests.adversarial.messages import unique, vitals_oru

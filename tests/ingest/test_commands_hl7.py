@@ -100,7 +100,7 @@ def test_ingest_hl7_command_serves_mllp_and_stops_on_sigterm(kafka_settings: Kaf
     import subprocess
     import sys
 
-    from sepsis_alert.kafka.broker import free_port
+    from devstack.broker import free_port
     from tests.ingest.adapters.harness import MllpClient, ack_fields
 
     port, metrics_port = free_port(), free_port()

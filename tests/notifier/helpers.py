@@ -140,6 +140,6 @@ def running_receiver(ok_status: int = 200) -> Iterator[Receiver]:
 
 def closed_port() -> int:
     """A port with nothing listening on it."""
-    from sepsis_alert.kafka.broker import free_port
+    from devstack.broker import free_port
 
     return free_port()

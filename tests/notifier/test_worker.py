@@ -20,8 +20,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from devstack.broker import free_port
 from schemas.topics import Topics
-from sepsis_alert.kafka.broker import free_port
 from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.kafka.producer import EventProducer
 from tests.notifier.helpers import make_alert, running_receiver

@@ -21,12 +21,12 @@ import httpx
 import pytest
 from pydantic import SecretStr, ValidationError
 
+from devstack.broker import free_port
 from ingest.adapters.mllp import MllpSettings
 from ingest.fhir_worker import FhirWorkerSettings
 from ingest.metrics_hl7 import Hl7Metrics
 from notifier.config import NotifierSettings
 from sepsis_alert.cli import build_parser
-from sepsis_alert.kafka.broker import free_port
 from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.ops.settings import OpsSettings
 from tests.adversarial.messages import observation, unique

@@ -23,12 +23,12 @@ import pytest
 import uvicorn
 from pydantic import SecretStr, ValidationError
 
+from devstack.broker import free_port
 from ingest.fhir_worker import FhirWorkerSettings
 from notifier.adapters.http_api import create_api
 from notifier.core.links import ack_token
 from notifier.core.model import AckEvent
 from notifier.core.silence import Silence, SilenceRequest, new_silence
-from sepsis_alert.kafka.broker import free_port
 from sepsis_alert.kafka.config import KafkaSettings
 from tests.adversarial.messages import observation, unique
 from tests.ingest.adapters.fhir_harness import FhirServer

@@ -166,8 +166,9 @@ class NormaliseContext:
         if self.bundle is not None:
             i = self.bundle.find(ref)
             target = self.bundle.resources[i] if i is not None else None
-            if target and isinstance(target.get("id"), str):
-                return target["id"][:128]
+            target_id = target.get("id") if target else None
+            if isinstance(target_id, str):
+                return target_id[:128]
         type_id = reference_id(ref)
         return (type_id[1] if type_id else ref)[:128]
 

@@ -85,11 +85,13 @@ def loinc_measure(concept: Any) -> tuple[Measure, str] | None:
 def text_of(concept: Any) -> str:
     """Human text of a CodeableConcept: its `text`, else the first coding display ('' if none)."""
     c = as_dict(concept)
-    if isinstance(c.get("text"), str):
-        return c["text"]
+    text = c.get("text")
+    if isinstance(text, str):
+        return text
     for coding in codings(c):
-        if isinstance(coding.get("display"), str):
-            return coding["display"]
+        display = coding.get("display")
+        if isinstance(display, str):
+            return display
     return ""
 
 

@@ -22,9 +22,9 @@ from kafka import KafkaConsumer, TopicPartition
 
 from detector.adapters.kafka_stream import DetectorStream, StreamTopics
 from detector.core.engine import DetectorEngine
+from devstack.broker import free_port
 from schemas import Alert, decode_event
 from schemas.topics import ALL_TOPICS, Topics
-from sepsis_alert.kafka.broker import free_port
 from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.kafka.consumer import read_all
 from sepsis_alert.kafka.producer import EventProducer, OutboundRecord

@@ -7,10 +7,10 @@ import uuid
 import pytest
 from pydantic import SecretStr
 
+from devstack.broker import free_port
 from ingest.adapters.dedup import load_fhir_keys
 from ingest.fhir_worker import FhirWorkerSettings
 from schemas import Topics, decode_event
-from sepsis_alert.kafka.broker import free_port
 from sepsis_alert.kafka.config import KafkaSettings
 from tests.ingest.adapters.fhir_harness import FhirServer, heart_rate_observation, records_for
 

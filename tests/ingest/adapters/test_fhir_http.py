@@ -19,10 +19,10 @@ from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 from pydantic import SecretStr
 
+from devstack.broker import free_port
 from ingest.config import IngestSettings
 from ingest.fhir_worker import FhirWorkerSettings
 from schemas import DeadLetter, Topics, decode_event
-from sepsis_alert.kafka.broker import free_port
 from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.kafka.consumer import read_all
 from tests.ingest.adapters.fhir_harness import FHIR_JSON, FhirServer, heart_rate_observation, outcome_of, records_for

@@ -18,9 +18,9 @@ import orjson
 import pytest
 from pydantic import SecretStr
 
+from devstack.broker import free_port
 from ingest.fhir_worker import FhirWorkerSettings
 from schemas import DeadLetter, Topics, decode_event
-from sepsis_alert.kafka.broker import free_port
 from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.kafka.consumer import read_all
 from tests.ingest.adapters.fhir_harness import FhirServer, heart_rate_observation, outcome_of, records_for

@@ -9,12 +9,12 @@ import time
 
 import pytest
 
+from devstack.broker import LocalBroker
 from ingest.adapters.kafka_sink import KafkaEventSink, ingest_producer_settings
 from ingest.adapters.mllp import MllpSettings
 from ingest.config import IngestSettings
 from ingest.hl7_worker import Hl7Worker, Hl7WorkerSettings
 from schemas.topics import Topics
-from sepsis_alert.kafka.broker import LocalBroker
 from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.kafka.consumer import read_all
 from sepsis_alert.kafka.producer import EventProducer

@@ -10,11 +10,11 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from devstack.broker import free_port
 from notifier.adapters.kafka_state import NotifierTopics
 from notifier.app import NotifierApp
 from notifier.config import NotifierSettings, parse_config
 from schemas.alert import Alert
-from sepsis_alert.kafka.broker import free_port
 from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.kafka.producer import EventProducer
 

@@ -11,9 +11,9 @@ from collections.abc import Callable
 import orjson
 import pytest
 
+from devstack.broker import free_port
 from notifier.adapters.kafka_ops import KafkaOpsMonitor
 from notifier.console.ops import OpsBook, OpsSnapshot
-from sepsis_alert.kafka.broker import free_port
 from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.kafka.producer import EventProducer
 from sepsis_alert.kafka.topics import create_topic

@@ -15,8 +15,8 @@ import uuid
 import httpx
 import pytest
 
+from devstack.broker import free_port
 from notifier.adapters.kafka_state import NotifierTopics
-from sepsis_alert.kafka.broker import free_port
 from sepsis_alert.kafka.config import KafkaSettings
 from tests.notifier.adapters.kafka_harness import API_TOKEN, COMPACTED, eventually, make_app
 from tests.notifier.harness import fast_retry

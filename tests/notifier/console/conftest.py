@@ -14,11 +14,11 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
+from devstack.broker import free_port
 from notifier.adapters.kafka_state import NotifierTopics
 from notifier.app import NotifierApp
 from notifier.config import NotifierSettings, parse_config
 from notifier.console.accounts import Role, UserStore
-from sepsis_alert.kafka.broker import free_port
 from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.kafka.consumer import read_all
 from tests.notifier.adapters.kafka_harness import API_TOKEN, LINK_SECRET

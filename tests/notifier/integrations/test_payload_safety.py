@@ -14,6 +14,7 @@ import httpx
 import orjson
 import pytest
 
+from devstack.local_receiver import LocalReceiver
 from notifier.core.model import Notification, NotifyAction
 from notifier.core.phi import PhiPolicy, build_view
 from notifier.core.signing import verify_webhook
@@ -22,7 +23,6 @@ from notifier.integrations.teams import MAX_MESSAGE_BYTES
 from notifier.integrations.text import slack_text, teams_text
 from schemas.alert import Alert
 from schemas.base import Location
-from sepsis_alert.local_receiver import LocalReceiver
 from tests.notifier.helpers import make_alert
 
 HOSTILE_REASONS = ["<!channel> lactate 4.1 & rising <@U123>", "<script>alert(1)</script> **bold** [click](https://evil.example)",

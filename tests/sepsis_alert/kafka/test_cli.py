@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from devstack.broker import LocalBroker, free_port
 from schemas.topics import ALL_TOPICS, Topics
-from sepsis_alert.kafka.broker import LocalBroker, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -66,7 +66,7 @@ def test_broker_up_status_down_detached(kafka_broker: LocalBroker, tmp_path: Pat
     port = free_port()
     while not _free(port + 1):  # `up --port P` puts the controller on P+1
         port = free_port()
-    base = [str(BIN / "python"), "-m", "sepsis_alert.kafka.broker"]
+    base = [str(BIN / "python"), "-m", "devstack.broker_cli"]
     up = _run(*base, "up", "--data-dir", str(data), "--port", str(port))
     try:
         assert up.returncode == 0, up.stderr

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from sepsis_alert.kafka.broker import LocalBroker, free_port
+from devstack.broker import LocalBroker, free_port
 from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.kafka.consumer import read_all
 from sepsis_alert.kafka.errors import BrokerStartError, KafkaUnavailableError

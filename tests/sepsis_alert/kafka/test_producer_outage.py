@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from devstack.broker import LocalBroker
 from ingest.adapters.kafka_sink import KafkaEventSink, ingest_producer_settings
-from sepsis_alert.kafka.broker import LocalBroker
 from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.kafka.consumer import assign_all, make_consumer, read_all
 from sepsis_alert.kafka.errors import KafkaPlumbingError

@@ -4,7 +4,7 @@ Starts, all on 127.0.0.1 and with data under `.local/run/` (wiped at each start
 unless --keep-data):
 
 1. a local Kafka broker (KRaft, from the jars) and every topic of schemas/topics.py;
-2. the local receiver (sepsis_alert/local_receiver.py) standing in for pagers, chat and webhooks, and a
+2. the local receiver (devstack/local_receiver.py) standing in for pagers, chat and webhooks, and a
    local console account (its URL, user name and password are the banner's first lines);
 3. the workers that exist, as child processes: ingest-hl7, ingest-fhir, detect, notify
    (a worker whose command is not there yet is reported "not available", not fatal);
@@ -31,10 +31,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
+from devstack.broker import LocalBroker, ensure_jars, free_port
+from devstack.local_receiver import LocalReceiver, pages_summary
+from devstack.local_receiver import register as register_receiver
+from devstack.supervisor import ManagedProcess, RestartPolicy, http_status
 from notifier.console.accounts import Role, UserStore
-from sepsis_alert.local_receiver import LocalReceiver, pages_summary
-from sepsis_alert.local_receiver import register as register_receiver
-from sepsis_alert.ops.supervisor import ManagedProcess, RestartPolicy, http_status
+from sepsis_alert.kafka.config import KafkaSettings
+from sepsis_alert.kafka.errors import KafkaPlumbingError
+from sepsis_alert.kafka.topics import ensure_topics
 
 __all__ = ["RunOptions", "WorkerPlan", "plan_workers", "register", "run_stack"]
 
@@ -75,22 +79,14 @@ class WorkerPlan:
     links: dict[str, str] = field(default_factory=dict)
 
 
-def available_commands() -> dict[str, set[str]]:
-    """{subcommand: its option strings} of the installed `sepsis-alert` CLI (read from its argparse tree)."""
-    from sepsis_alert.cli import build_parser
-
-    parser = build_parser()
-    found: dict[str, set[str]] = {}
-    for action in parser._actions:  # argparse offers no public accessor for sub-parsers
-        if isinstance(action, argparse._SubParsersAction):
-            for name, sub in action.choices.items():
-                found[name] = {opt for a in sub._actions for opt in a.option_strings}
-    return found
+def available_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> dict[str, set[str]]:
+    """{subcommand: its option strings} of the `sepsis-alert` CLI that registered `run` into `subparsers`
+    (read from the argparse tree handed to `register`, so the runner never imports the CLI that imports it)."""
+    return {name: {opt for action in sub._actions for opt in action.option_strings}
+            for name, sub in subparsers.choices.items()}
 
 
 def _free_ports(count: int) -> list[int]:
-    from sepsis_alert.kafka.broker import free_port
-
     ports: list[int] = []
     for _ in range(count):
         ports.append(free_port(exclude=ports))
@@ -227,13 +223,9 @@ def _wait_ready(workers: list[tuple[WorkerPlan, ManagedProcess]], deadline: floa
     return {name: ("not ready in time" if s == "starting" else s) for name, s in state.items()}
 
 
-def run_stack(options: RunOptions) -> int:
-    """Run the local stack (see the module docstring); returns the process exit code."""
-    from sepsis_alert.kafka.broker import LocalBroker, ensure_jars
-    from sepsis_alert.kafka.config import KafkaSettings
-    from sepsis_alert.kafka.errors import KafkaPlumbingError
-    from sepsis_alert.kafka.topics import ensure_topics
-
+def run_stack(options: RunOptions, commands: dict[str, set[str]]) -> int:
+    """Run the local stack (see the module docstring) with the workers among `commands` (`available_commands`);
+    returns the process exit code."""
     stop = _Stop()
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     run_dir = options.run_dir.resolve()
@@ -261,7 +253,7 @@ def run_stack(options: RunOptions) -> int:
         (run_dir / "notifier.yaml").write_text(notifier_config(receiver.url, webhook_secret))
         console_password = secrets.token_urlsafe(12)
         UserStore(run_dir / CONSOLE_USERS_FILE).add(CONSOLE_USER, console_password, Role.OPS)
-        plans, missing = plan_workers(available_commands(), broker.bootstrap, run_dir)
+        plans, missing = plan_workers(commands, broker.bootstrap, run_dir)
         for name in missing:
             _say(f"  {name:<12} not available (no `sepsis-alert {name}` command in this build)")
         for plan in plans:
@@ -424,7 +416,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"error: PhysioNet data not found at {options.physionet} (use --physionet DIR or --no-replay)",
               file=sys.stderr)
         return 2
-    return run_stack(options)
+    return run_stack(options, available_commands(args.cli_commands))
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -449,5 +441,5 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         help="stop once the local receiver has N pages (tests)")
     parser.add_argument("--receiver-port", type=int, default=0,
                         help="port of the local receiver page (default: any free port)")
-    parser.set_defaults(func=_run)
+    parser.set_defaults(func=_run, cli_commands=subparsers)
     register_receiver(subparsers)

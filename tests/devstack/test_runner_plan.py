@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import yaml
 
-from sepsis_alert.runner import WORKER_ORDER, available_commands, notifier_config, plan_workers
+from devstack.runner import WORKER_ORDER, available_commands, notifier_config, plan_workers
+from sepsis_alert.cli import build_parser
 
 
 def test_missing_workers_are_reported_not_fatal(tmp_path: Path) -> None:
@@ -44,6 +46,8 @@ def test_generated_notifier_config_is_valid_and_local() -> None:
 
 
 def test_run_and_local_receiver_are_registered() -> None:
-    commands = available_commands()
+    parser = build_parser()
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    commands = available_commands(subparsers)
     assert {"--duration", "--patients", "--speed", "--no-replay"} <= commands["run"]
     assert "local-receiver" in commands

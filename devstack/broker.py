@@ -3,9 +3,9 @@
 Used by the test suite (one broker per test session, plus throwaway ones for
 fault tests) and by `make kafka-up` / `make kafka-down`:
 
-    python -m sepsis_alert.kafka.broker up     --data-dir .local/kafka/dev [--port 9092]
-    python -m sepsis_alert.kafka.broker status --data-dir .local/kafka/dev
-    python -m sepsis_alert.kafka.broker down   --data-dir .local/kafka/dev
+    python -m devstack.broker_cli up     --data-dir .local/kafka/dev [--port 9092]
+    python -m devstack.broker_cli status --data-dir .local/kafka/dev
+    python -m devstack.broker_cli down   --data-dir .local/kafka/dev
 
 Layout of a data directory: `server.properties` and `log4j2.properties`
 (written on every start), `kraft/` (log.dirs and the metadata log), `broker.log`
@@ -19,26 +19,21 @@ from __future__ import annotations
 import base64
 import contextlib
 import ctypes
-import fcntl
 import os
-import shutil
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 
-from sepsis_alert.kafka.errors import BrokerStartError, JarsUnavailableError
+from devstack.jars import DEFAULT_LIBS_DIR, REPO_ROOT, ensure_jars, jars_present
+from devstack.ports import free_port, port_free, port_open
+from devstack.supervisor import tail
+from sepsis_alert.kafka.errors import BrokerStartError
 
-__all__ = ["DEFAULT_JVM_OPTS", "DEFAULT_LIBS_DIR", "REPO_ROOT", "LocalBroker", "ensure_jars", "free_port", "main"]
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-"""The repository root: the parent of the `sepsis_alert` package."""
-DEFAULT_LIBS_DIR = REPO_ROOT / ".local" / "kafka" / "libs"
-"""Where `make kafka-jars` puts the broker's classpath."""
+# ensure_jars and free_port are re-exported: a test that starts a broker needs all three.
+__all__ = ["DEFAULT_JVM_OPTS", "DEFAULT_LIBS_DIR", "REPO_ROOT", "LocalBroker", "ensure_jars", "free_port"]
 
 DEFAULT_JVM_OPTS: tuple[str, ...] = (
     "-Xms64m",
@@ -78,107 +73,8 @@ logger.cleaner.level = INFO
 """
 
 
-def jars_present(libs_dir: Path = DEFAULT_LIBS_DIR) -> bool:
-    """True if `libs_dir` holds the Kafka server and client jars."""
-    return any(libs_dir.glob("kafka_2.13-*.jar")) and any(libs_dir.glob("kafka-clients-*.jar"))
-
-
-def ensure_jars(libs_dir: Path = DEFAULT_LIBS_DIR, timeout_s: float = 900.0) -> Path:
-    """Make sure the broker jars are in `libs_dir`; fetch them with the Makefile's Maven command if not.
-
-    Does nothing when `libs_dir/.complete` exists (the Makefile's stamp).
-    Otherwise runs `mvn dependency:copy-dependencies` on deploy/kafka/pom.xml into
-    a staging directory, moves the jars in one by one (atomic renames, so a broker
-    already running from `libs_dir` is not disturbed) and writes the stamp.
-    Concurrent callers (parallel test sessions) serialise on a lock file.
-    Waits at most `timeout_s` seconds for Maven. Returns `libs_dir`.
-    """
-    stamp = libs_dir / ".complete"
-    if stamp.exists():
-        return libs_dir
-    libs_dir.parent.mkdir(parents=True, exist_ok=True)
-    with (libs_dir.parent / ".jars.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if stamp.exists():
-            return libs_dir
-        mvn = shutil.which("mvn")
-        if mvn is None:
-            raise JarsUnavailableError(f"Kafka jars missing ({stamp} absent) and Maven (mvn) is not installed")
-        staging = libs_dir.parent / f"libs.staging-{os.getpid()}"
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir()
-        cmd = [mvn, "-q", "-B", "-f", str(REPO_ROOT / "deploy" / "kafka" / "pom.xml"),
-               "dependency:copy-dependencies", f"-DoutputDirectory={staging}", "-DincludeScope=runtime"]
-        try:
-            done = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout_s,
-                                  check=False)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise JarsUnavailableError(f"fetching the Kafka jars failed: {exc}") from exc
-        if done.returncode != 0 or not jars_present(staging):
-            shutil.rmtree(staging, ignore_errors=True)
-            raise JarsUnavailableError(f"`{' '.join(cmd)}` failed (exit {done.returncode}):\n"
-                                       f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-        libs_dir.mkdir(parents=True, exist_ok=True)
-        fetched = {jar.name for jar in staging.iterdir()}
-        for jar in staging.iterdir():
-            os.replace(jar, libs_dir / jar.name)
-        for old in libs_dir.glob("*.jar"):
-            if old.name not in fetched:
-                old.unlink()
-        staging.rmdir()
-        stamp.touch()
-    return libs_dir
-
-
-def free_port(host: str = "127.0.0.1", exclude: Sequence[int] = ()) -> int:
-    """A currently free TCP port on `host`, chosen BELOW the kernel's ephemeral range.
-
-    Ports from the ephemeral range (what `bind(0)` returns) can be taken by any
-    outgoing connection while a test keeps the broker down for a while; ports
-    below it are only ever taken by explicit listeners.
-    """
-    low = 32768
-    with contextlib.suppress(OSError, ValueError):
-        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    top = max(low - 1, 12_000)
-    rng = int.from_bytes(os.urandom(4), "big")
-    for attempt in range(200):
-        port = 10_000 + (rng + attempt * 7919) % (top - 10_000)
-        if port not in exclude and _port_free(host, port):
-            return port
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:  # fall back to the kernel's choice
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-def _port_free(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
-def _port_open(host: str, port: int, timeout_s: float = 0.5) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=timeout_s):
-            return True
-    except OSError:
-        return False
-
-
 def _tail(path: Path, lines: int) -> str:
-    try:
-        with path.open("rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            fh.seek(max(0, fh.tell() - 400 * lines))
-            text = fh.read().decode("utf-8", "replace")
-    except OSError:
-        return f"(no {path.name})"
-    return "\n".join(text.splitlines()[-lines:])
+    return tail(path, lines) if path.exists() else f"(no {path.name})"
 
 
 def _read_properties(path: Path) -> dict[str, str]:
@@ -385,7 +281,7 @@ class LocalBroker:
 
     def _write_config(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        lines = ["# Written by sepsis_alert.kafka.broker on every start; edits are overwritten."]
+        lines = ["# Written by devstack.broker on every start; edits are overwritten."]
         lines += [f"{k}={v}" for k, v in self._properties().items()]
         self.properties_file.write_text("\n".join(lines) + "\n")
         (self.data_dir / "log4j2.properties").write_text(_LOG4J2.format(log=self.log_file))
@@ -415,9 +311,9 @@ class LocalBroker:
             return
         if not jars_present(self.libs_dir):
             raise BrokerStartError(f"Kafka jars missing in {self.libs_dir}: run `make kafka-jars` "
-                                   f"(or sepsis_alert.kafka.broker.ensure_jars())")
+                                   f"(or devstack.broker.ensure_jars())")
         for port in (self.port, self.controller_port):
-            if not _port_free(self.host, port):
+            if not port_free(self.host, port):
                 raise BrokerStartError(f"port {self.host}:{port} is already in use by another process")
         self._write_config()
         if not self.formatted:
@@ -449,7 +345,7 @@ class LocalBroker:
             if remaining <= 0:
                 raise BrokerStartError(f"broker at {self.bootstrap} not ready in time ({reason})\n"
                                        f"{self.log_tail()}")
-            if _port_open(self.host, self.port):
+            if port_open(self.host, self.port):
                 problem = self._probe(min(5.0, max(1.0, remaining)))
                 if problem is None:
                     return
@@ -550,14 +446,3 @@ class LocalBroker:
 def _random_cluster_id() -> str:
     """A Kafka cluster id: 16 random bytes, URL-safe base64 without padding (22 characters)."""
     return base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m sepsis_alert.kafka.broker up|down|status --data-dir DIR [--port 9092]` (see commands.py)."""
-    from sepsis_alert.kafka.commands import broker_main  # the CLI lives with the other commands
-
-    return broker_main(argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

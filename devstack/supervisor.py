@@ -67,7 +67,7 @@ class RestartPolicy:
         """Seconds to wait before restarting a child that died after running `ran_for_s` seconds."""
         if ran_for_s >= self.stable_after_s:
             self._failures = 0
-        delay = min(self.max_s, self.base_s * 2 ** self._failures)
+        delay = min(self.max_s, self.base_s * 2.0 ** self._failures)
         self._failures += 1
         return delay
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from sepsis_alert import runner
-from sepsis_alert.ops.supervisor import ManagedProcess, RestartPolicy
+from devstack import runner
+from devstack.supervisor import ManagedProcess, RestartPolicy
 
 
 def test_restart_delays_double_up_to_the_cap_and_reset_after_a_stable_run() -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sepsis_alert.local_receiver import LocalReceiver, page_from_payload, verify_signature
+from devstack.local_receiver import LocalReceiver, page_from_payload, verify_signature
 
 SECRET = "local-webhook-secret"
 WEBHOOK_BODY = {
@@ -106,7 +106,7 @@ def test_kind_is_sniffed_when_the_path_does_not_say(receiver: LocalReceiver) -> 
 
 
 def test_pages_per_episode_counts_pager_triggers_only() -> None:
-    from sepsis_alert.local_receiver import Page, pager_pages_per_episode, pages_summary
+    from devstack.local_receiver import Page, pager_pages_per_episode, pages_summary
 
     def page(kind: str, action: str, episode: str) -> Page:
         return Page(received_at=0.0, receiver="r", kind=kind, action=action, episode_id=episode)

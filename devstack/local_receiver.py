@@ -179,7 +179,7 @@ def page_from_payload(kind: str, receiver: str, body: dict[str, Any], received_a
                       signature: str = "n/a") -> Page:
     """The display fields of one delivery (pure). Unknown kinds keep only a `text` field if any."""
     parser = _PARSERS.get(kind)
-    fields = parser(body) if parser else {"transition": _text(body.get("text"))[:200]}
+    fields: dict[str, Any] = parser(body) if parser else {"transition": _text(body.get("text"))[:200]}
     if "ack_url" in fields:
         fields["ack_url"] = _link(fields["ack_url"])
     return Page(received_at=received_at, receiver=receiver, kind=kind, signature=signature,
@@ -344,7 +344,7 @@ class LocalReceiver:
     @property
     def url(self) -> str:
         """Base URL, e.g. http://127.0.0.1:8765."""
-        host, port = self._server.server_address[:2]
+        host, port = self._server.socket.getsockname()[:2]
         return f"http://{host}:{port}"
 
     def add(self, page: Page) -> None:
@@ -392,7 +392,7 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `sepsis-alert local-receiver` (the receiver alone; `sepsis-alert run` starts it by itself)."""
     parser = subparsers.add_parser("local-receiver", help="run the local pager/chat/webhook stand-in alone",
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
