@@ -45,6 +45,7 @@ from notifier.integrations.webhook import WebhookReceiver
 from schemas.base import describe_validation_error
 from schemas.topics import Topics
 from sepsis_alert.ops.settings import is_loopback_host
+from sepsis_alert.secret_files import fold_secret_files
 
 __all__ = ["DEV_LINK_SECRET", "NotifierConfig", "NotifierSettings", "NotifierTopicSettings", "ReceiverConfig",
            "RetryConfig", "is_loopback_host", "load_config"]
@@ -309,8 +310,7 @@ class NotifierSettings(NotifierTopicSettings):
     @classmethod
     def _read_secret_files(cls, data: object) -> object:
         """Load `<secret>_file` into `<secret>` (at start-up, so the checks below see the real values)."""
-        if not isinstance(data, dict):
-            return data
+        return fold_secret_files(data, _SECRET_FIELDS)
         data = dict(data)
         for name in _SECRET_FIELDS:
             path = data.get(f"{name}_file")

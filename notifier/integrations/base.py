@@ -19,6 +19,7 @@ from notifier.core.grouping import GroupPolicy
 from notifier.core.model import Notification, NotifyAction
 from notifier.core.phi import LOCATION_UNKNOWN, LOCATION_WITHHELD, AlertView, PhiPolicy
 from notifier.core.retry_policy import AttemptResult, FailureKind, classify_status, parse_retry_after
+from sepsis_alert.secret_files import read_secret_file
 
 __all__ = [
     "GroupingIntegration",
@@ -63,13 +64,7 @@ class SecretRef(BaseModel):
                 raise ValueError(f"environment variable {self.env} is not set or empty")
             return SecretStr(found.strip())
         assert self.file is not None
-        try:
-            text = self.file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ValueError(f"secret file {self.file} cannot be read ({type(exc).__name__})") from None
-        if not text:
-            raise ValueError(f"secret file {self.file} is empty")
-        return SecretStr(text)
+        return read_secret_file(self.file, "secret file")
 
 
 class ReceiverBase(BaseModel):
