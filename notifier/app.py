@@ -126,7 +126,7 @@ class NotifierApp:
         self.acks: OrderedDict[str, AckEvent] = OrderedDict()
         """Latest acknowledgement per episode, oldest first, at most settings.max_closed_episodes."""
         self.open_alerts: OrderedDict[str, Alert] = OrderedDict()
-        """Latest alert (resend_view) of each open episode paged through PagerDuty, for ack mirroring."""
+        """Latest alert (resend_view) of each open episode that paged a receiver, for the acknowledgement follow-ups."""
         self.tracker = EscalationTracker(config.policies(), self.metrics, settings.max_open_episodes,
                                          settings.max_closed_episodes)
         self.paging = PagingTracker(config.paging, self.metrics, settings.max_open_episodes)
@@ -164,11 +164,11 @@ class NotifierApp:
 
     def _keeps_alert(self, entry: NotificationLogEntry) -> bool:
         """Whether an entry's alert is needed later: escalation re-sends, or a PagerDuty ack mirror."""
-        return entry.feeds_escalation or self._is_pagerduty_trigger(entry)
+        return entry.feeds_escalation or self._is_delivered_trigger(entry)
 
-    def _is_pagerduty_trigger(self, entry: NotificationLogEntry | LogRecord) -> bool:
-        return (entry.action == NotifyAction.TRIGGER and entry.outcome == DeliveryOutcome.DELIVERED
-                and getattr(self.integrations.get(entry.receiver), "kind", "") == "pagerduty")
+    @staticmethod
+    def _is_delivered_trigger(entry: NotificationLogEntry | LogRecord) -> bool:
+        return entry.action == NotifyAction.TRIGGER and entry.outcome == DeliveryOutcome.DELIVERED
 
     def _shrink(self, entry: NotificationLogEntry) -> NotificationLogEntry | LogRecord:
         """Every log entry read back (start-up, other replicas) passes here with its alert: its page is folded
@@ -193,7 +193,7 @@ class NotifierApp:
         if entry.action == NotifyAction.RESOLVE:
             self.open_alerts.pop(entry.episode_id, None)
             return
-        if not isinstance(entry, NotificationLogEntry) or not self._is_pagerduty_trigger(entry):
+        if not isinstance(entry, NotificationLogEntry) or not self._is_delivered_trigger(entry):
             return
         known = self.open_alerts.get(entry.episode_id)
         if known is None or entry.alert.sequence >= known.sequence:
@@ -472,8 +472,7 @@ class NotifierApp:
             self.metrics.episode_closed.labels(reason or "unknown").inc()
         self.tracker.on_ack(ack, live=True)
         log.info("episode %s %s via %s", episode_id, "acknowledged" if action == "ack" else action, via)
-        if via != "pagerduty":
-            await self._mirror_ack_to_pagerduty(episode_id)
+        await self._tell_paged_receivers(ack)
         return ack
 
     async def record_action(self, episode_id: str, by: str, action: str, *, snooze_s: float | None = None,
@@ -490,14 +489,24 @@ class NotifierApp:
         self._remember_ack(note)
         return note
 
-    async def _mirror_ack_to_pagerduty(self, episode_id: str) -> None:
-        state = self.tracker.states.get(episode_id)
-        latest = self.open_alerts.get(episode_id) or (state.alert if state is not None else None)
+    async def _tell_paged_receivers(self, ack: AckEvent) -> None:
+        """Every receiver that got a page of the episode hears of the acknowledgement, snooze or close at once:
+        PagerDuty as an acknowledge event (its incident stops escalating; not echoed back to PagerDuty when it
+        came from there), chat and webhooks as a follow-up saying who did what (AckEvent.follow_up_note), so
+        a channel does not send a second person to a patient already in hand. One follow-up per alert and
+        receiver (the notification log de-duplicates it)."""
+        state = self.tracker.states.get(ack.episode_id)
+        latest = self.open_alerts.get(ack.episode_id) or (state.alert if state is not None else None)
         if latest is None:
-            return  # no PagerDuty incident open for it (never paged there, resolved, or evicted by the cap)
-        items = [Notification(alert=latest, receiver=r, route="ack-mirror", action=NotifyAction.ACKNOWLEDGE)
-                 for r in self.log_view.delivered_receivers(episode_id)
-                 if getattr(self.integrations.get(r), "kind", "") == "pagerduty"]
+            return  # never paged anyone, resolved, or evicted by the cap
+        items = []
+        for receiver in self.log_view.delivered_receivers(ack.episode_id):
+            is_pagerduty = getattr(self.integrations.get(receiver), "kind", "") == "pagerduty"
+            if is_pagerduty and ack.via == "pagerduty":
+                continue
+            notes = () if is_pagerduty else (ack.follow_up_note(),)
+            items.append(Notification(alert=latest, receiver=receiver, route="ack-follow-up",
+                                      action=NotifyAction.ACKNOWLEDGE, notes=notes))
         if items:
             await self._run(items)
 

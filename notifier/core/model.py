@@ -266,3 +266,15 @@ class AckEvent(BaseModel):
     def effective_action(self) -> AckAction:
         """The action, reading an event written before `action` existed: a snooze when it carries an end."""
         return "snooze" if self.action == "ack" and self.snooze_until_s is not None else self.action
+
+    def follow_up_note(self) -> str:
+        """What a chat channel that got the page is told: who did what, in a line. Never the free-text comment
+        (it may name the patient); a close says its reason code only."""
+        who = f"{self.acked_by} ({self.via})"
+        action = self.effective_action()
+        if action == "snooze" and self.snooze_until_s is not None:
+            minutes = max(0, round((self.snooze_until_s - self.acked_at_s) / 60))
+            return f"snoozed for {minutes} min by {who}: pages hold until then or until the patient is worse"
+        if action == "close":
+            return f"closed by {who}: {CLOSE_REASONS.get(self.reason or '', 'no reason given')}"
+        return f"acknowledged by {who}: pages hold until the patient is worse"

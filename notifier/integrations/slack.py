@@ -61,7 +61,7 @@ def _score_text(view: AlertView) -> list[str]:
 
 
 def _notification_text(title: str, item: Notification, view: AlertView) -> str:
-    first = f": {view.reasons[0]}" if view.reasons and item.action == NotifyAction.TRIGGER else ""
+    first = f": {view.reasons[0]}" if view.reasons and (item.action == NotifyAction.TRIGGER or item.notes) else ""
     return slack_text(title + first, NOTIFICATION_MAX)
 
 

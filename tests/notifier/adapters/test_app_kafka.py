@@ -266,6 +266,46 @@ def test_api_ack_with_bearer_token_is_mirrored_to_pagerduty(
         ("trigger", alert.episode_id), ("acknowledge", alert.episode_id)]
 
 
+def test_an_acknowledgement_follows_the_page_into_every_channel_that_got_it(
+        kafka_settings: KafkaSettings, topics: NotifierTopics) -> None:
+    """Chat and webhooks that got the page hear at once who took it (never the free-text comment), so a channel
+    does not send a second person; one follow-up per alert and receiver."""
+    alert = make_alert(patient="P-FOLLOW", level=3)
+
+    async def scenario(rx: Receiver) -> None:
+        doc = _doc(rx)
+        doc["receivers"].append({"name": "team-chat", "type": "slack", "url": {"value": rx.url("/slack")},
+                                 "phi": {"allow": ["unit", "bed", "level", "transition", "reasons", "links"]}})
+        doc["route"] = {"receiver": "ward", "continue": True,
+                        "routes": [{"match": {"min_level": 3}, "receiver": "team-chat"}]}
+        doc["escalation_policies"] = []
+        app = make_app(kafka_settings, topics, doc)
+        await app.start()
+        base = f"http://127.0.0.1:{app.api_port}"
+        try:
+            produce(kafka_settings, topics.alerts, alert)
+            await eventually(lambda: len(rx.at("/slack")) == 1, what="the page in chat")
+            async with httpx.AsyncClient() as client:
+                ok = await client.post(f"{base}/ack/{alert.episode_id}", headers=AUTH,
+                                       json={"by": "rn.jones", "snooze_minutes": 60})
+                assert ok.status_code == 200
+            await eventually(lambda: len(rx.at("/slack")) == 2, what="the follow-up in chat")
+            await app.record_action(alert.episode_id, "dr.lee", "close", reason="not_sepsis",
+                                    comment="Mrs Example is on comfort care")
+            await asyncio.sleep(1.0)
+        finally:
+            await app.stop()
+
+    with running_receiver() as rx:
+        asyncio.run(scenario(rx))
+        chat = [orjson.loads(r.body) for r in rx.at("/slack")]
+    assert len(chat) == 2, "the close of an alert already acknowledged in chat is not posted again"
+    follow_up = json.dumps(chat[1])
+    assert chat[1]["text"].startswith("Acknowledged")
+    assert "snoozed for 60 min by rn.jones (api)" in follow_up
+    assert "Mrs Example" not in follow_up
+
+
 def test_topic_names_come_from_the_settings_when_none_are_passed(
         kafka_settings: KafkaSettings, topics: NotifierTopics) -> None:
     """`SEPSIS_NOTIFIER_TOPIC_*` (here as settings) point a whole replica at private topics."""
