@@ -23,14 +23,12 @@ unknown age/sex (the cost does not depend on them). The engine runs as in produc
 with the model off it computes per scoring only the scores the escalation ladder reads (scoring.LADDER_OPTIONAL
 are added when an alert or `current_scores` needs them); with the model on MEWS and SIRS are computed too (the
 model reads them), and the model raises more alerts (each with an explanation), so `*_risk_model_us_per_scoring`
-contains those as well, not only the model (served by its numba kernels, `risk_model.compiled`). Over 99 % of
-the scorings take the compiled fast path (detector/core/scoring_compiled.py; the rest are rounding near-ties that
-the Python score functions decide); `*_python_scoring_path_obs_per_cpu_s` is the model-on figure with every
-scoring made by the Python score functions instead (`DetectorEngine.fast_scoring = False`, the reference).
+contains those as well, not only the model. Every scoring is made by the score functions of detector/core/scores
+(there is no second, compiled path).
 
 A third workload (`detector_care_*`, model on) adds care events to the synthetic one (`care_workload`): 30 % of
 the patients with suspected infection (SEP-1, Sepsis-3 and SIRS on the ladder, more alerts), a third of those on
-norepinephrine (their inputs are selected by the Python code before the compiled scoring).
+norepinephrine.
 
 Through Kafka (`detector_kafka_*`): 86,400 observations (400 patients x 24 h) pre-produced to a private broker,
 one DetectorStream with the shipped config (model on) polling in the main thread as `run` does. The rate is the
@@ -134,8 +132,7 @@ def physionet_workload(patients: int = 400) -> list[Observation] | None:
 def care_workload(patients: int, hours: int, seed: int = 11) -> list[Observation | CareEvent]:
     """`workload` plus care events, in event-time order: 30 % of the patients get a blood culture and an
     antibiotic in hour 2 (suspected infection: SEP-1, Sepsis-3 and SIRS join the ladder), and a third of those a
-    norepinephrine infusion from hour 6 (rate changed in hour 12). Their scorings read the care log, so the
-    inputs are selected by the Python code before the compiled scoring (timing.needs_window_extras)."""
+    norepinephrine infusion from hour 6 (rate changed in hour 12): their SOFA reads the vasopressor doses."""
     rnd = random.Random(seed)
     events: list[Observation | CareEvent] = list(workload(patients, hours, seed))
     for p in range(patients):
@@ -161,11 +158,10 @@ NO_MODEL = DetectorConfig(risk_model=RiskModelConfig(enabled=False))
 _RUNS = 3
 
 
-def _timed_run(events: list[Observation] | list[Observation | CareEvent], config: DetectorConfig | None,
-               fast_scoring: bool = True) -> tuple[float, float, DetectorEngine]:
+def _timed_run(events: list[Observation] | list[Observation | CareEvent], config: DetectorConfig | None
+               ) -> tuple[float, float, DetectorEngine]:
     """(wall s, CPU s, engine) of one fresh engine processing `events`."""
     engine = DetectorEngine(config)
-    engine.fast_scoring = fast_scoring
     started, cpu_started = time.perf_counter(), time.process_time()
     for event in events:
         engine.process(event)
@@ -221,11 +217,8 @@ def _with_and_without_model(events: list[Observation], prefix: str) -> dict[str,
     scorings_on = with_model[f"{prefix}_scorings_per_cpu_s"]
     cost_us = 1e6 / scorings_on - 1e6 / scorings_off
     per_obs_us = 1e6 / with_model[f"{prefix}_obs_per_cpu_s"] - 1e6 / without[f"{prefix}_no_model_obs_per_cpu_s"]
-    with _detector_gc():  # every scoring by the Python score functions (the path GCS, blood gases, care take)
-        python_cpu = min(_timed_run(events, None, fast_scoring=False)[1] for _ in range(_RUNS))
     return {**with_model, **without, f"{prefix}_risk_model_us_per_scoring": round(cost_us, 1),
-            f"{prefix}_risk_model_us_per_obs": round(per_obs_us, 2),
-            f"{prefix}_python_scoring_path_obs_per_cpu_s": round(len(events) / python_cpu)}
+            f"{prefix}_risk_model_us_per_obs": round(per_obs_us, 2)}
 
 
 def _references(events: list[Observation]) -> dict[str, float | int]:
@@ -380,9 +373,7 @@ def run() -> dict[str, float | int | str]:
                                          f"{len(mixed) - observations} care events")
     with _detector_gc():
         cpu = min(_timed_run(mixed, None)[1] for _ in range(_RUNS))
-        python_cpu = min(_timed_run(mixed, None, fast_scoring=False)[1] for _ in range(_RUNS))
     results["detector_care_obs_per_cpu_s"] = round(observations / cpu)
-    results["detector_care_python_scoring_path_obs_per_cpu_s"] = round(observations / python_cpu)
     del mixed
     results.update(_state_size())
     results.update(_kafka())

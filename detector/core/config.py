@@ -234,9 +234,6 @@ class RiskModelConfig(_Strict):
     required: bool = Field(default=True, description="true: refuse to start when the artifact is missing or does not "
                            "match the code's feature list; false: run without the model (warning, metric, readiness "
                            "detail)")
-    compiled: bool = Field(default=True, description="true: serve the model through its numba-compiled kernels "
-                           "(features + trees in one native call, ~10x cheaper, identical results; compiled or loaded "
-                           "from numba's on-disk cache at start-up); false: the pure-Python reference code")
 
     @model_validator(mode="after")
     def _thresholds(self) -> Self:

@@ -18,22 +18,12 @@ Hooks for other components:
 * `changed_keys()` / `removed_keys()` tell an adapter which patients' state to write to the changelog, and
   `export_state` / `import_state` (state.py format) serialise one patient.
 
-A scoring (without an `on_scored` hook) takes the compiled fast path (`scoring_compiled.classic_numbers`): from
-the window scan it computes only the numbers the §3.4 ladder and the learned model read, and keeps the scan
-(`scoring.ScanRecord`); the ScoreResults with their reason texts are built by the score functions when an alert
-or `current_scores` needs them, equal to what the reference path gives
-(tests/detector/core/test_scoring_compiled.py). `fast_scoring = False` scores everything the reference way;
-rounding near-ties (which round2_fast hands to Decimal) take it too.
-
 The learned risk score (issue #8, detector.core.risk) is served here when `config.risk_model.enabled`: every
 scoring adds score `risk_model` (calibrated probability) and its ladder level (`RiskServing.level_of`), from
 the same window, scores and the patient's admission context (`PatientState.context`). The artifact is read
 once per process and path (`load_risk_serving`, cached); if it is missing or does not match the code's feature
 list the constructor raises RiskModelError, unless `risk_model.required` is false: then the engine runs
-without it and says why in `risk_unavailable`. With `risk_model.compiled` (default) the features, trees and
-explanations run in numba kernels (detector/core/risk/compiled.py, ~11 µs per scoring, bit-identical to the
-Python reference, which `compiled: false` serves instead). The explanation (~0.1 ms compiled, ~0.45 ms in
-Python) is built only for alerts.
+without it and says why in `risk_unavailable`. The explanation is built only for alerts.
 """
 
 from __future__ import annotations
@@ -48,13 +38,10 @@ from pathlib import Path
 from struct import Struct
 from zlib import crc32
 
-import numpy as np
-
-from detector.core import window_compiled
 from detector.core._frozen import fast_builder
 from detector.core.assessment import adjust_assessment
 from detector.core.config import DetectorConfig, RiskModelConfig
-from detector.core.escalation import Assessment, Decision, EscalationState, decide, ladder_triggers
+from detector.core.escalation import Decision, EscalationState, decide
 from detector.core.escalation import discharge as close_episode
 from detector.core.infection import (
     CARE_KIND_CODE,
@@ -69,31 +56,20 @@ from detector.core.infection import (
 from detector.core.patient import NO_CONTEXT, NO_POSITION, PatientState
 from detector.core.report import build_alert
 from detector.core.risk import RISK_SCORE_NAME, RiskContext, RiskModelError, RiskResult, RiskScorer
-from detector.core.risk.compiled import N_FEATURES, TAIL_FEATURES, context_features
 from detector.core.scores import ScoreResult
 from detector.core.scores.inputs import make_result
 from detector.core.scoring import (
     RISK_TRIGGER,
-    ScanRecord,
     Scoring,
     ScoringBasis,
     basis_of,
     complete_scoring,
     render_reasons,
-    risk_on_ladder,
     score_selected,
     with_risk,
 )
-from detector.core.scoring_compiled import BANDS, NO_EXTRAS, NO_HOUR, classic_numbers, extras_of, score_params
 from detector.core.state import decode_state, encode_state
-from detector.core.timing import (
-    SelectedInputs,
-    needs_window_extras,
-    prepare_compiled_scans,
-    scan_window,
-    select_inputs,
-    selected_from_scan,
-)
+from detector.core.timing import SelectedInputs, select_inputs
 from detector.core.window import (
     CONSCIOUSNESS_CODE,
     MEASURE_INDEX,
@@ -172,7 +148,6 @@ class RiskServing:
 
     scorer: RiskScorer
     levels: tuple[tuple[int, float], ...]  # (ladder level, probability threshold), highest level first
-    compiled: bool = True  # score through the numba kernels (risk.compiled); False: the Python reference
 
     def level_of(self, probability: float) -> int:
         """The highest ladder level whose threshold `probability` reaches (0 = none)."""
@@ -221,19 +196,14 @@ def load_risk_serving(config: RiskModelConfig) -> RiskServing:
         scorer = RiskScorer.load(path)
         if cache_key is not None:
             _LOADED[cache_key] = scorer
-    if config.compiled:
-        scorer.prepare_compiled()  # start-up pays the compilation, not the first scoring
     thresholds = config.thresholds
     if thresholds is None:
         thresholds = scorer.model.level_thresholds or {2: scorer.model.alert_threshold}
-    return RiskServing(scorer, tuple(sorted(thresholds.items(), reverse=True)), config.compiled)
+    return RiskServing(scorer, tuple(sorted(thresholds.items(), reverse=True)))
 
 
 _new_decision = fast_builder(Decision)
 _new_escalation = fast_builder(EscalationState)
-_new_assessment = fast_builder(Assessment)
-_new_scoring = fast_builder(Scoring)
-_new_scan_record = fast_builder(ScanRecord)
 _pack_triple = Struct("=iii").pack  # three native int32s: the layout of the window's array("i") triples
 assert array("i").itemsize == 4, "the window stores int32 triples"
 
@@ -259,13 +229,6 @@ class DetectorEngine:
         # restore. `incremental=False` recomputes everything (the reference in the differential tests).
         self._basis: dict[str, ScoringBasis] = {}
         self.incremental = True
-        # Scorings take the compiled fast path (scoring_compiled); False: always the score functions (the
-        # differential tests).
-        self.fast_scoring = True
-        self._score_params = score_params(int(self.config.timing.shock_index_pair_minutes * 60),
-                                          self.config.timing.sofa_lab_window_hours, self.config.window.baseline_hours)
-        self._tail_scratch = np.empty(TAIL_FEATURES)
-        self._features_scratch = np.empty(N_FEATURES)  # the model's features of the scoring in progress
         self._changed: set[str] = set()
         self._removed: set[str] = set()
         w = self.config.window
@@ -274,11 +237,6 @@ class DetectorEngine:
         self._future_s = int(w.future_tolerance_minutes * 60)
         self._max_entries = w.max_entries_per_measure
         self._max_ints = 3 * self._max_entries  # the cap in ints of the window's array (3 per value)
-        prepare_compiled_scans(self.config.timing)  # JIT or cache load now, not at the first scoring
-        self._evict: Callable[[PatientWindow, int], None] = PatientWindow.evict
-        if window_compiled.USE_COMPILED_EVICT:
-            window_compiled.warm_up()
-            self._evict = window_compiled.evict
         self._triple = array("i", (0, 0, 0))  # scratch for inserting one (t, v, h) triple inside the window
         # event_seconds of the last datetime objects seen (the parts of one message share them)
         self._last_dt: datetime | None = None
@@ -442,7 +400,7 @@ class DetectorEngine:
                 if t > newest:
                     window.newest_s = t
                     if t // 3600 != newest // 3600:  # at most once per event-time hour: evict everywhere
-                        self._evict(window, t - self._length_s)
+                        window.evict(t - self._length_s)
                 if n + 3 > self._max_ints:
                     window.trim(slot, self._max_entries)
                 outcome = _INSERTED
@@ -486,18 +444,11 @@ class DetectorEngine:
         stats.scored += 1
         stats.scored_by_unit[unit_of(state.location)] += 1
         infection = infection_status(state.care, now_s, config.infection)
-        fast = None
-        if self.fast_scoring and self.incremental and self.on_scored is None:
-            fast = self._score_fast(key, state, now_s, infection)  # SOFA baseline and ring done by the kernel
-        if fast is not None:
-            scoring, anchor = fast
-            selected: SelectedInputs | None = None
-        else:
-            baseline = state.sofa_baseline(now_s, config.timing.sofa_lab_window_hours, config.window.baseline_hours)
-            selected = select_inputs(state.window, state.care, now_s, config.timing, state.weight_kg)
-            scoring = self._score_reference(key, state, selected, now_s, infection, baseline)
-            state.record_sofa(now_s, int(scoring.scores["sofa"].value))  # type: ignore[arg-type]
-            anchor = selected.set_anchor_s
+        baseline = state.sofa_baseline(now_s, config.timing.sofa_lab_window_hours, config.window.baseline_hours)
+        selected = select_inputs(state.window, state.care, now_s, config.timing, state.weight_kg)
+        scoring = self._score_selected(key, state, selected, now_s, infection, baseline)
+        state.record_sofa(now_s, int(scoring.scores["sofa"].value))  # type: ignore[arg-type]
+        anchor = selected.set_anchor_s
         if anchor is not None and scoring.assessment.new_set:
             state.last_anchor_s = anchor
         scoring, stale = adjust_assessment(scoring, state, now_s, config, self._risk_level(scoring))
@@ -519,8 +470,6 @@ class DetectorEngine:
         state.escalation = new_esc
         if not scoring.complete:  # the alert shows every score
             scoring = self._scores[key] = complete_scoring(scoring)
-            if selected is None:
-                selected = scoring.selected
         decision = _new_decision(decision.transition, decision.reason, decision.level, decision.previous_level,
                                  decision.sequence, episode_id,
                                  render_reasons(decision.reasons, scoring.scores, scoring.lactate))
@@ -533,7 +482,7 @@ class DetectorEngine:
             return 0
         return risk.level_of(float(result.value))
 
-    def _score_reference(self, key: str, state: PatientState, selected: SelectedInputs, now_s: int,
+    def _score_selected(self, key: str, state: PatientState, selected: SelectedInputs, now_s: int,
                          infection: InfectionStatus, baseline: int) -> Scoring:
         """The scoring by the score functions (incremental: reusing the results whose inputs did not change)."""
         config = self.config
@@ -546,80 +495,10 @@ class DetectorEngine:
         self._basis[key] = basis_of(selected, scoring)
         risk = self.risk
         if risk is not None:
-            window = state.window
-            if risk.compiled:
-                result = risk.scorer.score_packed(window.data, window.lengths, window.first_s, scoring.scores,
-                                                  baseline, state.context, now_s)
-            else:
-                result = risk.scorer.score(window, scoring.scores, baseline, state.context, now_s)
+            result = risk.scorer.score(state.window, scoring.scores, baseline, state.context, now_s)
             level = risk.level_of(result.probability)
             scoring = with_risk(scoring, risk.score_result(result, level), level)
         return scoring
-
-    def _score_fast(self, key: str, state: PatientState, now_s: int, infection: InfectionStatus
-                    ) -> tuple[Scoring, int | None] | None:
-        """(scoring, set anchor) by the compiled fast path (scoring_compiled): the ladder's and the model's
-        numbers straight from the window scan, the SOFA baseline read from and this hour's SOFA recorded into
-        the patient's ring, the classic ScoreResults only when the scoring is completed (alert, current_scores).
-        None: this scoring needs the reference (a rounding near-tie, the int64 bound of the model's features;
-        recording the same SOFA again there changes nothing)."""
-        config = self.config
-        window = state.window
-        scan = scan_window(window, now_s, config.timing)
-        if scan is None:
-            return None
-        risk = self.risk
-        if risk is not None and risk.compiled:
-            x, tail_at = self._features_scratch, N_FEATURES - TAIL_FEATURES
-            age, male, hours = context_features(state.context, window.first_s, now_s)
-        elif risk is None:
-            x, tail_at, age, male, hours = self._tail_scratch, 0, 0.0, 0.0, 0.0
-        else:
-            return None  # the Python risk reference reads ScoreResults
-        selected = None
-        extras = NO_EXTRAS
-        if needs_window_extras(window, state.care):  # GCS, P/F, vasopressors, urine: as the reference reads them
-            selected = selected_from_scan(scan.tolist(), now_s, config.timing, (window, state.care, state.weight_kg))
-            extras = extras_of(selected.criteria, selected.sofa)
-        last_hour = state.sofa_hour
-        infected = infection.suspected
-        (ok, news, band, incomplete, q, sofa_now, shock, lactate, sbp, set_map, anchored, anchor_t, sofa_baseline,
-         newest_hour, sirs, severe, septic_shock) = classic_numbers(
-            scan, self._score_params, extras, infected, state.sofa_ring, NO_HOUR if last_hour is None else last_hour,
-            now_s, x, tail_at, age, male, hours)
-        if not ok:
-            return None
-        state.sofa_hour = int(newest_hour)
-        baseline = int(sofa_baseline)
-        news_band = BANDS[int(band)]
-        level, triggers = ladder_triggers(
-            news2=int(news), news2_band=news_band, qsofa=int(q), sirs=int(sirs) if infected else None,
-            infection=infected, sep1_severe=severe == 1.0, sofa_rise=int(sofa_now) - baseline,
-            septic_shock=septic_shock == 1.0, lactate=None if lactate != lactate else lactate,
-            shock_index=None if shock != shock else shock, sbp=None if sbp != sbp else sbp,
-            map_mmhg=None if set_map != set_map else set_map, config=config.ladder)
-        anchor = int(anchor_t) if anchored else None
-        previous = state.last_anchor_s
-        new_set = anchor is not None and (previous is None or anchor > previous)
-        scores: dict[str, ScoreResult] = {}
-        if risk is not None:
-            scorer = risk.scorer
-            margin = scorer.margin_filled(window.data, window.lengths, x, now_s)
-            if margin is None:
-                return None
-            probability = scorer.model.calibrate(margin)
-            risk_level = risk.level_of(probability)
-            if risk_level > 0:  # the explanation will read this scoring's features: keep a copy
-                scores[RISK_TRIGGER] = risk.score_result(scorer.result_filled(x.copy(), margin, probability),
-                                                         risk_level)
-                level, triggers = risk_on_ladder(level, triggers, risk_level)
-            else:  # nothing will read the features (x is the engine's scratch vector)
-                scores[RISK_TRIGGER] = risk.below_thresholds(probability)
-        self._basis.pop(key, None)  # the next reference scoring recomputes every score
-        assessment = _new_assessment(level, triggers, new_set, news_band == "low" and incomplete == 1.0)
-        scoring = _new_scoring(scores, baseline, infection, assessment, None if lactate != lactate else lactate,
-                               False, None, _new_scan_record(scan, now_s, config.timing, selected))
-        return scoring, anchor
 
     def _alert(self, key: str, state: PatientState, decision: Decision, now_s: int, scoring: Scoring | None,
                selected: object, emitted_at: datetime | None, correlation_id: str | None,

@@ -1,7 +1,6 @@
 """Plain-Python scans over measures' ranges of a patient's window array that PatientWindow's one-measure
-queries do not cover (two ranges in one pass; the MAP merge of three measures). With PatientWindow.latest and
-.extreme they are the reference of the compiled window scans (timing_compiled.py); `select_inputs` uses them
-when the kernel is off or defers.
+queries do not cover (two ranges in one pass; the MAP merge of three measures); `timing.select_inputs` uses
+them beside PatientWindow.latest and .extreme.
 
 A measure's values are the (t, value x VALUE_SCALE, hash) triples series[lo:hi] of `PatientWindow.data`, oldest
 first; times are event seconds since 2000-01-01, ranges [start, end] inclusive. Ties: the newest value wins.
