@@ -29,6 +29,8 @@ from detector.core import window_scans as scans
 from detector.core._frozen import fast_builder
 from detector.core.config import TimingConfig
 from detector.core.infection import CARE_KIND_CODE, DRUG_CODE, RATE_SCALE, RATE_UNIT_CODE, CareLog
+from detector.core.rules.kinds import Outside
+from detector.core.rules.tables import OXYGEN, SIRS_BONE
 from detector.core.scores.inputs import ScoreInputs
 from detector.core.window import MEASURE_INDEX, PatientWindow
 from schemas.care_event import CareEventKind, Vasopressor
@@ -127,7 +129,7 @@ def _oxygen_at(window: PatientWindow, t: int, not_before: int) -> tuple[int, boo
     if window.has(FIO2):
         found = window.latest(FIO2, not_before, t)
         if found is not None and (best is None or found[0] > best[0]):
-            best = (found[0], found[1] > 0.21)
+            best = (found[0], found[1] > OXYGEN["room_air_fio2"])
     return best
 
 
@@ -292,11 +294,13 @@ def select_inputs(window: PatientWindow, care: CareLog, now_s: int, config: Timi
     c_values: dict[str, object] = {}
     s_times: dict[str, int] = {}
     s_values: dict[str, object] = {}
-    for key, slot, low_meets in (("temp_c", TEMP, 36.0), ("wbc", WBC, 4.0)):
-        # two-sided: < 36.0 / < 4.0 meets both SIRS variants, so prefer the low side when it meets
+    temperature, white_cells = SIRS_BONE["temperature"], SIRS_BONE["wbc"]
+    assert isinstance(temperature, Outside) and isinstance(white_cells, Outside)
+    for key, slot, rule in (("temp_c", TEMP, temperature), ("wbc", WBC, white_cells)):
+        # two-sided: the low side (< 36.0 / < 4.0) meets both SIRS variants, so prefer it when it meets
         chosen = w.extreme(slot, c_from, now_s, False)
         if chosen is not None:
-            if chosen[1] >= low_meets:  # the low side does not meet: the highest value in the same range
+            if not rule.low_met(chosen[1]):  # the low side does not meet: the highest value in the same range
                 chosen = w.extreme(slot, c_from, now_s, True) or chosen
             c_times[key], c_values[key] = chosen
     for key, slot, highest in _CRITERIA_ONLY:
@@ -350,7 +354,7 @@ def _worst_pf(w: PatientWindow, care: CareLog, start: int, now_s: int, config: T
             if oxygen is not None and oxygen[1]:
                 unknown_pao2 = (t, pao2)  # on oxygen without FiO2: P/F unknown (§1.3)
                 continue
-            fio2 = 0.21
+            fio2 = OXYGEN["room_air_fio2"]
         ratio = pao2 / fio2
         if best_ratio is None or ratio < best_ratio:
             best_ratio = ratio
