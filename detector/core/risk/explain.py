@@ -24,7 +24,8 @@ from detector.core.risk.features import (
     feature_index,
 )
 
-__all__ = ["SIGNALS", "SIGNAL_INDEX", "SignalContribution", "describe_signal", "explain", "signal_of", "top_signals"]
+__all__ = ["SIGNALS", "SIGNAL_INDEX", "SignalContribution", "describe_signal", "explain", "signal_of", "top_signals",
+           "top_signals_from_sums"]
 
 _DISPLAY: dict[str, tuple[str, str]] = {
     "hr": ("heart rate", "/min"), "rr": ("respiratory rate", "/min"), "temp": ("temperature", " °C"),
@@ -156,6 +157,16 @@ def top_signals(x: Sequence[float], contributions: Sequence[float], limit: int =
         by_signal[signal] = by_signal.get(signal, 0.0) + contributions[i]
     ranked = sorted((item for item in by_signal.items() if item[1] > 0), key=lambda item: item[1], reverse=True)
     return [SignalContribution(s, c, describe_signal(s, x)) for s, c in ranked[:limit]]
+
+
+def top_signals_from_sums(x: Sequence[float], sums: Sequence[float], first: Sequence[int],
+                          limit: int = 3) -> list[SignalContribution]:
+    """`top_signals` from the per-signal sums already made (SIGNALS order): `sums[s]` adds signal s's non-zero
+    feature contributions in feature order (the floats `top_signals` adds), `first[s]` is the feature index of
+    the first of them (-1: none), which orders equal sums as `top_signals`' dict does."""
+    ranked = sorted((item for item in zip(sums, first, SIGNALS, strict=True) if item[0] > 0),
+                    key=lambda item: (-item[0], item[1]))
+    return [SignalContribution(signal, c, describe_signal(signal, x)) for c, _, signal in ranked[:limit]]
 
 
 def explain(x: Sequence[float], contributions: Sequence[float], limit: int = 3) -> str:
