@@ -58,8 +58,9 @@ from types import BuiltinFunctionType, FunctionType
 from typing import TYPE_CHECKING
 
 from detector.core.config import DetectorConfig, RiskModelConfig
-from detector.core.engine import DetectorEngine, RiskServing
+from detector.core.engine import DetectorEngine
 from detector.core.risk import RiskContext, RiskResult, RiskScorer
+from detector.core.risk.serving import RiskServing
 from detector.core.scores import ScoreInputs, ScoreResult, score_all
 from detector.core.window import PatientWindow
 from detector.gc_tuning import tune_gc

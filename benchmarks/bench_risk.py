@@ -29,10 +29,11 @@ import lightgbm as lgb
 import numpy as np
 
 from detector.core.config import load_config
-from detector.core.engine import DetectorEngine, RiskServing
+from detector.core.engine import DetectorEngine
 from detector.core.risk import RiskContext, RiskResult, RiskScorer
 from detector.core.risk.features import FEATURE_NAMES, extract_features
 from detector.core.risk.model import RiskModel
+from detector.core.risk.serving import RiskServing
 from detector.core.window import event_seconds
 from evaluation.dataset import list_patient_files
 from evaluation.physionet import admit_event, hour_messages, read_psv

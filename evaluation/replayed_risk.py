@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from detector.core.config import DetectorConfig
-from detector.core.engine import RiskServing
+from detector.core.risk.serving import RiskServing
 from detector.core.window import event_seconds
 from evaluation.physionet import PatientRecord
 

@@ -21,26 +21,25 @@ Hooks for other components:
 The learned risk score (issue #8, detector.core.risk) is served here when `config.risk_model.enabled`: every
 scoring adds score `risk_model` (calibrated probability) and its ladder level (`RiskServing.level_of`), from
 the same window, scores and the patient's admission context (`PatientState.context`). The artifact is read
-once per process and path (`load_risk_serving`, cached); if it is missing or does not match the code's feature
-list the constructor raises RiskModelError, unless `risk_model.required` is false: then the engine runs
-without it and says why in `risk_unavailable`. The explanation is built only for alerts.
+once per process and path (risk/serving.py); if it is missing or does not match the code's feature list the
+constructor raises RiskModelError, unless `risk_model.required` is false: then the engine runs without it and
+says why in `risk_unavailable`. The explanation is built only for alerts.
+
+Where the rest lives: the window and its insertion rules (window.py), which values each score reads
+(timing.py), the scores and the ladder assessment (scoring.py, scores/, rules/tables.py), the post-scoring
+corrections (assessment.py), the escalation ladder (escalation.py), what patient events change in a state
+(patient_events.py), the counters (stats.py) and the alert itself (report.py).
 """
 
 from __future__ import annotations
 
-import math
-from array import array
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime
+from datetime import datetime
 from pathlib import Path
-from struct import Struct
-from zlib import crc32
 
 from detector.core._frozen import fast_builder
 from detector.core.assessment import adjust_assessment
-from detector.core.config import DetectorConfig, RiskModelConfig
+from detector.core.config import DetectorConfig
 from detector.core.escalation import Decision, EscalationState, decide
 from detector.core.escalation import discharge as close_episode
 from detector.core.infection import (
@@ -53,11 +52,12 @@ from detector.core.infection import (
     InfectionStatus,
     infection_status,
 )
-from detector.core.patient import NO_CONTEXT, NO_POSITION, PatientState
+from detector.core.patient import NO_POSITION, PatientState
+from detector.core.patient_events import merge_into, update_context
 from detector.core.report import build_alert
-from detector.core.risk import RISK_SCORE_NAME, RiskContext, RiskModelError, RiskResult, RiskScorer
+from detector.core.risk import RiskModelError
+from detector.core.risk.serving import RiskServing, load_risk_serving
 from detector.core.scores import ScoreResult
-from detector.core.scores.inputs import make_result
 from detector.core.scoring import (
     RISK_TRIGGER,
     Scoring,
@@ -69,11 +69,11 @@ from detector.core.scoring import (
     with_risk,
 )
 from detector.core.state import decode_state, encode_state
+from detector.core.stats import EngineStats, unit_of
 from detector.core.timing import SelectedInputs, select_inputs
 from detector.core.window import (
     CONSCIOUSNESS_CODE,
     MEASURE_INDEX,
-    VALUE_SCALE,
     InsertOutcome,
     PatientWindow,
     event_seconds,
@@ -85,10 +85,9 @@ from schemas.base import Location
 from schemas.care_event import CareEvent, CareEventKind
 from schemas.measures import Measure
 from schemas.observation import Observation, ResultStatus
-from schemas.patient_event import PatientEvent, PatientEventKind, Sex
+from schemas.patient_event import PatientEvent, PatientEventKind
 
-__all__ = ["UNKNOWN_UNIT", "DetectorEngine", "EngineStats", "RiskServing", "ScoredCallback", "load_risk_serving",
-           "unit_of"]
+__all__ = ["DetectorEngine", "ScoredCallback"]
 
 ScoredCallback = Callable[[str, datetime, dict[str, ScoreResult], int], None]
 """on_scored(patient_key, event_time, scores by name, ladder level 0-4)."""
@@ -99,118 +98,12 @@ _CANCELLED = ResultStatus.CANCELLED
 _CORRECTED = ResultStatus.CORRECTED
 _CARE_CANCELLED = CareEventKind.CANCELLED
 _SLOT = MEASURE_INDEX
-_VALUE_SCALE = VALUE_SCALE
 _ACVPU_CODE = CONSCIOUSNESS_CODE
 _REPLACED, _RETRACTED = InsertOutcome.REPLACED, InsertOutcome.RETRACTED
-_INSERTED = InsertOutcome.INSERTED
 _DUPLICATE, _LATE = InsertOutcome.DUPLICATE, InsertOutcome.LATE
-
-
-@dataclass
-class EngineStats:
-    """Counters since start (the adapter exports them as metrics)."""
-
-    observations: int = 0
-    inserted: int = 0
-    duplicates: int = 0
-    late_dropped: int = 0
-    future_dropped: int = 0
-    retracted: int = 0
-    scored: int = 0
-    stale_scorings: int = 0  # scorings whose core vital signs were old or missing ("cannot rule out")
-    care_events: int = 0
-    patient_events: int = 0
-    transitions: Counter[tuple[int, str]] = field(default_factory=Counter)  # (level, transition) -> count
-    # Per ward (Location.unit, "unknown" when not known): the metrics adapter caps the label cardinality.
-    scored_by_unit: Counter[str] = field(default_factory=Counter)
-    transitions_by_unit: Counter[tuple[int, str, str]] = field(default_factory=Counter)  # (level, transition, unit)
-
-    def copy(self) -> EngineStats:
-        """An independent snapshot (the counters are copied)."""
-        return replace(self, transitions=self.transitions.copy(), scored_by_unit=self.scored_by_unit.copy(),
-                       transitions_by_unit=self.transitions_by_unit.copy())
-
-
-UNKNOWN_UNIT = "unknown"
-"""The `unit` of a patient whose location (or its unit) is not known."""
-
-
-def unit_of(location: Location | None) -> str:
-    """The ward / point-of-care label used in per-unit counters (Location.unit, else "unknown")."""
-    if location is None or not location.unit:
-        return UNKNOWN_UNIT
-    return location.unit
-
-
-@dataclass(frozen=True, slots=True)
-class RiskServing:
-    """A loaded risk model and the ladder levels its probability triggers (highest level first)."""
-
-    scorer: RiskScorer
-    levels: tuple[tuple[int, float], ...]  # (ladder level, probability threshold), highest level first
-
-    def level_of(self, probability: float) -> int:
-        """The highest ladder level whose threshold `probability` reaches (0 = none)."""
-        for level, threshold in self.levels:
-            if probability >= threshold:
-                return level
-        return 0
-
-    def score_result(self, result: RiskResult, level: int) -> ScoreResult:
-        """Score `risk_model`: value = calibrated probability, band "elevated" when it triggers a level.
-
-        Its reason is built only when read (i.e. for an alert). When the model triggers, it is the explanation
-        naming the top contributing features (tree-path contributions, ~0.1 ms); below its thresholds only the
-        probability is stated, so an alert raised by the rules alone does not pay for an explanation."""
-        if level:
-            return make_result(RISK_SCORE_NAME, result.probability, "elevated", {}, (), (),
-                               lambda: result.explanation)
-        return self.below_thresholds(result.probability)
-
-    def below_thresholds(self, probability: float) -> ScoreResult:
-        """Score `risk_model` for a probability below every level threshold (no explanation needed)."""
-        version = self.scorer.model.version
-        return make_result(RISK_SCORE_NAME, probability, "normal", {}, (), (),
-                           lambda: f"risk {probability:.1%} (model {version}), below the model's alert thresholds")
-
-
-# One loaded model per (file, modification time, size) and process: the evaluation builds an engine per stay.
-_LOADED: dict[tuple[str, int, int], RiskScorer] = {}
-
-
-def load_risk_serving(config: RiskModelConfig) -> RiskServing:
-    """Load (or reuse) the configured model and resolve its level thresholds.
-
-    Thresholds: `config.thresholds`, else the artifact's suggested `level_thresholds`, else its
-    `alert_threshold` at level 2 (urgent). Raises RiskModelError / RiskModelMismatch (subclasses of ValueError)
-    with a message naming the file and what is wrong.
-    """
-    path = config.resolved_path()
-    try:
-        stat = path.stat()
-    except OSError:
-        stat = None
-    cache_key = (str(path), stat.st_mtime_ns, stat.st_size) if stat is not None else None
-    scorer = _LOADED.get(cache_key) if cache_key is not None else None
-    if scorer is None:
-        scorer = RiskScorer.load(path)
-        if cache_key is not None:
-            _LOADED[cache_key] = scorer
-    thresholds = config.thresholds
-    if thresholds is None:
-        thresholds = scorer.model.level_thresholds or {2: scorer.model.alert_threshold}
-    return RiskServing(scorer, tuple(sorted(thresholds.items(), reverse=True)))
-
 
 _new_decision = fast_builder(Decision)
 _new_escalation = fast_builder(EscalationState)
-_pack_triple = Struct("=iii").pack  # three native int32s: the layout of the window's array("i") triples
-assert array("i").itemsize == 4, "the window stores int32 triples"
-
-
-def _age_on(birth_date: date, day: date) -> float:
-    """Completed years of age on `day`."""
-    return float(day.year - birth_date.year - ((day.month, day.day) < (birth_date.month, birth_date.day)))
 
 
 class DetectorEngine:
@@ -236,8 +129,6 @@ class DetectorEngine:
         self._grace_s = int(w.late_grace_hours * 3600)
         self._future_s = int(w.future_tolerance_minutes * 60)
         self._max_entries = w.max_entries_per_measure
-        self._max_ints = 3 * self._max_entries  # the cap in ints of the window's array (3 per value)
-        self._triple = array("i", (0, 0, 0))  # scratch for inserting one (t, v, h) triple inside the window
         # event_seconds of the last datetime objects seen (the parts of one message share them)
         self._last_dt: datetime | None = None
         self._last_dt_s = 0
@@ -371,43 +262,9 @@ class DetectorEngine:
                 value = float(_ACVPU_CODE.get(value_code or "A", 0))
             elif value is None:
                 value = 0.0
-            h = crc32(source_id.encode())  # window.source_hash, inlined
-            if h >= 0x8000_0000:
-                h -= 0x1_0000_0000
-            window = state.window
-            lengths = window.lengths
-            n = lengths[slot]
-            newest = window.newest_s
-            if n and t >= newest - self._grace_s and status is not _CANCELLED and status is not _CORRECTED:
-                data = window.data
-                end = sum(lengths[:slot]) + n if slot else n
-                fast = data[end - 3] < t
-            else:
-                fast = False
-            if fast:
-                # PatientWindow.add's common case inlined (same rules): a new value, strictly newer than the
-                # measure's newest, within the grace period.
-                if end == len(data):
-                    data.frombytes(_pack_triple(t, round(value * _VALUE_SCALE), h))  # = extend((t, v, h)), faster
-                else:
-                    triple = self._triple
-                    triple[0], triple[1], triple[2] = t, round(value * _VALUE_SCALE), h
-                    data[end:end] = triple
-                lengths[slot] = n + 3
-                first_s = window.first_s
-                if first_s is None or t < first_s:
-                    window.first_s = t
-                if t > newest:
-                    window.newest_s = t
-                    if t // 3600 != newest // 3600:  # at most once per event-time hour: evict everywhere
-                        window.evict(t - self._length_s)
-                if n + 3 > self._max_ints:
-                    window.trim(slot, self._max_entries)
-                outcome = _INSERTED
-            else:
-                outcome = window.add(slot, t, value, h, status_cancelled=status is _CANCELLED,
-                                     status_corrected=status is _CORRECTED, length_s=self._length_s,
-                                     grace_s=self._grace_s, max_entries=self._max_entries)
+            outcome = state.window.add(slot, t, value, source_hash(source_id), status_cancelled=status is _CANCELLED,
+                                       status_corrected=status is _CORRECTED, length_s=self._length_s,
+                                       grace_s=self._grace_s, max_entries=self._max_entries)
             if outcome <= _REPLACED:
                 stats.inserted += 1
                 state.dirty = True
@@ -561,7 +418,7 @@ class DetectorEngine:
         else:
             if event.location is not None:
                 state.location = event.location
-            _update_context(state, event)
+            update_context(state, event)
         if event.encounter_id is not None:
             state.encounter_id = event.encounter_id
         self._changed.add(key)
@@ -600,50 +457,7 @@ class DetectorEngine:
             retired.positions = [NO_POSITION, NO_POSITION, NO_POSITION]
             self.patients[key] = retired
         else:
-            _merge_into(survivor, retired, self)
+            merge_into(survivor, retired, self._length_s, self._max_entries, self.config.window.max_care_events)
         self.patients[key].dirty = True
         self._changed.add(key)
         return []
-
-
-def _update_context(state: PatientState, event: PatientEvent) -> None:
-    """Keep what an admit / transfer / update event says about age and sex (an absent field keeps the known
-    value); an admission also sets the admission time (event time). Sex "other" counts as not male, as in
-    training (learning/dataset.py).
-
-    Age is kept in whole completed years: that is what a birth date gives (HL7 PID-7, FHIR birthDate), so a
-    fractional `age_years` (PhysioNet files) is floored the same way and a stay scores identically whether it
-    arrives through HL7 or the offline evaluation (tests/evaluation/test_pipeline_consistency.py)."""
-    old = state.context
-    age = event.age_years
-    if age is None and event.birth_date is not None:
-        age = _age_on(event.birth_date, event.event_time.astimezone(UTC).date())
-    elif age is not None:
-        age = float(math.floor(age))
-    male = old.male if event.sex is Sex.UNKNOWN else event.sex is Sex.MALE
-    admitted_s = event_seconds(event.event_time) if event.event is PatientEventKind.ADMIT else old.admitted_s
-    new = RiskContext(old.age_years if age is None else age, male, admitted_s)
-    if new != old:
-        state.context = new
-
-
-def _merge_into(survivor: PatientState, retired: PatientState, engine: DetectorEngine) -> None:
-    """Copy the retired patient's values and care events into the survivor (duplicates collapse)."""
-    for slot, series in enumerate(retired.window.by_measure()):
-        if series is None:
-            continue
-        for i in range(0, len(series), 3):
-            survivor.window.add(slot, series[i], series[i + 1] / 10_000, series[i + 2], length_s=engine._length_s,
-                                grace_s=engine._length_s, max_entries=engine._max_entries)
-    for entry in retired.care.events:
-        survivor.care.add(entry, engine.config.window.max_care_events)
-    if survivor.escalation.opened_s is None and retired.escalation.opened_s is not None:
-        survivor.escalation = retired.escalation
-    if survivor.weight_kg is None:
-        survivor.weight_kg, survivor.weight_s = retired.weight_kg, retired.weight_s
-    if retired.context != NO_CONTEXT:  # fill what the survivor does not know from the retired record
-        mine, theirs = survivor.context, retired.context
-        survivor.context = RiskContext(mine.age_years if mine.age_years is not None else theirs.age_years,
-                                       mine.male if mine.male is not None else theirs.male,
-                                       mine.admitted_s if mine.admitted_s is not None else theirs.admitted_s)
-

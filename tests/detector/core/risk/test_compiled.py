@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from detector.core.config import DEFAULT_RISK_MODEL_PATH, INSTALL_ROOT, load_config
-from detector.core.engine import DetectorEngine, RiskServing
+from detector.core.engine import DetectorEngine
 from detector.core.risk import RiskContext, RiskScorer
 from detector.core.risk.compiled import (
     CompiledRisk,
@@ -45,6 +45,7 @@ from detector.core.risk.features import (
     extract_features,
 )
 from detector.core.risk.model import Tree, _compile, _Explainer
+from detector.core.risk.serving import RiskServing
 from detector.core.scores import ScoreResult
 from detector.core.scores.inputs import make_result
 from detector.core.window import MEASURE_INDEX, MEASURE_LIST, VALUE_SCALE, PatientWindow
