@@ -165,7 +165,8 @@ def _jit_seconds(cache_dir: str) -> float:
 
 
 def _compiled_figures(reference: RiskScorer, windows: list, reference_total_us: float) -> dict[str, float | int]:
-    from detector.core.risk.compiled import _PLAN, _margin, _window_features, compiled_tail
+    from detector.core.risk.compiled import _PLAN, _margin, compiled_tail
+    from detector.core.risk.window_kernels import window_features
 
     scorer = reference
     compiled = scorer.prepare_compiled()
@@ -179,7 +180,7 @@ def _compiled_figures(reference: RiskScorer, windows: list, reference_total_us: 
     def features() -> object:  # the window kernel + the score/context tail in Python
         window, scores, baseline, context, now_s = nxt()
         compiled_tail(scores, baseline, context, window.first_s, now_s)
-        return _window_features(window.data, window.lengths, now_s, _PLAN, x)
+        return window_features(window.data, window.lengths, now_s, _PLAN, x)
 
     vectors = [scorer.score(*w).features for w in windows]
 
