@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -12,10 +11,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.metrics import roc_curve
 
-from evaluation.evaluate import MODEL_SCORE, HourlySeries
-
-if TYPE_CHECKING:
-    from evaluation.report import EvalReport
+from evaluation.report import EvalReport
+from evaluation.series import MODEL_SCORE, HourlySeries
 
 __all__ = ["calibration_bins", "write_plots"]
 

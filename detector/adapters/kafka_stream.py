@@ -158,7 +158,7 @@ class DetectorStream:
                                  # a detector that joined before its topics' metadata reached it was assigned
                                  # nothing; refreshing metadata often makes it rejoin within seconds, not 5 min
                                  metadata_max_age_ms=10_000)
-        consumer.subscribe(topics=list(self.topics.inputs()), listener=Rebalance(self))
+        consumer.subscribe(topics=list(self.topics.inputs()), listener=Rebalance(self._revoke, self._assign))
         self._consumer = consumer
         # The producer's bootstrap answered (the constructor raises NoBrokersAvailable otherwise).
         self.readiness.set("kafka_connected", True, self.settings.bootstrap_servers)
