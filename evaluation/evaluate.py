@@ -42,7 +42,6 @@ from evaluation.series import MODEL_SCORE, HourlySeries, Rule
 from schemas.observation import ResultStatus
 
 __all__ = [
-    "ChunkResult",
     "EvalOptions",
     "eval_config",
     "evaluate_files",
@@ -74,22 +73,6 @@ class EvalOptions:
     in_stream_model: bool = False
     # The notifier configuration whose paging policy and routing decide what is paged (report.json `paged`).
     notifier_config: Path = DEFAULT_NOTIFIER_CONFIG
-
-
-@dataclass(slots=True)
-class ChunkResult:
-    """Per-hour series of a chunk of stays, laid end to end in file order."""
-
-    patient_keys: list[str]
-    lengths: list[int]
-    labels: np.ndarray
-    level: np.ndarray
-    scores: dict[str, np.ndarray]
-    counts: ConversionCounts
-    transitions: Counter[str]
-    scorings: int
-    engine_s: float
-    paging: list[StayPaging] = field(default_factory=list)
 
 
 # ----------------------------------------------------------------------------- worker side
@@ -220,7 +203,7 @@ def _evaluate_stay(path: Path, config: Any, counts: ConversionCounts, transition
     return key, record.labels, level, values, len(scored), paging
 
 
-def _evaluate_chunk(paths: Sequence[Path]) -> ChunkResult:
+def _evaluate_chunk(paths: Sequence[Path]) -> HourlySeries:
     started = time.process_time()
     counts = ConversionCounts()
     transitions: Counter[str] = Counter()
@@ -245,8 +228,9 @@ def _evaluate_chunk(paths: Sequence[Path]) -> ChunkResult:
     scores = {name: np.concatenate([v.get(name, np.full(n, np.nan, dtype=np.float32))
                                     for v, n in zip(per_patient_scores, lengths, strict=True)])
               for name in names}
-    return ChunkResult(keys, lengths, np.concatenate(labels), np.concatenate(levels), scores, counts,
-                       transitions, scorings, time.process_time() - started, pagings)
+    # A chunk's series: its wall time is the driver's to measure, its CPU time is this worker's.
+    return HourlySeries(keys, lengths, np.concatenate(labels), np.concatenate(levels), scores, counts, transitions,
+                        scorings, 0.0, time.process_time() - started, pagings)
 
 
 # ----------------------------------------------------------------------------- driver side
@@ -263,7 +247,7 @@ def evaluate_files(files: Sequence[Path], options: EvalOptions = EvalOptions(),
     init_args = (options.config_path, options.reminders, options.in_stream_model, options.notifier_config, risks)
     started = time.perf_counter()
     chunks = [list(files[i:i + options.chunk_size]) for i in range(0, len(files), options.chunk_size)]
-    results: list[ChunkResult] = []
+    results: list[HourlySeries] = []
     with tqdm(total=len(files), unit="patient", disable=not options.progress, desc="eval",
               dynamic_ncols=True) as bar:
         if options.workers <= 1:
@@ -298,7 +282,7 @@ def evaluate_files(files: Sequence[Path], options: EvalOptions = EvalOptions(),
         transitions=transitions,
         scorings=sum(r.scorings for r in results),
         wall_s=time.perf_counter() - started,
-        engine_cpu_s=sum(r.engine_s for r in results),
+        engine_cpu_s=sum(r.engine_cpu_s for r in results),
         paging=[p for r in results for p in r.paging],
     )
 
