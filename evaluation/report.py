@@ -76,7 +76,8 @@ def _fmt(value: Any, digits: int = 3) -> str:
 
 def _rule_prediction(values: np.ndarray, threshold: float) -> np.ndarray:
     with np.errstate(invalid="ignore"):
-        return np.nan_to_num(values, nan=-np.inf) >= threshold
+        predicted: np.ndarray = np.nan_to_num(values, nan=-np.inf) >= threshold
+    return predicted
 
 
 def _thresholds(values: np.ndarray, limit: int = 40) -> np.ndarray:

@@ -47,7 +47,7 @@ def restore_partition(settings: KafkaSettings, state_topic: str, partition: int,
         consumer.close(autocommit=False)
 
 
-class Rebalance(ConsumerRebalanceListener):
+class Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python ships no type hints
     """Tells the stream which partitions it lost and got: it forgets revoked partitions' patients and restores an
     assigned partition's state before its input is fetched (the stream's `_revoke` / `_assign`)."""
 

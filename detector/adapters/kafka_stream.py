@@ -61,7 +61,7 @@ from detector.core.fast_decode import observation_fields
 from detector.core.window import seconds_to_datetime
 from detector.gc_tuning import tune_gc
 from detector.metrics import DetectorMetrics
-from schemas import CareEvent, Observation, PatientEvent, Topics, decode_event, describe_validation_error
+from schemas import Alert, CareEvent, Observation, PatientEvent, Topics, decode_event, describe_validation_error
 from schemas.dead_letter import DeadLetter
 from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.kafka.consumer import make_consumer
@@ -464,7 +464,7 @@ class DetectorStream:
         elif offsets is self._uncommitted:
             self._uncommitted = None
 
-    def _publish(self, producer: KafkaProducer, alerts: list, dead: list[DeadLetter]) -> None:
+    def _publish(self, producer: KafkaProducer, alerts: list[Alert], dead: list[DeadLetter]) -> None:
         """Steps 3 and 4: alerts (and dead letters), flush; then changed states and tombstones, flush."""
         engine = self.engine
         try:

@@ -161,7 +161,7 @@ def score_selected(selected: SelectedInputs, infection: InfectionStatus, sofa_ba
     else:  # not infected: both septic shock definitions and SEP-1 severe sepsis are False, SIRS is not read
         scores = {"news2": news, "shock_index": si, "qsofa": q, "sofa": sofa_result}
         if model_inputs:
-            scores["mews"], scores["sirs"] = news_mews, sirs  # type: ignore[assignment]
+            scores["mews"], scores["sirs"] = news_mews, sirs
         septic_shock = severe_met = False
         sirs_value = None
     set_map = obs_set.map
@@ -170,7 +170,7 @@ def score_selected(selected: SelectedInputs, infection: InfectionStatus, sofa_ba
     level, triggers = ladder_triggers(
         news2=news.value, news2_band=news.band, qsofa=q.value, sirs=sirs_value,  # type: ignore[arg-type]
         infection=infected, sep1_severe=severe_met, sofa_rise=sofa_now - sofa_baseline,
-        septic_shock=septic_shock, lactate=crit.lactate, shock_index=si.value,  # type: ignore[arg-type]
+        septic_shock=septic_shock, lactate=crit.lactate, shock_index=si.value,
         sbp=obs_set.sbp, map_mmhg=set_map, config=config.ladder)
     anchor = selected.set_anchor_s
     new_set = anchor is not None and (previous_anchor_s is None or anchor > previous_anchor_s)

@@ -70,9 +70,9 @@ _InputsBuilder = dataclasses.make_dataclass(
 
 def fast_inputs(**values: object) -> ScoreInputs:
     """`ScoreInputs(**values)` about 5x faster (trusted values from the window only)."""
-    built = _InputsBuilder(**values)
-    built.__class__ = ScoreInputs  # type: ignore[assignment]
-    return built  # type: ignore[return-value]
+    built: ScoreInputs = _InputsBuilder(**values)  # a make_dataclass class: untyped for mypy
+    built.__class__ = ScoreInputs
+    return built
 
 
 @dataclass(frozen=True, slots=True)

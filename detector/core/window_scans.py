@@ -19,7 +19,7 @@ __all__ = ["scan", "worst_maps"]
 MAP, SBP, DBP = (MEASURE_INDEX[m] for m in (Measure.MEAN_BP, Measure.SYSTOLIC_BP, Measure.DIASTOLIC_BP))
 
 
-def scan(series: array, lo: int, hi: int, start: int, split: int, end: int, highest: bool
+def scan(series: array[int], lo: int, hi: int, start: int, split: int, end: int, highest: bool
          ) -> tuple[tuple[int, float] | None, tuple[int, float] | None]:
     """(t, value) of the highest (or lowest) value in [start, end] and in [split, end] among the triples
     series[lo:hi], one backward pass; the newest wins ties."""
@@ -42,7 +42,7 @@ def scan(series: array, lo: int, hi: int, start: int, split: int, end: int, high
 
 
 
-def worst_maps(series: array, b: list[int], start: int, split: int, end: int
+def worst_maps(series: array[int], b: list[int], start: int, split: int, end: int
                ) -> tuple[tuple[int, float] | None, tuple[int, float] | None]:
     """Lowest MAP in [start, end] and in [split, end] (start <= split): measured values, and (SBP + 2 DBP) / 3
     of readings (SBP and DBP at the same time) that have no measured MAP. One merge pass over the measures'

@@ -125,7 +125,8 @@ def _step(x: np.ndarray, split: np.ndarray, value: np.ndarray, children: np.ndar
     flag = np.int64(word & 3)
     missing = np.int64(v != v) | ((flag >> 1) & np.int64(v >= -_ZERO) & np.int64(v <= _ZERO))
     left = (np.int64(v <= value[node]) & (1 - missing)) | (missing & flag & 1)
-    return children[np.uint64(2 * node + 1 - left)]
+    child: int = children[np.uint64(2 * node + 1 - left)]
+    return child
 
 
 @kernel
@@ -218,7 +219,7 @@ def _signal_sums(contributions: np.ndarray, signal_index: np.ndarray, sums: np.n
 
 
 @kernel
-def _score(data: np.ndarray, lengths: np.ndarray, now_s: int, plan: np.ndarray, tail: tuple, x: np.ndarray,
+def _score(data: np.ndarray, lengths: np.ndarray, now_s: int, plan: np.ndarray, tail: tuple[float, ...], x: np.ndarray,
            split: np.ndarray, value: np.ndarray, children: np.ndarray, roots: np.ndarray, n_internal: int) -> float:
     """Write `tail` (the score and context features) at the end of `x`, fill the window features and derived
     vitals and return the margin; NaN when the window features could not be computed exactly (the caller
@@ -228,7 +229,8 @@ def _score(data: np.ndarray, lengths: np.ndarray, now_s: int, plan: np.ndarray, 
         x[start + k] = tail[k]
     if not window_features(data, lengths, now_s, plan, x):
         return np.nan
-    return _margin(x, split, value, children, roots, n_internal)
+    margin: float = _margin(x, split, value, children, roots, n_internal)
+    return margin
 
 
 # ---------------------------------------------------------------- Python side
@@ -344,7 +346,7 @@ def context_features(context: RiskContext, first_s: int | None, now_s: int) -> t
             _NAN if admitted is None else max(now_s - admitted, 0) / _HOUR)
 
 
-def reference_window(data: array, lengths: array, first_s: int | None) -> PatientWindow:
+def reference_window(data: array[int], lengths: array[int], first_s: int | None) -> PatientWindow:
     """A `PatientWindow` over the same packed arrays (not copied): the Python reference then reads exactly the
     data the kernel read (the fallback, and tests)."""
     window = PatientWindow()
@@ -354,7 +356,7 @@ def reference_window(data: array, lengths: array, first_s: int | None) -> Patien
     return window
 
 
-def packed_features(data: array, lengths: array, now_s: int) -> np.ndarray:
+def packed_features(data: array[int], lengths: array[int], now_s: int) -> np.ndarray:
     """The window features and derived vitals (the first 223 positions; the rest NaN) by the kernel, as a float64
     vector; OverflowError when the kernel would fall back to the Python reference (tests)."""
     x = np.full(_N_FEATURES, np.nan)
@@ -414,7 +416,7 @@ class CompiledRisk:
         _signal_sums(contributions, _SIGNAL_INDEX, sums, first)
         return sums.tolist(), first.tolist()
 
-    def score(self, data: array, lengths: array, first_s: int | None, scores: Mapping[str, ScoreResult],
+    def score(self, data: array[int], lengths: array[int], first_s: int | None, scores: Mapping[str, ScoreResult],
               sofa_baseline: int | None, context: RiskContext, now_s: int) -> tuple[np.ndarray | list[float], float]:
         """(feature vector, margin) at event time `now_s` (seconds since 2000) from the packed window.
 

@@ -133,7 +133,8 @@ def _vital(data: np.ndarray, start: int, end: int, now_s: int, out: np.ndarray, 
             out[at + 3 + 4 * closed + k] = out[first + k]
     if first == at + 3:  # no span closed in the scan: the 6 h span holds all n values
         out[at + 2] = float(n)
-    return exact
+    exact_all: bool = exact
+    return exact_all
 
 
 @kernel

@@ -208,7 +208,7 @@ def _flag(key: str, raw: object) -> bool:
 def _scale(key: str, raw: object) -> int:
     if isinstance(raw, bool) or raw not in (1, 2):
         raise ScoreInputError(key, f"must be 1 or 2, got {raw!r}")
-    return int(raw)  # type: ignore[call-overload]
+    return int(raw)
 
 
 def _acvpu(key: str, raw: object) -> str:
@@ -316,7 +316,7 @@ class ScoreResult:
             return explanation
         text = explanation[0](*explanation[1:]) if isinstance(explanation, tuple) else explanation()
         _set_attr(self, "_reason", text)  # a cache of a pure function of the result: not a change of it
-        return text  # type: ignore[return-value]
+        return text
 
 
 @dataclass(slots=True)
