@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import platform
 import sys
 import time
@@ -122,9 +123,14 @@ def render_markdown(results: dict[str, object]) -> str:
                      f"`{ref_key}` {_cell(ref_value)} | {row['why']} |")
     lines += ["", "## Every figure", ""]
     modules = sorted(k.removesuffix("_wall_s") for k in results if k.startswith("bench_") and k.endswith("_wall_s"))
-    lines += [f"Modules in this run: {', '.join(f'`{m}`' for m in modules) or 'none'}.", "",
-              "| Figure | Value |", "|---|---|"]
-    skip = {"targets", "python", "machine", "started_at_unix_s"}
+    failed = results.get("failed_modules") or []
+    assert isinstance(failed, list)
+    start, end = _cell(results.get("load_average_1m_at_start")), _cell(results.get("load_average_1m_at_end"))
+    lines += [f"Modules in this run: {', '.join(f'`{m}`' for m in modules) or 'none'}; failed (no figures): "
+              f"{', '.join(f'`{m}`' for m in failed) or 'none'}. "
+              f"Load average (1 min) at the start {start}, at the end {end} (2 cores).",
+              "", "| Figure | Value |", "|---|---|"]
+    skip = {"targets", "python", "machine", "started_at_unix_s", "failed_modules"}
     lines += [f"| `{key}` | {_cell(value)} |" for key, value in sorted(results.items()) if key not in skip]
     return "\n".join(lines) + "\n"
 
@@ -148,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         "python": platform.python_version(),
         "machine": platform.machine(),
         "started_at_unix_s": round(time.time(), 3),
+        "load_average_1m_at_start": round(os.getloadavg()[0], 2),
     }
     failed: list[str] = []
     for name in _modules(args.only):
@@ -162,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
             continue
         results.update(figures)
         results[f"{name}_wall_s"] = round(time.perf_counter() - t0, 2)
+    results["load_average_1m_at_end"] = round(os.getloadavg()[0], 2)
+    results["failed_modules"] = failed
     results["targets"] = target_report(results)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
