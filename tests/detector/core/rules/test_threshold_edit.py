@@ -17,7 +17,7 @@ import pytest
 from detector.core.config import DetectorConfig, RiskModelConfig
 from detector.core.engine import DetectorEngine
 from detector.core.rules import tables
-from detector.core.rules.kinds import Cascade, Outside
+from detector.core.rules.kinds import Cascade, Limit, Outside
 from detector.core.scores import ScoreInputs, ScoreResult, news2, points_for, sirs_bone, worst_for
 from detector.core.scores.news2 import hr_points
 from tests.detector.builders import NORMAL, at, message
@@ -102,3 +102,22 @@ def test_editing_a_sirs_limit_changes_the_engines_input_selection(monkeypatch: p
     assert _engine_sirs_temperature(None) == (0, 0)
     # After the edit 36.2 meets the low side: the engine must pick it over the newer, higher 37.9.
     assert _engine_sirs_temperature(monkeypatch) == (1, 1)
+
+
+def _news2_five() -> tuple[str, int]:
+    """(NEWS2 band, ladder level) of one scoring with NEWS2 5 and no single red score, default configuration."""
+    seen: list[tuple[str, int]] = []
+    engine = DetectorEngine(DetectorConfig(risk_model=RiskModelConfig(enabled=False)),
+                            on_scored=lambda key, t, scores, level: seen.append((str(scores["news2"].band), level)))
+    vitals = {**NORMAL, "rr": 21, "hr": 95, "temp": 38.5, "spo2": 95}  # 2 + 1 + 1 + 1
+    for event in message("p1", at(0), **vitals):
+        engine.process(event)
+    assert seen
+    return seen[-1]
+
+
+def test_editing_a_news2_band_limit_changes_the_band_and_the_ladder(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ladder's NEWS2 urgent threshold defaults to the table's medium band (RCP urgent response)."""
+    assert _news2_five() == ("medium", 2)
+    monkeypatch.setitem(tables.NEWS2_BANDS, "medium", Limit(">=", 6))
+    assert _news2_five() == ("low", 0)
