@@ -5,11 +5,12 @@ prediction is timed at the stay's last scoring (a full 24 h window, the expensiv
 detector/models/risk_model.json. Reference measured in the same run: LightGBM's `Booster.predict` on ONE row
 for a booster of the same size (trees, leaves, depth) trained on synthetic rows, beside our compiled function
 for that same booster; and the contributions by walking the tree arrays beside the precomputed leaf paths an
-explanation uses. Compiled (numba) fast path, same windows (detector/core/risk/compiled.py, bit-identical): window
-features, trees and the whole `score_packed` per prediction, the engine replay with it, and the first-call JIT
+explanation uses. The served path (numba kernels, detector/core/risk/compiled.py, bit-identical to the reference;
+kept for the target detector >= 20,000 observations per CPU-second per process with the model on): window
+features, trees and the whole `RiskScorer.score` per prediction, the engine replay with it, and the first-call JIT
 time in a fresh process with an empty numba cache (cold) and again with that cache filled (warm). An alert's
-explanation of a packed result (contributions + top signals + text) by the compiled contributions kernel, beside
-the Python explainer on the same float64 vectors (what `score_packed` results paid before the kernel).
+explanation (contributions + top signals + text) by the compiled contributions kernel, beside the Python explainer
+on the same float64 vectors.
 Run: `.venv/bin/python -m benchmarks.run --only risk`.
 """
 
@@ -22,15 +23,17 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import lightgbm as lgb
 import numpy as np
 
 from detector.core.config import load_config
-from detector.core.engine import DetectorEngine, RiskServing
+from detector.core.engine import DetectorEngine
 from detector.core.risk import RiskContext, RiskResult, RiskScorer
 from detector.core.risk.features import FEATURE_NAMES, extract_features
 from detector.core.risk.model import RiskModel
+from detector.core.risk.serving import RiskServing
 from detector.core.window import event_seconds
 from evaluation.dataset import list_patient_files
 from evaluation.physionet import admit_event, hour_messages, read_psv
@@ -114,13 +117,14 @@ def run() -> dict[str, float | int | str]:
 
     def full() -> object:
         i = state["i"] = (state["i"] + 1) % len(windows)
-        return scorer.score(*windows[i]).probability  # type: ignore[arg-type]
+        return scorer.score_reference(*windows[i]).probability  # type: ignore[arg-type]
 
     total_us = _per_call_us(full)
     results["risk_total_us_per_prediction"] = round(total_us, 2)
     results["risk_predictions_per_s"] = round(1e6 / total_us)
     # RiskScorer.load compiled the explanation path already, so this is the steady cost of an alert's explanation
-    explain_us = _per_call_us(lambda: scorer.score(*windows[0]).explanation, seconds=0.3)  # type: ignore[arg-type]
+    explain_us = _per_call_us(lambda: scorer.score_reference(*windows[0]).explanation,  # type: ignore[arg-type]
+                              seconds=0.3)
     results["risk_explanation_us"] = round(explain_us, 1)
     contributions_us = _per_call_us(lambda: model.contributions(rows[0]), seconds=0.3)
     results["risk_contributions_us"] = round(contributions_us, 1)
@@ -146,12 +150,14 @@ def run() -> dict[str, float | int | str]:
     return results
 
 
-_JIT_PROBE = ("import sys, time; from detector.core.risk import RiskScorer; s = RiskScorer.load(sys.argv[1]); "
-              "t = time.perf_counter(); s.prepare_compiled(); print(time.perf_counter() - t)")
+_JIT_PROBE = ("import sys, time; from detector.core.risk.compiled import CompiledRisk; "
+              "from detector.core.risk.model import RiskModel; m = RiskModel.load(sys.argv[1]); "
+              "m.prepare_explanations(); t = time.perf_counter(); CompiledRisk(m).warm_up(); "
+              "print(time.perf_counter() - t)")
 
 
 def _jit_seconds(cache_dir: str) -> float:
-    """Seconds of `prepare_compiled()` (JIT or cache load) in a fresh process using numba cache `cache_dir`."""
+    """Seconds of building the kernels (JIT or cache load) in a fresh process using numba cache `cache_dir`."""
     env = {**os.environ, "NUMBA_CACHE_DIR": cache_dir}
     out = subprocess.run([sys.executable, "-c", _JIT_PROBE, str(MODEL)], env=env, cwd=ROOT, capture_output=True,
                          text=True, check=True, timeout=120)
@@ -159,7 +165,8 @@ def _jit_seconds(cache_dir: str) -> float:
 
 
 def _compiled_figures(reference: RiskScorer, windows: list, reference_total_us: float) -> dict[str, float | int]:
-    from detector.core.risk.compiled import _PLAN, _margin, _window_features, compiled_tail
+    from detector.core.risk.compiled import _PLAN, _margin, compiled_tail
+    from detector.core.risk.window_kernels import window_features
 
     scorer = reference
     compiled = scorer.prepare_compiled()
@@ -173,21 +180,19 @@ def _compiled_figures(reference: RiskScorer, windows: list, reference_total_us: 
     def features() -> object:  # the window kernel + the score/context tail in Python
         window, scores, baseline, context, now_s = nxt()
         compiled_tail(scores, baseline, context, window.first_s, now_s)
-        return _window_features(window.data, window.lengths, now_s, _PLAN, x)
+        return window_features(window.data, window.lengths, now_s, _PLAN, x)
 
-    vectors = [scorer.score_packed(w[0].data, w[0].lengths, w[0].first_s, *w[1:]).features for w in windows]
+    vectors = [scorer.score(*w).features for w in windows]
 
     def trees() -> object:
         i = state["i"] = (state["i"] + 1) % len(vectors)
         return _margin(vectors[i], *compiled.trees)
 
     def full() -> object:
-        window, scores, baseline, context, now_s = nxt()
-        return scorer.score_packed(window.data, window.lengths, window.first_s, scores, baseline, context,
-                                   now_s).probability
+        return scorer.score(*nxt()).probability
 
     total_us = min(_per_call_us(full) for _ in range(3))
-    packed = [scorer.score_packed(w[0].data, w[0].lengths, w[0].first_s, *w[1:]) for w in windows]
+    packed = [scorer.score(*w) for w in windows]
 
     def explanation(python: bool) -> Callable[[], object]:
         """An alert's explanation (contributions + top signals + text) of a packed result, alone: a fresh
@@ -228,6 +233,14 @@ def _compiled_figures(reference: RiskScorer, windows: list, reference_total_us: 
     return out
 
 
+class _PythonReference(RiskScorer):
+    """The model served by its plain-Python reference (RiskScorer.score_reference)."""
+
+    def score(self, window: Any, scores: Any, sofa_baseline: int | None, context: RiskContext,
+              now_s: int) -> RiskResult:
+        return self.score_reference(window, scores, sofa_baseline, context, now_s)
+
+
 def _engine_throughput(scorer: RiskScorer, compiled: bool) -> tuple[float, float]:
     """Observations per CPU second replaying the sample stays (with their admissions) through a fresh engine per
     stay: the model off, then served by the engine itself (it scores every changed patient) with `scorer`,
@@ -247,7 +260,8 @@ def _engine_throughput(scorer: RiskScorer, compiled: bool) -> tuple[float, float
             engine = DetectorEngine(off if risk_scorer is None else config)
             if risk_scorer is not None:
                 assert engine.risk is not None
-                engine.risk = RiskServing(risk_scorer, engine.risk.levels, compiled)
+                engine.risk = RiskServing(risk_scorer if compiled else _PythonReference(risk_scorer.model),
+                                          engine.risk.levels)
             engine.process(admit)
             for observations in messages:
                 for obs in observations:

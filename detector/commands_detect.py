@@ -12,7 +12,7 @@ from sepsis_alert.ops.settings import add_ops_arguments
 __all__ = ["register"]
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `detect`."""
     parser = subparsers.add_parser("detect", help="run the sepsis detector on the Kafka event topics")
     parser.add_argument("--config", type=Path, default=None,

@@ -30,7 +30,7 @@ __all__ = ["register", "score_line", "score_stream"]
 _KEY_ORDER = {key: i for i, key in enumerate(INPUT_KEYS)}
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `score` subcommand."""
     parser = subparsers.add_parser(
         "score",

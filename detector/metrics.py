@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
-from detector.core.engine import EngineStats
+from detector.core.stats import EngineStats
 
 __all__ = ["MAX_UNIT_LABELS", "OTHER_UNIT", "DetectorMetrics"]
 

@@ -76,7 +76,7 @@ def _run_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `replay physionet` and `eval physionet`."""
     replay = subparsers.add_parser("replay", help="replay recorded ICU data as a live feed")
     replay_sources = replay.add_subparsers(dest="source", metavar="SOURCE", required=True)

@@ -10,7 +10,8 @@ without data (what a live screen would show). From those per-hour series:
   predictions, and every continuous score gets hour-level AUROC/AUPRC;
 * the ladder gives "an alert at or above level L is active" per hour, L = 1..4;
 * evaluation.metrics turns them into the challenge utility, sensitivity, PPV, alert
-  burden and lead time, written by evaluation.report (JSON, Markdown, plots).
+  burden and lead time, built by evaluation.report and written by evaluation.report_files (JSON, Markdown,
+  plots). The rules and the per-hour series are evaluation.series.
 
 Learned models (issue #8) plug in through `EvalOptions.extra_scores` (or
 `--predictions FILE`): out-of-fold hourly risks per patient and row, reported beside
@@ -25,7 +26,7 @@ import math
 import multiprocessing as mp
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,15 +38,11 @@ from evaluation.dataset import DEFAULT_CACHE_DIR, list_patient_files
 from evaluation.paging import PagingReplay, StayPaging
 from evaluation.physionet import ConversionCounts, admit_event, hour_fields, read_psv
 from evaluation.replay import DEFAULT_BASE_TIME
+from evaluation.series import MODEL_SCORE, HourlySeries, Rule
 from schemas.observation import ResultStatus
 
 __all__ = [
-    "CONTINUOUS_SCORES",
-    "RULES",
-    "ChunkResult",
     "EvalOptions",
-    "HourlySeries",
-    "Rule",
     "eval_config",
     "evaluate_files",
     "evaluate_physionet",
@@ -55,42 +52,8 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class Rule:
-    """A single-rule alert: `score >= threshold` (booleans count as 1 when true)."""
-
-    name: str
-    score: str
-    threshold: float
-
-
-RULES: tuple[Rule, ...] = (
-    Rule("SIRS >= 2", "sirs", 2),  # Bone 1992: SIRS-positive
-    Rule("SIRS >= 3", "sirs", 3),
-    Rule("qSOFA >= 2", "qsofa", 2),  # Seymour/Singer 2016
-    Rule("NEWS2 >= 5", "news2", 5),  # RCP 2017 urgent response threshold
-    Rule("NEWS2 >= 7", "news2", 7),  # RCP 2017 emergency response threshold
-    Rule("MEWS >= 5", "mews", 5),  # Subbe 2001
-    Rule("SOFA rise >= 2", "sofa_delta", 2),  # Sepsis-3 organ dysfunction (here without the infection part)
-    Rule("SI >= 1.0", "shock_index", 1.0),  # shock index flag [ENG]
-    Rule("SEP-1 SIRS >= 2", "sirs_sep1", 2),  # CMS SEP-1 SIRS thresholds
-    Rule("SOFA >= 2", "sofa", 2),
-)
-"""The single rules reported; any other score the detector emits is added as `<score> >= 1`."""
-
-CONTINUOUS_SCORES: tuple[str, ...] = ("sirs", "sirs_sep1", "qsofa", "news2", "mews", "sofa", "sofa_delta",
-                                      "shock_index")
-"""Scores with hour-level AUROC/AUPRC (plus `ladder_level` and any extra score given)."""
-
-LEVEL_NAMES = {1: "review", 2: "urgent", 3: "emergency", 4: "critical"}
-
-
 DEFAULT_NOTIFIER_CONFIG = Path(__file__).resolve().parent.parent / "notifier" / "config" / "example.yaml"
 """The shipped routing and paging policy: what `paged` in the report measures by default."""
-
-MODEL_SCORE = "risk_model"
-"""Name of the learned model's score in the engine's scorings (and of --predictions in the report)."""
-
 
 @dataclass(frozen=True, slots=True)
 class EvalOptions:
@@ -110,46 +73,6 @@ class EvalOptions:
     in_stream_model: bool = False
     # The notifier configuration whose paging policy and routing decide what is paged (report.json `paged`).
     notifier_config: Path = DEFAULT_NOTIFIER_CONFIG
-
-
-@dataclass(slots=True)
-class ChunkResult:
-    """Per-hour series of a chunk of stays, laid end to end in file order."""
-
-    patient_keys: list[str]
-    lengths: list[int]
-    labels: np.ndarray
-    level: np.ndarray
-    scores: dict[str, np.ndarray]
-    counts: ConversionCounts
-    transitions: Counter[str]
-    scorings: int
-    engine_s: float
-    paging: list[StayPaging] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class HourlySeries:
-    """Every stay's per-hour labels, ladder level and score values (NaN: nothing scored yet)."""
-
-    patient_keys: list[str]
-    lengths: list[int]
-    labels: np.ndarray
-    level: np.ndarray
-    scores: dict[str, np.ndarray]
-    counts: ConversionCounts
-    transitions: Counter[str]
-    scorings: int
-    wall_s: float
-    engine_cpu_s: float
-    paging: list[StayPaging] = field(default_factory=list)
-    """What the notifier's paging policy and routing made of each stay's alerts (evaluation.paging)."""
-
-    def per_patient(self, values: np.ndarray) -> Iterator[np.ndarray]:
-        start = 0
-        for n in self.lengths:
-            yield values[start:start + n]
-            start += n
 
 
 # ----------------------------------------------------------------------------- worker side
@@ -280,7 +203,7 @@ def _evaluate_stay(path: Path, config: Any, counts: ConversionCounts, transition
     return key, record.labels, level, values, len(scored), paging
 
 
-def _evaluate_chunk(paths: Sequence[Path]) -> ChunkResult:
+def _evaluate_chunk(paths: Sequence[Path]) -> HourlySeries:
     started = time.process_time()
     counts = ConversionCounts()
     transitions: Counter[str] = Counter()
@@ -305,8 +228,9 @@ def _evaluate_chunk(paths: Sequence[Path]) -> ChunkResult:
     scores = {name: np.concatenate([v.get(name, np.full(n, np.nan, dtype=np.float32))
                                     for v, n in zip(per_patient_scores, lengths, strict=True)])
               for name in names}
-    return ChunkResult(keys, lengths, np.concatenate(labels), np.concatenate(levels), scores, counts,
-                       transitions, scorings, time.process_time() - started, pagings)
+    # A chunk's series: its wall time is the driver's to measure, its CPU time is this worker's.
+    return HourlySeries(keys, lengths, np.concatenate(labels), np.concatenate(levels), scores, counts, transitions,
+                        scorings, 0.0, time.process_time() - started, pagings)
 
 
 # ----------------------------------------------------------------------------- driver side
@@ -323,7 +247,7 @@ def evaluate_files(files: Sequence[Path], options: EvalOptions = EvalOptions(),
     init_args = (options.config_path, options.reminders, options.in_stream_model, options.notifier_config, risks)
     started = time.perf_counter()
     chunks = [list(files[i:i + options.chunk_size]) for i in range(0, len(files), options.chunk_size)]
-    results: list[ChunkResult] = []
+    results: list[HourlySeries] = []
     with tqdm(total=len(files), unit="patient", disable=not options.progress, desc="eval",
               dynamic_ncols=True) as bar:
         if options.workers <= 1:
@@ -358,7 +282,7 @@ def evaluate_files(files: Sequence[Path], options: EvalOptions = EvalOptions(),
         transitions=transitions,
         scorings=sum(r.scorings for r in results),
         wall_s=time.perf_counter() - started,
-        engine_cpu_s=sum(r.engine_s for r in results),
+        engine_cpu_s=sum(r.engine_cpu_s for r in results),
         paging=[p for r in results for p in r.paging],
     )
 
@@ -425,7 +349,8 @@ def evaluate_physionet(data: Path | str, out_dir: Path | str, *, patients: int |
 
     Returns the evaluation.report.EvalReport.
     """
-    from evaluation.report import build_report, write_report
+    from evaluation.report import build_report  # report and plots import matplotlib: only when writing one
+    from evaluation.report_files import write_report
 
     started = time.perf_counter()
     files = list_patient_files(Path(data), patients=patients, sample=sample, seed=seed, cache_dir=cache_dir)

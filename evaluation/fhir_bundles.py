@@ -13,7 +13,7 @@ with gender and birth date) and an in-progress Encounter starting at the admissi
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from evaluation.hl7_messages import _birth_date
@@ -36,7 +36,7 @@ def _patient_ref(key: str) -> dict[str, Any]:
     return {"identifier": {"system": PATIENT_SYSTEM, "value": key, "type": _MR_TYPE}}
 
 
-def _iso(moment: Any) -> str:
+def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 

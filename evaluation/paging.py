@@ -88,7 +88,7 @@ class PagingReplay:
         return result
 
 
-def paged_metrics(labels: Sequence[np.ndarray], stays: Sequence[StayPaging], utility: dict[str, object]
+def paged_metrics(labels: Sequence[np.ndarray], stays: Sequence[StayPaging], utility: Mapping[str, object]
                   ) -> dict[str, object]:
     """The report's `paged` object from each stay's labels and paging (`utility`: evaluation.metrics output of
     the paged series: utility, sensitivity, median_lead_h, ...)."""

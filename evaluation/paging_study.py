@@ -25,8 +25,9 @@ import numpy as np
 import yaml
 
 from evaluation.dataset import DEFAULT_CACHE_DIR, list_patient_files
-from evaluation.evaluate import EvalOptions, HourlySeries, evaluate_files, load_predictions
+from evaluation.evaluate import EvalOptions, evaluate_files, load_predictions
 from evaluation.paging import paged_figures
+from evaluation.series import HourlySeries
 
 __all__ = ["VARIANTS", "main"]
 

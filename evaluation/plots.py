@@ -3,32 +3,32 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 from sklearn.metrics import roc_curve
 
-from evaluation.evaluate import MODEL_SCORE, HourlySeries
-
-if TYPE_CHECKING:
-    from evaluation.report import EvalReport
+from evaluation.report import EvalReport
+from evaluation.series import MODEL_SCORE, HourlySeries
 
 __all__ = ["calibration_bins", "write_plots"]
 
 _LEAD_RULES = ("NEWS2 >= 5", "SIRS >= 2", "qSOFA >= 2", "ladder urgent")
 
 
-def _legend(ax: plt.Axes, **kwargs: object) -> None:
+def _legend(ax: Axes, **kwargs: Any) -> None:
     """A legend only when something was drawn (tiny cohorts may have no septic stay)."""
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(**kwargs)  # type: ignore[arg-type]
+        ax.legend(**kwargs)
 
 
-def _save(fig: plt.Figure, path: Path) -> Path:
+def _save(fig: Figure, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from detector.core.config import DetectorConfig
-from detector.core.engine import RiskServing
+from detector.core.risk.serving import RiskServing
 from detector.core.window import event_seconds
 from evaluation.physionet import PatientRecord
 
@@ -68,4 +68,4 @@ def replayed_risk_serving(config: DetectorConfig, risks: np.ndarray | None, reco
         for row, hour in enumerate(record.iculos.tolist()):
             if row < risks.size and not math.isnan(value := float(risks[row])):
                 by_event_s[base_s + hour * 3600] = value
-    return RiskServing(ReplayedRisk(by_event_s), _levels(config), compiled=False)  # type: ignore[arg-type]
+    return RiskServing(ReplayedRisk(by_event_s), _levels(config))  # type: ignore[arg-type]

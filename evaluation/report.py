@@ -1,20 +1,18 @@
-"""The evaluation report: metrics per rule and ladder level -> report.json, report.md and PNG plots."""
+"""The evaluation report: metrics per rule and ladder level (written by evaluation.report_files)."""
 
 from __future__ import annotations
 
-import json
 import platform
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from evaluation.evaluate import CONTINUOUS_SCORES, LEVEL_NAMES, RULES, HourlySeries, Rule
 from evaluation.metrics import Cohort, RuleMetrics
 from evaluation.paging import paged_figures
+from evaluation.series import CONTINUOUS_SCORES, LEVEL_NAMES, RULES, HourlySeries, Rule
 
-__all__ = ["REFERENCE_POINTS", "EvalReport", "build_report", "write_report"]
+__all__ = ["REFERENCE_POINTS", "EvalReport", "build_report"]
 
 REFERENCE_POINTS: dict[str, dict[str, float]] = {
     # Issue #7: measured independently on set A with a simple implementation (last value carried
@@ -78,7 +76,8 @@ def _fmt(value: Any, digits: int = 3) -> str:
 
 def _rule_prediction(values: np.ndarray, threshold: float) -> np.ndarray:
     with np.errstate(invalid="ignore"):
-        return np.nan_to_num(values, nan=-np.inf) >= threshold
+        predicted: np.ndarray = np.nan_to_num(values, nan=-np.inf) >= threshold
+    return predicted
 
 
 def _thresholds(values: np.ndarray, limit: int = 40) -> np.ndarray:
@@ -167,17 +166,3 @@ def _row(m: RuleMetrics, auroc: float | None, auprc: float | None, **extra: Any)
     row["auroc"] = auroc
     row["auprc"] = auprc
     return row
-
-
-def write_report(report: EvalReport, series: HourlySeries, out_dir: Path) -> list[Path]:
-    """Write report.json, report.md and the PNG plots into `out_dir`; returns the paths written."""
-    from evaluation.plots import write_plots
-    from evaluation.report_md import render_markdown
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    json_path = out_dir / "report.json"
-    json_path.write_text(json.dumps(report.as_json(), indent=2, allow_nan=False) + "\n")
-    plots = write_plots(report, series, out_dir)
-    md_path = out_dir / "report.md"
-    md_path.write_text(render_markdown(report, [p.name for p in plots]))
-    return [json_path, md_path, *plots]

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from evaluation.report import EvalReport
+from evaluation.report import REFERENCE_POINTS, EvalReport
 
 __all__ = ["render_markdown"]
 
@@ -37,8 +36,6 @@ def _table(rows: dict[str, dict[str, Any]], first: str) -> list[str]:
 
 
 def _comparison(report: EvalReport) -> list[str]:
-    from evaluation.report import REFERENCE_POINTS
-
     lines = ["| rule | figure | reference | ours |", "|---|---|---:|---:|"]
     for rule, figures in REFERENCE_POINTS.items():
         ours = report.rules.get(rule, {})

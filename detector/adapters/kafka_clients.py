@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from kafka import ConsumerRebalanceListener, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
@@ -15,9 +15,6 @@ from schemas.dead_letter import DeadLetter
 from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.kafka.consumer import make_consumer
 from sepsis_alert.kafka.errors import KafkaUnavailableError
-
-if TYPE_CHECKING:
-    from detector.adapters.kafka_stream import DetectorStream
 
 __all__ = ["Rebalance", "close_producer", "dead_letter_for", "record_fields", "restore_partition"]
 
@@ -50,17 +47,19 @@ def restore_partition(settings: KafkaSettings, state_topic: str, partition: int,
         consumer.close(autocommit=False)
 
 
-class Rebalance(ConsumerRebalanceListener):
-    """Restores a partition's state before its input is fetched; forgets revoked partitions' patients."""
+class Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python ships no type hints
+    """Tells the stream which partitions it lost and got: it forgets revoked partitions' patients and restores an
+    assigned partition's state before its input is fetched (the stream's `_revoke` / `_assign`)."""
 
-    def __init__(self, stream: DetectorStream) -> None:
-        self.stream = stream
+    def __init__(self, revoke: Callable[[set[int]], None], assign: Callable[[set[int]], None]) -> None:
+        self.revoke = revoke
+        self.assign = assign
 
     def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        self.stream._revoke({tp.partition for tp in revoked})
+        self.revoke({tp.partition for tp in revoked})
 
     def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        self.stream._assign({tp.partition for tp in assigned})
+        self.assign({tp.partition for tp in assigned})
 
 
 def close_producer(producer: KafkaProducer, timeout_s: float = 2.0) -> None:

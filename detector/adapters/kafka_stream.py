@@ -61,7 +61,7 @@ from detector.core.fast_decode import observation_fields
 from detector.core.window import seconds_to_datetime
 from detector.gc_tuning import tune_gc
 from detector.metrics import DetectorMetrics
-from schemas import CareEvent, Observation, PatientEvent, Topics, decode_event, describe_validation_error
+from schemas import Alert, CareEvent, Observation, PatientEvent, Topics, decode_event, describe_validation_error
 from schemas.dead_letter import DeadLetter
 from schemas.versioning import UnsupportedSchemaVersion
 from sepsis_alert.kafka.config import KafkaSettings
@@ -159,7 +159,7 @@ class DetectorStream:
                                  # a detector that joined before its topics' metadata reached it was assigned
                                  # nothing; refreshing metadata often makes it rejoin within seconds, not 5 min
                                  metadata_max_age_ms=10_000)
-        consumer.subscribe(topics=list(self.topics.inputs()), listener=Rebalance(self))
+        consumer.subscribe(topics=list(self.topics.inputs()), listener=Rebalance(self._revoke, self._assign))
         self._consumer = consumer
         # The producer's bootstrap answered (the constructor raises NoBrokersAvailable otherwise).
         self.readiness.set("kafka_connected", True, self.settings.bootstrap_servers)
@@ -466,7 +466,7 @@ class DetectorStream:
         elif offsets is self._uncommitted:
             self._uncommitted = None
 
-    def _publish(self, producer: KafkaProducer, alerts: list, dead: list[DeadLetter]) -> None:
+    def _publish(self, producer: KafkaProducer, alerts: list[Alert], dead: list[DeadLetter]) -> None:
         """Steps 3 and 4: alerts (and dead letters), flush; then changed states and tombstones, flush."""
         engine = self.engine
         try:

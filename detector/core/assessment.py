@@ -46,5 +46,5 @@ def adjust_assessment(scoring: Scoring, state: PatientState, now_s: int, config:
                                          assessment.stale)
     if assessment is not scoring.assessment:
         scoring = _new_scoring(scoring.scores, scoring.sofa_baseline, scoring.infection, assessment,
-                               scoring.lactate, scoring.complete, scoring.selected, scoring.scan)
+                               scoring.lactate, scoring.complete, scoring.selected)
     return scoring, stale

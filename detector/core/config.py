@@ -17,6 +17,8 @@ from typing import Self
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from detector.core.rules.tables import NEWS2_BANDS, POSITIVE_AT, SEP1_ORGAN_DYSFUNCTION, SEP1_SEPTIC_SHOCK, SEPSIS3
+
 __all__ = [
     "DEFAULT_CONFIG_PATH",
     "DEFAULT_TRIGGER_LEVELS",
@@ -127,21 +129,33 @@ SHOCK_SIGNS: tuple[str, ...] = ("septic_shock", "lactate", "shock_index")
 
 
 class LadderConfig(_Strict):
-    """§3.4 escalation ladder thresholds, and the level each trigger raises."""
+    """§3.4 escalation ladder thresholds, and the level each trigger raises.
 
-    news2_urgent: int = Field(default=5, ge=1, le=20, description="level 2: NEWS2 at or above (RCP urgent response)")
-    news2_emergency: int = Field(default=7, ge=1, le=20,
-        description="level 3: NEWS2 at or above (RCP emergency response)")
-    qsofa_urgent: int = Field(default=2, ge=1, le=3, description="level 2: qSOFA at or above (Singer 2016)")
-    sirs_with_infection_urgent: int = Field(default=2, ge=1, le=4, description="level 2: SIRS at or above with "
-                                            "suspected infection")
-    sofa_rise_with_infection: int = Field(default=2, ge=1, le=24, description="level 3: SOFA rise from baseline at or "
-                                          "above, with suspected infection (Sepsis-3)")
-    lactate_critical: float = Field(default=4.0, gt=0, le=30, description="level 4: lactate mmol/L at or above (SEP-1)")
-    shock_index_critical: float = Field(default=1.0, gt=0, le=5, description="level 4: shock index at or above, with "
-                                        "hypotension")
-    hypotension_sbp_below: float = Field(default=90.0, gt=0, le=200, description="hypotension: SBP below (SEP-1)")
-    hypotension_map_below: float = Field(default=65.0, gt=0, le=200, description="hypotension: MAP below (SEP-1)")
+    Each threshold's default is the clinical rule it applies, read from detector/core/rules/tables.py when the
+    configuration is built (so a change of the rule there changes the ladder too); a site may set its own here."""
+
+    news2_urgent: int = Field(default_factory=lambda: int(NEWS2_BANDS["medium"].limit), ge=1, le=20,
+                              description="level 2: NEWS2 at or above (RCP urgent response; default: the medium band)")
+    news2_emergency: int = Field(default_factory=lambda: int(NEWS2_BANDS["high"].limit), ge=1, le=20,
+                                 description="level 3: NEWS2 at or above (RCP emergency response; default: the high "
+                                 "band)")
+    qsofa_urgent: int = Field(default_factory=lambda: int(POSITIVE_AT["qsofa"].limit), ge=1, le=3,
+                              description="level 2: qSOFA at or above (Singer 2016; default: qSOFA-positive)")
+    sirs_with_infection_urgent: int = Field(default_factory=lambda: int(POSITIVE_AT["sirs"].limit), ge=1, le=4,
+                                            description="level 2: SIRS at or above with suspected infection "
+                                            "(default: SIRS-positive)")
+    sofa_rise_with_infection: int = Field(default_factory=lambda: int(SEPSIS3["sofa_rise"].limit), ge=1, le=24,
+                                          description="level 3: SOFA rise from baseline at or above, with suspected "
+                                          "infection (Sepsis-3)")
+    lactate_critical: float = Field(default_factory=lambda: float(SEP1_SEPTIC_SHOCK["lactate"].limit), gt=0, le=30,
+                                    description="level 4: lactate mmol/L at or above (SEP-1 septic shock)")
+    shock_index_critical: float = Field(default_factory=lambda: float(POSITIVE_AT["shock_index"].limit), gt=0, le=5,
+                                        description="level 4: shock index at or above, with hypotension (default: "
+                                        "the elevated band)")
+    hypotension_sbp_below: float = Field(default_factory=lambda: float(SEP1_ORGAN_DYSFUNCTION["sbp"].limit), gt=0,
+                                         le=200, description="hypotension: SBP below (SEP-1)")
+    hypotension_map_below: float = Field(default_factory=lambda: float(SEP1_ORGAN_DYSFUNCTION["map"].limit), gt=0,
+                                         le=200, description="hypotension: MAP below (SEP-1)")
     shock_index_confirm_sets: int = Field(default=2, ge=1, le=6, description="the shock-index-with-hypotension "
                                           "trigger counts once this many consecutive observation sets meet it "
                                           "(SEP-1's persistent hypotension: two consecutive readings); 1 = at once "
@@ -234,9 +248,6 @@ class RiskModelConfig(_Strict):
     required: bool = Field(default=True, description="true: refuse to start when the artifact is missing or does not "
                            "match the code's feature list; false: run without the model (warning, metric, readiness "
                            "detail)")
-    compiled: bool = Field(default=True, description="true: serve the model through its numba-compiled kernels "
-                           "(features + trees in one native call, ~10x cheaper, identical results; compiled or loaded "
-                           "from numba's on-disk cache at start-up); false: the pure-Python reference code")
 
     @model_validator(mode="after")
     def _thresholds(self) -> Self:
@@ -271,7 +282,7 @@ class DetectorConfig(_Strict):
     window: WindowConfig = WindowConfig()
     timing: TimingConfig = TimingConfig()
     infection: InfectionConfig = InfectionConfig()
-    ladder: LadderConfig = LadderConfig()
+    ladder: LadderConfig = Field(default_factory=LadderConfig)  # built when used: its defaults read the tables
     escalation: EscalationConfig = EscalationConfig()
     risk_model: RiskModelConfig = RiskModelConfig()
 

@@ -18,43 +18,29 @@ Hooks for other components:
 * `changed_keys()` / `removed_keys()` tell an adapter which patients' state to write to the changelog, and
   `export_state` / `import_state` (state.py format) serialise one patient.
 
-A scoring (without an `on_scored` hook) takes the compiled fast path (`scoring_compiled.classic_numbers`): from
-the window scan it computes only the numbers the §3.4 ladder and the learned model read, and keeps the scan
-(`scoring.ScanRecord`); the ScoreResults with their reason texts are built by the score functions when an alert
-or `current_scores` needs them, equal to what the reference path gives
-(tests/detector/core/test_scoring_compiled.py). `fast_scoring = False` scores everything the reference way;
-rounding near-ties (which round2_fast hands to Decimal) take it too.
-
 The learned risk score (issue #8, detector.core.risk) is served here when `config.risk_model.enabled`: every
 scoring adds score `risk_model` (calibrated probability) and its ladder level (`RiskServing.level_of`), from
 the same window, scores and the patient's admission context (`PatientState.context`). The artifact is read
-once per process and path (`load_risk_serving`, cached); if it is missing or does not match the code's feature
-list the constructor raises RiskModelError, unless `risk_model.required` is false: then the engine runs
-without it and says why in `risk_unavailable`. With `risk_model.compiled` (default) the features, trees and
-explanations run in numba kernels (detector/core/risk/compiled.py, ~11 µs per scoring, bit-identical to the
-Python reference, which `compiled: false` serves instead). The explanation (~0.1 ms compiled, ~0.45 ms in
-Python) is built only for alerts.
+once per process and path (risk/serving.py); if it is missing or does not match the code's feature list the
+constructor raises RiskModelError, unless `risk_model.required` is false: then the engine runs without it and
+says why in `risk_unavailable`. The explanation is built only for alerts.
+
+Where the rest lives: the window and its insertion rules (window.py), which values each score reads
+(timing.py), the scores and the ladder assessment (scoring.py, scores/, rules/tables.py), the post-scoring
+corrections (assessment.py), the escalation ladder (escalation.py), what patient events change in a state
+(patient_events.py), the counters (stats.py) and the alert itself (report.py).
 """
 
 from __future__ import annotations
 
-import math
-from array import array
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime
+from datetime import datetime
 from pathlib import Path
-from struct import Struct
-from zlib import crc32
 
-import numpy as np
-
-from detector.core import window_compiled
 from detector.core._frozen import fast_builder
 from detector.core.assessment import adjust_assessment
-from detector.core.config import DetectorConfig, RiskModelConfig
-from detector.core.escalation import Assessment, Decision, EscalationState, decide, ladder_triggers
+from detector.core.config import DetectorConfig
+from detector.core.escalation import Decision, EscalationState, decide
 from detector.core.escalation import discharge as close_episode
 from detector.core.infection import (
     CARE_KIND_CODE,
@@ -66,38 +52,28 @@ from detector.core.infection import (
     InfectionStatus,
     infection_status,
 )
-from detector.core.patient import NO_CONTEXT, NO_POSITION, PatientState
+from detector.core.patient import NO_POSITION, PatientState
+from detector.core.patient_events import merge_into, update_context
 from detector.core.report import build_alert
-from detector.core.risk import RISK_SCORE_NAME, RiskContext, RiskModelError, RiskResult, RiskScorer
-from detector.core.risk.compiled import N_FEATURES, TAIL_FEATURES, context_features
+from detector.core.risk import RiskModelError
+from detector.core.risk.serving import RiskServing, load_risk_serving
 from detector.core.scores import ScoreResult
-from detector.core.scores.inputs import make_result
 from detector.core.scoring import (
     RISK_TRIGGER,
-    ScanRecord,
     Scoring,
     ScoringBasis,
     basis_of,
     complete_scoring,
     render_reasons,
-    risk_on_ladder,
     score_selected,
     with_risk,
 )
-from detector.core.scoring_compiled import BANDS, NO_EXTRAS, NO_HOUR, classic_numbers, extras_of, score_params
 from detector.core.state import decode_state, encode_state
-from detector.core.timing import (
-    SelectedInputs,
-    needs_window_extras,
-    prepare_compiled_scans,
-    scan_window,
-    select_inputs,
-    selected_from_scan,
-)
+from detector.core.stats import EngineStats, unit_of
+from detector.core.timing import SelectedInputs, select_inputs
 from detector.core.window import (
     CONSCIOUSNESS_CODE,
     MEASURE_INDEX,
-    VALUE_SCALE,
     InsertOutcome,
     PatientWindow,
     event_seconds,
@@ -109,10 +85,9 @@ from schemas.base import Location
 from schemas.care_event import CareEvent, CareEventKind
 from schemas.measures import Measure
 from schemas.observation import Observation, ResultStatus
-from schemas.patient_event import PatientEvent, PatientEventKind, Sex
+from schemas.patient_event import PatientEvent, PatientEventKind
 
-__all__ = ["UNKNOWN_UNIT", "DetectorEngine", "EngineStats", "RiskServing", "ScoredCallback", "load_risk_serving",
-           "unit_of"]
+__all__ = ["DetectorEngine", "ScoredCallback"]
 
 ScoredCallback = Callable[[str, datetime, dict[str, ScoreResult], int], None]
 """on_scored(patient_key, event_time, scores by name, ladder level 0-4)."""
@@ -123,124 +98,12 @@ _CANCELLED = ResultStatus.CANCELLED
 _CORRECTED = ResultStatus.CORRECTED
 _CARE_CANCELLED = CareEventKind.CANCELLED
 _SLOT = MEASURE_INDEX
-_VALUE_SCALE = VALUE_SCALE
 _ACVPU_CODE = CONSCIOUSNESS_CODE
 _REPLACED, _RETRACTED = InsertOutcome.REPLACED, InsertOutcome.RETRACTED
-_INSERTED = InsertOutcome.INSERTED
 _DUPLICATE, _LATE = InsertOutcome.DUPLICATE, InsertOutcome.LATE
-
-
-@dataclass
-class EngineStats:
-    """Counters since start (the adapter exports them as metrics)."""
-
-    observations: int = 0
-    inserted: int = 0
-    duplicates: int = 0
-    late_dropped: int = 0
-    future_dropped: int = 0
-    retracted: int = 0
-    scored: int = 0
-    stale_scorings: int = 0  # scorings whose core vital signs were old or missing ("cannot rule out")
-    care_events: int = 0
-    patient_events: int = 0
-    transitions: Counter[tuple[int, str]] = field(default_factory=Counter)  # (level, transition) -> count
-    # Per ward (Location.unit, "unknown" when not known): the metrics adapter caps the label cardinality.
-    scored_by_unit: Counter[str] = field(default_factory=Counter)
-    transitions_by_unit: Counter[tuple[int, str, str]] = field(default_factory=Counter)  # (level, transition, unit)
-
-    def copy(self) -> EngineStats:
-        """An independent snapshot (the counters are copied)."""
-        return replace(self, transitions=self.transitions.copy(), scored_by_unit=self.scored_by_unit.copy(),
-                       transitions_by_unit=self.transitions_by_unit.copy())
-
-
-UNKNOWN_UNIT = "unknown"
-"""The `unit` of a patient whose location (or its unit) is not known."""
-
-
-def unit_of(location: Location | None) -> str:
-    """The ward / point-of-care label used in per-unit counters (Location.unit, else "unknown")."""
-    if location is None or not location.unit:
-        return UNKNOWN_UNIT
-    return location.unit
-
-
-@dataclass(frozen=True, slots=True)
-class RiskServing:
-    """A loaded risk model and the ladder levels its probability triggers (highest level first)."""
-
-    scorer: RiskScorer
-    levels: tuple[tuple[int, float], ...]  # (ladder level, probability threshold), highest level first
-    compiled: bool = True  # score through the numba kernels (risk.compiled); False: the Python reference
-
-    def level_of(self, probability: float) -> int:
-        """The highest ladder level whose threshold `probability` reaches (0 = none)."""
-        for level, threshold in self.levels:
-            if probability >= threshold:
-                return level
-        return 0
-
-    def score_result(self, result: RiskResult, level: int) -> ScoreResult:
-        """Score `risk_model`: value = calibrated probability, band "elevated" when it triggers a level.
-
-        Its reason is built only when read (i.e. for an alert). When the model triggers, it is the explanation
-        naming the top contributing features (tree-path contributions, ~0.1 ms); below its thresholds only the
-        probability is stated, so an alert raised by the rules alone does not pay for an explanation."""
-        if level:
-            return make_result(RISK_SCORE_NAME, result.probability, "elevated", {}, (), (),
-                               lambda: result.explanation)
-        return self.below_thresholds(result.probability)
-
-    def below_thresholds(self, probability: float) -> ScoreResult:
-        """Score `risk_model` for a probability below every level threshold (no explanation needed)."""
-        version = self.scorer.model.version
-        return make_result(RISK_SCORE_NAME, probability, "normal", {}, (), (),
-                           lambda: f"risk {probability:.1%} (model {version}), below the model's alert thresholds")
-
-
-# One loaded model per (file, modification time, size) and process: the evaluation builds an engine per stay.
-_LOADED: dict[tuple[str, int, int], RiskScorer] = {}
-
-
-def load_risk_serving(config: RiskModelConfig) -> RiskServing:
-    """Load (or reuse) the configured model and resolve its level thresholds.
-
-    Thresholds: `config.thresholds`, else the artifact's suggested `level_thresholds`, else its
-    `alert_threshold` at level 2 (urgent). Raises RiskModelError / RiskModelMismatch (subclasses of ValueError)
-    with a message naming the file and what is wrong.
-    """
-    path = config.resolved_path()
-    try:
-        stat = path.stat()
-    except OSError:
-        stat = None
-    cache_key = (str(path), stat.st_mtime_ns, stat.st_size) if stat is not None else None
-    scorer = _LOADED.get(cache_key) if cache_key is not None else None
-    if scorer is None:
-        scorer = RiskScorer.load(path)
-        if cache_key is not None:
-            _LOADED[cache_key] = scorer
-    if config.compiled:
-        scorer.prepare_compiled()  # start-up pays the compilation, not the first scoring
-    thresholds = config.thresholds
-    if thresholds is None:
-        thresholds = scorer.model.level_thresholds or {2: scorer.model.alert_threshold}
-    return RiskServing(scorer, tuple(sorted(thresholds.items(), reverse=True)), config.compiled)
-
 
 _new_decision = fast_builder(Decision)
 _new_escalation = fast_builder(EscalationState)
-_new_assessment = fast_builder(Assessment)
-_new_scoring = fast_builder(Scoring)
-_new_scan_record = fast_builder(ScanRecord)
-_pack_triple = Struct("=iii").pack  # three native int32s: the layout of the window's array("i") triples
-assert array("i").itemsize == 4, "the window stores int32 triples"
-
-
-def _age_on(birth_date: date, day: date) -> float:
-    """Completed years of age on `day`."""
-    return float(day.year - birth_date.year - ((day.month, day.day) < (birth_date.month, birth_date.day)))
 
 
 class DetectorEngine:
@@ -259,13 +122,6 @@ class DetectorEngine:
         # restore. `incremental=False` recomputes everything (the reference in the differential tests).
         self._basis: dict[str, ScoringBasis] = {}
         self.incremental = True
-        # Scorings take the compiled fast path (scoring_compiled); False: always the score functions (the
-        # differential tests).
-        self.fast_scoring = True
-        self._score_params = score_params(int(self.config.timing.shock_index_pair_minutes * 60),
-                                          self.config.timing.sofa_lab_window_hours, self.config.window.baseline_hours)
-        self._tail_scratch = np.empty(TAIL_FEATURES)
-        self._features_scratch = np.empty(N_FEATURES)  # the model's features of the scoring in progress
         self._changed: set[str] = set()
         self._removed: set[str] = set()
         w = self.config.window
@@ -273,13 +129,6 @@ class DetectorEngine:
         self._grace_s = int(w.late_grace_hours * 3600)
         self._future_s = int(w.future_tolerance_minutes * 60)
         self._max_entries = w.max_entries_per_measure
-        self._max_ints = 3 * self._max_entries  # the cap in ints of the window's array (3 per value)
-        prepare_compiled_scans(self.config.timing)  # JIT or cache load now, not at the first scoring
-        self._evict: Callable[[PatientWindow, int], None] = PatientWindow.evict
-        if window_compiled.USE_COMPILED_EVICT:
-            window_compiled.warm_up()
-            self._evict = window_compiled.evict
-        self._triple = array("i", (0, 0, 0))  # scratch for inserting one (t, v, h) triple inside the window
         # event_seconds of the last datetime objects seen (the parts of one message share them)
         self._last_dt: datetime | None = None
         self._last_dt_s = 0
@@ -413,43 +262,9 @@ class DetectorEngine:
                 value = float(_ACVPU_CODE.get(value_code or "A", 0))
             elif value is None:
                 value = 0.0
-            h = crc32(source_id.encode())  # window.source_hash, inlined
-            if h >= 0x8000_0000:
-                h -= 0x1_0000_0000
-            window = state.window
-            lengths = window.lengths
-            n = lengths[slot]
-            newest = window.newest_s
-            if n and t >= newest - self._grace_s and status is not _CANCELLED and status is not _CORRECTED:
-                data = window.data
-                end = sum(lengths[:slot]) + n if slot else n
-                fast = data[end - 3] < t
-            else:
-                fast = False
-            if fast:
-                # PatientWindow.add's common case inlined (same rules): a new value, strictly newer than the
-                # measure's newest, within the grace period.
-                if end == len(data):
-                    data.frombytes(_pack_triple(t, round(value * _VALUE_SCALE), h))  # = extend((t, v, h)), faster
-                else:
-                    triple = self._triple
-                    triple[0], triple[1], triple[2] = t, round(value * _VALUE_SCALE), h
-                    data[end:end] = triple
-                lengths[slot] = n + 3
-                first_s = window.first_s
-                if first_s is None or t < first_s:
-                    window.first_s = t
-                if t > newest:
-                    window.newest_s = t
-                    if t // 3600 != newest // 3600:  # at most once per event-time hour: evict everywhere
-                        self._evict(window, t - self._length_s)
-                if n + 3 > self._max_ints:
-                    window.trim(slot, self._max_entries)
-                outcome = _INSERTED
-            else:
-                outcome = window.add(slot, t, value, h, status_cancelled=status is _CANCELLED,
-                                     status_corrected=status is _CORRECTED, length_s=self._length_s,
-                                     grace_s=self._grace_s, max_entries=self._max_entries)
+            outcome = state.window.add(slot, t, value, source_hash(source_id), status_cancelled=status is _CANCELLED,
+                                       status_corrected=status is _CORRECTED, length_s=self._length_s,
+                                       grace_s=self._grace_s, max_entries=self._max_entries)
             if outcome <= _REPLACED:
                 stats.inserted += 1
                 state.dirty = True
@@ -486,18 +301,11 @@ class DetectorEngine:
         stats.scored += 1
         stats.scored_by_unit[unit_of(state.location)] += 1
         infection = infection_status(state.care, now_s, config.infection)
-        fast = None
-        if self.fast_scoring and self.incremental and self.on_scored is None:
-            fast = self._score_fast(key, state, now_s, infection)  # SOFA baseline and ring done by the kernel
-        if fast is not None:
-            scoring, anchor = fast
-            selected: SelectedInputs | None = None
-        else:
-            baseline = state.sofa_baseline(now_s, config.timing.sofa_lab_window_hours, config.window.baseline_hours)
-            selected = select_inputs(state.window, state.care, now_s, config.timing, state.weight_kg)
-            scoring = self._score_reference(key, state, selected, now_s, infection, baseline)
-            state.record_sofa(now_s, int(scoring.scores["sofa"].value))  # type: ignore[arg-type]
-            anchor = selected.set_anchor_s
+        baseline = state.sofa_baseline(now_s, config.timing.sofa_lab_window_hours, config.window.baseline_hours)
+        selected = select_inputs(state.window, state.care, now_s, config.timing, state.weight_kg)
+        scoring = self._score_selected(key, state, selected, now_s, infection, baseline)
+        state.record_sofa(now_s, int(scoring.scores["sofa"].value))  # type: ignore[arg-type]
+        anchor = selected.set_anchor_s
         if anchor is not None and scoring.assessment.new_set:
             state.last_anchor_s = anchor
         scoring, stale = adjust_assessment(scoring, state, now_s, config, self._risk_level(scoring))
@@ -519,8 +327,6 @@ class DetectorEngine:
         state.escalation = new_esc
         if not scoring.complete:  # the alert shows every score
             scoring = self._scores[key] = complete_scoring(scoring)
-            if selected is None:
-                selected = scoring.selected
         decision = _new_decision(decision.transition, decision.reason, decision.level, decision.previous_level,
                                  decision.sequence, episode_id,
                                  render_reasons(decision.reasons, scoring.scores, scoring.lactate))
@@ -533,7 +339,7 @@ class DetectorEngine:
             return 0
         return risk.level_of(float(result.value))
 
-    def _score_reference(self, key: str, state: PatientState, selected: SelectedInputs, now_s: int,
+    def _score_selected(self, key: str, state: PatientState, selected: SelectedInputs, now_s: int,
                          infection: InfectionStatus, baseline: int) -> Scoring:
         """The scoring by the score functions (incremental: reusing the results whose inputs did not change)."""
         config = self.config
@@ -546,80 +352,10 @@ class DetectorEngine:
         self._basis[key] = basis_of(selected, scoring)
         risk = self.risk
         if risk is not None:
-            window = state.window
-            if risk.compiled:
-                result = risk.scorer.score_packed(window.data, window.lengths, window.first_s, scoring.scores,
-                                                  baseline, state.context, now_s)
-            else:
-                result = risk.scorer.score(window, scoring.scores, baseline, state.context, now_s)
+            result = risk.scorer.score(state.window, scoring.scores, baseline, state.context, now_s)
             level = risk.level_of(result.probability)
             scoring = with_risk(scoring, risk.score_result(result, level), level)
         return scoring
-
-    def _score_fast(self, key: str, state: PatientState, now_s: int, infection: InfectionStatus
-                    ) -> tuple[Scoring, int | None] | None:
-        """(scoring, set anchor) by the compiled fast path (scoring_compiled): the ladder's and the model's
-        numbers straight from the window scan, the SOFA baseline read from and this hour's SOFA recorded into
-        the patient's ring, the classic ScoreResults only when the scoring is completed (alert, current_scores).
-        None: this scoring needs the reference (a rounding near-tie, the int64 bound of the model's features;
-        recording the same SOFA again there changes nothing)."""
-        config = self.config
-        window = state.window
-        scan = scan_window(window, now_s, config.timing)
-        if scan is None:
-            return None
-        risk = self.risk
-        if risk is not None and risk.compiled:
-            x, tail_at = self._features_scratch, N_FEATURES - TAIL_FEATURES
-            age, male, hours = context_features(state.context, window.first_s, now_s)
-        elif risk is None:
-            x, tail_at, age, male, hours = self._tail_scratch, 0, 0.0, 0.0, 0.0
-        else:
-            return None  # the Python risk reference reads ScoreResults
-        selected = None
-        extras = NO_EXTRAS
-        if needs_window_extras(window, state.care):  # GCS, P/F, vasopressors, urine: as the reference reads them
-            selected = selected_from_scan(scan.tolist(), now_s, config.timing, (window, state.care, state.weight_kg))
-            extras = extras_of(selected.criteria, selected.sofa)
-        last_hour = state.sofa_hour
-        infected = infection.suspected
-        (ok, news, band, incomplete, q, sofa_now, shock, lactate, sbp, set_map, anchored, anchor_t, sofa_baseline,
-         newest_hour, sirs, severe, septic_shock) = classic_numbers(
-            scan, self._score_params, extras, infected, state.sofa_ring, NO_HOUR if last_hour is None else last_hour,
-            now_s, x, tail_at, age, male, hours)
-        if not ok:
-            return None
-        state.sofa_hour = int(newest_hour)
-        baseline = int(sofa_baseline)
-        news_band = BANDS[int(band)]
-        level, triggers = ladder_triggers(
-            news2=int(news), news2_band=news_band, qsofa=int(q), sirs=int(sirs) if infected else None,
-            infection=infected, sep1_severe=severe == 1.0, sofa_rise=int(sofa_now) - baseline,
-            septic_shock=septic_shock == 1.0, lactate=None if lactate != lactate else lactate,
-            shock_index=None if shock != shock else shock, sbp=None if sbp != sbp else sbp,
-            map_mmhg=None if set_map != set_map else set_map, config=config.ladder)
-        anchor = int(anchor_t) if anchored else None
-        previous = state.last_anchor_s
-        new_set = anchor is not None and (previous is None or anchor > previous)
-        scores: dict[str, ScoreResult] = {}
-        if risk is not None:
-            scorer = risk.scorer
-            margin = scorer.margin_filled(window.data, window.lengths, x, now_s)
-            if margin is None:
-                return None
-            probability = scorer.model.calibrate(margin)
-            risk_level = risk.level_of(probability)
-            if risk_level > 0:  # the explanation will read this scoring's features: keep a copy
-                scores[RISK_TRIGGER] = risk.score_result(scorer.result_filled(x.copy(), margin, probability),
-                                                         risk_level)
-                level, triggers = risk_on_ladder(level, triggers, risk_level)
-            else:  # nothing will read the features (x is the engine's scratch vector)
-                scores[RISK_TRIGGER] = risk.below_thresholds(probability)
-        self._basis.pop(key, None)  # the next reference scoring recomputes every score
-        assessment = _new_assessment(level, triggers, new_set, news_band == "low" and incomplete == 1.0)
-        scoring = _new_scoring(scores, baseline, infection, assessment, None if lactate != lactate else lactate,
-                               False, None, _new_scan_record(scan, now_s, config.timing, selected))
-        return scoring, anchor
 
     def _alert(self, key: str, state: PatientState, decision: Decision, now_s: int, scoring: Scoring | None,
                selected: object, emitted_at: datetime | None, correlation_id: str | None,
@@ -682,7 +418,7 @@ class DetectorEngine:
         else:
             if event.location is not None:
                 state.location = event.location
-            _update_context(state, event)
+            update_context(state, event)
         if event.encounter_id is not None:
             state.encounter_id = event.encounter_id
         self._changed.add(key)
@@ -721,50 +457,7 @@ class DetectorEngine:
             retired.positions = [NO_POSITION, NO_POSITION, NO_POSITION]
             self.patients[key] = retired
         else:
-            _merge_into(survivor, retired, self)
+            merge_into(survivor, retired, self._length_s, self._max_entries, self.config.window.max_care_events)
         self.patients[key].dirty = True
         self._changed.add(key)
         return []
-
-
-def _update_context(state: PatientState, event: PatientEvent) -> None:
-    """Keep what an admit / transfer / update event says about age and sex (an absent field keeps the known
-    value); an admission also sets the admission time (event time). Sex "other" counts as not male, as in
-    training (learning/dataset.py).
-
-    Age is kept in whole completed years: that is what a birth date gives (HL7 PID-7, FHIR birthDate), so a
-    fractional `age_years` (PhysioNet files) is floored the same way and a stay scores identically whether it
-    arrives through HL7 or the offline evaluation (tests/evaluation/test_pipeline_consistency.py)."""
-    old = state.context
-    age = event.age_years
-    if age is None and event.birth_date is not None:
-        age = _age_on(event.birth_date, event.event_time.astimezone(UTC).date())
-    elif age is not None:
-        age = float(math.floor(age))
-    male = old.male if event.sex is Sex.UNKNOWN else event.sex is Sex.MALE
-    admitted_s = event_seconds(event.event_time) if event.event is PatientEventKind.ADMIT else old.admitted_s
-    new = RiskContext(old.age_years if age is None else age, male, admitted_s)
-    if new != old:
-        state.context = new
-
-
-def _merge_into(survivor: PatientState, retired: PatientState, engine: DetectorEngine) -> None:
-    """Copy the retired patient's values and care events into the survivor (duplicates collapse)."""
-    for slot, series in enumerate(retired.window.by_measure()):
-        if series is None:
-            continue
-        for i in range(0, len(series), 3):
-            survivor.window.add(slot, series[i], series[i + 1] / 10_000, series[i + 2], length_s=engine._length_s,
-                                grace_s=engine._length_s, max_entries=engine._max_entries)
-    for entry in retired.care.events:
-        survivor.care.add(entry, engine.config.window.max_care_events)
-    if survivor.escalation.opened_s is None and retired.escalation.opened_s is not None:
-        survivor.escalation = retired.escalation
-    if survivor.weight_kg is None:
-        survivor.weight_kg, survivor.weight_s = retired.weight_kg, retired.weight_s
-    if retired.context != NO_CONTEXT:  # fill what the survivor does not know from the retired record
-        mine, theirs = survivor.context, retired.context
-        survivor.context = RiskContext(mine.age_years if mine.age_years is not None else theirs.age_years,
-                                       mine.male if mine.male is not None else theirs.male,
-                                       mine.admitted_s if mine.admitted_s is not None else theirs.admitted_s)
-

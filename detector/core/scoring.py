@@ -9,10 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from detector.core._frozen import fast_builder
-from detector.core.config import DetectorConfig, TimingConfig
+from detector.core.config import DetectorConfig
 from detector.core.escalation import RISK_TRIGGER, TRIGGER_TEXTS, Assessment, ladder_triggers
 from detector.core.infection import InfectionStatus
 from detector.core.scores import (
@@ -30,9 +28,9 @@ from detector.core.scores import (
     sirs_sep1,
     sofa,
 )
-from detector.core.timing import SelectedInputs, fast_inputs, selected_from_scan
+from detector.core.timing import SelectedInputs, fast_inputs
 
-__all__ = ["LADDER_OPTIONAL", "RISK_TRIGGER", "SCORE_ORDER", "SCORE_VIEWS", "ScanRecord", "Scoring", "ScoringBasis",
+__all__ = ["LADDER_OPTIONAL", "RISK_TRIGGER", "SCORE_ORDER", "SCORE_VIEWS", "Scoring", "ScoringBasis",
            "basis_of", "complete_scoring", "render_reasons", "risk_on_ladder", "score_selected", "with_risk"]
 
 
@@ -51,9 +49,7 @@ class Scoring:
 
     `complete` is False for a scoring made with `score_selected(..., complete=False)` without suspected
     infection: `scores` then lacks the scores the §3.4 ladder does not read in that case (`LADDER_OPTIONAL`);
-    `complete_scoring` adds them (from `selected`), equal to what a complete scoring gives. A scoring made by
-    the compiled fast path (scoring_compiled) has no classic scores at all, only `scan`, the window scan they
-    are rebuilt from (timing.selected_from_scan); `complete_scoring` then returns them with their `selected`.
+    `complete_scoring` adds them (from `selected`), equal to what a complete scoring gives.
     """
 
     scores: dict[str, ScoreResult]
@@ -63,18 +59,6 @@ class Scoring:
     lactate: float | None = None  # trailing 6 h maximum, mmol/L (level 4 reason text)
     complete: bool = True
     selected: SelectedInputs | None = None  # the inputs, kept only while the scoring is not complete
-    scan: ScanRecord | None = None  # fast path: what the classic scores are rebuilt from
-
-
-@dataclass(frozen=True, slots=True)
-class ScanRecord:
-    """A fast-path scoring's window scan (timing_compiled layout), its time and timing config, and the inputs
-    when the fast path already built them (a window with GCS, blood gases, urine or care events)."""
-
-    scan: np.ndarray
-    now_s: int
-    timing: TimingConfig
-    selected: SelectedInputs | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +161,7 @@ def score_selected(selected: SelectedInputs, infection: InfectionStatus, sofa_ba
     else:  # not infected: both septic shock definitions and SEP-1 severe sepsis are False, SIRS is not read
         scores = {"news2": news, "shock_index": si, "qsofa": q, "sofa": sofa_result}
         if model_inputs:
-            scores["mews"], scores["sirs"] = news_mews, sirs  # type: ignore[assignment]
+            scores["mews"], scores["sirs"] = news_mews, sirs
         septic_shock = severe_met = False
         sirs_value = None
     set_map = obs_set.map
@@ -186,7 +170,7 @@ def score_selected(selected: SelectedInputs, infection: InfectionStatus, sofa_ba
     level, triggers = ladder_triggers(
         news2=news.value, news2_band=news.band, qsofa=q.value, sirs=sirs_value,  # type: ignore[arg-type]
         infection=infected, sep1_severe=severe_met, sofa_rise=sofa_now - sofa_baseline,
-        septic_shock=septic_shock, lactate=crit.lactate, shock_index=si.value,  # type: ignore[arg-type]
+        septic_shock=septic_shock, lactate=crit.lactate, shock_index=si.value,
         sbp=obs_set.sbp, map_mmhg=set_map, config=config.ladder)
     anchor = selected.set_anchor_s
     new_set = anchor is not None and (previous_anchor_s is None or anchor > previous_anchor_s)
@@ -200,8 +184,6 @@ def complete_scoring(scoring: Scoring) -> Scoring:
     """The scoring with every score (`scores` in `SCORE_ORDER`); the scoring itself when already complete."""
     if scoring.complete:
         return scoring
-    if scoring.scan is not None:
-        return _complete_from_scan(scoring, scoring.scan)
     selected = scoring.selected
     assert selected is not None  # kept by score_selected for exactly this
     have = scoring.scores
@@ -223,32 +205,6 @@ def complete_scoring(scoring: Scoring) -> Scoring:
             scores[name] = result
     return _new_scoring(scores, scoring.sofa_baseline, scoring.infection, scoring.assessment, scoring.lactate,
                         True, None)
-
-
-def _complete_from_scan(scoring: Scoring, record: ScanRecord) -> Scoring:
-    """Every score of a fast-path scoring, by the reference: the inputs rebuilt from the scan, then the score
-    functions (as score_selected computes them); the scoring keeps its assessment and gets `selected` (the alert
-    shows the inputs)."""
-    selected = record.selected or selected_from_scan(record.scan.tolist(), record.now_s, record.timing)
-    infected = scoring.infection.suspected
-    obs_set, crit, sofa_in = selected.observation_set, selected.criteria, selected.sofa
-    pair = selected.shock_index_pair
-    sirs2 = sirs_sep1(crit)
-    severe = sep1_severe_sepsis(crit, infected, sirs=sirs2)
-    sofa_result = sofa(sofa_in)
-    sofa_now = int(sofa_result.value)  # type: ignore[arg-type]
-    s3 = sepsis3(sofa_now, scoring.sofa_baseline, infected)
-    scores = {
-        "news2": news2(obs_set), "mews": mews(obs_set),
-        "shock_index": shock_index(fast_inputs(hr=pair[0], sbp=pair[1]) if pair is not None else _EMPTY),
-        "sirs": sirs_bone(crit), "sirs_sep1": sirs2, "qsofa": qsofa(crit), "sofa": sofa_result,
-        "sep1_severe_sepsis": severe, "sep1_septic_shock": sep1_septic_shock(crit, infected, severe=severe),
-        "sepsis3": s3,
-        "sepsis3_septic_shock": sepsis3_septic_shock(sofa_in, sofa_now, scoring.sofa_baseline, infected, sepsis=s3),
-    }
-    scores.update(scoring.scores)  # risk_model
-    return _new_scoring(scores, scoring.sofa_baseline, scoring.infection, scoring.assessment, scoring.lactate,
-                        True, selected, None)
 
 
 def basis_of(selected: SelectedInputs, scoring: Scoring) -> ScoringBasis:
@@ -279,7 +235,7 @@ def with_risk(scoring: Scoring, risk: ScoreResult, risk_level: int) -> Scoring:
         assessment = _new_assessment(level, triggers, assessment.new_set, assessment.incomplete_low)
     # _new_scoring: dataclasses.replace(scoring, scores=..., assessment=...) without its cost
     return _new_scoring(scores, scoring.sofa_baseline, scoring.infection, assessment, scoring.lactate,
-                        scoring.complete, scoring.selected, scoring.scan)
+                        scoring.complete, scoring.selected)
 
 
 def render_reasons(triggers: tuple[str, ...], scores: dict[str, ScoreResult], lactate: float | None = None

@@ -25,36 +25,18 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-import numpy as np
-
 from detector.core import window_scans as scans
 from detector.core._frozen import fast_builder
 from detector.core.config import TimingConfig
-from detector.core.infection import CARE_KIND_CODE, DRUG_CODE, NO_CODE, RATE_SCALE, RATE_UNIT_CODE, CareLog
-from detector.core.scores.inputs import ScoreInputs, derived_map
-from detector.core.timing_compiled import (
-    O_ACVPU,
-    O_ANCHOR,
-    O_CRIT_ONLY,
-    O_LACTATE,
-    O_MAP_CRIT,
-    O_MAP_SOFA,
-    O_OXYGEN,
-    O_SET,
-    O_SHARED,
-    O_SPO2_SCALE,
-    O_TWO_SIDED,
-    scan_params,
-    warm_up,
-    window_scans,
-    window_scans_array,
-)
-from detector.core.window import MEASURE_INDEX, VALUE_SCALE, PatientWindow
+from detector.core.infection import CARE_KIND_CODE, DRUG_CODE, RATE_SCALE, RATE_UNIT_CODE, CareLog
+from detector.core.rules.kinds import Outside
+from detector.core.rules.tables import OXYGEN, SIRS_BONE
+from detector.core.scores.inputs import ScoreInputs
+from detector.core.window import MEASURE_INDEX, PatientWindow
 from schemas.care_event import CareEventKind, Vasopressor
 from schemas.measures import CONSCIOUSNESS_LEVELS, Measure
 
-__all__ = ["SelectedInputs", "fast_inputs", "needs_window_extras", "prepare_compiled_scans", "scan_window",
-           "select_inputs", "selected_from_scan", "vasopressor_doses"]
+__all__ = ["SelectedInputs", "fast_inputs", "select_inputs", "vasopressor_doses"]
 
 _M = MEASURE_INDEX
 HR, RR, TEMP = _M[Measure.HEART_RATE], _M[Measure.RESPIRATORY_RATE], _M[Measure.TEMPERATURE]
@@ -88,9 +70,9 @@ _InputsBuilder = dataclasses.make_dataclass(
 
 def fast_inputs(**values: object) -> ScoreInputs:
     """`ScoreInputs(**values)` about 5x faster (trusted values from the window only)."""
-    built = _InputsBuilder(**values)
-    built.__class__ = ScoreInputs  # type: ignore[assignment]
-    return built  # type: ignore[return-value]
+    built: ScoreInputs = _InputsBuilder(**values)  # a make_dataclass class: untyped for mypy
+    built.__class__ = ScoreInputs
+    return built
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +129,7 @@ def _oxygen_at(window: PatientWindow, t: int, not_before: int) -> tuple[int, boo
     if window.has(FIO2):
         found = window.latest(FIO2, not_before, t)
         if found is not None and (best is None or found[0] > best[0]):
-            best = (found[0], found[1] > 0.21)
+            best = (found[0], found[1] > OXYGEN["room_air_fio2"])
     return best
 
 
@@ -251,11 +233,6 @@ _CRITERIA_ONLY = (("hr", HR, True), ("rr", RR, True), ("paco2", PACO2, False), (
 _SHARED_LABS = (("creatinine", CREAT, True), ("bilirubin", BILI, True), ("platelets", PLT, False))
 
 
-USE_COMPILED_SCANS = True
-"""Run the window scans of `select_inputs` in one numba call (timing_compiled.py); False: the Python reference
-below (same results, tests/detector/core/test_timing_compiled.py)."""
-
-
 def _shock_index_pair(set_times: dict[str, int], set_values: dict[str, object], pair_s: int
                       ) -> tuple[float, float] | None:
     """(HR, SBP) of the set when both were measured within `pair_s` seconds of each other, else None."""
@@ -264,152 +241,10 @@ def _shock_index_pair(set_times: dict[str, int], set_values: dict[str, object], 
     return None
 
 
-def prepare_compiled_scans(config: TimingConfig) -> None:
-    """Compile (or load from numba's cache) the window-scan kernel now rather than at the first scoring."""
-    if USE_COMPILED_SCANS:
-        warm_up(_scan_params(config))
-
-
 def select_inputs(window: PatientWindow, care: CareLog, now_s: int, config: TimingConfig,
                   weight_kg: float | None = None) -> SelectedInputs:
     """Build the NEWS2/MEWS set, the 6 h criteria inputs and the 24 h SOFA inputs at event time `now_s`
     (seconds since 2000-01-01)."""
-    if USE_COMPILED_SCANS:
-        found = _select_compiled(window, care, now_s, config, weight_kg)
-        if found is not None:
-            return found
-    return _select_reference(window, care, now_s, config, weight_kg)
-
-
-_SCAN_PARAMS: dict[int, tuple[TimingConfig, np.ndarray]] = {}
-
-
-def _scan_params(config: TimingConfig) -> np.ndarray:
-    cached = _SCAN_PARAMS.get(id(config))
-    if cached is not None and cached[0] is config:
-        return cached[1]
-    sp = _spans(config)
-    params = scan_params((sp.vital, sp.lab, sp.set, sp.carry, sp.criteria, sp.lactate, sp.sofa),
-                         [slot for _, slot in _SET_KEYS], (ON_O2, O2_FLOW, FIO2), SCALE, (TEMP, WBC),
-                         [(slot, highest) for _, slot, highest in _CRITERIA_ONLY],
-                         [(slot, highest) for _, slot, highest in _SHARED_LABS], LACTATE, ACVPU, (MAP, SBP, DBP))
-    _SCAN_PARAMS[id(config)] = (config, params)
-    return params
-
-
-_ACVPU_SET_INDEX = [slot for _, slot in _SET_KEYS].index(ACVPU)
-_SET_AT = tuple((key, O_SET + 3 * n, n == _ACVPU_SET_INDEX) for n, (key, _) in enumerate(_SET_KEYS))
-_CRIT_ONLY_AT = tuple((key, O_CRIT_ONLY + 3 * n) for n, (key, _, _) in enumerate(_CRITERIA_ONLY))
-_SHARED_AT = tuple((key, O_SHARED + 6 * n) for n, (key, _, _) in enumerate(_SHARED_LABS))
-
-
-def _select_compiled(w: PatientWindow, care: CareLog, now_s: int, config: TimingConfig,
-                     weight_kg: float | None) -> SelectedInputs | None:
-    """`_select_reference` with the scans done by the kernel (None: a near-tie MAP, run the reference)."""
-    r = window_scans(w.data, w.lengths, now_s, _scan_params(config))
-    if r is None:
-        return None
-    return selected_from_scan(r, now_s, config, (w, care, weight_kg))
-
-
-def scan_window(window: PatientWindow, now_s: int, config: TimingConfig) -> np.ndarray | None:
-    """The kernel's scan of the window at `now_s` (timing_compiled layout O_*, int64), or None when a derived
-    MAP is a near-tie (then only the Python reference decides). For `selected_from_scan` pass `.tolist()`."""
-    return window_scans_array(window.data, window.lengths, now_s, _scan_params(config))
-
-
-def needs_window_extras(window: PatientWindow, care: CareLog) -> bool:
-    """Whether `select_inputs` would read more than the scans: GCS, respiratory support, PaO2 (P/F), urine, or
-    ventilation or drug events from the care log. Without them the scan alone gives the inputs (cultures and
-    antibiotics only decide suspected infection: `_support_at` reads ventilation events, `vasopressor_doses`
-    events with a drug)."""
-    n = window.lengths
-    if n[GCS] or n[GCS_E] or n[SUPPORT] or n[PAO2] or n[URINE]:
-        return True
-    events = care.events
-    return bool(events) and any(event[3] != NO_CODE or event[1] == _VENT_ON or event[1] == _VENT_OFF
-                                for event in events)
-
-
-def selected_from_scan(r: list[int], now_s: int, config: TimingConfig,
-                       extras: tuple[PatientWindow, CareLog, float | None] | None = None) -> SelectedInputs:
-    """The SelectedInputs of a scan (`window_scans` / `scan_window(...).tolist()`) at `now_s`: the dicts in the
-    reference's insertion orders, every value divided by VALUE_SCALE here, as the reference does.
-
-    `extras` = (window, care log, weight): GCS, respiratory support, P/F, vasopressors and urine are read from
-    them (`_criteria_and_sofa`). None: the scan alone, which is the same result when `needs_window_extras` was
-    false for the window that was scanned (so a scoring can be rebuilt later from its scan)."""
-    sp = _spans(config)
-    set_times: dict[str, int] = {}
-    carried: list[str] = []
-    set_values: dict[str, object] = {}
-    anchor: int | None = None
-    if r[O_ANCHOR]:
-        anchor = r[O_ANCHOR + 1]
-        for key, at, is_acvpu in _SET_AT:
-            status = r[at]
-            if status:
-                if status == 2:
-                    carried.append(key)
-                set_times[key] = r[at + 1]
-                value = r[at + 2] / VALUE_SCALE
-                set_values[key] = CONSCIOUSNESS_LEVELS[int(value)] if is_acvpu else value
-        if r[O_OXYGEN]:
-            set_times["on_oxygen"] = r[O_OXYGEN + 1]
-            set_values["on_oxygen"] = r[O_OXYGEN + 2] == 1
-    if r[O_SPO2_SCALE] and r[O_SPO2_SCALE + 2] / VALUE_SCALE == 2:
-        set_values["spo2_scale"] = 2
-    observation_set = fast_inputs(**set_values)
-    si_pair = _shock_index_pair(set_times, set_values, sp.pair)
-
-    lab_from = now_s - sp.lab
-    c_from = now_s - sp.criteria
-    s_from = max(now_s - sp.sofa, lab_from)
-    s_vital_from = max(s_from, now_s - sp.vital)
-    c_times: dict[str, int] = {}
-    c_values: dict[str, object] = {}
-    s_times: dict[str, int] = {}
-    s_values: dict[str, object] = {}
-    for key, at, low_meets in (("temp_c", O_TWO_SIDED, 36.0), ("wbc", O_TWO_SIDED + 6, 4.0)):
-        if r[at]:
-            low = r[at + 2] / VALUE_SCALE
-            if low < low_meets:
-                c_times[key], c_values[key] = r[at + 1], low
-            else:
-                c_times[key], c_values[key] = r[at + 4], r[at + 5] / VALUE_SCALE
-    for key, at in _CRIT_ONLY_AT:
-        if r[at]:
-            c_times[key], c_values[key] = r[at + 1], r[at + 2] / VALUE_SCALE
-    for key, at in _SHARED_AT:
-        if r[at]:
-            s_times[key], s_values[key] = r[at + 1], r[at + 2] / VALUE_SCALE
-        if r[at + 3]:
-            c_times[key], c_values[key] = r[at + 4], r[at + 5] / VALUE_SCALE
-    if r[O_LACTATE]:
-        c_times["lactate"] = s_times["lactate"] = r[O_LACTATE + 1]
-        c_values["lactate"] = s_values["lactate"] = r[O_LACTATE + 2] / VALUE_SCALE
-    if r[O_ACVPU]:
-        c_times["consciousness"] = r[O_ACVPU + 1]
-        c_values["consciousness"] = CONSCIOUSNESS_LEVELS[int(r[O_ACVPU + 2] / VALUE_SCALE)]
-    for times, values, at in ((c_times, c_values, O_MAP_CRIT), (s_times, s_values, O_MAP_SOFA)):
-        kind = r[at]
-        if kind:
-            times["map"] = r[at + 1]
-            values["map"] = (r[at + 2] / VALUE_SCALE if kind == 1
-                             else derived_map(r[at + 2] / VALUE_SCALE, r[at + 3] / VALUE_SCALE))
-    if extras is None:
-        criteria, sofa_inputs = fast_inputs(**c_values), fast_inputs(**s_values)
-    else:
-        w, care, weight_kg = extras
-        criteria, sofa_inputs = _criteria_and_sofa(w, care, now_s, config, weight_kg, c_from, s_from, s_vital_from,
-                                                    c_times, c_values, s_times, s_values)
-    return _new_selected(now_s, observation_set, anchor, tuple(carried), si_pair, criteria, sofa_inputs,
-                         set_times, c_times, s_times, set_values, c_values, s_values)
-
-
-def _select_reference(window: PatientWindow, care: CareLog, now_s: int, config: TimingConfig,
-                      weight_kg: float | None = None) -> SelectedInputs:
-    """`select_inputs` by Python scans over the window (the reference of the compiled path)."""
     w = window
     series = w.data
     b = w.bounds()  # measure `slot` holds the triples series[b[slot]:b[slot + 1]]
@@ -459,11 +294,13 @@ def _select_reference(window: PatientWindow, care: CareLog, now_s: int, config: 
     c_values: dict[str, object] = {}
     s_times: dict[str, int] = {}
     s_values: dict[str, object] = {}
-    for key, slot, low_meets in (("temp_c", TEMP, 36.0), ("wbc", WBC, 4.0)):
-        # two-sided: < 36.0 / < 4.0 meets both SIRS variants, so prefer the low side when it meets
+    temperature, white_cells = SIRS_BONE["temperature"], SIRS_BONE["wbc"]
+    assert isinstance(temperature, Outside) and isinstance(white_cells, Outside)
+    for key, slot, rule in (("temp_c", TEMP, temperature), ("wbc", WBC, white_cells)):
+        # two-sided: the low side (< 36.0 / < 4.0) meets both SIRS variants, so prefer it when it meets
         chosen = w.extreme(slot, c_from, now_s, False)
         if chosen is not None:
-            if chosen[1] >= low_meets:  # the low side does not meet: the highest value in the same range
+            if not rule.low_met(chosen[1]):  # the low side does not meet: the highest value in the same range
                 chosen = w.extreme(slot, c_from, now_s, True) or chosen
             c_times[key], c_values[key] = chosen
     for key, slot, highest in _CRITERIA_ONLY:
@@ -517,7 +354,7 @@ def _worst_pf(w: PatientWindow, care: CareLog, start: int, now_s: int, config: T
             if oxygen is not None and oxygen[1]:
                 unknown_pao2 = (t, pao2)  # on oxygen without FiO2: P/F unknown (§1.3)
                 continue
-            fio2 = 0.21
+            fio2 = OXYGEN["room_air_fio2"]
         ratio = pao2 / fio2
         if best_ratio is None or ratio < best_ratio:
             best_ratio = ratio
@@ -535,7 +372,7 @@ def _criteria_and_sofa(w: PatientWindow, care: CareLog, now_s: int, config: Timi
                        c_from: int, s_from: int, s_vital_from: int, c_times: dict[str, int],
                        c_values: dict[str, object], s_times: dict[str, int], s_values: dict[str, object]
                        ) -> tuple[ScoreInputs, ScoreInputs]:
-    """After the scans (shared by both paths): GCS, respiratory support, the criteria inputs, then P/F,
+    """After the scans: GCS, respiratory support, the criteria inputs, then P/F,
     vasopressors, urine and the SOFA inputs. Adds to the dicts; times are event seconds since 2000."""
     n = w.lengths  # a measure holds values <=> its length is not 0
     if n[GCS] or n[GCS_E]:

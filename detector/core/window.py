@@ -95,7 +95,7 @@ _SLOTS = len(MEASURE_LIST)
 _NO_LENGTHS = bytes(2 * _SLOTS)
 
 
-def _position(data: array, lo: int, hi: int, t: int, h: int) -> int:
+def _position(data: array[int], lo: int, hi: int, t: int, h: int) -> int:
     """Offset (of a triple) in data[lo:hi] where (t, h) belongs; fast path for in-order appends."""
     if hi == lo:
         return lo
@@ -114,7 +114,7 @@ def _position(data: array, lo: int, hi: int, t: int, h: int) -> int:
     return lo + first * 3
 
 
-def _find_hash(data: array, lo: int, hi: int, h: int) -> int:
+def _find_hash(data: array[int], lo: int, hi: int, h: int) -> int:
     """Offset of the newest triple in data[lo:hi] with hash `h`, or -1 (linear: corrections are rare)."""
     for base in range(hi - 3, lo - 1, -3):
         if data[base + 2] == h:
@@ -153,11 +153,11 @@ class PatientWindow:
         """Whether measure `slot` holds any value."""
         return self.lengths[slot] != 0
 
-    def by_measure(self) -> list[array | None]:
+    def by_measure(self) -> list[array[int] | None]:
         """Per slot, a COPY of the measure's triples (None when it holds none): serialising, merging and tests
         (copies, so that the window can change while a caller walks them)."""
         data = self.data
-        out: list[array | None] = [None] * _SLOTS
+        out: list[array[int] | None] = [None] * _SLOTS
         pos = 0
         for slot, n in enumerate(self.lengths):
             if n:
@@ -166,7 +166,7 @@ class PatientWindow:
                 pos = end
         return out
 
-    def set_measure(self, slot: int, triples: array) -> None:
+    def set_measure(self, slot: int, triples: array[int]) -> None:
         """Replace measure `slot`'s triples (sorted by (t, h); used to rebuild a window from its wire form)."""
         lo, hi = self.span(slot)
         self.data[lo:hi] = triples
@@ -310,7 +310,7 @@ class PatientWindow:
         return out
 
 
-def _between(series: array, start: int, end: int) -> Iterator[tuple[int, float]]:
+def _between(series: array[int], start: int, end: int) -> Iterator[tuple[int, float]]:
     for base in range(0, len(series), 3):
         t = series[base]
         if t < start:

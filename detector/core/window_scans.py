@@ -1,7 +1,6 @@
 """Plain-Python scans over measures' ranges of a patient's window array that PatientWindow's one-measure
-queries do not cover (two ranges in one pass; the MAP merge of three measures). With PatientWindow.latest and
-.extreme they are the reference of the compiled window scans (timing_compiled.py); `select_inputs` uses them
-when the kernel is off or defers.
+queries do not cover (two ranges in one pass; the MAP merge of three measures); `timing.select_inputs` uses
+them beside PatientWindow.latest and .extreme.
 
 A measure's values are the (t, value x VALUE_SCALE, hash) triples series[lo:hi] of `PatientWindow.data`, oldest
 first; times are event seconds since 2000-01-01, ranges [start, end] inclusive. Ties: the newest value wins.
@@ -20,7 +19,7 @@ __all__ = ["scan", "worst_maps"]
 MAP, SBP, DBP = (MEASURE_INDEX[m] for m in (Measure.MEAN_BP, Measure.SYSTOLIC_BP, Measure.DIASTOLIC_BP))
 
 
-def scan(series: array, lo: int, hi: int, start: int, split: int, end: int, highest: bool
+def scan(series: array[int], lo: int, hi: int, start: int, split: int, end: int, highest: bool
          ) -> tuple[tuple[int, float] | None, tuple[int, float] | None]:
     """(t, value) of the highest (or lowest) value in [start, end] and in [split, end] among the triples
     series[lo:hi], one backward pass; the newest wins ties."""
@@ -43,7 +42,7 @@ def scan(series: array, lo: int, hi: int, start: int, split: int, end: int, high
 
 
 
-def worst_maps(series: array, b: list[int], start: int, split: int, end: int
+def worst_maps(series: array[int], b: list[int], start: int, split: int, end: int
                ) -> tuple[tuple[int, float] | None, tuple[int, float] | None]:
     """Lowest MAP in [start, end] and in [split, end] (start <= split): measured values, and (SBP + 2 DBP) / 3
     of readings (SBP and DBP at the same time) that have no measured MAP. One merge pass over the measures'

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from evaluation.cli import register  # noqa: F401  (the command module imports cleanly)
-from evaluation.evaluate import RULES, EvalOptions, evaluate_physionet, model_alert_threshold
+from evaluation.evaluate import EvalOptions, evaluate_physionet, model_alert_threshold
 from evaluation.physionet import read_psv
 from evaluation.plots import calibration_bins
+from evaluation.series import RULES
 from sepsis_alert.cli import main
 
 REAL = Path(__file__).parent / "data" / "physionet_sample"

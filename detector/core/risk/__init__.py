@@ -11,32 +11,27 @@ Integration (the engine owns the wiring):
     result.explanation        # "respiratory rate rising 18→28/min over 6 h; lactate 3.1 mmol/L; NEWS2 7" (lazy)
     result.as_score_result()  # a ScoreResult named "risk_model" to put beside the other scores
 
-`context` is a `RiskContext(age_years, male, admitted_s)` from the admission `PatientEvent`. Cost per scoring
-(benchmarks/bench_risk.py on the shared 2-core machine, min of runs): features ~54 µs, compiled trees ~35 µs
-; the explanation (tree-path contributions over precomputed leaf
-paths, ~0.12 ms, plus the text) only when read, i.e. for alerts the model raised. `score_packed` (the numba
-path, detector/core/risk/compiled.py) also explains with a compiled kernel: the same floats, ~20 µs instead of
-~0.2-0.35 ms for the Python explainer on its float64 vector.
+`context` is a `RiskContext(age_years, male, admitted_s)` from the admission `PatientEvent`. `score` runs the
+window features, the trees and (for an alert) the explanation in numba kernels (risk/compiled.py), the same
+floats as the plain-Python reference `score_reference` (tests/detector/core/risk/test_compiled.py). They are
+kept for one target only: detector >= 20,000 observations per CPU-second per process with the model on, which
+the Python reference misses (docs/benchmarks.md, `risk_python_reference_*` figures). The explanation is computed
+only when read, i.e. for alerts the model raised.
 """
 
 from __future__ import annotations
 
-from array import array
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
+from detector.core.risk.compiled import CompiledRisk
 from detector.core.risk.explain import SignalContribution, top_signals, top_signals_from_sums
 from detector.core.risk.features import FEATURE_NAMES, FEATURE_SET_HASH, RiskContext, extract_features
 from detector.core.risk.model import RiskModel, RiskModelError, RiskModelMismatch
 from detector.core.scores import ScoreResult
 from detector.core.scores.inputs import make_result
 from detector.core.window import PatientWindow
-
-if TYPE_CHECKING:
-    import numpy as np
-
-    from detector.core.risk.compiled import CompiledRisk
 
 __all__ = [
     "FEATURE_NAMES",
@@ -117,60 +112,45 @@ class RiskScorer:
 
     def __init__(self, model: RiskModel) -> None:
         self.model = model
-        self._compiled: CompiledRisk | None = None  # numba fast path, built on first use (prepare_compiled)
+        self._compiled: CompiledRisk | None = None  # the numba kernels, built at load (prepare_compiled)
 
     @classmethod
     def load(cls, path: Path | str) -> RiskScorer:
         """Load and check the artifact; raises RiskModelError (missing/corrupt) or RiskModelMismatch.
 
-        Serving also compiles the explanation path now (~0.2 s), so the first alert does not wait for it."""
+        Serving also builds the numba kernels and the explanation path now, so the first scoring and the first
+        alert do not wait for them."""
         model = RiskModel.load(path)
         model.prepare_explanations()
-        return cls(model)
+        scorer = cls(model)
+        scorer.prepare_compiled()
+        return scorer
 
     def score(self, window: PatientWindow, scores: Mapping[str, ScoreResult], sofa_baseline: int | None,
               context: RiskContext, now_s: int) -> RiskResult:
-        """Risk at event time `now_s` (seconds since 2000-01-01) from the window and the scoring's results."""
+        """Risk at event time `now_s` (seconds since 2000-01-01) from the window and the scoring's results.
+
+        One numba call computes the window features and the trees from the packed window (risk/compiled.py);
+        the same floats as `score_reference`, which the tests compare it with. `features` is a float64 numpy
+        vector; the explanation uses the compiled contributions kernel (same floats as the Python explainer)."""
+        compiled = self._compiled or self.prepare_compiled()
+        x, margin = compiled.score(window.data, window.lengths, window.first_s, scores, sofa_baseline, context, now_s)
+        features = cast("Sequence[float]", x)  # a float64 ndarray indexes like the list `score_reference` returns
+        return RiskResult(self.model, features, margin, self.model.calibrate(margin), compiled.contributions,
+                          compiled.signal_sums)
+
+    def score_reference(self, window: PatientWindow, scores: Mapping[str, ScoreResult], sofa_baseline: int | None,
+                        context: RiskContext, now_s: int) -> RiskResult:
+        """`score` by the plain-Python reference: features.extract_features and the generated-Python trees."""
         x = extract_features(window, scores, sofa_baseline, context, now_s)
         margin = self.model.margin(x)
         return RiskResult(self.model, x, margin, self.model.calibrate(margin))
 
     def prepare_compiled(self) -> CompiledRisk:
-        """Build the numba fast path now (JIT, or load numba's on-disk cache) instead of on the first
-        `score_packed`; idempotent. Imports numba only here, so the Python path never needs it."""
+        """Build the numba kernels now (JIT, or load numba's on-disk cache) instead of on the first `score`;
+        idempotent."""
         if self._compiled is None:
-            from detector.core.risk.compiled import CompiledRisk
-
             compiled = CompiledRisk(self.model)
             compiled.warm_up()
             self._compiled = compiled
         return self._compiled
-
-    def margin_filled(self, data: array, lengths: array, x: np.ndarray, now_s: int) -> float | None:
-        """The margin at `now_s` from the packed window and feature vector `x` (float64) whose score and context
-        features are already written (detector.core.scoring_compiled); the window features are written into `x`
-        too. The same floats as `score_packed` for the same scores. None in the (never expected) int64 overflow
-        case: the caller then scores by the reference."""
-        compiled = self._compiled or self.prepare_compiled()
-        return compiled.margin_filled(data, lengths, x, now_s)
-
-    def result_filled(self, x: np.ndarray, margin: float, probability: float) -> RiskResult:
-        """The RiskResult of a `margin_filled` prediction (`x` its filled vector, not shared: the explanation
-        reads it later)."""
-        compiled = self._compiled or self.prepare_compiled()
-        return RiskResult(self.model, cast("Sequence[float]", x), margin, probability, compiled.contributions,
-                          compiled.signal_sums)
-
-    def score_packed(self, data: array, lengths: array, first_s: int | None, scores: Mapping[str, ScoreResult],
-                     sofa_baseline: int | None, context: RiskContext, now_s: int) -> RiskResult:
-        """Same result as `score` (identical margin and probability) from the PACKED window: `data` array('i') of
-        (t, value x 10 000, hash) triples, slots in increasing slot order; `lengths` array('H'), ints per slot
-        (3 per value, MEASURE_INDEX order); `first_s` the window's earliest accepted event time. One numba
-        call computes the window features and the trees (detector/core/risk/compiled.py); `features` is a
-        float64 numpy vector; the explanation uses the compiled contributions kernel
-        (`CompiledRisk.contributions`, same floats)."""
-        compiled = self._compiled or self.prepare_compiled()
-        x, margin = compiled.score(data, lengths, first_s, scores, sofa_baseline, context, now_s)
-        features = cast("Sequence[float]", x)  # a float64 ndarray indexes like the list `score` returns
-        return RiskResult(self.model, features, margin, self.model.calibrate(margin), compiled.contributions,
-                          compiled.signal_sums)

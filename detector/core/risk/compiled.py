@@ -1,17 +1,12 @@
-"""Compiled (numba) fast path of the learned risk score: window features + tree ensemble in ONE native call.
+"""Compiled (numba) serving of the learned risk score: window features + tree ensemble in ONE native call.
 
 The Python code stays the REFERENCE: `features.extract_features` defines every feature and `RiskModel.margin`
 (model.py, the generated `if` code) defines the margin. This module computes the same floats, bit for bit
 (tests/detector/core/risk/test_compiled.py compares with `==`, NaN equal to NaN):
 
 * Window features (7 vitals x 15, 23 labs x 5, then pulse pressure, shock index, BUN/creatinine) from the
-  PACKED window: one `array('i')` `data` of (t, value x VALUE_SCALE, hash) triples, slots in increasing slot
-  order, each slot sorted by (t, hash), and `lengths` (`array('H')`, ints per slot: 3 per value, MEASURE_INDEX
-  order).
-  This is `PatientWindow.data` / `PatientWindow.lengths` as they are (no copy). Same scan as
-  `features._vital_features`, same exact integer sums (int64 here, unbounded ints there), same
-  conversions: Python's `int / float` and `int * float` convert the int to float64 first (correctly rounded),
-  as numba's int64 -> float64 does, and the operations run in the same order.
+  packed window (`PatientWindow.data` / `.lengths` as they are, no copy): window_kernels.py, which also says why
+  the int64 sums cannot overflow with validated observations and what happens if they could.
 * The score-derived tail (score values, points, SOFA rise, age, sex, hours since admission) is built in
   Python by the same expressions as `extract_features` (it reads ScoreResult objects) and passed in as a tuple.
 * Trees: flat node arrays (`FlatTrees`), eight trees walked side by side, their leaves added in tree order
@@ -23,16 +18,13 @@ The Python code stays the REFERENCE: `features.extract_features` defines every f
   feature in its order (tree, then path root first); the bias is the explainer's. ~10x cheaper than the Python
   explainer.
 
-Integer overflow (the reference's ints are unbounded, ours are int64): per vital and span, with n values,
-|seconds before now| <= X = 86 400 and |value x 10 000| <= V, every sum and product is bounded by 2 n^2 X V
-(slope numerator terms) or n^2 X^2 (denominator terms). The slope numerator is n^2 cov(t, v), so Cauchy-Schwarz
-and Popoviciu bound it by n^2 (X/2) (R/2) for a value range R. Observations are validated against the plausible
-ranges (schemas/observation.py, schemas/measures.py: every vital within 0..300, so V, R <= 3e6); with the
-default cap of 288 values per measure (WindowConfig.max_entries_per_measure) the products stay below 4.3e16
-(2^63 ~ 9.2e18) and the numerator below 5.4e15 (< 2^53, so `float(num) * 3600.0` rounds exactly like Python's
-`float(num * 3600)`). Larger caps or unvalidated values could break either bound, so the kernel checks both
-(in float64, against 2^62 and 2^53) and on failure returns NaN: the caller recomputes that scoring with the
-Python reference (`CompiledRisk.fallbacks` counts it). Labs use no sums (min, max, differences of int32).
+In the (never expected) int64 overflow case the kernel returns NaN and `CompiledRisk.score` recomputes that
+scoring with the Python reference (`CompiledRisk.fallbacks` counts it).
+
+Why compiled at all: the detector target >= 20,000 observations per CPU-second per process with the model on is
+met with these kernels and missed with the Python reference (docs/benchmarks.md, the
+`*_python_risk_reference_*` figures of the same run). The score and context features they read come from the
+ScoreResults, i.e. from the one set of clinical tables (detector/core/rules/tables.py).
 
 Numba caches the machine code (`cache=True`): in NUMBA_CACHE_DIR when set, else next to this file, else in the
 user's cache directory; if none is writable the kernels compile in memory at every start (`jit.kernel`). What
@@ -65,11 +57,11 @@ from detector.core.risk.features import (
     feature_index,
 )
 from detector.core.risk.model import RiskModel, Tree
+from detector.core.risk.window_kernels import window_features
 from detector.core.scores import ScoreResult
 from detector.core.window import MEASURE_INDEX, MEASURE_LIST, VALUE_SCALE, PatientWindow
 
-__all__ = ["N_FEATURES", "TAIL_FEATURES", "CompiledRisk", "compiled_tail", "context_features", "packed_features",
-           "reference_window"]
+__all__ = ["CompiledRisk", "compiled_tail", "context_features", "packed_features", "reference_window"]
 
 _HOUR = 3600
 _NAN = math.nan
@@ -81,9 +73,7 @@ _N_VITAL_FEATURES = 3 + 4 * len(TREND_HOURS)
 _N_LAB_FEATURES = 5
 _WINDOW_END = len(VITAL_MEASURES) * _N_VITAL_FEATURES + len(LAB_MEASURES) * _N_LAB_FEATURES
 _N_FEATURES = len(FEATURE_NAMES)
-N_FEATURES = _N_FEATURES
-TAIL_FEATURES = 27
-"""The score and context features at the end of the vector (compiled_tail's)."""
+_TAIL_FEATURES = 27  # the score and context features at the end of the vector (compiled_tail's)
 
 
 def _check_layout() -> None:
@@ -105,7 +95,7 @@ def _check_layout() -> None:
     tail += [f"score_{s}" for s in SCORE_VALUES] + ["score_sofa_rise"]
     tail += [f"news2_pts_{k}" for k in NEWS2_PARAMETERS] + [f"sofa_pts_{k}" for k in SOFA_SYSTEMS]
     tail += [f"sirs_pts_{k}" for k in SIRS_CRITERIA] + ["age_years", "sex_male", "hours_since_admission"]
-    if list(names[_WINDOW_END:]) != tail or TREND_HOURS != (6, 12, 24) or len(tail) != 3 + TAIL_FEATURES:
+    if list(names[_WINDOW_END:]) != tail or TREND_HOURS != (6, 12, 24) or len(tail) != 3 + _TAIL_FEATURES:
         raise ImportError("risk feature layout changed after the window features: update compiled.py")
 
 
@@ -119,197 +109,9 @@ _PLAN = np.array([VALUE_SCALE, *(h * _HOUR for h in TREND_HOURS), len(MEASURE_LI
                   feature_index("bun_last"), feature_index("creatinine_last"), len(VITAL_MEASURES), len(LAB_MEASURES),
                   *(MEASURE_INDEX[m] for m, _ in VITAL_MEASURES), *(MEASURE_INDEX[m] for m, _ in LAB_MEASURES)],
                  dtype=np.int64)
-_PLAN_HEADER = 12
 _SIGNAL_INDEX = np.array(SIGNAL_INDEX, dtype=np.int64)
 
-# ---------------------------------------------------------------- kernels
-
-
-_SAFE_BOUND = 2.0 ** 62  # margin below 2^63 for the float64 estimate of the largest intermediate
-_EXACT_FLOAT_INT = 2 ** 53  # |num| up to here: float(num) * 3600.0 rounds like float(num * 3600)
-
-
-@kernel
-def _span(out: np.ndarray, at: int, n: int, s_t: int, s_v: int, s_tt: int, s_tv: int, delta: int, v_min: int,
-          v_max: int, scale: float) -> bool:
-    """Write (slope per hour, delta, min, max) of one span at out[at:at+4]; False if the slope is not exact.
-
-    Mirrors features._span_stats: `(n*s_tv - s_t*s_v) * 3600 / (denom * scale)` in Python is
-    float(num * 3600) / (float(denom) * scale); with |num| <= 2^53, float(num) is exact and * 3600.0 rounds once,
-    like the conversion of the exact product."""
-    if n == 0:
-        out[at] = np.nan
-        out[at + 1] = np.nan
-        out[at + 2] = np.nan
-        out[at + 3] = np.nan
-        return True
-    exact = True
-    denom = n * s_tt - s_t * s_t
-    if n >= 2 and denom > 0:
-        num = n * s_tv - s_t * s_v
-        if num > _EXACT_FLOAT_INT or num < -_EXACT_FLOAT_INT:
-            exact = False
-        out[at] = (float(num) * 3600.0) / (float(denom) * scale)
-    else:
-        out[at] = np.nan
-    out[at + 1] = float(delta) / scale
-    out[at + 2] = float(v_min) / scale
-    out[at + 3] = float(v_max) / scale
-    return exact
-
-
-@kernel
-def _vital(data: np.ndarray, start: int, end: int, now_s: int, out: np.ndarray, at: int, scale: float,
-           span6: int, span12: int, span24: int) -> bool:
-    """features._vital_features over data[start:end] (one slot's triples) into out[at:at+15]; False when an
-    int64 intermediate could have overflowed or a slope is not exact (the caller falls back to Python)."""
-    base = end - 3
-    while base >= start and data[base] > now_s:
-        base -= 3
-    stop = now_s - span24
-    if base < start or data[base] < stop:
-        for k in range(15):
-            out[at + k] = np.nan
-        out[at + 2] = 0.0
-        return True
-    t_last = np.int64(data[base])
-    v_last = np.int64(data[base + 1])
-    s_t = np.int64(0)
-    s_v = np.int64(0)
-    s_tt = np.int64(0)
-    s_tv = np.int64(0)
-    v_min = v_last
-    v_max = v_last
-    out[at] = float(v_last) / scale
-    out[at + 1] = float(now_s - t_last) / 3600.0
-    out[at + 2] = 0.0
-    limit = now_s - span6
-    closed = 0
-    exact = True
-    i = base
-    while i >= start:
-        t = np.int64(data[i])
-        if t < limit:
-            if t < stop:
-                break
-            while t < limit:
-                n = (base - i) // 3
-                exact &= _span(out, at + 3 + 4 * closed, n, s_t, s_v, s_tt, s_tv,
-                               v_last - np.int64(data[i + 4]), v_min, v_max, scale)
-                if closed == 0:
-                    out[at + 2] = float(n)
-                closed += 1
-                limit = now_s - span12 if closed == 1 else stop
-        v = np.int64(data[i + 1])
-        x = t - now_s
-        s_t += x
-        s_v += v
-        s_tt += x * x
-        s_tv += x * v
-        if v < v_min:
-            v_min = v
-        elif v > v_max:
-            v_max = v
-        i -= 3
-    n = (base - i) // 3
-    # Overflow guard: every sum and product above is bounded by 2 n^2 X V or n^2 X^2 (module docstring); the
-    # running sums of a span are partial sums of the 24 h span's, so the final n and extremes bound them all.
-    magnitude = float(v_max if v_max > -v_min else -v_min)  # largest |value| scanned
-    seconds = float(span24)  # the largest |t - now_s| summed
-    if 2.0 * n * n * seconds * magnitude >= _SAFE_BOUND or float(n) * n * seconds * seconds >= _SAFE_BOUND:
-        exact = False
-    delta = v_last - np.int64(data[i + 4])
-    first = at + 3 + 4 * closed
-    exact &= _span(out, first, n, s_t, s_v, s_tt, s_tv, delta, v_min, v_max, scale)
-    while closed < 2:  # the remaining spans hold the same values: copy the last one
-        closed += 1
-        for k in range(4):
-            out[at + 3 + 4 * closed + k] = out[first + k]
-    if first == at + 3:  # no span closed in the scan: the 6 h span holds all n values
-        out[at + 2] = float(n)
-    return exact
-
-
-@kernel
-def _lab(data: np.ndarray, start: int, end: int, now_s: int, out: np.ndarray, at: int, scale: float,
-         span24: int) -> None:
-    """features._lab_features over data[start:end] into out[at:at+5]."""
-    base = end - 3
-    while base >= start and data[base] > now_s:
-        base -= 3
-    first = now_s - span24
-    if base < start or data[base] < first:
-        for k in range(5):
-            out[at + k] = np.nan
-        return
-    last = np.int64(data[base + 1])
-    hours = float(now_s - np.int64(data[base])) / 3600.0
-    i = base - 3
-    if i < start or data[i] < first:
-        single = float(last) / scale
-        out[at] = single
-        out[at + 1] = hours
-        out[at + 2] = np.nan
-        out[at + 3] = single
-        out[at + 4] = single
-        return
-    prev = np.int64(data[i + 1])
-    lo = prev
-    hi = prev
-    if last < lo:
-        lo = last
-    elif last > hi:
-        hi = last
-    i -= 3
-    while i >= start and data[i] >= first:
-        v = np.int64(data[i + 1])
-        if v < lo:
-            lo = v
-        elif v > hi:
-            hi = v
-        i -= 3
-    out[at] = float(last) / scale
-    out[at + 1] = hours
-    out[at + 2] = float(last - prev) / scale
-    out[at + 3] = float(lo) / scale
-    out[at + 4] = float(hi) / scale
-
-
-@kernel
-def _window_features(data: np.ndarray, lengths: np.ndarray, now_s: int, plan: np.ndarray, out: np.ndarray) -> bool:
-    """Every window feature and the three derived vitals into `out` (FEATURE_NAMES order); False = fall back
-    (an int64 bound, or `lengths` that do not match the measure list or the length of `data`)."""
-    scale = float(plan[0])
-    span6, span12, span24, n_slots = plan[1], plan[2], plan[3], plan[4]
-    i_hr, i_sbp, i_dbp, i_bun, i_creat = plan[5], plan[6], plan[7], plan[8], plan[9]
-    n_vitals, n_labs = plan[10], plan[11]
-    if len(lengths) != n_slots:  # not this code's measure list: let the reference deal with it
-        return False
-    offsets = np.empty(n_slots + 1, dtype=np.int64)  # offsets[s] = first int of slot s in data
-    offsets[0] = 0
-    for s in range(n_slots):
-        offsets[s + 1] = offsets[s] + np.int64(lengths[s])
-    if offsets[n_slots] != len(data):  # lengths do not describe data (never read out of bounds)
-        return False
-    exact = True
-    at = 0
-    for k in range(n_vitals):
-        slot = plan[_PLAN_HEADER + k]
-        exact &= _vital(data, offsets[slot], offsets[slot + 1], now_s, out, at, scale, span6, span12, span24)
-        at += 15
-    for k in range(n_labs):
-        slot = plan[_PLAN_HEADER + n_vitals + k]
-        _lab(data, offsets[slot], offsets[slot + 1], now_s, out, at, scale, span24)
-        at += 5
-    sbp = out[i_sbp]
-    dbp = out[i_dbp]
-    hr = out[i_hr]
-    out[at] = sbp - dbp if sbp == sbp and dbp == dbp else np.nan
-    out[at + 1] = hr / sbp if hr == hr and sbp == sbp and sbp > 0 else np.nan
-    bun = out[i_bun]
-    creat = out[i_creat]
-    out[at + 2] = bun / creat if bun == bun and creat == creat and creat > 0 else np.nan
-    return exact
+# ---------------------------------------------------------------- tree kernels
 
 
 @kernel
@@ -323,7 +125,8 @@ def _step(x: np.ndarray, split: np.ndarray, value: np.ndarray, children: np.ndar
     flag = np.int64(word & 3)
     missing = np.int64(v != v) | ((flag >> 1) & np.int64(v >= -_ZERO) & np.int64(v <= _ZERO))
     left = (np.int64(v <= value[node]) & (1 - missing)) | (missing & flag & 1)
-    return children[np.uint64(2 * node + 1 - left)]
+    child: int = children[np.uint64(2 * node + 1 - left)]
+    return child
 
 
 @kernel
@@ -416,25 +219,18 @@ def _signal_sums(contributions: np.ndarray, signal_index: np.ndarray, sums: np.n
 
 
 @kernel
-def _score_filled(data: np.ndarray, lengths: np.ndarray, now_s: int, plan: np.ndarray, x: np.ndarray,
-                  split: np.ndarray, value: np.ndarray, children: np.ndarray, roots: np.ndarray,
-                  n_internal: int) -> float:
-    """Fill the window features and derived vitals of `x` (its score and context tail is already there) and
-    return the margin; NaN when the window features could not be computed exactly (the caller recomputes with
-    the Python reference)."""
-    if not _window_features(data, lengths, now_s, plan, x):
-        return np.nan
-    return _margin(x, split, value, children, roots, n_internal)
-
-
-@kernel
-def _score(data: np.ndarray, lengths: np.ndarray, now_s: int, plan: np.ndarray, tail: tuple, x: np.ndarray,
+def _score(data: np.ndarray, lengths: np.ndarray, now_s: int, plan: np.ndarray, tail: tuple[float, ...], x: np.ndarray,
            split: np.ndarray, value: np.ndarray, children: np.ndarray, roots: np.ndarray, n_internal: int) -> float:
-    """`_score_filled` after writing `tail` (the score and context features) at the end of `x`."""
+    """Write `tail` (the score and context features) at the end of `x`, fill the window features and derived
+    vitals and return the margin; NaN when the window features could not be computed exactly (the caller
+    recomputes with the Python reference)."""
     start = x.shape[0] - len(tail)
     for k in range(len(tail)):
         x[start + k] = tail[k]
-    return _score_filled(data, lengths, now_s, plan, x, split, value, children, roots, n_internal)
+    if not window_features(data, lengths, now_s, plan, x):
+        return np.nan
+    margin: float = _margin(x, split, value, children, roots, n_internal)
+    return margin
 
 
 # ---------------------------------------------------------------- Python side
@@ -550,7 +346,7 @@ def context_features(context: RiskContext, first_s: int | None, now_s: int) -> t
             _NAN if admitted is None else max(now_s - admitted, 0) / _HOUR)
 
 
-def reference_window(data: array, lengths: array, first_s: int | None) -> PatientWindow:
+def reference_window(data: array[int], lengths: array[int], first_s: int | None) -> PatientWindow:
     """A `PatientWindow` over the same packed arrays (not copied): the Python reference then reads exactly the
     data the kernel read (the fallback, and tests)."""
     window = PatientWindow()
@@ -560,11 +356,11 @@ def reference_window(data: array, lengths: array, first_s: int | None) -> Patien
     return window
 
 
-def packed_features(data: array, lengths: array, now_s: int) -> np.ndarray:
+def packed_features(data: array[int], lengths: array[int], now_s: int) -> np.ndarray:
     """The window features and derived vitals (the first 223 positions; the rest NaN) by the kernel, as a float64
     vector; OverflowError when the kernel would fall back to the Python reference (tests)."""
     x = np.full(_N_FEATURES, np.nan)
-    exact = _window_features(data, lengths, now_s, _PLAN, x)
+    exact = window_features(data, lengths, now_s, _PLAN, x)
     if not exact:
         raise OverflowError("the kernel falls back to the Python reference for this window (int64 bound)")
     return x
@@ -610,16 +406,6 @@ class CompiledRisk:
         _contributions(vector, *self.trees, self.edge_change, out)
         return self.bias, out.tolist()
 
-    def margin_filled(self, data: array, lengths: array, x: np.ndarray, now_s: int) -> float | None:
-        """The margin at `now_s` of feature vector `x` (float64, FEATURE_NAMES order) whose score and context
-        features (the last TAIL_FEATURES) are already written (scoring_compiled.classic_numbers): the window
-        features are filled in here. None in the int64 overflow case (the caller then takes the reference)."""
-        margin = _score_filled(data, lengths, now_s, _PLAN, x, *self.trees)
-        if margin != margin:
-            self.fallbacks += 1
-            return None
-        return float(margin)
-
     def signal_sums(self, x: np.ndarray) -> tuple[list[float], list[int]]:
         """Per clinical signal (explain.SIGNALS), the sum of its features' contributions for feature vector `x`
         (float64) and the index of its first contributing feature: what explain.top_signals_from_sums ranks."""
@@ -630,7 +416,7 @@ class CompiledRisk:
         _signal_sums(contributions, _SIGNAL_INDEX, sums, first)
         return sums.tolist(), first.tolist()
 
-    def score(self, data: array, lengths: array, first_s: int | None, scores: Mapping[str, ScoreResult],
+    def score(self, data: array[int], lengths: array[int], first_s: int | None, scores: Mapping[str, ScoreResult],
               sofa_baseline: int | None, context: RiskContext, now_s: int) -> tuple[np.ndarray | list[float], float]:
         """(feature vector, margin) at event time `now_s` (seconds since 2000) from the packed window.
 

@@ -182,7 +182,7 @@ def _span_stats(n: int, s_t: int, s_v: int, s_tt: int, s_tv: int, delta: int, v_
 _NO_SPAN = (NAN, NAN, NAN, NAN)
 
 
-def _vital_features(series: array, lo: int, hi: int, now_s: int) -> list[float]:
+def _vital_features(series: array[int], lo: int, hi: int, now_s: int) -> list[float]:
     """last, hours since, count 6 h, then per span: slope (/h), delta, min, max. One backward pass.
 
     The slope is the least-squares slope of value against time (per hour) over the values in the span; with a
@@ -239,7 +239,7 @@ def _vital_features(series: array, lo: int, hi: int, now_s: int) -> list[float]:
     return out
 
 
-def _lab_features(series: array, lo: int, hi: int, now_s: int) -> list[float]:
+def _lab_features(series: array[int], lo: int, hi: int, now_s: int) -> list[float]:
     """last, hours since, last minus the previous value, min and max over 24 h."""
     base = hi - 3
     while base >= lo and series[base] > now_s:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
+from detector.core.rules.tables import OXYGEN
 from detector.core.scores._rounding import round2_fast
 from schemas.measures import CONSCIOUSNESS_LEVELS, MEASURES, Measure
 
@@ -37,10 +38,6 @@ __all__ = [
 ]
 
 Consciousness = Literal["A", "C", "V", "P", "U"]
-
-ROOM_AIR_FIO2 = 0.21
-"""§1.3: FiO2 assumed when no FiO2 is recorded and the patient is not on oxygen."""
-
 
 class ScoreInputError(ValueError):
     """An input of a score is malformed: unknown key, wrong type or out of the plausible range.
@@ -211,7 +208,7 @@ def _flag(key: str, raw: object) -> bool:
 def _scale(key: str, raw: object) -> int:
     if isinstance(raw, bool) or raw not in (1, 2):
         raise ScoreInputError(key, f"must be 1 or 2, got {raw!r}")
-    return int(raw)  # type: ignore[call-overload]
+    return int(raw)
 
 
 def _acvpu(key: str, raw: object) -> str:
@@ -251,7 +248,7 @@ def effective_on_oxygen(inputs: ScoreInputs) -> bool | None:
     """`on_oxygen` if recorded; else True when a recorded FiO2 > 0.21 shows oxygen (§1.3); else None."""
     if inputs.on_oxygen is not None:
         return inputs.on_oxygen
-    if inputs.fio2 is not None and inputs.fio2 > ROOM_AIR_FIO2:
+    if inputs.fio2 is not None and inputs.fio2 > OXYGEN["room_air_fio2"]:
         return True
     return None
 
@@ -260,7 +257,7 @@ def effective_fio2(fio2: float | None, on_oxygen: bool | None) -> float | None:
     """FiO2 for the P/F ratio (§1.3): the recorded value; 0.21 if absent and not on oxygen; None if unknown."""
     if fio2 is not None:
         return fio2
-    return None if on_oxygen is True else ROOM_AIR_FIO2
+    return None if on_oxygen is True else OXYGEN["room_air_fio2"]
 
 
 def pf_ratio(pao2: float | None, fio2: float | None) -> float | None:
@@ -319,7 +316,7 @@ class ScoreResult:
             return explanation
         text = explanation[0](*explanation[1:]) if isinstance(explanation, tuple) else explanation()
         _set_attr(self, "_reason", text)  # a cache of a pure function of the result: not a change of it
-        return text  # type: ignore[return-value]
+        return text
 
 
 @dataclass(slots=True)

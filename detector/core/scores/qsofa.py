@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from itertools import compress
 
+from detector.core.rules.tables import POSITIVE_AT, QSOFA
 from detector.core.scores._text import num, with_missing
 from detector.core.scores.inputs import ScoreInputs, ScoreResult, make_result
 
@@ -17,22 +18,21 @@ __all__ = ["CRITERIA", "consciousness_met", "gcs_met", "mentation_met", "qsofa",
 CRITERIA: tuple[str, ...] = ("respiratory_rate", "systolic_bp", "mentation")
 """Criterion names, in table order (keys of `ScoreResult.points`)."""
 
-POSITIVE_AT = 2  # Singer 2016: qSOFA >= 2 prompts a search for organ dysfunction
 
 
 def rr_met(rr: float | None) -> bool:
-    """Respiratory rate >= 22 /min (22 counts)."""
-    return rr is not None and rr >= 22
+    """Respiratory rate (rules.tables.QSOFA: >= 22 /min, 22 counts)."""
+    return QSOFA["respiratory_rate"].met(rr)
 
 
 def sbp_met(sbp: float | None) -> bool:
-    """Systolic BP <= 100 mmHg (100 counts)."""
-    return sbp is not None and sbp <= 100
+    """Systolic BP (QSOFA: <= 100 mmHg, 100 counts)."""
+    return QSOFA["systolic_bp"].met(sbp)
 
 
 def gcs_met(gcs: int | None) -> bool:
-    """GCS below 15."""
-    return gcs is not None and gcs < 15
+    """GCS (QSOFA: below 15)."""
+    return QSOFA["gcs"].met(gcs)
 
 
 def consciousness_met(consciousness: str | None) -> bool:
@@ -63,7 +63,7 @@ def qsofa(inputs: ScoreInputs) -> ScoreResult:
         if not ment and inputs.gcs is None and inputs.consciousness is None:
             absent.extend(("gcs", "consciousness"))  # either scale could show altered mentation
         missing = tuple(absent)
-    band = "positive" if value >= POSITIVE_AT else "negative"
+    band = "positive" if POSITIVE_AT["qsofa"].met(value) else "negative"
 
     return make_result("qsofa", value, band, points, met, missing,
                        (_explain, inputs, rr, sbp, ment, value, band, missing))

@@ -1,6 +1,7 @@
 """Sepsis definitions: CMS SEP-1 severe sepsis / septic shock (§2.8) and Sepsis-3 (§2.7).
 
-These functions judge ONE set of inputs. The engine owns the timing: SEP-1 needs infection documentation,
+These functions judge ONE set of inputs against the limits of detector/core/rules/tables.py (SEP1_*, SEPSIS3).
+The engine owns the timing: SEP-1 needs infection documentation,
 >= 2 SEP-1 SIRS criteria and one organ-dysfunction sign within 6 h of each other (pass each criterion's worst
 value in that window); Sepsis-3 compares the current SOFA with the 72 h baseline (§3.2).
 Not automated (clinician judgement, §2.8): an SBP fall > 40 mmHg from baseline, "new" need for ventilation
@@ -10,6 +11,8 @@ clinician documented as chronic or non-infectious.
 
 from __future__ import annotations
 
+from detector.core.rules.tables import SEP1_ORGAN_DYSFUNCTION as _ORGAN
+from detector.core.rules.tables import SEP1_SEPTIC_SHOCK, SEPSIS3
 from detector.core.scores._text import num, with_missing
 from detector.core.scores.inputs import VASOPRESSOR_KEYS, ScoreInputs, ScoreResult, effective_map, make_result
 from detector.core.scores.sirs import sirs_sep1
@@ -43,53 +46,53 @@ _SIGN_INPUTS = ("sbp", "map", "creatinine", "bilirubin", "platelets", "lactate")
 
 
 def sbp_met(sbp: float | None) -> bool:
-    """SEP-1: SBP < 90 mmHg."""
-    return sbp is not None and sbp < 90
+    """SEP-1 (rules.tables.SEP1_ORGAN_DYSFUNCTION): SBP < 90 mmHg."""
+    return _ORGAN["sbp"].met(sbp)
 
 
 def map_met(map_mmhg: float | None) -> bool:
     """SEP-1: MAP < 65 mmHg (measured, else derived from SBP/DBP)."""
-    return map_mmhg is not None and map_mmhg < 65
+    return _ORGAN["map"].met(map_mmhg)
 
 
 def creatinine_met(creatinine: float | None) -> bool:
     """SEP-1: creatinine > 2.0 mg/dL (2.0 itself does not count)."""
-    return creatinine is not None and creatinine > 2.0
+    return _ORGAN["creatinine"].met(creatinine)
 
 
 def bilirubin_met(bilirubin: float | None) -> bool:
     """SEP-1: total bilirubin > 2 mg/dL (2.00 does not count, E10)."""
-    return bilirubin is not None and bilirubin > 2.0
+    return _ORGAN["bilirubin"].met(bilirubin)
 
 
 def platelets_met(platelets: float | None) -> bool:
     """SEP-1: platelets < 100 × 10^9/L."""
-    return platelets is not None and platelets < 100
+    return _ORGAN["platelets"].met(platelets)
 
 
 def inr_met(inr: float | None) -> bool:
     """SEP-1: INR > 1.5."""
-    return inr is not None and inr > 1.5
+    return _ORGAN["inr"].met(inr)
 
 
 def aptt_met(aptt: float | None) -> bool:
     """SEP-1: aPTT > 60 s."""
-    return aptt is not None and aptt > 60
+    return _ORGAN["aptt"].met(aptt)
 
 
 def lactate_met(lactate: float | None) -> bool:
     """SEP-1 organ dysfunction: lactate > 2 mmol/L."""
-    return lactate is not None and lactate > 2.0
+    return _ORGAN["lactate"].met(lactate)
 
 
 def septic_shock_lactate_met(lactate: float | None) -> bool:
-    """SEP-1 septic shock: initial lactate >= 4 mmol/L (4.0 counts)."""
-    return lactate is not None and lactate >= 4.0
+    """SEP-1 septic shock (SEP1_SEPTIC_SHOCK): initial lactate >= 4 mmol/L (4.0 counts)."""
+    return SEP1_SEPTIC_SHOCK["lactate"].met(lactate)
 
 
 def sepsis3_lactate_met(lactate: float | None) -> bool:
-    """Sepsis-3 septic shock: serum lactate > 2 mmol/L (> 18 mg/dL)."""
-    return lactate is not None and lactate > 2.0
+    """Sepsis-3 septic shock (SEPSIS3): serum lactate > 2 mmol/L (> 18 mg/dL)."""
+    return SEPSIS3["lactate"].met(lactate)
 
 
 def vasopressor_running(inputs: ScoreInputs) -> bool | None:
@@ -109,34 +112,16 @@ def vasopressor_running(inputs: ScoreInputs) -> bool | None:
 
 def organ_dysfunction_signs(inputs: ScoreInputs) -> tuple[str, ...]:
     """The SEP-1 organ-dysfunction signs met by one input set, in `ORGAN_SIGNS` order."""
-    # Same checks as the *_met predicates above, inlined: this runs on every scoring of every patient.
     signs: list[str] = []
-    sbp = inputs.sbp
-    if sbp is not None and sbp < 90:
+    if sbp_met(inputs.sbp):
         signs.append("sbp")
-    map_mmhg = effective_map(inputs)
-    if map_mmhg is not None and map_mmhg < 65:
+    if map_met(effective_map(inputs)):
         signs.append("map")
     if inputs.resp_support:
         signs.append("ventilation")
-    value = inputs.creatinine
-    if value is not None and value > 2.0:
-        signs.append("creatinine")
-    value = inputs.bilirubin
-    if value is not None and value > 2.0:
-        signs.append("bilirubin")
-    value = inputs.platelets
-    if value is not None and value < 100:
-        signs.append("platelets")
-    value = inputs.inr
-    if value is not None and value > 1.5:
-        signs.append("inr")
-    value = inputs.aptt
-    if value is not None and value > 60:
-        signs.append("aptt")
-    value = inputs.lactate
-    if value is not None and value > 2.0:
-        signs.append("lactate")
+    for sign in ("creatinine", "bilirubin", "platelets", "inr", "aptt", "lactate"):
+        if _ORGAN[sign].met(getattr(inputs, sign)):
+            signs.append(sign)
     return tuple(signs)
 
 
@@ -211,7 +196,7 @@ def _explain_shock(value: bool, severe_met: bool, lactate: float | None, persist
 def sepsis3(sofa_now: int, sofa_baseline: int, infection_suspected: bool) -> ScoreResult:
     """Sepsis-3 sepsis: suspected infection AND SOFA rise >= 2 from the baseline (0 when unknown, §2.7)."""
     change = sofa_now - sofa_baseline
-    rise = change >= 2
+    rise = SEPSIS3["sofa_rise"].met(change)
     value = bool(infection_suspected and rise)
     met = (("infection",) if infection_suspected else ()) + (("sofa_rise",) if rise else ())
     points = {"infection": int(bool(infection_suspected)), "sofa_now": sofa_now, "sofa_baseline": sofa_baseline,

@@ -2,19 +2,18 @@
 
 SI = HR / SBP, reported to 2 dp with round-half-up (§0); None when HR or SBP is missing. HR and SBP must
 come from the same observation set (within 15 min, §3.2): the caller pairs them. SI carries no points in any
-other score; SI >= 1.0 is our default abnormal flag [ENG].
+other score; SI >= 1.0 (rules.tables.POSITIVE_AT["shock_index"]) is our default abnormal flag [ENG]; the
+ladder's level 4 uses it with hypotension (§3.4).
 """
 
 from __future__ import annotations
 
+from detector.core.rules.tables import POSITIVE_AT
 from detector.core.scores._rounding import round2_fast
 from detector.core.scores._text import num, with_missing
 from detector.core.scores.inputs import ScoreInputs, ScoreResult, make_result
 
-__all__ = ["ELEVATED_AT", "shock_index", "shock_index_value"]
-
-ELEVATED_AT = 1.0
-"""SI at or above this is flagged "elevated" [ENG]; the ladder's level 4 uses it with hypotension (§3.4)."""
+__all__ = ["shock_index", "shock_index_value"]
 
 
 def shock_index_value(hr: float | None, sbp: float | None) -> float | None:
@@ -32,7 +31,7 @@ def shock_index(inputs: ScoreInputs) -> ScoreResult:
         missing = tuple(k for k, v in (("hr", hr), ("sbp", sbp)) if v is None) or ("sbp",)
         return make_result("shock_index", None, None, {}, (), missing,
                            with_missing("shock index not computable", missing))
-    elevated = value >= ELEVATED_AT
+    elevated = POSITIVE_AT["shock_index"].met(value)
     band = "elevated" if elevated else "normal"
     return make_result("shock_index", value, band, {"elevated": int(elevated)}, ("elevated",) if elevated else (),
                        (), (_explain, value, band, hr, sbp))

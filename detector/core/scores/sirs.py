@@ -2,6 +2,7 @@
 
 One point per criterion met, each criterion at most once; positive means a count >= 2.
 The two variants differ: SEP-1 uses temperature > 38.3 (not > 38.0) and has no PaCO2 alternative.
+The limits are detector/core/rules/tables.py's SIRS_BONE and SIRS_SEP1.
 Missing inputs never satisfy a criterion (§3.3). The per-criterion predicates are public because the
 engine counts a criterion if ANY valid value in the trailing 6 h meets it (§3.2).
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 from itertools import compress
 
+from detector.core.rules.tables import POSITIVE_AT, SIRS_BONE, SIRS_SEP1
 from detector.core.scores._text import num, with_missing
 from detector.core.scores.inputs import ScoreInputs, ScoreResult, make_result
 
@@ -20,6 +22,7 @@ __all__ = [
     "CRITERIA",
     "bands_met",
     "heart_rate_met",
+    "heart_rate_met_sep1",
     "paco2_met",
     "respiration_met",
     "respiration_met_sep1",
@@ -30,37 +33,41 @@ __all__ = [
     "temperature_met_sep1",
     "wbc_met",
     "white_cells_met",
+    "white_cells_met_sep1",
 ]
 
 CRITERIA: tuple[str, ...] = ("temperature", "heart_rate", "respiration", "white_cells")
 """Criterion names, in table order (keys of `ScoreResult.points`)."""
 
-POSITIVE_AT = 2  # Bone 1992: SIRS is present with two or more criteria
-
 
 def temperature_met(temp_c: float | None) -> bool:
-    """Bone: temperature > 38.0 °C or < 36.0 °C (38.0 itself does not count)."""
-    return temp_c is not None and (temp_c > 38.0 or temp_c < 36.0)
+    """Bone (rules.tables.SIRS_BONE): temperature > 38.0 °C or < 36.0 °C (38.0 itself does not count)."""
+    return SIRS_BONE["temperature"].met(temp_c)
 
 
 def temperature_met_sep1(temp_c: float | None) -> bool:
-    """CMS SEP-1: temperature > 38.3 °C (> 100.9 °F) or < 36.0 °C."""
-    return temp_c is not None and (temp_c > 38.3 or temp_c < 36.0)
+    """CMS SEP-1 (SIRS_SEP1): temperature > 38.3 °C (> 100.9 °F) or < 36.0 °C."""
+    return SIRS_SEP1["temperature"].met(temp_c)
 
 
 def heart_rate_met(hr: float | None) -> bool:
-    """Both variants: heart rate > 90 /min."""
-    return hr is not None and hr > 90
+    """Bone: heart rate > 90 /min."""
+    return SIRS_BONE["heart_rate"].met(hr)
+
+
+def heart_rate_met_sep1(hr: float | None) -> bool:
+    """SEP-1: heart rate > 90 /min."""
+    return SIRS_SEP1["heart_rate"].met(hr)
 
 
 def rr_met(rr: float | None) -> bool:
-    """Both variants: respiratory rate > 20 /min."""
-    return rr is not None and rr > 20
+    """Bone: respiratory rate > 20 /min."""
+    return SIRS_BONE["respiratory_rate"].met(rr)
 
 
 def paco2_met(paco2: float | None) -> bool:
     """Bone only: PaCO2 < 32 mmHg (4.27 kPa)."""
-    return paco2 is not None and paco2 < 32
+    return SIRS_BONE["paco2"].met(paco2)
 
 
 def respiration_met(rr: float | None, paco2: float | None) -> bool:
@@ -70,30 +77,34 @@ def respiration_met(rr: float | None, paco2: float | None) -> bool:
 
 def respiration_met_sep1(rr: float | None) -> bool:
     """SEP-1 respiration criterion: RR > 20 only (PaCO2 is not used)."""
-    return rr_met(rr)
+    return SIRS_SEP1["respiratory_rate"].met(rr)
 
 
 def wbc_met(wbc: float | None) -> bool:
-    """White cells > 12.0 or < 4.0 × 10^9/L (12.0 and 4.0 themselves do not count)."""
-    return wbc is not None and (wbc > 12.0 or wbc < 4.0)
+    """Bone: white cells > 12.0 or < 4.0 × 10^9/L (12.0 and 4.0 themselves do not count)."""
+    return SIRS_BONE["wbc"].met(wbc)
 
 
 def bands_met(bands_pct: float | None) -> bool:
-    """Band neutrophils > 10 %."""
-    return bands_pct is not None and bands_pct > 10
+    """Bone: band neutrophils > 10 %."""
+    return SIRS_BONE["bands_pct"].met(bands_pct)
 
 
 def white_cells_met(wbc: float | None, bands_pct: float | None) -> bool:
-    """White-cell criterion (both variants): WBC > 12 or < 4 × 10^9/L, or bands > 10 % (counted once)."""
+    """Bone white-cell criterion: WBC > 12 or < 4 × 10^9/L, or bands > 10 % (counted once)."""
     return wbc_met(wbc) or bands_met(bands_pct)
+
+
+def white_cells_met_sep1(wbc: float | None, bands_pct: float | None) -> bool:
+    """SEP-1 white-cell criterion (same limits as Bone unless the table says otherwise)."""
+    return SIRS_SEP1["wbc"].met(wbc) or SIRS_SEP1["bands_pct"].met(bands_pct)
 
 
 _NO_MISSING: tuple[str, ...] = ()
 
 
-def _result(name: str, label: str, inputs: ScoreInputs, temp: bool, resp: bool) -> ScoreResult:
-    hr = inputs.hr is not None and inputs.hr > 90
-    wcc = white_cells_met(inputs.wbc, inputs.bands_pct)
+def _result(name: str, label: str, inputs: ScoreInputs, temp: bool, hr: bool, resp: bool,
+            wcc: bool) -> ScoreResult:
     count = temp + hr + resp + wcc
     points = {"temperature": int(temp), "heart_rate": int(hr), "respiration": int(resp), "white_cells": int(wcc)}
     met = tuple(compress(CRITERIA, (temp, hr, resp, wcc))) if count else ()
@@ -109,7 +120,7 @@ def _result(name: str, label: str, inputs: ScoreInputs, temp: bool, resp: bool) 
         if not wcc and inputs.wbc is None:
             absent.append("wbc")
         missing = tuple(absent)
-    band = "positive" if count >= POSITIVE_AT else "negative"
+    band = "positive" if POSITIVE_AT["sirs"].met(count) else "negative"
 
     return make_result(name, count, band, points, met, missing,
                        (_explain, label, inputs, temp, hr, resp, wcc, count, band, missing))
@@ -132,14 +143,12 @@ def _explain(label: str, inputs: ScoreInputs, temp: bool, hr: bool, resp: bool, 
 
 def sirs_bone(inputs: ScoreInputs) -> ScoreResult:
     """SIRS count 0-4 with the Bone 1992 thresholds (the SIRS score of the service); band positive at >= 2."""
-    temp_c, rr, paco2 = inputs.temp_c, inputs.rr, inputs.paco2
-    temp = temp_c is not None and (temp_c > 38.0 or temp_c < 36.0)  # same as temperature_met, inlined for speed
-    resp = (rr is not None and rr > 20) or (paco2 is not None and paco2 < 32)
-    return _result("sirs", "SIRS", inputs, temp, resp)
+    return _result("sirs", "SIRS", inputs, temperature_met(inputs.temp_c), heart_rate_met(inputs.hr),
+                   respiration_met(inputs.rr, inputs.paco2), white_cells_met(inputs.wbc, inputs.bands_pct))
 
 
 def sirs_sep1(inputs: ScoreInputs) -> ScoreResult:
     """SIRS count 0-4 with the CMS SEP-1 thresholds (temperature > 38.3, RR only); used by SEP-1 severe sepsis."""
-    temp_c, rr = inputs.temp_c, inputs.rr
-    temp = temp_c is not None and (temp_c > 38.3 or temp_c < 36.0)  # same as temperature_met_sep1
-    return _result("sirs_sep1", "SEP-1 SIRS", inputs, temp, rr is not None and rr > 20)
+    return _result("sirs_sep1", "SEP-1 SIRS", inputs, temperature_met_sep1(inputs.temp_c),
+                   heart_rate_met_sep1(inputs.hr), respiration_met_sep1(inputs.rr),
+                   white_cells_met_sep1(inputs.wbc, inputs.bands_pct))

@@ -1,6 +1,7 @@
 """SOFA: Vincent et al. 1996, table as reprinted in Singer et al. 2016 (clinical-scores.md §2.5, §5).
 
-Six systems scored 0-4 each (total 0-24), in the threshold form of §2.5 (no gaps between ranges).
+Six systems scored 0-4 each (total 0-24), in the threshold form of §2.5 (no gaps between ranges); the bands are
+detector/core/rules/tables.py's SOFA*.
 Originally the worst value in each 24 h period is used: the engine picks the worst value per input
 (see `worst.py`) and passes one `ScoreInputs`. Missing components score 0 (Sepsis-3 EHR practice,
 §3.3) and set incomplete. Catecholamine doses are µg/kg/min that have run >= 1 h (the caller checks).
@@ -10,9 +11,10 @@ from __future__ import annotations
 
 from itertools import compress
 
+from detector.core.rules.tables import OXYGEN, SOFA, SOFA_RESPIRATION_CAP_WITHOUT_SUPPORT
 from detector.core.scores._rounding import round2_fast
 from detector.core.scores._text import num, with_missing
-from detector.core.scores.inputs import ROOM_AIR_FIO2, ScoreInputs, ScoreResult, make_result
+from detector.core.scores.inputs import ScoreInputs, ScoreResult, make_result
 
 __all__ = [
     "SYSTEMS",
@@ -34,126 +36,57 @@ SYSTEMS: tuple[str, ...] = ("respiration", "coagulation", "liver", "cardiovascul
 
 
 def respiration_points(pf: float | None, resp_support: bool) -> int:
-    """PaO2/FiO2 mmHg: <100 with support → 4; <200 with support → 3; <300 → 2; <400 → 1; else 0.
-
-    Without respiratory support (invasive ventilation or NIV/CPAP) the score is capped at 2 (§5).
-    Unknown P/F (no PaO2, or FiO2 unknown) → 0.
-    """
-    if pf is None:
-        return 0
-    if resp_support and pf < 100:
-        return 4
-    if resp_support and pf < 200:
-        return 3
-    if pf < 300:
-        return 2
-    if pf < 400:
-        return 1
-    return 0
+    """PaO2/FiO2 mmHg (rules.tables.SOFA["respiration"]); without respiratory support (invasive ventilation or
+    NIV/CPAP) capped at SOFA_RESPIRATION_CAP_WITHOUT_SUPPORT (§5). Unknown P/F (no PaO2, or FiO2 unknown) → 0."""
+    points = SOFA["respiration"].points(pf)
+    if resp_support:
+        return points
+    return min(points, SOFA_RESPIRATION_CAP_WITHOUT_SUPPORT["points"])
 
 
 def platelet_points(platelets: float | None) -> int:
-    """Platelets 10^9/L: <20 → 4; <50 → 3; <100 → 2; <150 → 1; else 0."""
-    if platelets is None:
-        return 0
-    if platelets < 20:
-        return 4
-    if platelets < 50:
-        return 3
-    if platelets < 100:
-        return 2
-    if platelets < 150:
-        return 1
-    return 0
+    """Platelets 10^9/L (SOFA["platelets"]; missing → 0)."""
+    return SOFA["platelets"].points(platelets)
 
 
 def bilirubin_points(bilirubin: float | None) -> int:
-    """Total bilirubin mg/dL: >=12.0 → 4; >=6.0 → 3; >=2.0 → 2; >=1.2 → 1; else 0 (12.0 scores 4, §5)."""
-    if bilirubin is None:
-        return 0
-    if bilirubin >= 12.0:
-        return 4
-    if bilirubin >= 6.0:
-        return 3
-    if bilirubin >= 2.0:
-        return 2
-    if bilirubin >= 1.2:
-        return 1
-    return 0
+    """Total bilirubin mg/dL (SOFA["bilirubin"]: 12.0 scores 4, §5; missing → 0)."""
+    return SOFA["bilirubin"].points(bilirubin)
 
 
 def map_points(map_mmhg: float | None) -> int:
-    """MAP mmHg: < 70 → 1, else 0 (missing → 0)."""
-    return 1 if map_mmhg is not None and map_mmhg < 70 else 0
+    """MAP mmHg (SOFA["map"]: < 70 → 1; missing → 0)."""
+    return SOFA["map"].points(map_mmhg)
 
 
 def vasopressor_points(norepinephrine: float | None = None, epinephrine: float | None = None,
                        dopamine: float | None = None, dobutamine: float | None = None) -> int:
-    """Catecholamines in µg/kg/min (run >= 1 h); 0 or None = not running.
-
-    4: dopamine > 15, epinephrine > 0.1 or norepinephrine > 0.1.
-    3: dopamine > 5, epinephrine <= 0.1 or norepinephrine <= 0.1.
-    2: dopamine <= 5 (Vincent: exactly 5 scores 2, §5) or dobutamine at any dose.
-    Vasopressin is not in the SOFA table.
-    """
-    ne = norepinephrine or 0.0
-    epi = epinephrine or 0.0
-    dopa = dopamine or 0.0
-    if dopa > 15 or epi > 0.1 or ne > 0.1:
-        return 4
-    if dopa > 5 or epi > 0 or ne > 0:
-        return 3
-    if dopa > 0 or (dobutamine or 0.0) > 0:
-        return 2
-    return 0
+    """Catecholamines in µg/kg/min (run >= 1 h); 0 or None = not running. The largest of each drug's points in
+    SOFA (dopamine exactly 5 scores 2, Vincent, §5; dobutamine any dose 2). Vasopressin is not in the table."""
+    return max(SOFA["norepinephrine"].points(norepinephrine or 0.0), SOFA["epinephrine"].points(epinephrine or 0.0),
+               SOFA["dopamine"].points(dopamine or 0.0), SOFA["dobutamine"].points(dobutamine or 0.0))
 
 
 def cardiovascular_points(map_mmhg: float | None, norepinephrine: float | None = None,
                           epinephrine: float | None = None, dopamine: float | None = None,
                           dobutamine: float | None = None) -> int:
-    """The larger of the MAP points (MAP < 70 → 1) and the vasopressor points."""
+    """The larger of the MAP points and the vasopressor points."""
     return max(map_points(map_mmhg), vasopressor_points(norepinephrine, epinephrine, dopamine, dobutamine))
 
 
 def gcs_points(gcs: int | None) -> int:
-    """GCS: 15 → 0; 13-14 → 1; 10-12 → 2; 6-9 → 3; 3-5 → 4. ACVPU is never converted (missing → 0)."""
-    if gcs is None:
-        return 0
-    if gcs >= 15:
-        return 0
-    if gcs >= 13:
-        return 1
-    if gcs >= 10:
-        return 2
-    if gcs >= 6:
-        return 3
-    return 4
+    """GCS (SOFA["gcs"]: 15 → 0 ... 3-5 → 4). ACVPU is never converted (missing → 0)."""
+    return SOFA["gcs"].points(gcs)
 
 
 def creatinine_points(creatinine: float | None) -> int:
-    """Creatinine mg/dL: >=5.0 → 4; >=3.5 → 3; >=2.0 → 2; >=1.2 → 1; else 0."""
-    if creatinine is None:
-        return 0
-    if creatinine >= 5.0:
-        return 4
-    if creatinine >= 3.5:
-        return 3
-    if creatinine >= 2.0:
-        return 2
-    if creatinine >= 1.2:
-        return 1
-    return 0
+    """Creatinine mg/dL (SOFA["creatinine"]; missing → 0)."""
+    return SOFA["creatinine"].points(creatinine)
 
 
 def urine_points(urine_ml_24h: float | None) -> int:
-    """Urine output over 24 h: < 200 mL → 4; < 500 mL → 3; else 0."""
-    if urine_ml_24h is None:
-        return 0
-    if urine_ml_24h < 200:
-        return 4
-    if urine_ml_24h < 500:
-        return 3
-    return 0
+    """Urine output over 24 h (SOFA["urine_ml_24h"]: < 200 mL → 4; < 500 mL → 3; missing → 0)."""
+    return SOFA["urine_ml_24h"].points(urine_ml_24h)
 
 
 def renal_points(creatinine: float | None, urine_ml_24h: float | None = None) -> int:
@@ -170,7 +103,7 @@ def sofa(inputs: ScoreInputs) -> ScoreResult:
     """
     fio2 = inputs.fio2
     if fio2 is None and inputs.on_oxygen is not True:
-        fio2 = ROOM_AIR_FIO2  # same as effective_fio2, inlined for speed
+        fio2 = OXYGEN["room_air_fio2"]  # same as effective_fio2, inlined for speed
     pao2 = inputs.pao2
     pf = round2_fast(pao2 / fio2) if pao2 is not None and fio2 else None
     mean_bp = inputs.map
@@ -184,7 +117,7 @@ def sofa(inputs: ScoreInputs) -> ScoreResult:
     respiration = respiration_points(pf, inputs.resp_support)
     coagulation = platelet_points(inputs.platelets)
     liver = bilirubin_points(inputs.bilirubin)
-    cardiovascular = 1 if vaso == 0 and mean_bp is not None and mean_bp < 70 else vaso
+    cardiovascular = max(map_points(mean_bp), vaso)
     cns = gcs_points(inputs.gcs)
     renal = creatinine_points(inputs.creatinine)
     if urine > renal:

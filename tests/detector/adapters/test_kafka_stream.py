@@ -65,9 +65,29 @@ def _comparable(alert: Alert) -> dict:
 
 
 @pytest.fixture
-def topics(make_topic: Callable[..., str]) -> StreamTopics:
-    return StreamTopics(observations=make_topic(), patient_events=make_topic(), care_events=make_topic(),
-                        alerts=make_topic(), state=make_topic(configs=STATE_CONFIGS), dead_letter=make_topic())
+def topics(make_topic: Callable[..., str], kafka_settings: KafkaSettings) -> StreamTopics:
+    names = StreamTopics(observations=make_topic(), patient_events=make_topic(), care_events=make_topic(),
+                         alerts=make_topic(), state=make_topic(configs=STATE_CONFIGS), dead_letter=make_topic())
+    _await_metadata(kafka_settings, [*names.inputs(), names.alerts, names.state, names.dead_letter])
+    return names
+
+
+def _await_metadata(settings: KafkaSettings, names: list[str], timeout_s: float = 60.0) -> None:
+    """Wait until the broker's metadata shows every new topic with its 6 partitions: a consumer group that joins
+    before that is assigned nothing and waits for the next metadata refresh (minutes), which on a busy machine
+    made these tests time out."""
+    consumer = KafkaConsumer(**settings.client_kwargs(), enable_auto_commit=False)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            consumer.topics()  # refreshes the metadata
+            missing = [n for n in names if len(consumer.partitions_for_topic(n) or ()) != 6]
+            if not missing:
+                return
+            assert time.monotonic() < deadline, f"no metadata for {missing} after {timeout_s} s"
+            time.sleep(0.2)
+    finally:
+        consumer.close(autocommit=False)
 
 
 def _produce(settings: KafkaSettings, topic: str, events: list) -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from detector.core.engine import UNKNOWN_UNIT, DetectorEngine, unit_of
+from detector.core.engine import DetectorEngine
+from detector.core.stats import UNKNOWN_UNIT, unit_of
 from schemas.base import Location
 from tests.detector.builders import feed
 from tests.detector.core.test_engine import _deteriorating

@@ -138,22 +138,6 @@ def test_replay_is_deterministic_and_incremental_scoring_gives_the_same_risk() -
     assert risks[0] == risks[1] and len(risks[0]) == 12
 
 
-def test_compiled_serving_gives_the_python_references_alerts_and_risks() -> None:
-    """risk_model.compiled (numba kernels) and the pure-Python reference: same alerts, explanations, risks."""
-    rows = [MILD, {**MILD, "rr": 23, "hr": 104}, {**MILD, "rr": 26, "hr": 112, "temp": 38.6, "sbp": 98}, MILD]
-    events = [_admit()] + [o for hour, row in enumerate(rows * 3) for o in message("p1", at(hour), **row)]
-    runs = []
-    for compiled in (True, False):
-        engine = DetectorEngine(_config(thresholds={2: 0.001, 3: 0.02}, compiled=compiled))
-        assert engine.risk is not None and engine.risk.compiled is compiled
-        risks: list[float] = []
-        engine.on_scored = lambda key, t, scores, level, out=risks: out.append(scores["risk_model"].value)
-        runs.append(([a.model_dump() for a in feed(engine, events)], risks))
-    assert runs[0] == runs[1]
-    alerts, risks = runs[0]
-    assert alerts and len(risks) == 12 and len(set(risks)) > 1
-
-
 # ----------------------------------------------------------------------------- refusing a bad artifact
 
 def test_missing_model_refuses_to_start_with_a_clear_message(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ random windows (hypothesis), windows that could overflow int64 (fallback), rando
 missing-value rule, and real PhysioNet stays replayed through the engine with the shipped config.
 The compiled explanation (`CompiledRisk.contributions`) is checked the same way against RiskModel.contributions
 (the Python explainer) and contributions_reference (the tree walk): bias and every contribution `==`, then the
-top signals and explanation text of a RiskResult from `score_packed` equal those from `score`.
+top signals and explanation text of a RiskResult from `score` equal those from `score_reference`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from detector.core.config import DEFAULT_RISK_MODEL_PATH, INSTALL_ROOT, load_config
-from detector.core.engine import DetectorEngine, RiskServing
+from detector.core.engine import DetectorEngine
 from detector.core.risk import RiskContext, RiskScorer
 from detector.core.risk.compiled import (
     CompiledRisk,
@@ -45,6 +45,7 @@ from detector.core.risk.features import (
     extract_features,
 )
 from detector.core.risk.model import Tree, _compile, _Explainer
+from detector.core.risk.serving import RiskServing
 from detector.core.scores import ScoreResult
 from detector.core.scores.inputs import make_result
 from detector.core.window import MEASURE_INDEX, MEASURE_LIST, VALUE_SCALE, PatientWindow
@@ -73,8 +74,8 @@ def scorer() -> RiskScorer:
 
 def _assert_same_result(scorer: RiskScorer, window: PatientWindow, scores: Mapping[str, ScoreResult],
                         baseline: int | None, context: RiskContext, now_s: int) -> None:
-    expected = scorer.score(window, scores, baseline, context, now_s)
-    got = scorer.score_packed(window.data, window.lengths, window.first_s, scores, baseline, context, now_s)
+    expected = scorer.score_reference(window, scores, baseline, context, now_s)
+    got = scorer.score(window, scores, baseline, context, now_s)
     assert _same(list(got.features), expected.features), [
         (FEATURE_NAMES[i], a, b) for i, (a, b) in enumerate(zip(got.features, expected.features, strict=True))
         if not (a == b or (math.isnan(a) and math.isnan(b)))]
@@ -339,8 +340,8 @@ def test_shipped_artifact_loads_compiles_and_explains_the_same(scorer: RiskScore
     scores = {"news2": make_result("news2", 9, "high", {"rr": 3, "hr": 2}, (), (), ""),
               "sofa": make_result("sofa", 4, None, {"cardiovascular": 1}, (), (), "")}
     context = RiskContext(71.0, True, NOW - 20 * H)
-    expected = scorer.score(window, scores, 1, context, NOW)
-    got = scorer.score_packed(window.data, window.lengths, window.first_s, scores, 1, context, NOW)
+    expected = scorer.score_reference(window, scores, 1, context, NOW)
+    got = scorer.score(window, scores, 1, context, NOW)
     assert isinstance(got.features, np.ndarray) and got.features.dtype == np.float64
     assert got.margin == expected.margin and got.probability == expected.probability
     assert got._contributions == compiled.contributions and expected._contributions is None  # which explainer
@@ -352,7 +353,7 @@ def test_shipped_artifact_loads_compiles_and_explains_the_same(scorer: RiskScore
 # ----------------------------------------------------------------------------- real stays through the engine
 
 class _ComparingScorer(RiskScorer):
-    """Serves the reference and checks the packed fast path against it at every scoring the engine makes."""
+    """Serves the reference and checks the compiled path against it at every scoring the engine makes."""
 
     def __init__(self, model: RiskScorer) -> None:
         super().__init__(model.model)
@@ -360,8 +361,8 @@ class _ComparingScorer(RiskScorer):
         self.checked = 0
 
     def score(self, window, scores, sofa_baseline, context, now_s):  # type: ignore[no-untyped-def, override]
-        expected = super().score(window, scores, sofa_baseline, context, now_s)
-        got = self.score_packed(window.data, window.lengths, window.first_s, scores, sofa_baseline, context, now_s)
+        expected = self.score_reference(window, scores, sofa_baseline, context, now_s)
+        got = super().score(window, scores, sofa_baseline, context, now_s)
         assert _same(list(got.features), expected.features), now_s
         assert got.margin == expected.margin and got.probability == expected.probability, now_s
         # the explanation: the compiled kernel on the packed result's vector vs the Python explainer on the list
@@ -383,7 +384,7 @@ def test_real_physionet_stays_match_at_every_scoring(scorer: RiskScorer) -> None
         record = read_psv(path)
         engine = DetectorEngine(config)
         assert engine.risk is not None
-        engine.risk = RiskServing(comparing, engine.risk.levels, compiled=False)  # the engine calls score()
+        engine.risk = RiskServing(comparing, engine.risk.levels)
         engine.process(admit_event(record, DEFAULT_BASE_TIME))
         for message in hour_messages(record, DEFAULT_BASE_TIME):
             for obs in message.observations:
