@@ -48,7 +48,7 @@ def parse_duration(text: str) -> float:
     return sum(float(n) * _UNITS[u] for n, u in parts)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `notify`, `ack` and `silence`."""
     notify = subparsers.add_parser("notify", help="run the notifier worker (alerts -> pagers and chat)")
     notify.add_argument("--config", type=Path, help="routing / receiver YAML (default: SEPSIS_NOTIFIER_CONFIG_FILE)")

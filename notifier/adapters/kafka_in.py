@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.structs import OffsetAndMetadata
@@ -91,8 +92,8 @@ class AlertSource:
         consumer.subscribe(topics=[topic])
         self._consumer = consumer
 
-    def _poll(self, timeout_ms: int) -> dict:  # type: ignore[type-arg]
-        batch = self._consumer.poll(timeout_ms=timeout_ms)
+    def _poll(self, timeout_ms: int) -> dict[Any, list[Any]]:
+        batch: dict[Any, list[Any]] = self._consumer.poll(timeout_ms=timeout_ms)
         if self._after_poll is not None:
             try:
                 self._after_poll(self._consumer)
