@@ -80,8 +80,11 @@ LABS = (Measure.WBC, Measure.LACTATE, Measure.CREATININE, Measure.BILIRUBIN, Mea
 def _observation(key: str, measure: Measure, value: float | str, when: datetime, sid: str, part: int,
                  parts: int) -> Observation:
     acvpu = measure is Measure.CONSCIOUSNESS
-    return Observation(patient_key=key, measure=measure, code="bench", value=None if acvpu else value,
-                       value_code=value if acvpu else None, unit=MEASURES[measure].unit, effective_at=when,
+    # consciousness carries its ACVPU letter in value_code, every other measure a number in value
+    numeric = None if acvpu or isinstance(value, str) else value
+    code = value if acvpu and isinstance(value, str) else None
+    return Observation(patient_key=key, measure=measure, code="bench", value=numeric,
+                       value_code=code, unit=MEASURES[measure].unit, effective_at=when,
                        received_at=when + timedelta(minutes=3), source=Source.REPLAY, source_message_id=sid,
                        source_id=f"{sid}|{measure.value}", part=part, parts=parts)
 
@@ -105,8 +108,9 @@ def workload(patients: int, hours: int, seed: int = 7) -> list[Observation]:
             key = f"bench-{p:05d}"
             when = T0 + timedelta(hours=hour, minutes=p % 50)
             sid = f"{key}|v|{hour}"
-            values = (round(s["hr"]), round(s["rr"]), round(s["t"], 1), round(s["sbp"]), round(s["sbp"] * 0.6),
-                      round(s["spo2"]), 0.0, "A" if s["rr"] < 30 else "C")
+            values: tuple[float | str, ...] = (
+                round(s["hr"]), round(s["rr"]), round(s["t"], 1), round(s["sbp"]), round(s["sbp"] * 0.6),
+                round(s["spo2"]), 0.0, "A" if s["rr"] < 30 else "C")
             events += [_observation(key, m, v, when, sid, i, len(VITALS)) for i, (m, v) in enumerate(zip(VITALS,
                                                                                                           values,
                                                                                                           strict=True))]
@@ -151,7 +155,8 @@ def care_workload(patients: int, hours: int, seed: int = 11) -> list[Observation
         if rnd.random() >= 0.3:
             continue
         key = f"bench-{p:05d}"
-        kinds = [(CareEventKind.BLOOD_CULTURE_ORDERED, 2, None), (CareEventKind.ANTIBIOTIC_GIVEN, 2.5, None)]
+        kinds: list[tuple[CareEventKind, float, float | None]] = [
+            (CareEventKind.BLOOD_CULTURE_ORDERED, 2, None), (CareEventKind.ANTIBIOTIC_GIVEN, 2.5, None)]
         if rnd.random() < 1 / 3:
             kinds += [(CareEventKind.VASOPRESSOR_STARTED, 6, 0.1), (CareEventKind.VASOPRESSOR_RATE_CHANGED, 12, 0.2)]
         for kind, hour, rate in kinds:

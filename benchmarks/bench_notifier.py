@@ -38,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -96,7 +97,7 @@ def _alert(i: int, t0: float) -> Alert:
                  location=Location(unit="4W", room="12", bed="A"))
 
 
-def _config(port: int) -> dict:
+def _config(port: int) -> dict[str, object]:
     return {
         "receivers": [{"name": "pager", "type": "webhook", "url": {"value": f"http://127.0.0.1:{port}/hook"},
                        "secret": {"value": "bench-webhook-secret"}}],
@@ -207,10 +208,14 @@ async def _bench(kafka: KafkaSettings, receiver_port: int) -> dict[str, float | 
         sent_at: dict[str, float] = {}
         base = len(app.log_view)
         cpu_latency = time.process_time()
+
+        def send_and_wait(alert: Alert) -> None:
+            producer.send_event(Topics.ALERTS, alert).get(10)
+
         for i in range(LATENCY_ALERTS):
             alert = _alert(i, time.time())
             sent_at[f"{alert.alert_id}|pager"] = time.time()
-            await loop.run_in_executor(None, lambda a=alert: producer.send_event(Topics.ALERTS, a).get(10))
+            await loop.run_in_executor(None, send_and_wait, alert)
             await asyncio.sleep(LATENCY_INTERVAL_S)
         await _wait(lambda: len(app.log_view) >= base + LATENCY_ALERTS, 60)
         cpu_latency = time.process_time() - cpu_latency
@@ -254,7 +259,7 @@ async def _bench(kafka: KafkaSettings, receiver_port: int) -> dict[str, float | 
     }
 
 
-async def _wait(predicate, timeout_s: float) -> None:  # type: ignore[no-untyped-def]
+async def _wait(predicate: Callable[[], bool], timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while not predicate():
         if time.monotonic() > deadline:

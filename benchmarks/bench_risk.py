@@ -34,7 +34,8 @@ from detector.core.risk import RiskContext, RiskResult, RiskScorer
 from detector.core.risk.features import FEATURE_NAMES, extract_features
 from detector.core.risk.model import RiskModel
 from detector.core.risk.serving import RiskServing
-from detector.core.window import event_seconds
+from detector.core.scores import ScoreResult
+from detector.core.window import PatientWindow, event_seconds
 from evaluation.dataset import list_patient_files
 from evaluation.physionet import admit_event, hour_messages, read_psv
 from evaluation.replay import DEFAULT_BASE_TIME
@@ -45,6 +46,9 @@ SAMPLE = ROOT / "tests" / "learning" / "data" / "physionet_sample"
 MODEL = Path(__import__("os").environ.get("RISK_MODEL", ROOT / "detector" / "models" / "risk_model.json"))
 SECONDS_PER_FIGURE = 0.5
 THROUGHPUT_STAYS = 20
+
+Sample = tuple[PatientWindow, dict[str, ScoreResult], int, RiskContext, int]
+"""The arguments of `RiskScorer.score` at one scoring: (window, scores, sofa baseline, context, now_s)."""
 
 
 def _per_call_us(fn: Callable[[], object], seconds: float = SECONDS_PER_FIGURE) -> float:
@@ -60,10 +64,10 @@ def _per_call_us(fn: Callable[[], object], seconds: float = SECONDS_PER_FIGURE) 
             return spent / calls * 1e6
 
 
-def _windows() -> list[tuple[object, dict, int, RiskContext, int]]:
+def _windows() -> list[Sample]:
     """(window, scores, sofa baseline, context, now_s) at the last scoring of each sample stay."""
     config = load_config(None)
-    out = []
+    out: list[Sample] = []
     for path in list_patient_files(SAMPLE):
         record = read_psv(path)
         engine = DetectorEngine(config)
@@ -99,11 +103,11 @@ def run() -> dict[str, float | int | str]:
 
     def features() -> object:
         i = state["i"] = (state["i"] + 1) % len(windows)
-        return extract_features(*windows[i])  # type: ignore[arg-type]
+        return extract_features(*windows[i])
 
     feature_us = _per_call_us(features)
     results["risk_features_us_per_prediction"] = round(feature_us, 2)
-    rows = [extract_features(*w) for w in windows]  # type: ignore[arg-type]
+    rows = [extract_features(*w) for w in windows]
     scorer = RiskScorer.load(MODEL)  # as the detector loads it (explanations compiled up front)
     model = scorer.model
 
@@ -117,13 +121,13 @@ def run() -> dict[str, float | int | str]:
 
     def full() -> object:
         i = state["i"] = (state["i"] + 1) % len(windows)
-        return scorer.score_reference(*windows[i]).probability  # type: ignore[arg-type]
+        return scorer.score_reference(*windows[i]).probability
 
     total_us = _per_call_us(full)
     results["risk_total_us_per_prediction"] = round(total_us, 2)
     results["risk_predictions_per_s"] = round(1e6 / total_us)
     # RiskScorer.load compiled the explanation path already, so this is the steady cost of an alert's explanation
-    explain_us = _per_call_us(lambda: scorer.score_reference(*windows[0]).explanation,  # type: ignore[arg-type]
+    explain_us = _per_call_us(lambda: scorer.score_reference(*windows[0]).explanation,
                               seconds=0.3)
     results["risk_explanation_us"] = round(explain_us, 1)
     contributions_us = _per_call_us(lambda: model.contributions(rows[0]), seconds=0.3)
@@ -164,7 +168,8 @@ def _jit_seconds(cache_dir: str) -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
-def _compiled_figures(reference: RiskScorer, windows: list, reference_total_us: float) -> dict[str, float | int]:
+def _compiled_figures(reference: RiskScorer, windows: list[Sample],
+                      reference_total_us: float) -> dict[str, float | int]:
     from detector.core.risk.compiled import _PLAN, _margin, compiled_tail
     from detector.core.risk.window_kernels import window_features
 
@@ -173,7 +178,7 @@ def _compiled_figures(reference: RiskScorer, windows: list, reference_total_us: 
     state = {"i": 0}
     x = np.empty(len(FEATURE_NAMES))
 
-    def nxt() -> tuple:
+    def nxt() -> Sample:
         i = state["i"] = (state["i"] + 1) % len(windows)
         return windows[i]
 

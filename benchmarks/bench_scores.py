@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import TypedDict, TypeVar, cast
 
 from detector.core.scores import ScoreInputs, ScoreResult, score_all
 from detector.core.scores._rounding import round2_fast
-from detector.core.scores.inputs import make_result
+from detector.core.scores.inputs import Consciousness, make_result
 from detector.core.scores.mews import mews
 from detector.core.scores.news2 import news2
 from detector.core.scores.qsofa import qsofa
@@ -27,34 +28,64 @@ SEED = 20240601
 SETS = 5000
 SECONDS_PER_FIGURE = 2.0
 
+T = TypeVar("T")
+
+
+class _Vitals(TypedDict, total=False):
+    """The ward vital-sign keys of `ScoreInputs` (a sparse set holds only some of them)."""
+
+    hr: int
+    rr: int
+    temp_c: float
+    sbp: int
+    dbp: int
+    spo2: int
+    on_oxygen: bool
+    consciousness: Consciousness
+
+
+class _Labs(TypedDict):
+    """The daily-lab keys of `ScoreInputs`."""
+
+    gcs: int
+    wbc: float
+    lactate: float
+    creatinine: float
+    bilirubin: float
+    platelets: int
+    pao2: int
+    fio2: float
+
 
 def _input_sets(count: int, rng: random.Random) -> list[ScoreInputs]:
     sets = []
     for _ in range(count):
         kind = rng.random()
         sbp = rng.randint(70, 190)
-        vitals = {
+        vitals: _Vitals = {
             "hr": rng.randint(45, 150), "rr": rng.randint(8, 34), "temp_c": round(rng.uniform(35.0, 40.0), 1),
             "sbp": sbp, "dbp": rng.randint(35, sbp - 20), "spo2": rng.randint(84, 100),
-            "on_oxygen": rng.random() < 0.25, "consciousness": rng.choices("ACVPU", (90, 4, 3, 2, 1))[0],
+            "on_oxygen": rng.random() < 0.25,
+            "consciousness": cast(Consciousness, rng.choices("ACVPU", (90, 4, 3, 2, 1))[0]),
         }
         if kind < 0.60:
             sets.append(ScoreInputs(**vitals))
         elif kind < 0.85:
-            labs = {
+            labs: _Labs = {
                 "gcs": rng.randint(8, 15), "wbc": round(rng.uniform(2, 25), 1),
                 "lactate": round(rng.uniform(0.5, 6), 1),
                 "creatinine": round(rng.uniform(0.5, 4), 2), "bilirubin": round(rng.uniform(0.2, 5), 1),
                 "platelets": rng.randint(30, 400), "pao2": rng.randint(55, 120), "fio2": rng.choice((0.21, 0.3, 0.4)),
             }
-            sets.append(ScoreInputs(**vitals, **labs))  # type: ignore[arg-type]
+            sets.append(ScoreInputs(**vitals, **labs))
         else:
             keys = rng.sample(sorted(vitals), 3)
-            sets.append(ScoreInputs(**{k: vitals[k] for k in keys}))  # type: ignore[arg-type]
+            sparse = cast(_Vitals, {k: v for k, v in vitals.items() if k in keys})  # a subset of the keys of `vitals`
+            sets.append(ScoreInputs(**sparse))
     return sets
 
 
-def _rate(function: Callable[[object], object], items: list, seconds: float = SECONDS_PER_FIGURE) -> float:
+def _rate(function: Callable[[T], object], items: Sequence[T], seconds: float = SECONDS_PER_FIGURE) -> float:
     """Calls per CPU second of `function` over `items`, repeated until `seconds` of wall time have passed.
 
     CPU time (time.process_time) rather than wall time, because the benchmark machine is shared: the figure

@@ -112,4 +112,5 @@ def _rows_of(cohort: Cohort, patients: Sequence[int] | np.ndarray) -> np.ndarray
     starts, lengths = cohort.starts[patients], cohort.lengths[patients]
     total = int(lengths.sum())
     offsets = np.repeat(starts - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
-    return np.arange(total) + offsets
+    rows: np.ndarray = np.arange(total) + offsets
+    return rows

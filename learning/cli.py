@@ -16,18 +16,22 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from learning.train import TrainConfig
+
+if TYPE_CHECKING:
+    from learning.dataset import FeatureMatrix
+    from learning.train import TrainResult
 
 __all__ = ["register"]
 
 DEFAULT_OOF = Path(".local/risk/oof.npz")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `train physionet DIR --out MODEL`."""
     train = subparsers.add_parser("train", help="train the learned sepsis risk model")
     sources = train.add_subparsers(dest="source", metavar="SOURCE")
@@ -49,7 +53,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", "--quiet", dest="no_progress", action="store_true",
                    help="no progress bar or progress messages (--quiet: older name of this flag)")
     p.set_defaults(func=_run)
-    train.set_defaults(func=lambda _a: (train.print_help(), 2)[1])
+
+    def _usage(_args: argparse.Namespace) -> int:  # `train` without a source: its help, exit 2
+        train.print_help()
+        return 2
+
+    train.set_defaults(func=_usage)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -60,7 +69,11 @@ def _run(args: argparse.Namespace) -> int:
     from learning.train import config_dict, train
 
     started = time.perf_counter()
-    log = (lambda _m: None) if args.no_progress else (lambda m: print(m, file=sys.stderr))
+
+    def log(message: str) -> None:
+        if not args.no_progress:
+            print(message, file=sys.stderr)
+
     # a missing data folder reaches sepsis_alert.cli: one line, exit 2 like any other bad path
     files = list_patient_files(args.data, patients=args.patients, sample=args.sample, seed=args.seed)
     matrix = build_feature_matrix(files, workers=args.workers, config_path=args.config,
@@ -94,7 +107,7 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_oof(path: Path, matrix: Any, result: Any) -> None:
+def _write_oof(path: Path, matrix: FeatureMatrix, result: TrainResult) -> None:
     """The OOF predictions in the `sepsis-alert eval --predictions` format (see the module docstring)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     patient = np.repeat(np.array(matrix.patient_keys), matrix.lengths)

@@ -18,8 +18,9 @@ serving function shallow.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, cast
 
 import lightgbm as lgb
 import numpy as np
@@ -109,7 +110,8 @@ def fit_isotonic(margin: np.ndarray, y: np.ndarray) -> tuple[list[float], list[f
 def news2_alerts(matrix: FeatureMatrix) -> np.ndarray:
     """NEWS2 >= 5 (RCP 2017 urgent response) per row, from the engine's own NEWS2 (carried forward)."""
     news2 = matrix.features[:, feature_index("score_news2")]
-    return np.nan_to_num(news2, nan=-1.0) >= 5
+    alerts: np.ndarray = np.nan_to_num(news2, nan=-1.0) >= 5
+    return alerts
 
 
 def _cohort(matrix: FeatureMatrix, patients: np.ndarray) -> tuple[Cohort, np.ndarray]:
@@ -138,7 +140,8 @@ def _fit_calibrated(matrix: FeatureMatrix, patients: np.ndarray, config: TrainCo
     fit_rows = np.isin(row_patient, fit) & matrix.scored
     calib_rows = np.isin(row_patient, calib) & matrix.scored
     booster = fit_booster(matrix.features[fit_rows], matrix.labels[fit_rows], config)
-    margin = booster.predict(matrix.features[calib_rows], raw_score=True)
+    # a dense matrix without pred_leaf/pred_contrib: LightGBM returns a 1-D ndarray (its stubs also allow sparse/list)
+    margin = cast(np.ndarray, booster.predict(matrix.features[calib_rows], raw_score=True))
     cal_x, cal_y = fit_isotonic(margin, matrix.labels[calib_rows])
     return booster, cal_x, cal_y, calib
 
@@ -181,7 +184,8 @@ def predict_rows(model: PartModel, matrix: FeatureMatrix, rows: np.ndarray) -> t
     return _predict(model.booster, model.calibration_x, model.calibration_y, matrix, rows)
 
 
-def train(matrix: FeatureMatrix, config: TrainConfig = TrainConfig(), log: Any = print) -> TrainResult:
+def train(matrix: FeatureMatrix, config: TrainConfig = TrainConfig(),
+          log: Callable[[str], object] = print) -> TrainResult:
     """Cross-validate, calibrate and fit the shipped model (see the module docstring)."""
     timings: dict[str, float] = {}
     started = time.perf_counter()
