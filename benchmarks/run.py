@@ -60,6 +60,11 @@ TARGETS: tuple[Target, ...] = (
     Target("MLLP ACK p99, ms", "mllp_roundtrip_p99_ms", 10, True, "mllp_roundtrip_p50_ms", "the reference is p50"),
     Target("notifier notifications per second per process (stock httpx)", "notifier_throughput_notifications_per_s",
            50, False, "notifier_kafka_to_webhook_p99_ms", "receivers accept 1-2/s; the reference is its p99 in ms"),
+    Target("console: alert in Kafka → worklist's live event p99, ms", "console_live_update_p99_ms", 1000, True,
+           "console_live_update_p50_ms", "issue 18: a new alert on an open worklist within a second; the reference is "
+           "p50"),
+    Target("console: worklist with 1,000 open episodes p99, ms", "console_worklist_1000_open_p99_ms", 500, True,
+           "console_worklist_100_open_p99_ms", "server render plus loopback HTTP; the reference is 100 open episodes"),
 )
 
 
