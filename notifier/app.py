@@ -41,7 +41,6 @@ from notifier.adapters.kafka_state import (
     OwnWrites,
     StateRecord,
     StateTail,
-    publish_ack,
 )
 from notifier.clock import Clock, SystemClock
 from notifier.config import NotifierConfig, NotifierSettings
@@ -69,11 +68,12 @@ from notifier.logsafe import register_secrets
 from notifier.metrics import NotifierMetrics
 from notifier.pager import PagingTracker
 from notifier.pipeline import Stage
+from notifier.responders import ResponderActions
 from notifier.silencer import SilenceKeeper
 from notifier.wiring import build_pipeline
 from schemas.alert import Alert, AlertTransition
 from sepsis_alert.kafka.config import KafkaSettings
-from sepsis_alert.kafka.producer import EventProducer, OutboundRecord
+from sepsis_alert.kafka.producer import EventProducer
 from sepsis_alert.ops.kafka_lag import ConsumerLag
 from sepsis_alert.ops.kafka_probe import KafkaProbe
 from sepsis_alert.ops.readiness import ReadinessRegistry
@@ -140,6 +140,11 @@ class NotifierApp:
         self.log_sink.on_acked = self.metrics.log_write.observe
         self.dead_letters = KafkaDeadLetters(self.producer, worker_id, self.topics.dead_letter)
         self.pipeline = self._build_pipeline()
+        self.responders = ResponderActions(
+            clock=self.clock, producer=self.producer, acks_topic=self.topics.acks, policy=config.paging,
+            paging=self.paging, tracker=self.tracker, metrics=self.metrics, remember=self._remember_ack,
+            latest_paged_alert=self._latest_paged_alert, paged_receivers=self.log_view.delivered_receivers,
+            integrations=self.integrations, run=self._run)
         self.api_port: int | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
@@ -201,6 +206,10 @@ class NotifierApp:
         self.open_alerts.move_to_end(entry.episode_id)
         while len(self.open_alerts) > self.settings.max_open_episodes:
             self.open_alerts.popitem(last=False)
+
+    def _latest_paged_alert(self, episode_id: str) -> Alert | None:
+        state = self.tracker.states.get(episode_id)
+        return self.open_alerts.get(episode_id) or (state.alert if state is not None else None)
 
     def _on_recorded(self, entry: NotificationLogEntry | LogRecord) -> None:
         self._track_open_alert(entry)
@@ -452,63 +461,13 @@ class NotifierApp:
     async def acknowledge(self, episode_id: str, acked_by: str, via: str, resolved: bool = False,
                           snooze_s: float | None = None, action: AckAction = "ack", reason: str | None = None,
                           comment: str | None = None) -> AckEvent:
-        """Record an acknowledgement (or a snooze of `snooze_s` seconds, capped by the paging policy, or a close
-        with a reason) for every replica, stop escalation, mirror it to PagerDuty. Pages of the episode hold
-        until the patient is worse than now (notifier.core.paging)."""
-        now = self.clock.now_s()
-        paging = self.paging.get(episode_id)
-        snooze_until = None
-        if snooze_s is not None:
-            snooze_until = now + min(max(snooze_s, 0.0), self.config.paging.max_snooze_h * 3600)
-            action = "snooze" if action == "ack" else action
-        ack = AckEvent(episode_id=episode_id, acked_by=acked_by, via=via, acked_at_s=now,  # type: ignore[arg-type]
-                       resolved=resolved, level=paging.level if paging is not None else None,
-                       risk=paging.risk if paging is not None else None, snooze_until_s=snooze_until,
-                       action=action, reason=reason, comment=comment)  # type: ignore[arg-type]
-        await publish_ack(self.producer, ack, self.topics.acks)
-        self._remember_ack(ack)
-        self.metrics.acks.labels(via).inc()
-        if action == "close":
-            self.metrics.episode_closed.labels(reason or "unknown").inc()
-        self.tracker.on_ack(ack, live=True)
-        log.info("episode %s %s via %s", episode_id, "acknowledged" if action == "ack" else action, via)
-        await self._tell_paged_receivers(ack)
-        return ack
+        return await self.responders.acknowledge(episode_id, acked_by, via, resolved, snooze_s, action, reason,
+                                                 comment)
 
     async def record_action(self, episode_id: str, by: str, action: str, *, snooze_s: float | None = None,
                             reason: str | None = None, comment: str | None = None) -> AckEvent:
-        """A console action: ack, snooze or close through `acknowledge`; a comment is only recorded, under its
-        own key so that compaction of the acks topic keeps the episode's acknowledgement beside it."""
-        if action != "comment":
-            return await self.acknowledge(episode_id, by, "console", snooze_s=snooze_s,
-                                          action=action, reason=reason, comment=comment)  # type: ignore[arg-type]
-        note = AckEvent(episode_id=episode_id, acked_by=by, via="console", acked_at_s=self.clock.now_s(),
-                        action="comment", comment=comment)
-        await self.producer.send_all_async([OutboundRecord(self.topics.acks, f"{episode_id}|comment|{note.acked_at_s}",
-                                                           note.model_dump_json().encode())], 10.0)
-        self._remember_ack(note)
-        return note
-
-    async def _tell_paged_receivers(self, ack: AckEvent) -> None:
-        """Every receiver that got a page of the episode hears of the acknowledgement, snooze or close at once:
-        PagerDuty as an acknowledge event (its incident stops escalating; not echoed back to PagerDuty when it
-        came from there), chat and webhooks as a follow-up saying who did what (AckEvent.follow_up_note), so
-        a channel does not send a second person to a patient already in hand. One follow-up per alert and
-        receiver (the notification log de-duplicates it)."""
-        state = self.tracker.states.get(ack.episode_id)
-        latest = self.open_alerts.get(ack.episode_id) or (state.alert if state is not None else None)
-        if latest is None:
-            return  # never paged anyone, resolved, or evicted by the cap
-        items = []
-        for receiver in self.log_view.delivered_receivers(ack.episode_id):
-            is_pagerduty = getattr(self.integrations.get(receiver), "kind", "") == "pagerduty"
-            if is_pagerduty and ack.via == "pagerduty":
-                continue
-            notes = () if is_pagerduty else (ack.follow_up_note(),)
-            items.append(Notification(alert=latest, receiver=receiver, route="ack-follow-up",
-                                      action=NotifyAction.ACKNOWLEDGE, notes=notes))
-        if items:
-            await self._run(items)
+        return await self.responders.record_action(episode_id, by, action, snooze_s=snooze_s, reason=reason,
+                                                   comment=comment)
 
     async def create_silence(self, request: SilenceRequest) -> Silence:
         return await self.silencer.create(request)
