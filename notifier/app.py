@@ -379,6 +379,7 @@ class NotifierApp:
         try:
             self.log_sink.drain()
             await loop.run_in_executor(None, self.producer.flush, 30.0)
+            self.log_sink.check_written()  # a log write the broker dropped: no commit past it until rewritten
             await self._source.commit(records)
         except Exception as exc:  # not committed: the alerts are re-read after a restart and de-duplicated
             self.kafka_probe.report(False, f"flush/commit failed: {type(exc).__name__}")

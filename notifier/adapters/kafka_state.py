@@ -12,6 +12,7 @@ import concurrent.futures
 import hashlib
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -41,6 +42,8 @@ log = logging.getLogger("notifier.kafka")
 StateRecord = NotificationLogEntry | LogRecord | AckEvent | SilenceAudit
 LOG_WRITE_DELAY_S = 0.005
 """How long notification-log entries are gathered before they go to the producer (seconds)."""
+RETRY_FAILED_WRITES_S = 1.0
+"""Wait before writing again the notification-log entries the broker did not acknowledge (an outage)."""
 
 
 @dataclass(frozen=True)
@@ -210,6 +213,14 @@ class KafkaLogSink:
         self._echoes = echoes
         self._pending: list[tuple[str, bytes, float]] = []
         self._scheduled = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._newest: dict[str, bytes] = {}
+        """Value of the newest entry appended per key and not yet acknowledged by the broker: a write that failed
+        is written again only while it is still its key's newest (an older `retrying` must never overwrite the
+        `delivered` after it in the compacted topic)."""
+        self._failed: deque[tuple[str, bytes, float]] = deque()
+        """Entries whose write the broker never acknowledged (appended on the producer's I/O thread; deque appends
+        and pops are thread-safe): the worker must not commit alert offsets past them until written again."""
         self.drain_failures = 0
         self.on_acked: Callable[[float], None] | None = None
         """Called (on the producer's I/O thread) with the seconds from `append` to the broker's acknowledgement:
@@ -223,9 +234,14 @@ class KafkaLogSink:
         if self._echoes is not None:
             self._echoes.remember(entry.key.encode(), value)
         self._pending.append((entry.key, value, time.monotonic()))
-        if not self._scheduled:
+        self._newest[entry.key] = value
+        self._loop = asyncio.get_running_loop()
+        self._schedule(LOG_WRITE_DELAY_S)
+
+    def _schedule(self, delay_s: float) -> None:
+        if not self._scheduled and self._loop is not None:
             self._scheduled = True
-            asyncio.get_running_loop().call_later(LOG_WRITE_DELAY_S, self._drain_soon)
+            self._loop.call_later(delay_s, self._drain_soon)
 
     def drain(self) -> int:
         """Hand every buffered entry to the producer now (not flushed); returns how many.
@@ -235,7 +251,8 @@ class KafkaLogSink:
         so the worker's flush-and-commit path does not commit past entries that are not in Kafka.
         """
         self._scheduled = False
-        pending, self._pending = self._pending, []
+        retried = self._take_failed()
+        pending, self._pending = retried + self._pending, []
         for i, (key, value, appended_at) in enumerate(pending):
             try:
                 future = self._producer.send(self._topic, key, value)
@@ -244,9 +261,40 @@ class KafkaLogSink:
                 self.drain_failures += 1
                 raise KafkaUnavailableError(f"{len(self._pending)} notification-log entries not handed to "
                                             f"Kafka: {type(exc).__name__}") from exc
-            if self.on_acked is not None:
-                future.add_callback(_acked_after, self.on_acked, appended_at)
+            future.add_callback(self._written, key, value, appended_at)
+            future.add_errback(self._not_written, key, value, appended_at)
         return len(pending)
+
+    def _take_failed(self) -> list[tuple[str, bytes, float]]:
+        """Failed writes to write again, oldest first, each only while it is still its key's newest entry."""
+        taken: list[tuple[str, bytes, float]] = []
+        while self._failed:
+            key, value, appended_at = self._failed.popleft()
+            if self._newest.get(key) == value:
+                taken.append((key, value, appended_at))
+        return taken
+
+    def _written(self, key: str, value: bytes, appended_at: float, _metadata: object) -> None:
+        # On the producer's I/O thread. A dict pop of one key is atomic in CPython; a newer value stays.
+        if self._newest.get(key) == value:
+            self._newest.pop(key, None)
+        if self.on_acked is not None:
+            self.on_acked(time.monotonic() - appended_at)
+
+    def _not_written(self, key: str, value: bytes, appended_at: float, exc: BaseException) -> None:
+        # On the producer's I/O thread: the broker never acknowledged it (e.g. expired during an outage). Kept
+        # for the next drain, which the event loop runs soon; until then the offsets are not committed past it.
+        self._failed.append((key, value, appended_at))
+        self.drain_failures += 1
+        log.warning("a notification-log write failed (%s); written again when Kafka takes it", type(exc).__name__)
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._schedule, RETRY_FAILED_WRITES_S)
+
+    def check_written(self) -> None:
+        """After a producer flush: raise KafkaUnavailableError when a log write failed and is not yet written
+        again (the caller must not commit the alert offsets of that batch)."""
+        if self._failed:
+            raise KafkaUnavailableError(f"{len(self._failed)} notification-log writes failed; kept to write again")
 
     def _drain_soon(self) -> None:
         """The delayed drain scheduled by `append` (an event-loop callback: must not raise)."""
@@ -258,12 +306,8 @@ class KafkaLogSink:
 
     @property
     def undrained(self) -> int:
-        """Entries buffered and not yet handed to the producer."""
-        return len(self._pending)
-
-
-def _acked_after(report: Callable[[float], None], appended_at: float, _metadata: object) -> None:
-    report(time.monotonic() - appended_at)
+        """Entries buffered and not yet handed to the producer, including failed writes kept to write again."""
+        return len(self._pending) + len(self._failed)
 
 
 class KafkaDeadLetters:

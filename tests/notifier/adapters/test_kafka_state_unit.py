@@ -3,20 +3,49 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from types import SimpleNamespace
+
+import pytest
 
 from notifier.adapters.kafka_state import KafkaLogSink, NotifierTopics, OwnWrites, StateTail
 from notifier.core.model import DeliveryOutcome, Notification, NotificationLogEntry
 from sepsis_alert.kafka.config import KafkaSettings
+from sepsis_alert.kafka.errors import KafkaUnavailableError
 from tests.notifier.helpers import make_alert
+
+
+class FakeFuture:
+    """kafka-python's record future, resolved by the test: `succeed()` or `fail()` runs its callbacks."""
+
+    def __init__(self) -> None:
+        self.callbacks: list[tuple[Callable[..., object], tuple[object, ...]]] = []
+        self.errbacks: list[tuple[Callable[..., object], tuple[object, ...]]] = []
+
+    def add_callback(self, f: Callable[..., object], *args: object) -> None:
+        self.callbacks.append((f, args))
+
+    def add_errback(self, f: Callable[..., object], *args: object) -> None:
+        self.errbacks.append((f, args))
+
+    def succeed(self) -> None:
+        for f, args in self.callbacks:
+            f(*args, "metadata")
+
+    def fail(self) -> None:
+        for f, args in self.errbacks:
+            f(*args, TimeoutError("Expiring 1 record(s)"))
 
 
 class RecordingProducer:
     def __init__(self) -> None:
         self.sent: list[tuple[str, str, bytes]] = []
+        self.futures: list[FakeFuture] = []
 
-    def send(self, topic: str, key: str, value: bytes) -> None:
+    def send(self, topic: str, key: str, value: bytes) -> FakeFuture:
         self.sent.append((topic, key, value))
+        self.futures.append(FakeFuture())
+        return self.futures[-1]
 
 
 def _entry(patient: str, outcome: DeliveryOutcome = DeliveryOutcome.DELIVERED, at_s: float = 1.0
@@ -99,9 +128,10 @@ def test_state_tail_keeps_the_alert_of_a_retrying_entry_and_still_shrinks_it_for
 
 def test_log_sink_reports_the_time_to_the_broker_acknowledgement() -> None:
     class AckingProducer(RecordingProducer):
-        def send(self, topic: str, key: str, value: bytes) -> SimpleNamespace:  # type: ignore[override]
-            super().send(topic, key, value)
-            return SimpleNamespace(add_callback=lambda f, *args: f(*args, "metadata"))
+        def send(self, topic: str, key: str, value: bytes) -> FakeFuture:
+            future = super().send(topic, key, value)
+            future.add_callback = lambda f, *args: f(*args, "metadata")  # type: ignore[method-assign]
+            return future
 
     sink = KafkaLogSink(AckingProducer(), "log")  # type: ignore[arg-type]
     windows: list[float] = []
@@ -114,3 +144,52 @@ def test_log_sink_reports_the_time_to_the_broker_acknowledgement() -> None:
 
     asyncio.run(scenario())
     assert len(windows) == 1 and windows[0] >= 0.004  # from the append (drained ~5 ms later), not the hand-over
+
+
+def test_a_log_write_the_broker_dropped_is_written_again_and_blocks_the_commit_until_then() -> None:
+    """The chaos suite's finding: a `delivered` entry expired in the producer during a broker outage was lost,
+    leaving `retrying` in the log (a later replica would page again) and letting offsets be committed past it."""
+    producer = RecordingProducer()
+    sink = KafkaLogSink(producer, "log")  # type: ignore[arg-type]
+    retrying = _entry("P-1", DeliveryOutcome.RETRYING, at_s=1.0)
+    delivered = _entry("P-1", DeliveryOutcome.DELIVERED, at_s=2.0)
+    other = _entry("P-2", DeliveryOutcome.DELIVERED, at_s=2.0)
+
+    async def scenario() -> None:
+        await sink.append(retrying)
+        sink.drain()
+        producer.futures[0].succeed()
+        await sink.append(delivered)
+        await sink.append(other)
+        sink.drain()
+        producer.futures[1].fail()  # the broker went away: `delivered` expired
+        producer.futures[2].succeed()
+        with pytest.raises(KafkaUnavailableError):  # offsets must not be committed past the lost entry
+            sink.check_written()
+        await asyncio.sleep(1.2)  # the retry scheduled from the producer's thread
+        assert producer.sent[-1][1] == delivered.key and b'"delivered"' in producer.sent[-1][2]
+        producer.futures[-1].succeed()
+        sink.check_written()  # written again: the commit may go on
+
+    asyncio.run(scenario())
+    assert len(producer.sent) == 4
+
+
+def test_a_failed_write_superseded_by_a_newer_entry_of_its_key_is_not_written_again() -> None:
+    producer = RecordingProducer()
+    sink = KafkaLogSink(producer, "log")  # type: ignore[arg-type]
+    retrying = _entry("P-1", DeliveryOutcome.RETRYING, at_s=1.0)
+    delivered = _entry("P-1", DeliveryOutcome.DELIVERED, at_s=2.0)
+
+    async def scenario() -> None:
+        await sink.append(retrying)
+        sink.drain()
+        await sink.append(delivered)
+        sink.drain()
+        producer.futures[0].fail()  # the older `retrying` expired after `delivered` was handed over
+        producer.futures[1].succeed()
+        assert sink.drain() == 0, "an older entry would overwrite the newer one in the compacted topic"
+        sink.check_written()
+
+    asyncio.run(scenario())
+    assert [b'"retrying"' in value for _, _, value in producer.sent] == [True, False]
