@@ -18,25 +18,20 @@ from __future__ import annotations
 import asyncio
 import os
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 
 import httpx
 from pydantic import SecretStr
 
-from benchmarks.bench_notifier import _RECEIVER, _alert, _config
-from devstack.broker import LocalBroker, ensure_jars, free_port
+from benchmarks.bench_notifier import _alert, _config, receiver_and_broker
+from devstack.broker import free_port
 from notifier.app import NotifierApp
 from notifier.config import NotifierSettings, parse_config
 from schemas.topics import Topics
 from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.kafka.producer import EventProducer
-from sepsis_alert.kafka.topics import ensure_topics
 
 LIVE_ALERTS = 100
 RENDER_REPEATS = 20
@@ -130,24 +125,9 @@ async def _wait_for_page(client: httpx.AsyncClient, marker: str, timeout_s: floa
 
 
 def run() -> dict[str, float | int | str]:
-    ensure_jars()
     load_1m = os.getloadavg()[0]
-    receiver = subprocess.Popen([sys.executable, "-c", _RECEIVER], stdout=subprocess.PIPE, text=True)
-    try:
-        assert receiver.stdout is not None
-        port = int(receiver.stdout.readline())
-        with tempfile.TemporaryDirectory(prefix="bench-console-") as tmp:
-            broker = LocalBroker(Path(tmp) / "kafka", port=free_port())
-            broker.start(180)
-            try:
-                kafka = KafkaSettings(bootstrap_servers=broker.bootstrap, client_id="bench-console")
-                ensure_topics(kafka)
-                figures: dict[str, float | int | str] = dict(asyncio.run(_bench(kafka, port)))
-            finally:
-                broker.stop()
-    finally:
-        receiver.terminate()
-        receiver.wait(10)
+    with receiver_and_broker("bench-console") as (port, kafka):
+        figures: dict[str, float | int | str] = dict(asyncio.run(_bench(kafka, port)))
     figures["console_load_avg_1m_at_start"] = round(load_1m, 2)
     return figures
 

@@ -31,6 +31,7 @@ measure the notifier. The 1-minute load average at the start is reported too.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import statistics
@@ -38,7 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -267,29 +268,39 @@ async def _wait(predicate: Callable[[], bool], timeout_s: float) -> None:
         await asyncio.sleep(0.005)
 
 
-def run() -> dict[str, float | int | str]:
+@contextlib.contextmanager
+def receiver_and_broker(name: str) -> Iterator[tuple[int, KafkaSettings]]:
+    """A fast loopback HTTP receiver (a subprocess answering 200 at once) and a fresh LocalBroker with the
+    project's topics; yields (receiver port, Kafka settings). Shared with bench_console."""
     ensure_jars()
-    load_1m = os.getloadavg()[0]
-    devnull = open(os.devnull, "w")  # noqa: SIM115 - closed below
-    configure_logging("notify-bench", "INFO", stream=devnull, secrets=["bench-webhook-secret", "bench-link"])
     receiver = subprocess.Popen([sys.executable, "-c", _RECEIVER], stdout=subprocess.PIPE, text=True)
     try:
         assert receiver.stdout is not None
         port = int(receiver.stdout.readline())
-        with tempfile.TemporaryDirectory(prefix="bench-notifier-") as tmp:
+        with tempfile.TemporaryDirectory(prefix=f"{name}-") as tmp:
             broker = LocalBroker(Path(tmp) / "kafka", port=free_port())
             broker.start(180)
             try:
-                kafka = KafkaSettings(bootstrap_servers=broker.bootstrap, client_id="bench-notifier")
+                kafka = KafkaSettings(bootstrap_servers=broker.bootstrap, client_id=name)
                 ensure_topics(kafka)
-                reference = asyncio.run(_reference_httpx(port, "ref_httpx_default"))
-                figures = asyncio.run(_bench(kafka, port))
-                figures.update(asyncio.run(_grouped_burst(port)))
+                yield port, kafka
             finally:
                 broker.stop()
     finally:
         receiver.terminate()
         receiver.wait(10)
+
+
+def run() -> dict[str, float | int | str]:
+    load_1m = os.getloadavg()[0]
+    devnull = open(os.devnull, "w")  # noqa: SIM115 - closed below
+    configure_logging("notify-bench", "INFO", stream=devnull, secrets=["bench-webhook-secret", "bench-link"])
+    try:
+        with receiver_and_broker("bench-notifier") as (port, kafka):
+            reference = asyncio.run(_reference_httpx(port, "ref_httpx_default"))
+            figures = asyncio.run(_bench(kafka, port))
+            figures.update(asyncio.run(_grouped_burst(port)))
+    finally:
         root = logging.getLogger()
         for handler in [h for h in root.handlers if h.get_name() == "sepsis-json"]:
             root.removeHandler(handler)

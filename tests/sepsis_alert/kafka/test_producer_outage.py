@@ -6,7 +6,10 @@ One outage (broker stopped ~12 s, longer than the 3 s delivery timeout) is share
   on the default EventProducer, and four on one with kafka-python's idempotence switched on (the
   client that wedges for good after an outage: the watchdog must rebuild it). Both must answer
   every call within its bound, store again within seconds of the broker's return, and store
-  every acknowledged message exactly once;
+  every acknowledged message at least once. A message may be stored twice only when its writer was
+  told a write failed and sent it again (at least once: the broker may have taken the first write
+  before its acknowledgement was lost in the outage, or before the watchdog failed the wedged
+  producer's futures; the HL7 sender gets AE and retransmits, and the detector drops the repeat);
 * ConsumerLag.update on a real consumer whose broker is gone never raises.
 """
 
@@ -43,6 +46,8 @@ SLACK_S = 4.0
 class WriterLog:
     acked: list[tuple[float, str]] = field(default_factory=list)
     failed: int = 0
+    retried: set[str] = field(default_factory=set)
+    """Messages whose writer was told a write failed and sent them again."""
     longest_call_s: float = 0.0
 
 
@@ -62,6 +67,7 @@ async def _writer(sink: KafkaEventSink, topics: tuple[str, str, str], name: str,
                 await sink._write_once(mid, records)
             except KafkaPlumbingError:
                 log.failed += 1
+                log.retried.add(mid)
                 await asyncio.sleep(0.3)
                 continue
             finally:
@@ -146,5 +152,7 @@ def test_writes_and_lag_survive_a_broker_stop(own_broker: LocalBroker) -> None:
         stored = Counter(r.value for r in read_all(kafka, raw, timeout_s=60))
         acked = [mid for name, log in logs.items() if name.startswith(kind) for _, mid in log.acked]
         missing = [m for m in acked if stored.get(f"raw {m}".encode(), 0) == 0]
-        twice = {k: n for k, n in stored.items() if n > 1}
-        assert missing == [] and twice == {}, f"{kind}: acknowledged but missing {missing[:5]}, twice {twice}"
+        retried = {f"raw {m}".encode() for name, log in logs.items() if name.startswith(kind) for m in log.retried}
+        twice = {k: n for k, n in stored.items() if n > 1 and k not in retried}
+        assert missing == [] and twice == {}, (f"{kind}: acknowledged but missing {missing[:5]}, stored twice "
+                                               f"though never reported failed {twice}")
