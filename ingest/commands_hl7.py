@@ -176,6 +176,7 @@ async def _run_listener(args: argparse.Namespace, redactor: Redactor | None = No
     from ingest.metrics_hl7 import Hl7Metrics
     from sepsis_alert.kafka.config import KafkaSettings
     from sepsis_alert.kafka.producer import EventProducer
+    from sepsis_alert.ops.heap import settle_heap
     from sepsis_alert.ops.http import start_ops_server_from_settings
     from sepsis_alert.ops.kafka_probe import KafkaProbe
     from sepsis_alert.ops.readiness import ReadinessRegistry
@@ -214,6 +215,7 @@ async def _run_listener(args: argparse.Namespace, redactor: Redactor | None = No
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    settle_heap()
     print(f"ingest-hl7 listening on {worker_settings.mllp.host}:{worker.port}", file=sys.stderr, flush=True)
     try:
         await stop.wait()

@@ -22,6 +22,7 @@ from ingest.config_fhir import FhirWorkerSettings, TokenTable, load_tokens
 from ingest.metrics_fhir import FhirMetrics
 from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.kafka.producer import EventProducer
+from sepsis_alert.ops.heap import settle_heap
 from sepsis_alert.ops.http import start_ops_server_from_settings
 from sepsis_alert.ops.kafka_probe import KafkaProbe
 from sepsis_alert.ops.readiness import ReadinessRegistry
@@ -67,6 +68,7 @@ def run_worker(settings: FhirWorkerSettings, ingest: IngestSettings | None = Non
         log.info("FHIR endpoint on %s:%d%s (tls=%s, tokens=%d)", settings.host, settings.port,
                  settings.base_path, settings.tls_certfile is not None, len(tokens))
         threading.Thread(target=_mark_bound, args=(server, readiness), daemon=True).start()
+        settle_heap()
         server.run()  # uvicorn handles SIGINT/SIGTERM with a graceful shutdown
     finally:
         readiness.set("listener_bound", False)

@@ -19,6 +19,7 @@ import signal
 from notifier.app import NotifierApp
 from notifier.config import NotifierConfig, NotifierSettings
 from sepsis_alert.kafka.config import KafkaSettings
+from sepsis_alert.ops.heap import settle_heap
 from sepsis_alert.ops.http import start_ops_server_from_settings
 from sepsis_alert.ops.settings import DEFAULT_OPS_PORTS, OpsSettings
 
@@ -49,6 +50,7 @@ async def serve(app: NotifierApp, ops: OpsSettings, stop: asyncio.Event) -> None
         if starting.done():
             stopped.cancel()
             starting.result()  # raise a start-up failure (no broker, no topic) to the caller
+            settle_heap()
             log.info("notifier running", extra={"api_port": app.api_port,
                                                 "ops_url": server.url if server is not None else None})
             await stop.wait()
