@@ -12,8 +12,8 @@ Reported (flat, units in the key names):
   on the alerts topic, alerts delivered to the webhook (distinct), `load_counts_match` (1/0);
 * achieved observations/s beside the target;
 * ACK -> webhook latency p50 / p99 (ms): webhook arrival minus the ACK of the message whose
-  observation caused the alert (same host clock), beside the 100 ms target (issues 19 and 20), and where it goes: ACK -> alert
-  built (`emitted_at`: ingest's Kafka write, the detector's poll and scoring), built -> alert record
+  observation caused the alert (same host clock), beside the 100 ms target (issues 19 and 20), and where it
+  goes: ACK -> alert built (`emitted_at`: ingest's Kafka write, the detector's poll and scoring), built -> alert record
   (the detector's batch flush), alert record -> webhook (the notifier: poll, pipeline, HTTP);
 * RSS of each worker (MiB): at start of load, peak, end, and the growth over the second half
   (a flat line is ~0).
