@@ -310,6 +310,7 @@ def run() -> dict[str, float | int | str]:
     for alert_id, arrived in receiver.arrivals:
         first_arrival.setdefault(alert_id, arrived)
     latencies, to_alert, to_webhook, to_emitted, emitted_to_record = [], [], [], [], []
+    samples: list[tuple[float, ...]] = []
     for alert_id, arrived in first_arrival.items():
         alert = by_id.get(alert_id)
         if alert is None:
@@ -322,6 +323,10 @@ def run() -> dict[str, float | int | str]:
             to_webhook.append((arrived - alert["_produced_s"]) * 1000)
             to_emitted.append((emitted_s - acked) * 1000)
             emitted_to_record.append((alert["_produced_s"] - emitted_s) * 1000)
+            samples.append((acked, latencies[-1], to_emitted[-1], emitted_to_record[-1], to_webhook[-1]))
+    if dump := os.environ.get("SEPSIS_BENCH_LOAD_SAMPLES"):
+        # one line per alert: ACK wall time, then ACK -> webhook, ACK -> built, built -> record, record -> webhook (ms)
+        Path(dump).write_text("".join(" ".join(f"{v:.3f}" for v in row) + "\n" for row in sorted(samples)))
     figures: dict[str, float | int | str] = {
         "load_duration_target_s": duration_s,
         "load_send_wall_s": round(send_wall_s, 1),
