@@ -12,7 +12,8 @@ Reported (flat, units in the key names):
   on the alerts topic, alerts delivered to the webhook (distinct), `load_counts_match` (1/0);
 * achieved observations/s beside the target;
 * ACK -> webhook latency p50 / p99 (ms): webhook arrival minus the ACK of the message whose
-  observation caused the alert (same host clock), beside the 100 ms target (issues 19 and 20), and where it
+  observation caused the alert (same host clock), after a warm-up (`SEPSIS_BENCH_LOAD_WARMUP_S`, 10 s; the
+  p99 with the warm-up is reported too), beside the 100 ms target (issues 19 and 20), and where it
   goes: ACK -> alert built (`emitted_at`: ingest's Kafka write, the detector's poll and scoring), built -> alert record
   (the detector's batch flush), alert record -> webhook (the notifier: poll, pipeline, HTTP);
 * RSS of each worker (MiB): at start of load, peak, end, and the growth over the second half
@@ -44,6 +45,9 @@ REPO = Path(__file__).resolve().parents[1]
 PHYSIONET = REPO.parent / "shared" / "data" / "physionet2019"
 SENDERS = 4
 TARGET_P99_MS = 100.0
+WARMUP_S = 10.0
+"""Alerts caused by messages ACKed in the first seconds of the load are left out of the latency percentiles (and
+reported in a figure of their own): a worker runs for weeks, the target is about the sustained state."""
 
 
 def _free_port() -> int:
@@ -208,6 +212,7 @@ def run() -> dict[str, float | int | str]:
     from sepsis_alert.kafka.topics import ensure_topics
 
     duration_s = float(os.environ.get("SEPSIS_BENCH_LOAD_S", "600"))
+    warmup_s = float(os.environ.get("SEPSIS_BENCH_LOAD_WARMUP_S", str(WARMUP_S)))
     rate = float(os.environ.get("SEPSIS_BENCH_LOAD_OBS_PER_S", "2000"))
     work = _messages(int(duration_s * rate))
     receiver = _Receiver()
@@ -263,6 +268,7 @@ def run() -> dict[str, float | int | str]:
         sampler.start()
         cpu_before = {name: _cpu_s(proc.pid) for name, proc in procs.items()}
         load_started = time.monotonic()
+        load_started_wall = time.time()
         acks: dict[tuple[str, str], float] = {}
         stats = {"messages_sent": 0, "observations_sent": 0, "messages_aa": 0}
         send_wall_s = _send_all(port, work, rate, acks, stats)
@@ -311,12 +317,16 @@ def run() -> dict[str, float | int | str]:
         first_arrival.setdefault(alert_id, arrived)
     latencies, to_alert, to_webhook, to_emitted, emitted_to_record = [], [], [], [], []
     samples: list[tuple[float, ...]] = []
+    all_latencies: list[float] = []
     for alert_id, arrived in first_arrival.items():
         alert = by_id.get(alert_id)
         if alert is None:
             continue
         acked = acks.get((alert["patient_key"], datetime.fromisoformat(alert["event_time"]).isoformat()))
         if acked is not None:
+            all_latencies.append((arrived - acked) * 1000)
+            if acked - load_started_wall < warmup_s:
+                continue
             emitted_s = datetime.fromisoformat(alert["emitted_at"]).timestamp()
             latencies.append((arrived - acked) * 1000)
             to_alert.append((alert["_produced_s"] - acked) * 1000)
@@ -355,6 +365,10 @@ def run() -> dict[str, float | int | str]:
         "load_alert_built_to_record_p50_ms": round(_percentile(emitted_to_record, 0.50), 1),
         "load_alert_built_to_record_p99_ms": round(_percentile(emitted_to_record, 0.99), 1),
         "load_latency_samples": len(latencies),
+        # The same over the whole run, the warm-up included (workers just started: first connections, first
+        # calls of every code path).
+        "load_warmup_s": warmup_s,
+        "load_ack_to_webhook_p99_incl_warmup_ms": round(_percentile(all_latencies, 0.99), 1),
     }
     figures["load_counts_match"] = int(stats["messages_aa"] == stats["messages_sent"]
                                        and len(stored) == stats["observations_sent"]
@@ -362,8 +376,8 @@ def run() -> dict[str, float | int | str]:
     for name, used in cpu_used.items():
         # Share of one core over the load and the drain after it (the machine has 2 cores to share).
         figures[f"load_cpu_{name.replace('-', '_')}_core_share"] = round(used / busy_s, 3) if busy_s else 0.0
-    for name, samples in rss.items():
-        values = [v for _, v in samples if v > 0]
+    for name, rss_samples in rss.items():
+        values = [v for _, v in rss_samples if v > 0]
         if not values:
             continue
         half = values[len(values) // 2:]
