@@ -106,7 +106,7 @@ def test_writes_and_lag_survive_a_broker_stop(own_broker: LocalBroker) -> None:
              for kind, p in producers.items()}
     logs = {f"{kind}{n}": WriterLog() for kind in sinks for n in range(4)}
     consumer = make_consumer(kafka, None)
-    lag = ConsumerLag("outage-test", registry=None)
+    lag = ConsumerLag("outage-test", registry=None, min_interval_s=0)
     stop = threading.Event()
     writers = threading.Thread(target=_run_writers, args=(sinks, topics, logs, stop), daemon=True)
     try:

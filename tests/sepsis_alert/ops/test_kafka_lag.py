@@ -38,7 +38,7 @@ def test_lag_from_a_real_consumer(kafka_settings: KafkaSettings, make_topic) -> 
             producer.send(topic, "k", f"v{i}".encode())
         producer.flush()
     registry = CollectorRegistry()
-    lag = ConsumerLag("lag-test", registry)
+    lag = ConsumerLag("lag-test", registry, min_interval_s=0)
     consumer = make_consumer(kafka_settings, None, [topic], max_poll_records=4)
     try:
         consumed = 0
@@ -85,3 +85,36 @@ def test_update_never_raises_and_keeps_the_last_figures() -> None:
     assert lag.failures == 1
     assert lag.total() == 4  # unchanged, and the timestamp did not move: the outage shows as staleness
     assert registry.get_sample_value("sepsis_kafka_consumer_lag_updated_timestamp_seconds", {"group": "g"}) == 50.0
+
+
+class _CountingConsumer:
+    """A consumer 3 records behind on one partition that counts how often it is read."""
+
+    def __init__(self) -> None:
+        from kafka import TopicPartition
+
+        self.tp = TopicPartition("sepsis.alerts", 0)
+        self.reads = 0
+
+    def assignment(self) -> set[object]:
+        return {self.tp}
+
+    def highwater(self, tp: object) -> int:
+        return 10
+
+    def position(self, tp: object, timeout_ms: int | None = None) -> int:
+        self.reads += 1
+        return 7
+
+
+def test_update_reads_the_consumer_at_most_once_per_interval() -> None:
+    now = [100.0]
+    lag = ConsumerLag("g", registry=None, min_interval_s=1.0, monotonic=lambda: now[0])
+    consumer = _CountingConsumer()
+    assert lag.update(consumer) == {("sepsis.alerts", 0): 3}
+    now[0] += 0.5
+    assert lag.update(consumer) == {("sepsis.alerts", 0): 3}  # the last read's figures
+    assert consumer.reads == 1
+    now[0] += 0.6
+    lag.update(consumer)
+    assert consumer.reads == 2
