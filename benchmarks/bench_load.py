@@ -315,7 +315,11 @@ def run() -> dict[str, float | int | str]:
     first_arrival: dict[str, float] = {}
     for alert_id, arrived in receiver.arrivals:
         first_arrival.setdefault(alert_id, arrived)
-    latencies, to_alert, to_webhook, to_emitted, emitted_to_record = [], [], [], [], []
+    latencies: list[float] = []
+    to_alert: list[float] = []
+    to_webhook: list[float] = []
+    to_emitted: list[float] = []
+    emitted_to_record: list[float] = []
     samples: list[tuple[float, ...]] = []
     all_latencies: list[float] = []
     for alert_id, arrived in first_arrival.items():
