@@ -14,8 +14,9 @@ Reported (flat, units in the key names):
 * ACK -> webhook latency p50 / p99 (ms): webhook arrival minus the ACK of the message whose
   observation caused the alert (same host clock), after a warm-up (`SEPSIS_BENCH_LOAD_WARMUP_S`, 10 s; the
   p99 with the warm-up is reported too), beside the 100 ms target (issues 19 and 20), and where it
-  goes: ACK -> alert built (`emitted_at`: ingest's Kafka write, the detector's poll and scoring), built -> alert record
-  (the detector's batch flush), alert record -> webhook (the notifier: poll, pipeline, HTTP);
+  goes: MLLP send -> ACK (ingest: parse, Kafka acks=all), ACK -> alert built (`emitted_at`: the
+  detector's poll of the observation and the batch before it), built -> alert record (the detector's batch
+  scoring and flush), alert record -> webhook (the notifier: poll, pipeline, HTTP);
 * RSS of each worker (MiB): at start of load, peak, end, and the growth over the second half
   (a flat line is ~0).
 
@@ -149,7 +150,8 @@ def _messages(target_obs: int) -> list[tuple[str, bytes, int, list[tuple[str, st
 
 
 def _send_all(port: int, work: list[tuple[str, bytes, int, list[tuple[str, str]]]], rate: float,
-              acks: dict[tuple[str, str], float], stats: dict[str, int]) -> float:
+              acks: dict[tuple[str, str], float], stats: dict[str, int],
+              round_trips: list[tuple[float, float]] | None = None) -> float:
     """Pace `work` at `rate` observations/s over SENDERS connections; returns the wall time of sending."""
     queues: list[queue.Queue[tuple[float, bytes, int, list[tuple[str, str]]] | None]] = [
         queue.Queue(maxsize=2000) for _ in range(SENDERS)]
@@ -163,6 +165,7 @@ def _send_all(port: int, work: list[tuple[str, bytes, int, list[tuple[str, str]]
             delay = due - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
+            sent_at = time.time()
             sock.sendall(b"\x0b" + raw + b"\x1c\x0d")
             while b"\x1c\x0d" not in buffer:
                 chunk = sock.recv(65536)
@@ -177,6 +180,8 @@ def _send_all(port: int, work: list[tuple[str, bytes, int, list[tuple[str, str]]
                 stats["messages_sent"] += 1
                 stats["observations_sent"] += n_obs
                 stats["messages_aa"] += int(ok)
+                if round_trips is not None:
+                    round_trips.append((sent_at, (acked_at - sent_at) * 1000))
                 for key in keys:
                     acks[key] = acked_at
         sock.close()
@@ -271,7 +276,8 @@ def run() -> dict[str, float | int | str]:
         load_started_wall = time.time()
         acks: dict[tuple[str, str], float] = {}
         stats = {"messages_sent": 0, "observations_sent": 0, "messages_aa": 0}
-        send_wall_s = _send_all(port, work, rate, acks, stats)
+        round_trips: list[tuple[float, float]] = []
+        send_wall_s = _send_all(port, work, rate, acks, stats, round_trips)
 
         def alerts_on_topic() -> list[dict[str, Any]]:
             # `_produced_s`: the record's CreateTime (the detector's clock = ours), to split the latency in two.
@@ -340,6 +346,7 @@ def run() -> dict[str, float | int | str]:
         for series, value in zip((latencies, to_alert, to_webhook, to_emitted, emitted_to_record), parts,
                                  strict=True):
             series.append(value)
+    steady_round_trips = [ms for sent, ms in round_trips if sent - load_started_wall >= warmup_s]
     if dump := os.environ.get("SEPSIS_BENCH_LOAD_SAMPLES"):
         # one line per alert: its ACK in s since the load began (warm-up included), then ACK -> webhook,
         # ACK -> built, built -> record, record -> webhook (ms)
@@ -372,6 +379,9 @@ def run() -> dict[str, float | int | str]:
         "load_alert_built_to_record_p50_ms": round(_percentile(emitted_to_record, 0.50), 1),
         "load_alert_built_to_record_p99_ms": round(_percentile(emitted_to_record, 0.99), 1),
         "load_latency_samples": len(latencies),
+        # Ingest's share, before the ACK: MLLP frame sent -> ACK read by the sender (HL7 parse, Kafka acks=all)
+        "load_mllp_ack_p50_ms": round(_percentile(steady_round_trips, 0.50), 1),
+        "load_mllp_ack_p99_ms": round(_percentile(steady_round_trips, 0.99), 1),
         # The same over the whole run, the warm-up included (workers just started: first connections, first
         # calls of every code path).
         "load_warmup_s": warmup_s,
