@@ -36,6 +36,7 @@ corrections (assessment.py), the escalation ladder (escalation.py), what patient
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from collections.abc import Set as AbstractSet
 from datetime import datetime
 from pathlib import Path
 
@@ -44,7 +45,7 @@ from detector.core.assessment import adjust_assessment
 from detector.core.config import DetectorConfig
 from detector.core.escalation import Decision, EscalationState, announce_stale, decide
 from detector.core.escalation import discharge as close_episode
-from detector.core.feed_gap import gap_to_announce, stale_mark
+from detector.core.feed_gap import announced, gap_to_announce
 from detector.core.infection import (
     CARE_KIND_CODE,
     DRUG_CODE,
@@ -204,6 +205,10 @@ class DetectorEngine:
         changed, self._changed = self._changed, set()
         return changed
 
+    def pending_keys(self) -> AbstractSet[str]:
+        """Keys changed since the last `changed_keys()` call, without forgetting them (read-only view)."""
+        return self._changed
+
     def removed_keys(self) -> set[str]:
         """Keys whose state was dropped (discharge, merge) since the last call (then forgotten)."""
         removed, self._removed = self._removed, set()
@@ -330,10 +335,7 @@ class DetectorEngine:
             new_esc = _new_escalation(episode_id, e.opened_s, e.sequence, e.level, e.last_fired_s, e.lower_since_s,
                                       e.lower_max, e.clear_sets, e.clear_since_s, e.last_risk, e.stale_mark_s)
         if stale and new_esc.opened_s is not None:  # this alert announces the gap: the sweep need not
-            e = new_esc
-            new_esc = _new_escalation(e.episode_id, e.opened_s, e.sequence, e.level, e.last_fired_s,
-                                      e.lower_since_s, e.lower_max, e.clear_sets, e.clear_since_s, e.last_risk,
-                                      stale_mark(now_s, int(config.timing.cannot_rule_out_hours * 3600)))
+            new_esc = announced(new_esc, now_s, int(config.timing.cannot_rule_out_hours * 3600))
         state.escalation = new_esc
         if not scoring.complete:  # the alert shows every score
             scoring = self._scores[key] = complete_scoring(scoring)
@@ -348,13 +350,13 @@ class DetectorEngine:
         the 'cannot rule out' list per open episode (of `keys`, default all) whose core vital signs went stale
         and that has not announced that gap. Counted as a stale scoring; no scores (nothing was scored)."""
         stale_after_s = int(self.config.timing.cannot_rule_out_hours * 3600)
-        patients = self.patients
+        patients, behind_s = self.patients, self._grace_s
         alerts: list[Alert] = []
         for key in patients if keys is None else keys:
             state = patients.get(key)
             if state is None or state.escalation.opened_s is None:
                 continue
-            gap = gap_to_announce(state, watermark_s, stale_after_s)
+            gap = gap_to_announce(state, watermark_s, stale_after_s, behind_s)
             if gap is None:
                 continue
             event_s, stale, mark = gap

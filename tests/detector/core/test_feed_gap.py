@@ -160,3 +160,18 @@ def test_a_risk_rise_within_a_level_reaches_the_alerts_and_survives_a_restart() 
     after = feed(second, events[cut:])
     assert [a.model_dump() for a in before + after] == [a.model_dump() for a in alerts]
     assert DecisionReason.RISK_ROSE.value == "risk_rose"
+
+
+def test_a_patient_far_behind_the_watermark_is_late_data_not_a_gap() -> None:
+    """More than window.late_grace_hours (24 h) behind the partition: a backfill or another era's data (a test
+    replaying 2019 stays into topics holding 2026 events) must not be announced stale."""
+    engine, _ = _open_episode()
+    assert engine.sweep(_w(OPEN_UNTIL_HOUR + 24.5)) == []
+    assert len(engine.sweep(_w(OPEN_UNTIL_HOUR + 24))) == 1
+
+
+def test_pending_keys_show_the_patients_of_the_batch_without_forgetting_them() -> None:
+    engine = DetectorEngine()
+    feed(engine, message("p1", at(0), **NORMAL))
+    assert set(engine.pending_keys()) == {"p1"}
+    assert engine.changed_keys() == {"p1"} and not engine.pending_keys()

@@ -1,0 +1,74 @@
+"""Per-partition event-time watermarks of the detector stream and the feed gap sweep they drive.
+
+When a patient's feed stops, nothing is scored for that patient, so nothing could say 'cannot rule out' (issue
+#17). The stream knows how far event time has advanced on each input partition from the records it reads
+(observations, patient events and care events share partition numbers, kafka_stream.py): after each poll batch,
+every partition whose watermark moved has its open episodes swept by the pure engine
+(`DetectorEngine.sweep`, detector/core/feed_gap.py), which announces each gap once.
+
+Per partition, not one for the process: a partition whose producer lags (a backlog after an ingest outage) must
+not make its patients look stale against another partition's newer data. A record's event time counts at most up
+to its receive time plus `window.future_tolerance_minutes`, the limit beyond which the engine drops it as a clock
+error, so one wrong clock cannot declare every feed stale. Watermarks are not stored: after a restart or a
+rebalance they start again from the records read, which can only delay a notice, never repeat one (the gap mark
+is in the patient's state).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from detector.core.engine import DetectorEngine
+from schemas.alert import Alert
+
+__all__ = ["PartitionWatermarks"]
+
+
+class PartitionWatermarks:
+    """Newest event time (seconds since 2000) read per input partition, and the sweep over its open episodes."""
+
+    def __init__(self, future_tolerance_s: int) -> None:
+        self.future_tolerance_s = future_tolerance_s
+        self.newest: dict[int, int] = {}
+        self._swept: dict[int, int] = {}  # the watermark each partition was last swept at
+
+    def observe(self, partition: int, event_s: int, received_s: int) -> None:
+        """Count one record of `partition` (its event and receive times, seconds since 2000)."""
+        self.advance(partition, min(event_s, received_s + self.future_tolerance_s))
+
+    def advance(self, partition: int, t: int) -> None:
+        """Move the watermark of `partition` to `t` if later (`t` already limited as `observe` does)."""
+        if t > self.newest.get(partition, t - 1):
+            self.newest[partition] = t
+
+    def forget(self, partitions: Iterable[int]) -> None:
+        """Partitions revoked from this process (their next owner starts its own watermark)."""
+        for partition in partitions:
+            self.newest.pop(partition, None)
+            self._swept.pop(partition, None)
+
+    def clear(self) -> None:
+        self.newest.clear()
+        self._swept.clear()
+
+    def sweep(self, engine: DetectorEngine, partition_of: dict[str, int], emitted_at: datetime | None
+              ) -> list[Alert]:
+        """The engine's feed gap notices for the open episodes of every partition whose watermark moved, except
+        patients with records in this batch (called before the batch is published): their data are arriving,
+        perhaps behind the partition's (a backfill); the next batch without them judges them."""
+        due = {p: w for p, w in self.newest.items() if self._swept.get(p) != w}
+        if not due:
+            return []
+        keys: dict[int, list[str]] = {}
+        applied = engine.pending_keys()  # patients with records in this batch: their feed has not stopped
+        for key, state in engine.patients.items():
+            if state.escalation.opened_s is not None and key not in applied:
+                partition = partition_of.get(key)
+                if partition in due:
+                    keys.setdefault(partition, []).append(key)
+        alerts: list[Alert] = []
+        for partition, open_keys in keys.items():
+            alerts += engine.sweep(due[partition], open_keys, emitted_at)
+        self._swept.update(due)
+        return alerts
