@@ -6,6 +6,12 @@ When a patient's feed stops, nothing is scored for that patient, so nothing coul
 every partition whose watermark moved has its open episodes swept by the pure engine
 (`DetectorEngine.sweep`, detector/core/feed_gap.py), which announces each gap once.
 
+Where batches end must not decide whether a gap is announced (replay == live): a gap that ends inside a batch
+(the patient's data resume before any sweep saw it) is announced by the stream just before the patient's first
+newer record is applied (`DetectorEngine.sweep(t, [key], own_event=True)`), with the same event time and text a
+sweep would have given it. So every gap that ends is announced, whatever the batch sizes; a gap still open is
+announced once the partition's watermark passes it.
+
 Per partition, not one for the process: a partition whose producer lags (a backlog after an ingest outage) must
 not make its patients look stale against another partition's newer data. A record's event time counts at most up
 to its receive time plus `window.future_tolerance_minutes`, the limit beyond which the engine drops it as a clock

@@ -57,6 +57,7 @@ from kafka.errors import CommitFailedError, KafkaError, KafkaTimeoutError
 from kafka.structs import OffsetAndMetadata
 from pydantic import ValidationError
 
+from detector.adapters import kafka_clients as clients
 from detector.adapters.feed_watermark import PartitionWatermarks
 from detector.adapters.kafka_clients import Rebalance, close_producer, dead_letter_for, record_fields, restore_partition
 from detector.adapters.ordering import defer_observations_behind_control_events
@@ -113,10 +114,13 @@ class DetectorStream:
                  group_id: str = "sepsis-detector", topics: StreamTopics | None = None,
                  metrics: DetectorMetrics | None = None, clock: Callable[[], datetime] | None = None,
                  max_poll_records: int = 5000, poll_timeout_ms: int = 200, flush_timeout_s: float = 30.0,
-                 readiness: ReadinessRegistry | None = None, consumer_lag: ConsumerLag | None = None) -> None:
+                 readiness: ReadinessRegistry | None = None, consumer_lag: ConsumerLag | None = None,
+                 feed_gaps: bool = True) -> None:
         """`readiness` (default: a private registry) receives the READINESS_CHECKS; `consumer_lag` (default:
-        one for `group_id` on the metrics registry) is refreshed after every poll."""
+        one for `group_id` on the metrics registry) is refreshed after every poll. `feed_gaps=False` announces
+        no feed gaps (feed_watermark.py): only for a comparison with the offline engine, which has no watermark."""
         self.settings = settings
+        self.feed_gaps = feed_gaps
         self.topics = topics or StreamTopics()
         self.clock = clock or (lambda: datetime.now(UTC))
         self.engine = DetectorEngine(config, clock=self.clock)
@@ -291,13 +295,7 @@ class DetectorStream:
             self.readiness.set("state_restored", False, f"restoring {done} of {total} partitions")
             started = time.perf_counter()
             latest = restore_partition(self.settings, self.topics.state, partition)
-            restored = 0
-            for key, value in latest.items():
-                if value is None:
-                    continue
-                self.engine.import_state(key, value)
-                self.partition_of[key] = partition
-                restored += 1
+            restored = clients.install_partition(self.engine, self.partition_of, latest, partition)
             elapsed = time.perf_counter() - started
             self.metrics.restore_seconds.observe(elapsed)
             self.metrics.restored_patients.inc(restored)
@@ -336,7 +334,7 @@ class DetectorStream:
         partition_of = self.partition_of
         # Patient and care events first: an admission precedes the observations it came with.
         ordered = sorted(batch.items(), key=lambda item: self._topic_index[item[0].topic] == 0)
-        watermarks, future_s = self.watermarks, self.watermarks.future_tolerance_s
+        watermarks, future_s, gaps = self.watermarks, self.watermarks.future_tolerance_s, self.feed_gaps
         for tp, records in ordered:
             index = self._topic_index[tp.topic]
             partition = tp.partition
@@ -353,17 +351,18 @@ class DetectorStream:
                         log.exception("detector fast decode failed; using the full schema",
                                       extra=record_fields(record, None))
                 if fields is not None:
-                    t = fields.effective_s
+                    t = min(fields.effective_s, fields.received_s + future_s)
                     if t > tp_newest:  # skipped records count too: they are events of this partition
-                        t = min(t, fields.received_s + future_s)
-                        if t > tp_newest:
-                            tp_newest = t
+                        tp_newest = t
                     key = fields.patient_key
                     state = patients.get(key)
                     offset = record.offset
                     if state is not None and state.positions[0] >= offset:
                         skipped.inc()
                         continue
+                    if (gaps and state is not None and t > state.window.newest_s
+                            and state.escalation.opened_s is not None):  # a gap may end here: feed_watermark.py
+                        alerts += engine.sweep(t, (key,), now, own_event=True)
                     try:
                         # emitted_at follows the 13 fields positionally (no keyword dict per record)
                         produced = process_fields(*fields, now)
@@ -395,12 +394,16 @@ class DetectorStream:
                     continue
                 key = event.patient_key
                 when = getattr(event, "effective_at", None) or getattr(event, "event_time", None)
-                if when is not None:
-                    watermarks.observe(partition, event_seconds(when), event_seconds(event.received_at))
+                t = _NO_TIME if when is None else min(event_seconds(when), event_seconds(event.received_at) + future_s)
+                if t != _NO_TIME:
+                    watermarks.advance(partition, t)
                 state = patients.get(key)
                 if state is not None and state.positions[index] >= record.offset:
                     skipped.inc()
                     continue
+                if (gaps and state is not None and t > state.window.newest_s
+                        and state.escalation.opened_s is not None):
+                    alerts += engine.sweep(t, (key,), now, own_event=True)
                 try:
                     alerts.extend(engine.process(event, now))
                 except Exception as exc:  # a detector bug must not stop the stream: dead-letter and go on
@@ -416,7 +419,8 @@ class DetectorStream:
             if tp_newest != _NO_TIME:
                 watermarks.advance(partition, tp_newest)
             commits[tp] = OffsetAndMetadata(records[-1].offset + 1, "", -1)
-        alerts += watermarks.sweep(engine, partition_of, now)
+        if gaps:
+            alerts += watermarks.sweep(engine, partition_of, now)
         if newest_s is not None:
             fast_newest = seconds_to_datetime(newest_s)
             if newest_event is None or fast_newest > newest_event:

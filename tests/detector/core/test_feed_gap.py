@@ -175,3 +175,33 @@ def test_pending_keys_show_the_patients_of_the_batch_without_forgetting_them() -
     feed(engine, message("p1", at(0), **NORMAL))
     assert set(engine.pending_keys()) == {"p1"}
     assert engine.changed_keys() == {"p1"} and not engine.pending_keys()
+
+
+def test_a_gap_that_ends_inside_a_batch_gets_the_notice_a_sweep_would_give() -> None:
+    """The stream checks a patient's gap just before applying its first newer record (own_event): with that,
+    sweeping after every record (small live batches) and never sweeping until the end (one large batch) give
+    the same alerts, including for a gap that ended before any sweep saw it."""
+    engine, _ = _open_episode()
+    events = []
+    for hour in range(OPEN_UNTIL_HOUR + 1, 16):  # heart rate missing hours 6-11, back from hour 12
+        values = SHOCKED if hour >= 12 else {k: v for k, v in SHOCKED.items() if k != "hr"}
+        events += message("p1", at(hour), tag="gap", **values)
+    data = engine.export_state("p1")
+    small, large = DetectorEngine(), DetectorEngine()
+    small.import_state("p1", data)
+    large.import_state("p1", data)
+    alerts_small: list[Alert] = []
+    alerts_large: list[Alert] = []
+    for event in events:
+        t = event_seconds(event.effective_at)
+        for engine_, out in ((small, alerts_small), (large, alerts_large)):
+            state = engine_.patient("p1")
+            if t > state.window.newest_s and state.escalation.opened_s is not None:
+                out += engine_.sweep(t, ["p1"], own_event=True)
+            out += engine_.process(event)
+        alerts_small += small.sweep(t)
+    alerts_large += large.sweep(_w(16))
+    assert [a.model_dump() for a in alerts_small] == [a.model_dump() for a in alerts_large]
+    notices = [a for a in alerts_large if a.reasons == [STALE_TEXT]]
+    assert [n.cannot_rule_out for n in notices] == [["heart rate: last 4.0 h ago"]]
+    assert notices[0].event_time == at(9) + timedelta(seconds=1)
