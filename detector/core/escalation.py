@@ -102,8 +102,8 @@ class EscalationState:
     # The learned risk carried by the episode's last alert (None: no alert carried one, or a state of a format
     # before 5): the reference of a risk rise within a level.
     last_risk: float | None = None
-    # Event time of the newest core vital sign when the episode last announced 'cannot rule out' (None: not
-    # announced): a vital sign stale again after this announces a new gap (feed_gap.py).
+    # Core vital signs whose newest value is older than this were announced stale (the last 'cannot rule out'
+    # alert's event time minus the stale limit; None: never announced): feed_gap.py.
     stale_mark_s: int | None = None
 
 

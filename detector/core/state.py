@@ -10,7 +10,7 @@ Layout (little-endian), version 5:
          admitted_s (the learned risk score's RiskContext, from the admission event)
     B    (version 4) consecutive observation sets meeting the shock-index trigger (its confirmation)
     episode struct `_EPISODE` (version 5): the learned risk the episode's last alert carried (d, NaN = none),
-         the event time of the newest core vital sign at the last 'cannot rule out' announcement (i)
+         the feed gap mark: core vital signs older than this were announced stale (i, None = never)
     6 short strings (B length, 255 = None, UTF-8): episode_id, encounter_id, facility, unit, room, bed
     97 B  hourly SOFA ring (1 + worst SOFA of the hour, 0 = no value; hour h in byte h % 97)
     H    care events, then 6 x i each
