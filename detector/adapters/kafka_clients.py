@@ -50,16 +50,18 @@ def restore_partition(settings: KafkaSettings, state_topic: str, partition: int,
 
 
 def install_partition(engine: DetectorEngine, partition_of: dict[str, int], latest: dict[str, bytes | None],
-                      partition: int) -> int:
+                      partition: int) -> tuple[int, int | None]:
     """Install each patient's newest state of a restored changelog partition (tombstones skipped) in the engine
-    and note its partition; returns how many patients were installed."""
-    installed = 0
+    and note its partition; returns how many patients were installed and the newest event time among them."""
+    installed, newest = 0, None
     for key, value in latest.items():
         if value is not None:
             engine.import_state(key, value)
             partition_of[key] = partition
             installed += 1
-    return installed
+            state = engine.patients[key]
+            newest = state.window.newest_s if newest is None else max(newest, state.window.newest_s)
+    return installed, newest
 
 
 class Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python ships no type hints

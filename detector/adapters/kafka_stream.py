@@ -295,7 +295,9 @@ class DetectorStream:
             self.readiness.set("state_restored", False, f"restoring {done} of {total} partitions")
             started = time.perf_counter()
             latest = restore_partition(self.settings, self.topics.state, partition)
-            restored = clients.install_partition(self.engine, self.partition_of, latest, partition)
+            restored, newest = clients.install_partition(self.engine, self.partition_of, latest, partition)
+            if newest is not None:
+                self.watermarks.restored(partition, newest)
             elapsed = time.perf_counter() - started
             self.metrics.restore_seconds.observe(elapsed)
             self.metrics.restored_patients.inc(restored)
@@ -362,7 +364,7 @@ class DetectorStream:
                         continue
                     if (gaps and state is not None and t > state.window.newest_s
                             and state.escalation.opened_s is not None):  # a gap may end here: feed_watermark.py
-                        alerts += engine.sweep(t, (key,), now, own_event=True)
+                        alerts += engine.sweep(t, (key,), now)
                     try:
                         # emitted_at follows the 13 fields positionally (no keyword dict per record)
                         produced = process_fields(*fields, now)
@@ -395,7 +397,7 @@ class DetectorStream:
                 key = event.patient_key
                 when = getattr(event, "effective_at", None) or getattr(event, "event_time", None)
                 t = _NO_TIME if when is None else min(event_seconds(when), event_seconds(event.received_at) + future_s)
-                if t != _NO_TIME:
+                if index == 0 and t != _NO_TIME:  # control events are read ahead of observations: not them
                     watermarks.advance(partition, t)
                 state = patients.get(key)
                 if state is not None and state.positions[index] >= record.offset:
@@ -403,7 +405,7 @@ class DetectorStream:
                     continue
                 if (gaps and state is not None and t > state.window.newest_s
                         and state.escalation.opened_s is not None):
-                    alerts += engine.sweep(t, (key,), now, own_event=True)
+                    alerts += engine.sweep(t, (key,), now)
                 try:
                     alerts.extend(engine.process(event, now))
                 except Exception as exc:  # a detector bug must not stop the stream: dead-letter and go on

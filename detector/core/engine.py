@@ -344,18 +344,17 @@ class DetectorEngine:
                                  render_reasons(decision.reasons, scoring.scores, scoring.lactate))
         return [self._alert(key, state, decision, now_s, scoring, selected, emitted_at, correlation_id, stale)]
 
-    def sweep(self, watermark_s: int, keys: Iterable[str] | None = None, emitted_at: datetime | None = None,
-              *, own_event: bool = False) -> list[Alert]:
+    def sweep(self, watermark_s: int, keys: Iterable[str] | None = None,
+              emitted_at: datetime | None = None) -> list[Alert]:
         """Announce feed gaps at the event-time watermark (feed_gap.py): one `repeated` alert with the 'cannot
         rule out' list per open episode (of `keys`, default all) whose core vital signs went stale and that has
-        not announced that gap; counted as a stale scoring. `own_event`: the watermark is the time of the
-        patient's own next event (a gap that ends now), so the late-data limit does not apply."""
+        not announced that gap; counted as a stale scoring. No scores: nothing was scored."""
         stale_after_s = int(self.config.timing.cannot_rule_out_hours * 3600)
-        patients, behind_s = self.patients, 2**32 if own_event else self._grace_s
+        patients = self.patients
         alerts: list[Alert] = []
         for key in patients if keys is None else keys:
             state = patients.get(key)
-            gap = None if state is None else gap_to_announce(state, watermark_s, stale_after_s, behind_s)
+            gap = None if state is None else gap_to_announce(state, watermark_s, stale_after_s)
             if state is None or gap is None:
                 continue
             event_s, stale, mark = gap

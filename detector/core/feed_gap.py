@@ -4,9 +4,7 @@ A scoring says 'cannot rule out' (charting.stale_vitals) only when something sti
 the feed stops altogether nothing is scored, so the stream adapter sweeps the open episodes against its
 event-time watermark (the newest event time it has read on the patient's partition): an episode whose heart
 rate, respiratory rate or systolic BP is older than `timing.cannot_rule_out_hours` at the watermark gets one
-`repeated` alert with the `cannot_rule_out` list, once per gap. A patient whose newest event is more than
-`window.late_grace_hours` behind the watermark is left alone: the engine treats data that late as late, and a
-partition holding a backfill or data of another era (a replay, a test) must not announce every patient stale.
+`repeated` alert with the `cannot_rule_out` list, once per gap.
 
 Once per gap: the episode remembers `stale_mark_s` (escalation.EscalationState), the limit below which vital
 signs were already announced stale (announcement time minus the stale limit). A vital sign stale now whose
@@ -44,18 +42,14 @@ def announced(episode: EscalationState, now_s: int, stale_after_s: int) -> Escal
     return replace(episode, stale_mark_s=stale_mark(now_s, stale_after_s))
 
 
-def gap_to_announce(state: PatientState, watermark_s: int, stale_after_s: int, behind_limit_s: int
+def gap_to_announce(state: PatientState, watermark_s: int, stale_after_s: int
                     ) -> tuple[int, tuple[str, ...], int] | None:
     """(event time, 'cannot rule out' reasons, new mark) of the gap the patient's open episode has not announced
-    yet at `watermark_s`, or None (no episode, vital signs current, the gap already announced, or the patient's
-    newest event more than `behind_limit_s` behind the watermark: late data of a backfill or a feed from another
-    era, not a gap; a live feed that stops passes the stale limit long before)."""
+    yet at `watermark_s`, or None (no episode, vital signs current, or the gap already announced)."""
     episode = state.escalation
     if episode.opened_s is None:
         return None
     window = state.window
-    if watermark_s - window.newest_s > behind_limit_s:
-        return None
     now_s = max(watermark_s, window.newest_s)
     limit = now_s - stale_after_s
     mark = episode.stale_mark_s

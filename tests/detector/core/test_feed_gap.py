@@ -162,14 +162,6 @@ def test_a_risk_rise_within_a_level_reaches_the_alerts_and_survives_a_restart() 
     assert DecisionReason.RISK_ROSE.value == "risk_rose"
 
 
-def test_a_patient_far_behind_the_watermark_is_late_data_not_a_gap() -> None:
-    """More than window.late_grace_hours (24 h) behind the partition: a backfill or another era's data (a test
-    replaying 2019 stays into topics holding 2026 events) must not be announced stale."""
-    engine, _ = _open_episode()
-    assert engine.sweep(_w(OPEN_UNTIL_HOUR + 24.5)) == []
-    assert len(engine.sweep(_w(OPEN_UNTIL_HOUR + 24))) == 1
-
-
 def test_pending_keys_show_the_patients_of_the_batch_without_forgetting_them() -> None:
     engine = DetectorEngine()
     feed(engine, message("p1", at(0), **NORMAL))
@@ -178,7 +170,7 @@ def test_pending_keys_show_the_patients_of_the_batch_without_forgetting_them() -
 
 
 def test_a_gap_that_ends_inside_a_batch_gets_the_notice_a_sweep_would_give() -> None:
-    """The stream checks a patient's gap just before applying its first newer record (own_event): with that,
+    """The stream checks a patient's gap just before applying its first newer record: with that,
     sweeping after every record (small live batches) and never sweeping until the end (one large batch) give
     the same alerts, including for a gap that ended before any sweep saw it."""
     engine, _ = _open_episode()
@@ -197,7 +189,7 @@ def test_a_gap_that_ends_inside_a_batch_gets_the_notice_a_sweep_would_give() -> 
         for engine_, out in ((small, alerts_small), (large, alerts_large)):
             state = engine_.patient("p1")
             if t > state.window.newest_s and state.escalation.opened_s is not None:
-                out += engine_.sweep(t, ["p1"], own_event=True)
+                out += engine_.sweep(t, ["p1"])
             out += engine_.process(event)
         alerts_small += small.sweep(t)
     alerts_large += large.sweep(_w(16))
