@@ -20,9 +20,10 @@ care-event partition with the same number has records the detector has not read 
 Observations thus wait for the ADT and care events already written before them, which is what makes alerts
 identical between a live run, a replay and a restart.
 
-Feed gaps: after step 2 the open episodes of every partition whose event-time watermark moved are swept
-(feed_watermark.py): a patient whose core vital signs stopped arriving gets one 'cannot rule out' notice,
-published with the batch's alerts.
+Feed gaps (feed_watermark.py): after step 2 the open episodes of every partition with observations in the
+batch are swept against the partition's event-time watermark, and a patient's own observation newer than its
+window first checks the gap it may end: a patient whose core vital signs stopped arriving gets one 'cannot rule
+out' notice, published with the batch's alerts.
 
 Restore on partition assignment: the assigned partitions are not fetched until the rebalance callback
 returns, so they are effectively paused while the callback reads the changelog partition from the beginning
@@ -403,9 +404,9 @@ class DetectorStream:
                 if state is not None and state.positions[index] >= record.offset:
                     skipped.inc()
                     continue
-                if (gaps and state is not None and t > state.window.newest_s
-                        and state.escalation.opened_s is not None):
-                    alerts += engine.sweep(t, (key,), now)
+                if (gaps and index == 0 and state is not None and t > state.window.newest_s
+                        and state.escalation.opened_s is not None):  # not a control event: it may precede
+                    alerts += engine.sweep(t, (key,), now)  # observations written before it (applied later)
                 try:
                     alerts.extend(engine.process(event, now))
                 except Exception as exc:  # a detector bug must not stop the stream: dead-letter and go on
