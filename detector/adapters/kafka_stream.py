@@ -116,15 +116,16 @@ class DetectorStream:
                  metrics: DetectorMetrics | None = None, clock: Callable[[], datetime] | None = None,
                  max_poll_records: int = 5000, poll_timeout_ms: int = 200, flush_timeout_s: float = 30.0,
                  readiness: ReadinessRegistry | None = None, consumer_lag: ConsumerLag | None = None,
-                 feed_gaps: bool = True) -> None:
+                 feed_gaps: bool | None = None) -> None:
         """`readiness` (default: a private registry) receives the READINESS_CHECKS; `consumer_lag` (default:
-        one for `group_id` on the metrics registry) is refreshed after every poll. `feed_gaps=False` announces
-        no feed gaps (feed_watermark.py): only for a comparison with the offline engine, which has no watermark."""
+        one for `group_id` on the metrics registry) is refreshed after every poll. `feed_gaps` (default:
+        escalation.feed_gap_notices) False announces no feed gaps (feed_watermark.py), e.g. for a comparison with
+        the offline engine, which has no watermark."""
         self.settings = settings
-        self.feed_gaps = feed_gaps
         self.topics = topics or StreamTopics()
         self.clock = clock or (lambda: datetime.now(UTC))
         self.engine = DetectorEngine(config, clock=self.clock)
+        self.feed_gaps = self.engine.config.escalation.feed_gap_notices if feed_gaps is None else feed_gaps
         self.metrics = metrics or DetectorMetrics()
         self.group_id = group_id
         self.max_poll_records = max_poll_records

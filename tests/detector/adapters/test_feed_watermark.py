@@ -43,3 +43,16 @@ def test_only_moved_partitions_are_swept_and_patients_of_the_batch_wait() -> Non
     feed(engine, message("calm", at(10), **NORMAL))
     marks.advance(3, _w(11))
     assert marks.sweep(engine, {**partition_of, "calm": 3}, None) == []  # once per gap; no episode for calm
+
+
+def test_the_stream_follows_the_feed_gap_setting_unless_told_otherwise() -> None:
+    from detector.adapters.kafka_stream import DetectorStream
+    from detector.core.config import EscalationConfig, load_config
+    from sepsis_alert.kafka.config import KafkaSettings
+
+    settings = KafkaSettings(bootstrap_servers="127.0.0.1:9")  # never contacted: nothing is started
+    assert load_config().escalation.feed_gap_notices is True
+    assert DetectorStream(settings).feed_gaps is True
+    off = DetectorConfig(escalation=EscalationConfig(feed_gap_notices=False))
+    assert DetectorStream(settings, off).feed_gaps is False
+    assert DetectorStream(settings, feed_gaps=False).feed_gaps is False
