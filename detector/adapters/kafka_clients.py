@@ -1,5 +1,6 @@
 """Kafka client helpers of the detector stream (detector/adapters/kafka_stream.py): restoring a changelog
-partition, the rebalance listener, a bounded producer close, log fields of a record, a record's dead letter."""
+partition and installing it in the engine, the rebalance listener, a bounded producer close, log fields of a
+record, a record's dead letter."""
 
 from __future__ import annotations
 
@@ -11,12 +12,13 @@ from datetime import datetime
 from kafka import ConsumerRebalanceListener, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 
+from detector.core.engine import DetectorEngine
 from schemas.dead_letter import DeadLetter
 from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.kafka.consumer import make_consumer
 from sepsis_alert.kafka.errors import KafkaUnavailableError
 
-__all__ = ["Rebalance", "close_producer", "dead_letter_for", "record_fields", "restore_partition"]
+__all__ = ["Rebalance", "close_producer", "dead_letter_for", "install_partition", "record_fields", "restore_partition"]
 
 log = logging.getLogger("detector.adapters.kafka_stream")
 
@@ -45,6 +47,21 @@ def restore_partition(settings: KafkaSettings, state_topic: str, partition: int,
         return latest
     finally:
         consumer.close(autocommit=False)
+
+
+def install_partition(engine: DetectorEngine, partition_of: dict[str, int], latest: dict[str, bytes | None],
+                      partition: int) -> tuple[int, int | None]:
+    """Install each patient's newest state of a restored changelog partition (tombstones skipped) in the engine
+    and note its partition; returns how many patients were installed and the newest event time among them."""
+    installed, newest = 0, None
+    for key, value in latest.items():
+        if value is not None:
+            engine.import_state(key, value)
+            partition_of[key] = partition
+            installed += 1
+            state = engine.patients[key]
+            newest = state.window.newest_s if newest is None else max(newest, state.window.newest_s)
+    return installed, newest
 
 
 class Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python ships no type hints

@@ -16,9 +16,14 @@ the detector a patient's observations before the admission that precedes them in
 detector would then attach a different location to the same alert than an uninterrupted one). Within a
 batch, patient events and care events are therefore applied before observations, and an observation
 partition is paused (its records in the batch seeked back, unprocessed) while the patient-event or
-care-event partition with the same number has records the detector has not read yet. Observations thus
-wait for the ADT and care events already written before them, which is what makes alerts identical
-between a live run, a replay and a restart.
+care-event partition with the same number has records the detector has not read yet (ordering.py).
+Observations thus wait for the ADT and care events already written before them, which is what makes alerts
+identical between a live run, a replay and a restart.
+
+Feed gaps (feed_watermark.py): after step 2 the open episodes of every partition with observations in the
+batch are swept against the partition's event-time watermark, and a patient's own observation newer than its
+window first checks the gap it may end: a patient whose core vital signs stopped arriving gets one 'cannot rule
+out' notice, published with the batch's alerts.
 
 Restore on partition assignment: the assigned partitions are not fetched until the rebalance callback
 returns, so they are effectively paused while the callback reads the changelog partition from the beginning
@@ -48,17 +53,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.consumer.fetcher import ConsumerRecord
 from kafka.coordinator.assignors.range import RangePartitionAssignor
 from kafka.errors import CommitFailedError, KafkaError, KafkaTimeoutError
 from kafka.structs import OffsetAndMetadata
 from pydantic import ValidationError
 
+from detector.adapters import kafka_clients as clients
+from detector.adapters.feed_watermark import PartitionWatermarks
 from detector.adapters.kafka_clients import Rebalance, close_producer, dead_letter_for, record_fields, restore_partition
+from detector.adapters.ordering import defer_observations_behind_control_events
 from detector.core.config import DetectorConfig
 from detector.core.engine import DetectorEngine
 from detector.core.fast_decode import observation_fields
-from detector.core.window import seconds_to_datetime
+from detector.core.window import event_seconds, seconds_to_datetime
 from detector.gc_tuning import tune_gc
 from detector.metrics import DetectorMetrics
 from schemas import Alert, CareEvent, Observation, PatientEvent, Topics, decode_event, describe_validation_error
@@ -79,6 +86,8 @@ RETRY_MAX_S = 15.0
 """Back-off (seconds) between attempts to reconnect after a Kafka failure: doubles from MIN to MAX."""
 CLOSE_TIMEOUT_MS = 2_000
 """Longest wait (milliseconds) for a consumer to leave its group or commit when closing (broker may be down)."""
+
+_NO_TIME = -(2**31)
 
 log = logging.getLogger(__name__)
 
@@ -106,13 +115,17 @@ class DetectorStream:
                  group_id: str = "sepsis-detector", topics: StreamTopics | None = None,
                  metrics: DetectorMetrics | None = None, clock: Callable[[], datetime] | None = None,
                  max_poll_records: int = 5000, poll_timeout_ms: int = 200, flush_timeout_s: float = 30.0,
-                 readiness: ReadinessRegistry | None = None, consumer_lag: ConsumerLag | None = None) -> None:
+                 readiness: ReadinessRegistry | None = None, consumer_lag: ConsumerLag | None = None,
+                 feed_gaps: bool | None = None) -> None:
         """`readiness` (default: a private registry) receives the READINESS_CHECKS; `consumer_lag` (default:
-        one for `group_id` on the metrics registry) is refreshed after every poll."""
+        one for `group_id` on the metrics registry) is refreshed after every poll. `feed_gaps` (default:
+        escalation.feed_gap_notices) False announces no feed gaps (feed_watermark.py), e.g. for a comparison with
+        the offline engine, which has no watermark."""
         self.settings = settings
         self.topics = topics or StreamTopics()
         self.clock = clock or (lambda: datetime.now(UTC))
         self.engine = DetectorEngine(config, clock=self.clock)
+        self.feed_gaps = self.engine.config.escalation.feed_gap_notices if feed_gaps is None else feed_gaps
         self.metrics = metrics or DetectorMetrics()
         self.group_id = group_id
         self.max_poll_records = max_poll_records
@@ -123,6 +136,7 @@ class DetectorStream:
         self._topic_index = {name: i for i, name in enumerate(self.topics.inputs())}
         self._end_offsets: dict[TopicPartition, int | None] = {}  # control partitions' end, when not yet fetched
         self._time_cache: dict[str, int] = {}  # timestamp text -> event seconds (fast decode)
+        self.watermarks = PartitionWatermarks(int(self.engine.config.window.future_tolerance_minutes * 60))
         self._uncommitted: dict[TopicPartition, OffsetAndMetadata] | None = None  # last async commit in flight
         self._consumer: KafkaConsumer | None = None
         self._producer: KafkaProducer | None = None
@@ -211,6 +225,7 @@ class DetectorStream:
             self.engine.drop(key)
         self.partition_of.clear()
         self.owned = set()
+        self.watermarks.clear()
         self.engine.changed_keys()  # nothing of the dropped state is to be published
         self.engine.removed_keys()
         self._end_offsets.clear()
@@ -245,6 +260,7 @@ class DetectorStream:
             self.engine.drop(key)
             del self.partition_of[key]
         self.owned -= partitions
+        self.watermarks.forget(partitions)
         self._set_gauges()
         self._partitions_readiness()
         log.info("detector revoked partitions %s", sorted(partitions))
@@ -281,13 +297,9 @@ class DetectorStream:
             self.readiness.set("state_restored", False, f"restoring {done} of {total} partitions")
             started = time.perf_counter()
             latest = restore_partition(self.settings, self.topics.state, partition)
-            restored = 0
-            for key, value in latest.items():
-                if value is None:
-                    continue
-                self.engine.import_state(key, value)
-                self.partition_of[key] = partition
-                restored += 1
+            restored, newest = clients.install_partition(self.engine, self.partition_of, latest, partition)
+            if newest is not None:
+                self.watermarks.restored(partition, newest)
             elapsed = time.perf_counter() - started
             self.metrics.restore_seconds.observe(elapsed)
             self.metrics.restored_patients.inc(restored)
@@ -306,7 +318,8 @@ class DetectorStream:
         assert consumer is not None and producer is not None, "start() first"
         batch = consumer.poll(timeout_ms=self.poll_timeout_ms, max_records=self.max_poll_records)
         self.consumer_lag.update(consumer)
-        batch = self._defer_observations_behind_control_events(consumer, batch)
+        batch = defer_observations_behind_control_events(consumer, batch, self.topics.observations,
+                                                         self._end_offsets, CLOSE_TIMEOUT_MS)
         if not batch:
             return 0
         started = time.perf_counter()
@@ -325,9 +338,11 @@ class DetectorStream:
         partition_of = self.partition_of
         # Patient and care events first: an admission precedes the observations it came with.
         ordered = sorted(batch.items(), key=lambda item: self._topic_index[item[0].topic] == 0)
+        watermarks, future_s, gaps = self.watermarks, self.watermarks.future_tolerance_s, self.feed_gaps
         for tp, records in ordered:
             index = self._topic_index[tp.topic]
             partition = tp.partition
+            tp_newest = _NO_TIME  # newest event time of the fast-path records (the watermark, feed_watermark.py)
             for record in records:
                 consumed += 1
                 # Observations in the canonical wire form skip the pydantic model (fast_decode.py); anything
@@ -340,12 +355,18 @@ class DetectorStream:
                         log.exception("detector fast decode failed; using the full schema",
                                       extra=record_fields(record, None))
                 if fields is not None:
+                    t = min(fields.effective_s, fields.received_s + future_s)
+                    if t > tp_newest:  # skipped records count too: they are events of this partition
+                        tp_newest = t
                     key = fields.patient_key
                     state = patients.get(key)
                     offset = record.offset
                     if state is not None and state.positions[0] >= offset:
                         skipped.inc()
                         continue
+                    if (gaps and state is not None and t > state.window.newest_s
+                            and state.escalation.opened_s is not None):  # a gap may end here: feed_watermark.py
+                        alerts += engine.sweep(t, (key,), now)
                     try:
                         # emitted_at follows the 13 fields positionally (no keyword dict per record)
                         produced = process_fields(*fields, now)
@@ -376,10 +397,17 @@ class DetectorStream:
                                                   now))
                     continue
                 key = event.patient_key
+                when = getattr(event, "effective_at", None) or getattr(event, "event_time", None)
+                t = _NO_TIME if when is None else min(event_seconds(when), event_seconds(event.received_at) + future_s)
+                if index == 0 and t != _NO_TIME:  # control events are read ahead of observations: not them
+                    watermarks.advance(partition, t)
                 state = patients.get(key)
                 if state is not None and state.positions[index] >= record.offset:
                     skipped.inc()
                     continue
+                if (gaps and index == 0 and state is not None and t > state.window.newest_s
+                        and state.escalation.opened_s is not None):  # not a control event: it may precede
+                    alerts += engine.sweep(t, (key,), now)  # observations written before it (applied later)
                 try:
                     alerts.extend(engine.process(event, now))
                 except Exception as exc:  # a detector bug must not stop the stream: dead-letter and go on
@@ -390,10 +418,13 @@ class DetectorStream:
                 if state is not None:
                     state.positions[index] = record.offset
                     partition_of[key] = partition
-                when = getattr(event, "effective_at", None) or getattr(event, "event_time", None)
                 if when is not None and (newest_event is None or when > newest_event):
                     newest_event = when
+            if tp_newest != _NO_TIME:
+                watermarks.advance(partition, tp_newest)
             commits[tp] = OffsetAndMetadata(records[-1].offset + 1, "", -1)
+        if gaps:
+            alerts += watermarks.sweep(engine, partition_of, now)
         if newest_s is not None:
             fast_newest = seconds_to_datetime(newest_s)
             if newest_event is None or fast_newest > newest_event:
@@ -406,45 +437,6 @@ class DetectorStream:
             self.metrics.event_time_lag.set((now - newest_event).total_seconds())
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
         return consumed
-
-    def _defer_observations_behind_control_events(
-            self, consumer: KafkaConsumer, batch: dict[TopicPartition, list[ConsumerRecord]],
-    ) -> dict[TopicPartition, list[ConsumerRecord]]:
-        """Hold back observation partitions whose patient-event / care-event partition is not drained yet.
-
-        A held partition is paused (so fetches go to the control topics) and its records in this batch are
-        seeked back, so they are read again, unchanged, once it is resumed. See the module docstring.
-        """
-        observations = self.topics.inputs()[0]
-        assignment = consumer.assignment()
-        control = [tp for tp in assignment if tp.topic != observations]
-        # The client learns a partition's high watermark from fetch responses, but an incremental fetch
-        # session omits unchanged (e.g. empty) partitions, so it can stay unknown: ask the broker once.
-        unknown = [tp for tp in control if consumer.highwater(tp) is None and tp not in self._end_offsets]
-        if unknown:
-            self._end_offsets.update(consumer.end_offsets(unknown, timeout_ms=CLOSE_TIMEOUT_MS))
-        held: set[int] = set()
-        for tp in control:
-            highwater = consumer.highwater(tp)
-            if highwater is None:
-                highwater = self._end_offsets.get(tp) or 0
-            if consumer.position(tp) < highwater:
-                held.add(tp.partition)
-        to_pause = [tp for tp in assignment if tp.topic == observations and tp.partition in held]
-        to_resume = [tp for tp in consumer.paused() if tp.topic == observations and tp.partition not in held]
-        if to_pause:
-            consumer.pause(*to_pause)
-        if to_resume:
-            consumer.resume(*to_resume)
-        if not held:
-            return batch
-        kept: dict[TopicPartition, list[ConsumerRecord]] = {}
-        for tp, records in batch.items():
-            if tp.topic == observations and tp.partition in held and records:
-                consumer.seek(tp, records[0].offset)
-            else:
-                kept[tp] = records
-        return kept
 
     def _commit(self, consumer: KafkaConsumer, commits: dict[TopicPartition, OffsetAndMetadata]) -> None:
         """Step 5: commit the input offsets of the batch, asynchronously.

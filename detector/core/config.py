@@ -208,6 +208,16 @@ class EscalationConfig(_Strict):
         default_factory=_default_repeats,
         description="reminder (`repeated`) interval in minutes per level while it persists; null = never "
                     "(default: never, §3.5 re-alert on escalation only; RCP high = 30 min if wanted)")
+    risk_rise_multiple: float = Field(
+        default=2.0, gt=1.0, le=100, description="while the level stays the same, a `repeated` alert once the "
+        "learned risk reaches this multiple of the risk carried by the episode's last alert, so the notifier sees "
+        "the rise (it re-pages an acknowledged episode at paging.ack_risk_multiple x the acknowledged risk: keep "
+        "the two equal) [ENG]")
+    feed_gap_notices: bool = Field(
+        default=True, description="the stream announces a feed gap of an open episode once (`repeated` with "
+        "cannot_rule_out, never a page) when its heart rate, respiratory rate or systolic BP is older than "
+        "timing.cannot_rule_out_hours at the partition's event-time watermark (docs/paging.md section 5); false "
+        "only where patients' event times are not aligned (stays replayed one after another by several senders)")
     incomplete_low_blocks_resolution: bool = Field(default=True, description="an incomplete NEWS2 `low` never counts "
                                                    "towards de-escalation or resolution (§3.3)")
     incomplete_low_uncharted_counts: bool = Field(

@@ -15,6 +15,8 @@ Hooks for other components:
   (feature extraction for a learned model). Without a hook and without the learned model, a scoring computes
   only the scores the §3.4 ladder reads (scoring.LADDER_OPTIONAL come when an alert or `current_scores` needs
   them: same results, see tests/detector/core/test_incremental_scoring.py);
+* `sweep(watermark_s)` announces feed gaps of open episodes against the adapter's event-time watermark
+  (feed_gap.py);
 * `changed_keys()` / `removed_keys()` tell an adapter which patients' state to write to the changelog, and
   `export_state` / `import_state` (state.py format) serialise one patient.
 
@@ -33,15 +35,17 @@ corrections (assessment.py), the escalation ladder (escalation.py), what patient
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from collections.abc import Set as AbstractSet
 from datetime import datetime
 from pathlib import Path
 
 from detector.core._frozen import fast_builder
 from detector.core.assessment import adjust_assessment
 from detector.core.config import DetectorConfig
-from detector.core.escalation import Decision, EscalationState, decide
+from detector.core.escalation import Decision, EscalationState, announce_stale, decide
 from detector.core.escalation import discharge as close_episode
+from detector.core.feed_gap import announced, gap_to_announce
 from detector.core.infection import (
     CARE_KIND_CODE,
     DRUG_CODE,
@@ -201,6 +205,10 @@ class DetectorEngine:
         changed, self._changed = self._changed, set()
         return changed
 
+    def pending_keys(self) -> AbstractSet[str]:
+        """Keys changed since the last `changed_keys()` call, without forgetting them (read-only view)."""
+        return self._changed
+
     def removed_keys(self) -> set[str]:
         """Keys whose state was dropped (discharge, merge) since the last call (then forgotten)."""
         removed, self._removed = self._removed, set()
@@ -312,7 +320,9 @@ class DetectorEngine:
         if stale:
             stats.stale_scorings += 1
         self._scores[key] = scoring
-        new_esc, decision = decide(state.escalation, scoring.assessment, now_s, config.escalation)
+        risk = scoring.scores.get(RISK_TRIGGER)
+        new_esc, decision = decide(state.escalation, scoring.assessment, now_s, config.escalation, None,
+                                   None if risk is None or risk.value is None else float(risk.value))
         if self.on_scored is not None:
             self.on_scored(key, seconds_to_datetime(now_s), scoring.scores, scoring.assessment.level)
         if decision.transition is None:
@@ -323,7 +333,9 @@ class DetectorEngine:
             episode_id = episode_id_for(key, seconds_to_datetime(now_s))
             e = new_esc  # replace(new_esc, episode_id=episode_id), cheaper
             new_esc = _new_escalation(episode_id, e.opened_s, e.sequence, e.level, e.last_fired_s, e.lower_since_s,
-                                      e.lower_max, e.clear_sets, e.clear_since_s)
+                                      e.lower_max, e.clear_sets, e.clear_since_s, e.last_risk, e.stale_mark_s)
+        if stale and new_esc.opened_s is not None:  # this alert announces the gap: the sweep need not
+            new_esc = announced(new_esc, now_s, int(config.timing.cannot_rule_out_hours * 3600))
         state.escalation = new_esc
         if not scoring.complete:  # the alert shows every score
             scoring = self._scores[key] = complete_scoring(scoring)
@@ -331,6 +343,26 @@ class DetectorEngine:
                                  decision.sequence, episode_id,
                                  render_reasons(decision.reasons, scoring.scores, scoring.lactate))
         return [self._alert(key, state, decision, now_s, scoring, selected, emitted_at, correlation_id, stale)]
+
+    def sweep(self, watermark_s: int, keys: Iterable[str] | None = None,
+              emitted_at: datetime | None = None) -> list[Alert]:
+        """Announce feed gaps at the event-time watermark (feed_gap.py): one `repeated` alert with the 'cannot
+        rule out' list per open episode (of `keys`, default all) whose core vital signs went stale and that has
+        not announced that gap; counted as a stale scoring. No scores: nothing was scored."""
+        stale_after_s = int(self.config.timing.cannot_rule_out_hours * 3600)
+        patients = self.patients
+        alerts: list[Alert] = []
+        for key in patients if keys is None else keys:
+            state = patients.get(key)
+            gap = None if state is None else gap_to_announce(state, watermark_s, stale_after_s)
+            if state is None or gap is None:
+                continue
+            event_s, stale, mark = gap
+            state.escalation, decision = announce_stale(state.escalation, event_s, mark)
+            self.stats.stale_scorings += 1
+            self._changed.add(key)
+            alerts.append(self._alert(key, state, decision, event_s, None, None, emitted_at, None, stale))
+        return alerts
 
     def _risk_level(self, scoring: Scoring) -> int:
         """The ladder level the learned model's probability in `scoring` reaches (0 without the model)."""

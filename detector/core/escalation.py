@@ -11,7 +11,10 @@ Transitions, all in EVENT time (seconds since 2000-01-01, see window.event_secon
 * `de-escalated`: a lower level (>= 1) held for `de_escalation_hold_minutes`; the highest level seen
   during that hold is the new level (conservative);
 * `repeated`: reminder while the level persists, every `repeat_minutes[level]` (§3.5); none while a lower
-  level is pending;
+  level is pending. Also when the learned risk reaches `risk_rise_multiple` x the risk carried by the episode's
+  last alert while the level stays the same (the notifier re-pages an acknowledged episode on such a rise, and
+  it only sees the risk when an alert carries it); and once per gap of the core vital signs (the engine's
+  watermark sweep, feed_gap.py);
 * `resolved`: every trigger below threshold for `resolve_clear_sets` consecutive observation sets spanning
   at least `resolve_hold_minutes` (hysteresis), or the patient was discharged.
 An incomplete NEWS2 `low` never counts towards de-escalation or resolution (§3.3), nor does a low level computed
@@ -29,11 +32,13 @@ from schemas.alert import AlertTransition
 
 __all__ = [
     "RISK_TRIGGER",
+    "STALE_TEXT",
     "TRIGGER_TEXTS",
     "Assessment",
     "Decision",
     "DecisionReason",
     "EscalationState",
+    "announce_stale",
     "confirm_shock_index",
     "decide",
     "discharge",
@@ -50,6 +55,8 @@ class DecisionReason(StrEnum):
     LEVEL_ROSE = "level_rose"  # escalated
     LOWER_LEVEL_HELD = "lower_level_held"  # de-escalated
     REMINDER_DUE = "reminder_due"  # repeated
+    RISK_ROSE = "risk_rose"  # repeated: learned risk >= risk_rise_multiple x the last alert's, same level
+    VITALS_STALE = "vitals_stale"  # repeated: the core vital signs went stale (feed gap sweep)
     TRIGGERS_CLEARED = "triggers_cleared"  # resolved
     DISCHARGED = "discharged"  # resolved by discharge
     # no transition:
@@ -92,6 +99,12 @@ class EscalationState:
     lower_max: int = 0
     clear_sets: int = 0
     clear_since_s: int | None = None
+    # The learned risk carried by the episode's last alert (None: no alert carried one, or a state of a format
+    # before 5): the reference of a risk rise within a level.
+    last_risk: float | None = None
+    # Core vital signs whose newest value is older than this were announced stale (the last 'cannot rule out'
+    # alert's event time minus the stale limit; None: never announced): feed_gap.py.
+    stale_mark_s: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +119,9 @@ class Decision:
     episode_id: str | None = None
     reasons: tuple[str, ...] = field(default=())
 
+
+STALE_TEXT = "stale: cannot rule out (no recent core vital signs)"
+"""The reason of a feed gap announcement; its `cannot_rule_out` list names the vital signs."""
 
 RISK_TRIGGER = "risk_model"
 """Trigger id (and score name) of the learned risk score on the ladder."""
@@ -207,11 +223,14 @@ def _minutes(value: float | None) -> int | None:
 
 
 def decide(state: EscalationState, assessment: Assessment, now_s: int, config: EscalationConfig,
-           episode_id_for_open: str | None = None) -> tuple[EscalationState, Decision]:
+           episode_id_for_open: str | None = None, risk: float | None = None) -> tuple[EscalationState, Decision]:
     """Advance the episode with one assessment at event time `now_s` (seconds since 2000).
 
     `episode_id_for_open` is the id to use if this call opens an episode (the engine passes None and sets
     schemas.alert.episode_id_for(patient key, now) afterwards, so the hash is computed only on opening).
+    `risk` is the learned model's probability in this scoring, exactly as the alert would carry it (None without
+    the model): every transition remembers it, and a rise to `config.risk_rise_multiple` times it within the
+    same level is announced (`repeated`, RISK_ROSE).
     An episode is open while `state.opened_s` is set.
     """
     level = assessment.level
@@ -220,12 +239,15 @@ def decide(state: EscalationState, assessment: Assessment, now_s: int, config: E
         if level <= 0:  # the common case: no episode, nothing to alert (a shared immutable decision)
             return state, _BELOW_THRESHOLD
         new = EscalationState(episode_id=episode_id_for_open, opened_s=now_s, sequence=1, level=level,
-                              last_fired_s=now_s)
+                              last_fired_s=now_s, last_risk=risk)
         return new, Decision(AlertTransition.OPENED, DecisionReason.LEVEL_ENTERED, level, 0, 0,
                              episode_id_for_open, assessment.reasons)
+    # An alert without a risk leaves the reference as it was: the notifier also keeps the last risk it saw.
+    fired_risk = risk if risk is not None else state.last_risk
 
     if level > current:
-        new = _new_state(state.episode_id, state.opened_s, state.sequence + 1, level, now_s, None, 0, 0, None)
+        new = _new_state(state.episode_id, state.opened_s, state.sequence + 1, level, now_s, None, 0, 0, None,
+                         fired_risk, state.stale_mark_s)
         return new, _fired(new, AlertTransition.ESCALATED, DecisionReason.LEVEL_ROSE, current, state.sequence,
                            assessment)
 
@@ -233,14 +255,28 @@ def decide(state: EscalationState, assessment: Assessment, now_s: int, config: E
         if (state.lower_since_s is not None or state.lower_max or state.clear_sets
                 or state.clear_since_s is not None):  # else already reset: skip the copy
             state = _new_state(state.episode_id, state.opened_s, state.sequence, state.level, state.last_fired_s,
-                               None, 0, 0, None)
-        return _maybe_repeat(state, assessment, now_s, config)
+                               None, 0, 0, None, state.last_risk, state.stale_mark_s)
+        new, decision = _maybe_repeat(state, assessment, now_s, config, risk=fired_risk)
+        if decision.transition is not None or risk is None:
+            return new, decision
+        if state.last_risk is None:
+            # No reference (a state written before format 5, or the model was not served at the last alert):
+            # this risk becomes it, so a later doubling is still announced.
+            return _with_risk(state, risk), decision
+        if risk >= config.risk_rise_multiple * state.last_risk:
+            new = _new_state(state.episode_id, state.opened_s, state.sequence + 1, state.level, now_s, None, 0, 0,
+                             None, risk, state.stale_mark_s)
+            rose = (f"learned risk {risk:.1%}: at least {config.risk_rise_multiple:g} x the {state.last_risk:.1%} "
+                    "of the last alert",)
+            return new, Decision(AlertTransition.REPEATED, DecisionReason.RISK_ROSE, state.level, state.level,
+                                 state.sequence, state.episode_id, rose + assessment.reasons)
+        return new, decision
 
     # level < current: a candidate for de-escalation or resolution, with hysteresis.
     if assessment.incomplete_low and config.incomplete_low_blocks_resolution and level == 0:
-        return _maybe_repeat(state, assessment, now_s, config, DecisionReason.INCOMPLETE_LOW_IGNORED)
+        return _maybe_repeat(state, assessment, now_s, config, DecisionReason.INCOMPLETE_LOW_IGNORED, fired_risk)
     if assessment.stale and level == 0:
-        return _maybe_repeat(state, assessment, now_s, config, DecisionReason.STALE_IGNORED)
+        return _maybe_repeat(state, assessment, now_s, config, DecisionReason.STALE_IGNORED, fired_risk)
     lower_since = state.lower_since_s if state.lower_since_s is not None else now_s
     lower_max = max(state.lower_max, level) if state.lower_since_s is not None else level
     if level == 0:
@@ -249,7 +285,7 @@ def decide(state: EscalationState, assessment: Assessment, now_s: int, config: E
     else:
         clear_sets, clear_since = 0, None
     state = _new_state(state.episode_id, state.opened_s, state.sequence, state.level, state.last_fired_s,
-                       lower_since, lower_max, clear_sets, clear_since)
+                       lower_since, lower_max, clear_sets, clear_since, state.last_risk, state.stale_mark_s)
     hold = _minutes(config.de_escalation_hold_minutes) or 0
     if lower_max == 0:
         resolve_hold = _minutes(config.resolve_hold_minutes) or 0
@@ -260,10 +296,17 @@ def decide(state: EscalationState, assessment: Assessment, now_s: int, config: E
         # No reminder while the patient is improving: the announced level is no longer what the scores say.
         return state, _new_decision(None, DecisionReason.CLEAR_PENDING, state.level, state.level)
     if now_s - lower_since >= hold:
-        new = _new_state(state.episode_id, state.opened_s, state.sequence + 1, lower_max, now_s, None, 0, 0, None)
+        new = _new_state(state.episode_id, state.opened_s, state.sequence + 1, lower_max, now_s, None, 0, 0, None,
+                         fired_risk, state.stale_mark_s)
         return new, _fired(new, AlertTransition.DE_ESCALATED, DecisionReason.LOWER_LEVEL_HELD, current,
                            state.sequence, assessment)
     return state, _new_decision(None, DecisionReason.LOWER_LEVEL_PENDING, state.level, state.level)
+
+
+def _with_risk(state: EscalationState, risk: float | None) -> EscalationState:
+    return _new_state(state.episode_id, state.opened_s, state.sequence, state.level, state.last_fired_s,
+                      state.lower_since_s, state.lower_max, state.clear_sets, state.clear_since_s, risk,
+                      state.stale_mark_s)
 
 
 def _fired(new: EscalationState, transition: AlertTransition, reason: DecisionReason, previous: int,
@@ -272,16 +315,28 @@ def _fired(new: EscalationState, transition: AlertTransition, reason: DecisionRe
 
 
 def _maybe_repeat(state: EscalationState, assessment: Assessment, now_s: int, config: EscalationConfig,
-                  quiet_reason: DecisionReason = DecisionReason.LEVEL_UNCHANGED) -> tuple[EscalationState, Decision]:
+                  quiet_reason: DecisionReason = DecisionReason.LEVEL_UNCHANGED,
+                  risk: float | None = None) -> tuple[EscalationState, Decision]:
     """A reminder when the announced level has persisted for its repeat interval (§3.5)."""
     interval = _minutes(config.repeat_minutes.get(state.level))
     last = state.last_fired_s if state.last_fired_s is not None else now_s
     if interval is not None and now_s - last >= interval:
         new = _new_state(state.episode_id, state.opened_s, state.sequence + 1, state.level, now_s,
-                         state.lower_since_s, state.lower_max, state.clear_sets, state.clear_since_s)
+                         state.lower_since_s, state.lower_max, state.clear_sets, state.clear_since_s,
+                         risk if risk is not None else state.last_risk, state.stale_mark_s)
         return new, Decision(AlertTransition.REPEATED, DecisionReason.REMINDER_DUE, state.level, state.level,
                              state.sequence, state.episode_id, assessment.reasons)
     return state, _new_decision(None, quiet_reason, state.level, state.level)
+
+
+def announce_stale(state: EscalationState, now_s: int, mark_s: int) -> tuple[EscalationState, Decision]:
+    """A `repeated` transition saying the core vital signs went stale (the feed gap sweep, feed_gap.py): same
+    level, the risk reference unchanged (the alert carries no new scores), `mark_s` remembered as the gap."""
+    new = _new_state(state.episode_id, state.opened_s, state.sequence + 1, state.level, now_s,
+                     state.lower_since_s, state.lower_max, state.clear_sets, state.clear_since_s, state.last_risk,
+                     mark_s)
+    return new, Decision(AlertTransition.REPEATED, DecisionReason.VITALS_STALE, state.level, state.level,
+                         state.sequence, state.episode_id, (STALE_TEXT,))
 
 
 def discharge(state: EscalationState) -> tuple[EscalationState, Decision]:

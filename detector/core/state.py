@@ -1,20 +1,24 @@
 """Compact, versioned binary form of one patient's state, for the compacted changelog topic.
 
-Layout (little-endian), version 4:
+Layout (little-endian), version 5:
 
-    B    format version (4)
+    B    format version (5)
     head struct `_HEAD`: newest_s, first_s, late_dropped, weight (g), weight_s, last_anchor_s, dirty,
          sofa_hour, 3 source positions (q), episode: opened_s, sequence, level, last_fired_s, lower_since_s,
          lower_max, clear_sets, clear_since_s
     context struct `_CONTEXT` (versions 2 and 3): age in years (d, NaN = unknown), male (B: 0, 1, 255 = unknown),
          admitted_s (the learned risk score's RiskContext, from the admission event)
     B    (version 4) consecutive observation sets meeting the shock-index trigger (its confirmation)
+    episode struct `_EPISODE` (version 5): the learned risk the episode's last alert carried (d, NaN = none),
+         the feed gap mark: core vital signs older than this were announced stale (i, None = never)
     6 short strings (B length, 255 = None, UTF-8): episode_id, encounter_id, facility, unit, room, bed
     97 B  hourly SOFA ring (1 + worst SOFA of the hour, 0 = no value; hour h in byte h % 97)
     H    care events, then 6 x i each
     B    measures held, then per measure: B slot, H triples, the window's int32 triples as raw bytes
 
-Times are event seconds since 2000-01-01 (int32); None is stored as -2**31. Version 3 (no shock-index count:
+Times are event seconds since 2000-01-01 (int32); None is stored as -2**31. Version 4 (no episode struct: no
+risk reference, so the first scoring after the restore sets it, and no gap announced, so a gap that is still open
+is announced once more), version 3 (no shock-index count:
 read as 0, so a restored patient needs its confirmation again), versions 1 (no context block: a
 patient without admission context) and 2 (a 96-byte ring, hour h in byte h % 96, moved into the 97-byte ring)
 are still read, so a rolling upgrade keeps its state. Decoding rejects an unknown version with
@@ -37,12 +41,13 @@ from schemas.base import Location
 
 __all__ = ["FORMAT_VERSION", "StateFormatError", "decode_state", "encode_state"]
 
-FORMAT_VERSION = 4  # bump on any layout change (and on a reordering of schemas.measures.Measure)
-READABLE_VERSIONS = (1, 2, 3, 4)
+FORMAT_VERSION = 5  # bump on any layout change (and on a reordering of schemas.measures.Measure)
+READABLE_VERSIONS = (1, 2, 3, 4, 5)
 _LEGACY_RING_HOURS = 96  # the SOFA ring of versions 1 and 2
 _NONE = -(2**31)
 _HEAD = struct.Struct("<iiIiiiBi3qiIBiiBBi")
 _CONTEXT = struct.Struct("<dBi")
+_EPISODE = struct.Struct("<di")
 _UNKNOWN_SEX = 255
 _CARE = struct.Struct("<6i")
 _SWAP = sys.byteorder != "little"
@@ -82,6 +87,7 @@ def encode_state(state: PatientState) -> bytes:
                                _UNKNOWN_SEX if context.male is None else int(context.male),
                                _opt(context.admitted_s)))
     parts.append(bytes((min(state.shock_sets, 255),)))
+    parts.append(_EPISODE.pack(math.nan if e.last_risk is None else e.last_risk, _opt(e.stale_mark_s)))
     loc = state.location
     for text in (e.episode_id, state.encounter_id, loc.facility if loc else None, loc.unit if loc else None,
                  loc.room if loc else None, loc.bed if loc else None):
@@ -131,6 +137,12 @@ def _decode(view: memoryview) -> PatientState:
     if version >= 4:
         shock_sets = view[pos]
         pos += 1
+    last_risk: float | None = None
+    stale_mark: int | None = None
+    if version >= 5:
+        risk, mark = _EPISODE.unpack_from(view, pos)
+        pos += _EPISODE.size
+        last_risk, stale_mark = (None if math.isnan(risk) else risk), _back(mark)
     (newest, first, late, weight_g, weight_s, anchor, dirty, sofa_hour, p0, p1, p2,
      opened, sequence, level, fired, lower_since, lower_max, clear_sets, clear_since) = head
     texts: list[str | None] = []
@@ -152,7 +164,7 @@ def _decode(view: memoryview) -> PatientState:
     state.sofa_hour = _back(sofa_hour)
     state.positions = [p0, p1, p2]
     state.escalation = EscalationState(texts[0], _back(opened), sequence, level, _back(fired), _back(lower_since),
-                                       lower_max, clear_sets, _back(clear_since))
+                                       lower_max, clear_sets, _back(clear_since), last_risk, stale_mark)
     state.encounter_id = texts[1]
     if any(t is not None for t in texts[2:]):
         state.location = Location(facility=texts[2], unit=texts[3], room=texts[4], bed=texts[5])

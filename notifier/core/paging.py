@@ -15,7 +15,10 @@ notifications as its level went 2 -> 3 -> 2 -> 4 -> 3. This module decides, per 
   episode they never heard of is over).
 
 An acknowledgement holds further pages until the patient is worse than when it was acknowledged: a higher
-level, or a learned risk at least `ack_risk_multiple` times the acknowledged risk. A snooze holds them the same
+level, or a learned risk at least `ack_risk_multiple` times the acknowledged risk. The detector announces a
+risk rise within a level as `repeated` (its escalation.risk_rise_multiple, equal to ack_risk_multiple by
+default), so a `repeated` alert pages exactly when an acknowledgement holds and its risk is that much higher;
+otherwise (a reminder, a feed-gap notice, no acknowledgement) it is an update. A snooze holds them the same
 way, until it ends (wall clock). Once a page goes out because the patient got worse, a new acknowledgement is
 needed to hold the next one.
 
@@ -141,6 +144,10 @@ def _recent(pages: tuple[tuple[float, int, str], ...], now_s: float, span_s: flo
 def _worse(state: EpisodePaging, level: int, risk: float | None, multiple: float) -> bool:
     if state.ack_level is not None and level > state.ack_level:
         return True
+    return _risk_worse(state, risk, multiple)
+
+
+def _risk_worse(state: EpisodePaging, risk: float | None, multiple: float) -> bool:
     return risk is not None and state.ack_risk is not None and risk >= multiple * state.ack_risk
 
 
@@ -165,9 +172,15 @@ def decide_page(state: EpisodePaging | None, alert: Alert, policy: PagingPolicy,
     updated = replace(state, pages=pages, level=level, risk=risk if risk is not None else state.risk)
     if level < policy.min_level:
         return updated, PageDecision(PageKind.UPDATE, PageReason.BELOW_PAGE_LEVEL)
-    if alert.transition in (AlertTransition.DE_ESCALATED, AlertTransition.REPEATED):
+    if alert.transition == AlertTransition.DE_ESCALATED:
         return updated, PageDecision(PageKind.UPDATE, PageReason.NOT_A_RISE)
-    worse = held and _worse(state, level, risk, policy.ack_risk_multiple)
+    if alert.transition == AlertTransition.REPEATED:
+        # Same level by definition: only the risk can make it worse than what was acknowledged.
+        worse = held and _risk_worse(state, risk, policy.ack_risk_multiple)
+        if not worse:
+            return updated, PageDecision(PageKind.UPDATE, PageReason.NOT_A_RISE)
+    else:
+        worse = held and _worse(state, level, risk, policy.ack_risk_multiple)
     if held and not worse:
         return updated, PageDecision(PageKind.UPDATE, PageReason.SNOOZED if state.snooze_until_s is not None
                                      else PageReason.ACKNOWLEDGED)

@@ -75,14 +75,17 @@ def feed(engine, events: Iterable) -> list:
 
 
 def legacy_state(data: bytes, version: int) -> bytes:
-    """A current (version 4) changelog record rewritten in format 1, 2 or 3, as an older detector wrote it: no
-    shock-index count (versions 1-3), a 96-byte SOFA ring (hour h in byte h % 96, the newest 96 hours; versions 1
-    and 2) and, in version 1, no context block."""
+    """A current (version 5) changelog record rewritten in format 1, 2, 3 or 4, as an older detector wrote it: no
+    episode struct (risk reference, gap mark; versions 1-4), no shock-index count (versions 1-3), a 96-byte SOFA
+    ring (hour h in byte h % 96, the newest 96 hours; versions 1 and 2) and, in version 1, no context block."""
     from detector.core.patient import SOFA_RING_HOURS
-    from detector.core.state import _CONTEXT, _HEAD, _NONE
+    from detector.core.state import _CONTEXT, _EPISODE, _HEAD, _NONE
 
     context_end = 1 + _HEAD.size + _CONTEXT.size
-    strings = pos = context_end + 1  # after the shock-index count
+    episode_end = context_end + 1 + _EPISODE.size
+    if version == 4:
+        return bytes((4,)) + data[1:context_end + 1] + data[episode_end:]
+    strings = pos = episode_end  # after the shock-index count and the episode struct
     for _ in range(6):
         n = data[pos]
         pos += 1 + (0 if n == 255 else n)

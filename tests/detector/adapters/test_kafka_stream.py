@@ -15,13 +15,18 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 
 import httpx
 import pytest
 from kafka import KafkaConsumer, TopicPartition
+from kafka.partitioner.default import murmur2
 
 from detector.adapters.kafka_stream import DetectorStream, StreamTopics
 from detector.core.engine import DetectorEngine
+from detector.core.escalation import STALE_TEXT
+from detector.core.state import decode_state
+from detector.core.window import event_seconds
 from devstack.broker import free_port
 from schemas import Alert, decode_event
 from schemas.topics import ALL_TOPICS, Topics
@@ -39,14 +44,16 @@ SICK = [{**NORMAL, "hr": 96, "rr": 21, "temp": 38.4},
 
 
 def _events(patients: int = 12) -> list:
-    """Per patient: a few normal hours, deterioration, recovery (staggered so patients differ)."""
+    """Per patient: a few normal hours, deterioration, recovery (staggered so patients differ), in event-time
+    order as a ward's feed sends them (patient by patient, a patient would look stale against the partition's
+    watermark while the one before it is read, and the feed gap sweep would rightly say so)."""
     events = []
     for p in range(patients):
         key = f"pt-{p:03d}"
         rows = [NORMAL] * (1 + p % 3) + SICK[: 2 + p % 2] + [NORMAL] * 11
         for hour, values in enumerate(rows):
             events += message(key, at(hour + p * 0.1), **values)
-    return events
+    return sorted(events, key=lambda e: e.effective_at)  # stable: each message keeps its parts in order
 
 
 def _expected(events: list) -> dict[str, Alert]:
@@ -291,3 +298,49 @@ def test_state_newer_than_the_committed_offsets_is_not_applied_twice(kafka_setti
         skipped = stream.metrics.skipped._value.get()
     assert skipped > 0  # re-delivered records that the restored state already reflected were skipped
     _assert_same_alerts(_alerts(kafka_settings, topics.alerts), expected)
+
+
+def _same_partition_keys(count: int, partitions: int = 6) -> list[str]:
+    """Patient keys the default partitioner (murmur2, what the producer uses) puts in one partition."""
+    by_partition: dict[int, list[str]] = {}
+    for n in range(1000):
+        key = f"gap-{n:03d}"
+        keys = by_partition.setdefault((murmur2(key.encode()) & 0x7FFFFFFF) % partitions, [])
+        keys.append(key)
+        if len(keys) == count:
+            return keys
+    raise AssertionError("no partition got enough keys")
+
+
+def test_a_feed_that_stops_is_announced_stale_through_the_broker(kafka_settings: KafkaSettings,
+                                                                 topics: StreamTopics) -> None:
+    """One patient's feed stops while a neighbour's (same partition) goes on: the stream's watermark sweep
+    announces the gap once ('cannot rule out', never a page), exactly as the pure engine's sweep at the
+    partition's newest event time does, and the gap mark reaches the changelog."""
+    stopped, going_on = _same_partition_keys(2)
+    events = []
+    for hour in range(14):
+        if hour < 6:
+            events += message(stopped, at(hour), **([NORMAL, NORMAL, *SICK, SICK[-1]][hour]))
+        events += message(going_on, at(hour, 10), **NORMAL)
+    oracle = DetectorEngine()
+    expected: dict[str, Alert] = {}
+    for alert in [a for event in events for a in oracle.process(event)] + oracle.sweep(event_seconds(at(13, 10))):
+        expected[alert.alert_id] = alert
+    notices = [a for a in expected.values() if a.cannot_rule_out and a.reasons == [STALE_TEXT]]
+    assert len(notices) == 1 and notices[0].patient_key == stopped
+    assert notices[0].event_time == at(9) + timedelta(seconds=1)
+    _produce(kafka_settings, topics.observations, events)
+    group = f"detector-{uuid.uuid4().hex[:8]}"
+    with _detector(kafka_settings, topics, group, max_poll_records=40) as stream:
+        _committed_all(kafka_settings, group, topics)
+        deadline = time.monotonic() + 30  # the sweep of the last batch is published with it
+        while stream.engine.stats.stale_scorings < oracle.stats.stale_scorings:
+            assert time.monotonic() < deadline, "no feed gap notice"
+            time.sleep(0.2)
+        assert stream.metrics.registry.get_sample_value("sepsis_detector_stale_scorings_total") == \
+            oracle.stats.stale_scorings
+    _assert_same_alerts(_alerts(kafka_settings, topics.alerts), expected)
+    states = {r.key.decode(): r.value for r in read_all(kafka_settings, topics.state, timeout_s=30)}
+    mark = decode_state(states[stopped]).escalation.stale_mark_s
+    assert mark == event_seconds(at(9)) + 1 - 4 * 3600

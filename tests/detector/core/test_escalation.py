@@ -213,3 +213,62 @@ def test_unconfirmed_shock_index_leaves_the_model_level_and_ranks_it() -> None:
     assert (got.level, got.reasons) == (3, ("risk_model", "news2_urgent"))
     got, _ = confirm_shock_index(_shock(risk=True), 0, 2, levels, risk_level=1)
     assert (got.level, got.reasons) == (2, ("news2_urgent", "risk_model"))
+
+
+# ----------------------------------------------------------------------------- risk rise within a level
+
+def _risks(steps: list[tuple[int, int, float | None]], config: EscalationConfig = CONFIG,
+           state: EscalationState | None = None):
+    """Feed (minute, level, learned risk) assessments; return [(minute, transition, reason)] and the state."""
+    state = state or EscalationState()
+    out = []
+    for minute, level, risk in steps:
+        state, decision = decide(state, Assessment(level, ("risk_model",)), minute * MIN, config, "ep-r", risk)
+        out.append((minute, decision.transition, decision.reason, decision.reasons))
+    return out, state
+
+
+def test_a_doubled_risk_within_a_level_is_announced_once_per_doubling() -> None:
+    rows, state = _risks([(0, 3, 0.06), (10, 3, 0.11), (20, 3, 0.12), (30, 3, 0.2), (40, 3, 0.23), (50, 3, 0.24)])
+    fired = [(m, t, r) for m, t, r, _ in rows if t is not None]
+    assert fired == [(0, AlertTransition.OPENED, DecisionReason.LEVEL_ENTERED),
+                     (20, AlertTransition.REPEATED, DecisionReason.RISK_ROSE),  # 0.12 >= 2 x 0.06
+                     (50, AlertTransition.REPEATED, DecisionReason.RISK_ROSE)]  # 0.24 >= 2 x 0.12, not 0.23
+    assert rows[2][3][0] == "learned risk 12.0%: at least 2 x the 6.0% of the last alert"
+    assert rows[2][3][1:] == ("risk_model",)
+    assert state.last_risk == 0.24 and state.sequence == 3 and state.last_fired_s == 50 * MIN
+
+
+def test_every_transition_resets_the_reference_and_a_missing_risk_keeps_it() -> None:
+    rows, state = _risks([(0, 2, 0.02), (10, 3, 0.06), (20, 3, 0.1), (30, 3, None), (40, 2, 0.1), (100, 2, 0.1)])
+    assert [t for _, t, _, _ in rows] == [AlertTransition.OPENED, AlertTransition.ESCALATED, None, None, None,
+                                          AlertTransition.DE_ESCALATED]
+    assert state.last_risk == 0.1  # the de-escalation carried 0.1: 0.12 (2 x 0.06) no longer counts
+    rows, _ = _risks([(110, 2, 0.19), (120, 2, 0.2)], state=state)
+    assert [t for _, t, _, _ in rows] == [None, AlertTransition.REPEATED]
+    _, quiet = _risks([(0, 3, 0.06), (10, 3, None)])
+    assert quiet.last_risk == 0.06
+
+
+def test_no_risk_rise_while_a_lower_level_is_pending() -> None:
+    rows, _ = _risks([(0, 3, 0.06), (10, 2, 0.2)])
+    assert rows[1][2] is DecisionReason.LOWER_LEVEL_PENDING
+
+
+def test_a_state_without_a_risk_reference_adopts_the_next_risk() -> None:
+    """A state from before format 5 (or an alert without the model) has no reference: the next risk becomes it."""
+    state = EscalationState(episode_id="ep-old", opened_s=0, sequence=2, level=3, last_fired_s=0)
+    rows, state = _risks([(10, 3, 0.1), (20, 3, 0.15), (30, 3, 0.2)], state=state)
+    assert [t for _, t, _, _ in rows] == [None, None, AlertTransition.REPEATED]
+    assert state.last_risk == 0.2 and state.sequence == 3
+
+
+def test_the_risk_rise_multiple_is_configurable_and_validated() -> None:
+    config = EscalationConfig(risk_rise_multiple=3.0)
+    rows, _ = _risks([(0, 3, 0.05), (10, 3, 0.1), (20, 3, 0.16)], config)
+    assert [t for _, t, _, _ in rows] == [AlertTransition.OPENED, None, AlertTransition.REPEATED]
+    assert rows[2][3][0].startswith("learned risk 16.0%: at least 3 x")
+    assert EscalationConfig().risk_rise_multiple == 2.0
+    for bad in (1.0, 0.5, 101):
+        with pytest.raises(ValueError, match="risk_rise_multiple"):
+            EscalationConfig(risk_rise_multiple=bad)

@@ -235,7 +235,7 @@ def test_restore_keeps_the_context_and_scores_like_an_uninterrupted_engine() -> 
     restarted = DetectorEngine(config)
     feed(restarted, events[:1 + 5 * len(MILD)])
     data = restarted.export_state("p1")
-    assert data is not None and data[0] == FORMAT_VERSION == 4
+    assert data is not None and data[0] == FORMAT_VERSION == 5
     fresh = DetectorEngine(config)
     fresh.import_state("p1", data)
     assert fresh.patient("p1").context == live.patient("p1").context != NO_CONTEXT

@@ -14,7 +14,7 @@ Each stay is run twice with the shipped configuration (learned model on):
 
 * streaming: no hook, as `sepsis-alert detect` runs. Digest: every alert (transition, levels, sequence, episode,
   reasons text, scores with bands, inputs and reason texts, cannot-rule-out list) and the final state bytes
-  (state.encode_state, format 4).
+  (state.encode_state, format 5).
 * evaluation: with an `on_scored` hook recording every scoring's score values and ladder level, as `make eval` does.
 
 The committed file holds one SHA-256 per stay and mode plus a few alerts in full (readable samples). Regenerate

@@ -160,3 +160,48 @@ def test_an_episode_open_for_days_pages_at_most_its_budget_plus_its_first_shock(
     pages = [reason for kind, reason in decisions if kind == PageKind.PAGE]
     assert pages == [PageReason.FIRST_PAGE, PageReason.NEW_LEVEL, PageReason.NEW_LEVEL, PageReason.TOP_LEVEL]
     assert state is not None and state.total_pages == 4 and state.top_paged
+
+
+REPEATED = AlertTransition.REPEATED
+
+
+def test_a_risk_rise_announced_as_repeated_pages_an_acknowledged_episode() -> None:
+    """The detector announces a doubled learned risk within a level as `repeated` (escalation.risk_rise_multiple):
+    with an acknowledgement holding, that is worse than acknowledged and pages, even within the look-back."""
+    state = decide_page(None, _alert(0, 0, 3, OPENED, risk=0.06), POLICY, WALL)[0]
+    state = on_ack(state, state.episode_id, None, None)
+    state, decision = decide_page(state, _alert(1, 1, 3, REPEATED, risk=0.11), POLICY, WALL)
+    assert (decision.kind, decision.reason) == (PageKind.UPDATE, PageReason.NOT_A_RISE)  # below 2 x 0.06
+    state, decision = decide_page(state, _alert(2, 2, 3, REPEATED, risk=0.12), POLICY, WALL)
+    assert (decision.kind, decision.reason) == (PageKind.PAGE, PageReason.WORSE_THAN_ACKNOWLEDGED)
+    assert state.ack_level is None and state.total_pages == 2
+    # the hold is spent: the next rise is an update until someone acknowledges again
+    _, decision = decide_page(state, _alert(3, 3, 3, REPEATED, risk=0.30), POLICY, WALL)
+    assert (decision.kind, decision.reason) == (PageKind.UPDATE, PageReason.NOT_A_RISE)
+
+
+def test_a_risk_rise_is_only_an_update_without_an_acknowledgement() -> None:
+    state = decide_page(None, _alert(0, 0, 3, OPENED, risk=0.06), POLICY, WALL)[0]
+    state, decision = decide_page(state, _alert(1, 2, 3, REPEATED, risk=0.13), POLICY, WALL)
+    assert (decision.kind, decision.reason) == (PageKind.UPDATE, PageReason.NOT_A_RISE)
+    assert state.risk == 0.13 and state.total_pages == 1
+
+
+def test_a_snoozed_episode_pages_on_a_risk_rise() -> None:
+    state = decide_page(None, _alert(0, 0, 3, OPENED, risk=0.06), POLICY, WALL)[0]
+    state = on_ack(state, state.episode_id, 3, 0.06, snooze_until_s=WALL + 3600)
+    _, decision = decide_page(state, _alert(1, 1, 3, REPEATED, risk=0.12), POLICY, WALL + 60)
+    assert (decision.kind, decision.reason) == (PageKind.PAGE, PageReason.WORSE_THAN_ACKNOWLEDGED)
+
+
+def test_a_feed_gap_notice_never_pages() -> None:
+    """The detector's feed-gap sweep sends `repeated` with `cannot_rule_out` and no scores: an update, even when
+    the acknowledgement was at a lower level (a rise held by the budget) or the risk had doubled before."""
+    state = decide_page(None, _alert(0, 0, 3, OPENED, risk=0.06), POLICY, WALL)[0]
+    state = decide_page(state, _alert(1, 7, 4, ESCALATED, risk=0.06), POLICY, WALL)[0]
+    held = on_ack(state, state.episode_id, 3, 0.03)
+    gap = _alert(2, 12, 4, REPEATED).model_copy(update={"scores": [],
+                                                        "cannot_rule_out": ["heart rate: last 4.0 h ago"]})
+    state, decision = decide_page(held, gap, POLICY, WALL)
+    assert (decision.kind, decision.reason) == (PageKind.UPDATE, PageReason.NOT_A_RISE)
+    assert state.risk == 0.06  # no risk on the notice: the last one is kept
