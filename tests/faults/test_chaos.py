@@ -34,6 +34,7 @@ import httpx
 import pytest
 import yaml
 
+from detector.core.config import DEFAULT_CONFIG_PATH
 from devstack.broker import LocalBroker, free_port
 from evaluation.dataset import list_patient_files
 from schemas.topics import Topics
@@ -106,7 +107,20 @@ class Site:
         return WorkerProcess(name, args, {**base, **(env or {})}, self.log_dir)
 
     def detector(self, name: str, env: dict[str, str] | None = None) -> WorkerProcess:
-        return self.worker(name, ["detect"], {"SEPSIS_DETECTOR_MAX_POLL_RECORDS": "200", **(env or {})})
+        return self.worker(name, ["detect"], {"SEPSIS_DETECTOR_MAX_POLL_RECORDS": "200",
+                                              "SEPSIS_DETECTOR_CONFIG_PATH": str(self.detector_config()),
+                                              **(env or {})})
+
+    def detector_config(self) -> Path:
+        """The shipped rules without feed-gap notices: the senders replay whole stays one after another, so the
+        patients of a partition do not share one clock (docs/paging.md section 5) and the notices would depend on
+        how the senders interleave, which differs between the baseline and the faulted run."""
+        path = self.log_dir / "detector.yaml"
+        if not path.exists():
+            rules = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text(encoding="utf-8"))
+            rules["escalation"]["feed_gap_notices"] = False
+            path.write_text(yaml.safe_dump(rules))
+        return path
 
     def notifier(self, name: str, config: Path, env: dict[str, str] | None = None) -> WorkerProcess:
         api_port = free_port()
