@@ -1,0 +1,140 @@
+"""The patient-level ceiling a risk model puts on paging (issue #17; docs/paging.md section 4). Pure numpy.
+
+The paging policy can page a patient only when some hour's risk crossed its threshold, and a page counts for a
+septic stay only up to onset + 3 h (the end of the utility's rewarded window, evaluation.metrics). So however
+hysteresis, re-paging and the septic-shock signs are tuned, paging at most a share `budget` of patients can
+catch no more septic stays than paging the `budget` share with the highest *peak* risk: each stay's maximum risk
+over its hours up to onset + 3 h (all hours for a non-septic stay). That sensitivity is the ceiling reported
+here, beside the patient-level AUROC of the same peak (how well the peak ranks septic above non-septic stays,
+whatever the budget).
+
+It is a ceiling, not an estimate: the real policy also needs the page inside [onset - 12 h, onset + 3 h], pages
+per episode rather than per stay, and spends part of its budget on septic-shock signs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from evaluation.metrics import CHALLENGE, UtilityParams, onset_row
+
+__all__ = ["PatientCeiling", "patient_ceiling", "patient_peaks", "rank_auroc"]
+
+
+@dataclass(frozen=True, slots=True)
+class PatientCeiling:
+    """Sensitivity at the page budget when stays are paged by their peak risk, and the peak's AUROC."""
+
+    budget: float  # the largest share of stays that may be paged
+    sensitivity: float  # septic stays among the paged / septic stays
+    paged_share: float  # share actually paged (ties at the threshold can keep it under the budget)
+    threshold: float  # peak risk at or above which a stay is paged
+    patient_auroc: float
+    patients: int
+    septic: int
+
+    def as_dict(self) -> dict[str, float | int]:
+        return asdict(self)
+
+
+def patient_peaks(labels: Sequence[np.ndarray], risks: Sequence[np.ndarray],
+                  params: UtilityParams = CHALLENGE) -> np.ndarray:
+    """Per stay, the highest finite risk in rows up to onset + dt_late (every row of a non-septic stay).
+
+    -inf for a stay without a finite risk in that span (never scored, or onset before the first scoring): such
+    a stay can never be paged in time.
+    """
+    if len(labels) != len(risks):
+        raise ValueError(f"{len(labels)} label arrays but {len(risks)} risk arrays")
+    peaks = np.full(len(labels), -np.inf)
+    for i, (label, risk) in enumerate(zip(labels, risks, strict=True)):
+        if len(label) != len(risk):
+            raise ValueError(f"stay {i}: {len(label)} labels but {len(risk)} risks")
+        onset = onset_row(np.asarray(label), params)
+        # rows 0..floor(onset + dt_late) inclusive, as the rewarded window counts whole rows
+        end = len(risk) if not np.isfinite(onset) else max(0, min(len(risk), int(np.floor(onset + params.dt_late)) + 1))
+        span = np.asarray(risk[:end], dtype=np.float64)
+        span = span[np.isfinite(span)]
+        if span.size:
+            peaks[i] = float(span.max())
+    return peaks
+
+
+def rank_auroc(scores: np.ndarray, positive: np.ndarray) -> float:
+    """AUROC by the rank-sum (Mann-Whitney) formula with average ranks for ties; -inf scores rank lowest."""
+    scores = np.asarray(scores, dtype=np.float64)
+    positive = np.asarray(positive, dtype=bool)
+    n_pos = int(positive.sum())
+    n_neg = positive.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        raise ValueError("AUROC needs both septic and non-septic stays")
+    order = np.argsort(scores, kind="mergesort")
+    ranked = scores[order]
+    ranks = np.empty(scores.size, dtype=np.float64)
+    # average rank of each run of equal values (1-based)
+    starts = np.flatnonzero(np.concatenate(([True], ranked[1:] != ranked[:-1])))
+    ends = np.concatenate((starts[1:], [ranked.size]))
+    ranks[order] = np.repeat((starts + ends + 1) / 2.0, ends - starts)
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def patient_ceiling(labels: Sequence[np.ndarray], risks: Sequence[np.ndarray], budget: float = 0.35,
+                    params: UtilityParams = CHALLENGE) -> PatientCeiling:
+    """Page the stays whose peak risk (see `patient_peaks`) is at or above the lowest threshold that pages at
+    most `budget` of them; a threshold cannot split tied peaks, so ties at the cut stay unpaged."""
+    if not 0.0 < budget <= 1.0:
+        raise ValueError(f"budget must be in (0, 1], got {budget}")
+    peaks = patient_peaks(labels, risks, params)
+    septic = np.array([np.isfinite(onset_row(np.asarray(x), params)) for x in labels])
+    allowed = int(np.floor(budget * peaks.size + 1e-9))
+    ordered = np.sort(peaks[np.isfinite(peaks)])[::-1]
+    if allowed == 0 or ordered.size == 0:
+        threshold = np.inf
+    elif allowed >= ordered.size:
+        threshold = float(ordered[-1])
+    else:
+        # The cut falls between ordered[allowed - 1] (paged) and ordered[allowed] (not); if they tie, move the
+        # threshold up to the next distinct value so that no more than `allowed` stays are paged.
+        threshold = float(ordered[allowed - 1])
+        if ordered[allowed] == threshold:
+            above = ordered[ordered > threshold]
+            threshold = float(above.min()) if above.size else np.inf
+    paged = peaks >= threshold
+    n_septic = int(septic.sum())
+    return PatientCeiling(
+        budget=budget,
+        sensitivity=float((paged & septic).sum() / n_septic) if n_septic else float("nan"),
+        paged_share=float(paged.mean()),
+        threshold=threshold,
+        patient_auroc=rank_auroc(peaks, septic),
+        patients=int(peaks.size),
+        septic=n_septic,
+    )
+
+
+def ceiling_of_oof(path: str, budget: float = 0.35) -> PatientCeiling:
+    """The ceiling of an out-of-fold predictions file in the `sepsis-alert eval --predictions` format
+    (arrays `patient`, `row`, `risk`, `label`, stays laid end to end in file order, as learning/cli.py writes)."""
+    data = np.load(path, allow_pickle=False)
+    patient, risk, label = data["patient"], data["risk"], data["label"]
+    starts = np.flatnonzero(np.concatenate(([True], patient[1:] != patient[:-1])))
+    return patient_ceiling(np.split(label, starts[1:]), np.split(risk, starts[1:]), budget)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import argparse
+    import json
+
+    p = argparse.ArgumentParser(prog="python -m learning.bound", description=__doc__.splitlines()[0])
+    p.add_argument("oof", help="out-of-fold predictions .npz (e.g. evaluation/data/risk_model_oof_set_a.npz)")
+    p.add_argument("--budget", type=float, default=0.35, help="largest share of stays paged (default 0.35)")
+    args = p.parse_args(argv)
+    print(json.dumps(ceiling_of_oof(args.oof, args.budget).as_dict(), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,127 @@
+"""One model experiment by the shipped model's own cross-validation, without fitting or writing an artifact.
+
+    python -m learning.experiment ../shared/data/physionet2019 --name lr03-es --learning-rate 0.03 \\
+        --rounds 1000 --early-stopping 50
+
+runs `learning.train.cross_validate` (same folds, calibration splits and per-fold thresholds as `make train`,
+so the default settings reproduce the committed out-of-fold predictions) on the cached feature matrix, and
+reports what issue #17 compares: hour-level AUROC/AUPRC, the model-alone utility at each fold's threshold, and
+the patient-level paging ceiling (learning/bound.py) of the OOF probabilities and of the raw margins. The result
+goes to `learning/results/experiments/NAME.json` (small, committed) and the OOF predictions to
+`.local/risk/experiments/NAME.npz` (large, not committed; the same format as `make train --oof`, so
+`evaluation.paging_study --predictions` can read it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from learning.train import TrainConfig, config_dict
+
+__all__ = ["main", "summarize"]
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results" / "experiments"
+OOF_DIR = Path(__file__).resolve().parent.parent / ".local" / "risk" / "experiments"
+
+# CLI flag -> TrainConfig field (only the settings an experiment varies)
+_FLAGS: dict[str, str] = {
+    "--rounds": "rounds", "--learning-rate": "learning_rate", "--num-leaves": "num_leaves",
+    "--max-depth": "max_depth", "--min-data-in-leaf": "min_data_in_leaf", "--feature-fraction": "feature_fraction",
+    "--bagging-fraction": "bagging_fraction", "--lambda-l2": "lambda_l2", "--early-stopping": "early_stopping_rounds",
+}
+
+
+def summarize(labels: Sequence[np.ndarray], risk: np.ndarray, margin: np.ndarray, alert: np.ndarray,
+              budget: float = 0.35) -> dict[str, Any]:
+    """The figures an experiment is judged by (rows laid end to end like `labels`)."""
+    from evaluation.metrics import Cohort
+    from learning.bound import patient_ceiling
+
+    cohort = Cohort(labels)
+    auroc, auprc = cohort.hour_auc(risk)
+    margin_auroc, _ = cohort.hour_auc(margin)
+    m = cohort.evaluate(alert)
+    split = np.cumsum([len(x) for x in labels])[:-1]
+    by_risk = patient_ceiling(labels, np.split(risk, split), budget)
+    by_margin = patient_ceiling(labels, np.split(margin, split), budget)
+    return {
+        "hour_auroc": auroc, "hour_auprc": auprc, "hour_auroc_margin": margin_auroc,
+        "utility": m.utility, "sensitivity": m.sensitivity, "alerts_per_patient_day": m.alerts_per_patient_day,
+        "alerted_share": m.alerted_share, "median_lead_h": m.median_lead_h,
+        "ceiling": by_risk.as_dict(), "ceiling_margin": by_margin.as_dict(),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from evaluation.dataset import list_patient_files
+    from learning.dataset import DEFAULT_CACHE_DIR, build_feature_matrix
+    from learning.train import cross_validate
+
+    p = argparse.ArgumentParser(prog="python -m learning.experiment", description=__doc__.splitlines()[0])
+    p.add_argument("data", type=Path, metavar="DIR", help="PhysioNet 2019 folder (as for `make train`)")
+    p.add_argument("--name", required=True, help="experiment name (file names of the outputs)")
+    types = {f.name: f.type for f in fields(TrainConfig)}
+    for flag, name in _FLAGS.items():
+        p.add_argument(flag, dest=name, type=float if types[name] in (float, "float") else int)
+    p.add_argument("--fit-until-late", action="store_true",
+                   help="fit the trees only on septic stays' rows up to onset + 3 h (TrainConfig.fit_until_late)")
+    p.add_argument("--workers", type=int, default=2, help="LightGBM threads (default 2)")
+    p.add_argument("--budget", type=float, default=0.35, help="page budget of the ceiling (share of stays)")
+    p.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    p.add_argument("--oof-dir", type=Path, default=OOF_DIR)
+    args = p.parse_args(argv)
+
+    started = time.perf_counter()
+    changes: dict[str, Any] = {name: getattr(args, name) for name in _FLAGS.values() if getattr(args, name) is not None}
+    if args.fit_until_late:
+        changes["fit_until_late"] = True
+    config = replace(TrainConfig(threads=args.workers), **changes)
+    files = list_patient_files(args.data)
+    matrix = build_feature_matrix(files, workers=args.workers, cache_dir=DEFAULT_CACHE_DIR, progress=False)
+
+    def log(message: str) -> None:
+        print(f"[{args.name}] {message}", file=sys.stderr, flush=True)
+
+    cv = cross_validate(matrix, config, np.random.default_rng(config.seed), log)
+    labels = matrix.per_patient(matrix.labels)
+    result: dict[str, Any] = {
+        "name": args.name,
+        "command": "python -m learning.experiment " + shlex.join(sys.argv[1:] if argv is None else list(argv)),
+        "changes": changes,
+        "settings": config_dict(config),
+        **summarize(labels, cv.oof_risk, cv.oof_margin, cv.oof_alert, args.budget),
+        "fold_trees": cv.fold_trees,
+        "fold_thresholds": [c.threshold for c in cv.fold_thresholds],
+        "seconds": {**cv.seconds, "total_s": time.perf_counter() - started},
+    }
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    (args.results_dir / f"{args.name}.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n",
+                                                        encoding="utf-8")
+    args.oof_dir.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(args.oof_dir / f"{args.name}.npz",
+                        patient=np.repeat(np.array(matrix.patient_keys), matrix.lengths),
+                        row=np.concatenate([np.arange(n) for n in matrix.lengths]).astype(np.int32),
+                        risk=cv.oof_risk.astype(np.float32), margin=cv.oof_margin.astype(np.float32),
+                        alert=cv.oof_alert.astype(np.int8),
+                        fold=np.repeat(cv.fold_of_patient, matrix.lengths).astype(np.int8),
+                        label=matrix.labels.astype(np.int8))
+    c, cm = result["ceiling"], result["ceiling_margin"]
+    print(f"| {args.name} | {result['hour_auroc']:.4f} | {result['utility']:.4f} | {result['sensitivity']:.3f} | "
+          f"{result['alerts_per_patient_day']:.2f} | {c['sensitivity']:.4f} ({c['paged_share']:.3f}) | "
+          f"{cm['sensitivity']:.4f} | {c['patient_auroc']:.4f} | {cv.fold_trees} | "
+          f"{result['seconds']['total_s'] / 60:.1f} min |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
