@@ -77,6 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="fit the trees only on septic stays' rows up to onset + 3 h (TrainConfig.fit_until_late)")
     p.add_argument("--workers", type=int, default=2, help="LightGBM threads (default 2)")
     p.add_argument("--budget", type=float, default=0.35, help="page budget of the ceiling (share of stays)")
+    p.add_argument("--no-cache", action="store_true", help="replay the stays even if a feature cache exists")
     p.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     p.add_argument("--oof-dir", type=Path, default=OOF_DIR)
     args = p.parse_args(argv)
@@ -87,7 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         changes["fit_until_late"] = True
     config = replace(TrainConfig(threads=args.workers), **changes)
     files = list_patient_files(args.data)
-    matrix = build_feature_matrix(files, workers=args.workers, cache_dir=DEFAULT_CACHE_DIR, progress=False)
+    matrix = build_feature_matrix(files, workers=args.workers, cache_dir=None if args.no_cache else DEFAULT_CACHE_DIR,
+                                  progress=False)
 
     def log(message: str) -> None:
         print(f"[{args.name}] {message}", file=sys.stderr, flush=True)
