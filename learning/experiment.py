@@ -26,9 +26,10 @@ from typing import Any
 
 import numpy as np
 
+from learning.dataset import FeatureMatrix
 from learning.train import TrainConfig, config_dict
 
-__all__ = ["main", "summarize"]
+__all__ = ["LAGGED_SCORES", "main", "summarize", "with_score_lags"]
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results" / "experiments"
 OOF_DIR = Path(__file__).resolve().parent.parent / ".local" / "risk" / "experiments"
@@ -39,6 +40,37 @@ _FLAGS: dict[str, str] = {
     "--max-depth": "max_depth", "--min-data-in-leaf": "min_data_in_leaf", "--feature-fraction": "feature_fraction",
     "--bagging-fraction": "bagging_fraction", "--lambda-l2": "lambda_l2", "--early-stopping": "early_stopping_rounds",
 }
+
+
+# Scores whose change over the stay the `--score-lags` experiment adds (SOFA per organ system, the totals).
+LAGGED_SCORES: tuple[str, ...] = (
+    "sofa_pts_respiration", "sofa_pts_coagulation", "sofa_pts_liver", "sofa_pts_cardiovascular", "sofa_pts_renal",
+    "score_sofa", "score_news2", "score_sirs", "score_qsofa",
+)
+
+
+def with_score_lags(matrix: FeatureMatrix, lags: Sequence[int] = (6, 24)) -> FeatureMatrix:
+    """The matrix with, per score in LAGGED_SCORES and lag L, the score now minus the score L rows earlier in
+    the same stay (NaN when the stay is younger than L hours or either value is missing) appended as columns.
+
+    Offline approximation for deciding whether such features are worth building: the detector would have to
+    keep its own score history (its window holds only 24 h of observations), so they cannot ship as they are.
+    Changes of physiology scores rather than levels of charted values: less tied to one site's ordering habits.
+    """
+    from detector.core.risk.features import feature_index
+
+    columns = [feature_index(name) for name in LAGGED_SCORES]
+    base = matrix.features[:, columns].astype(np.float32)
+    row_in_stay = np.arange(matrix.labels.size) - np.repeat(np.cumsum(matrix.lengths) - matrix.lengths,
+                                                            matrix.lengths)
+    extra = []
+    for lag in lags:
+        shifted = np.full_like(base, np.nan)
+        shifted[lag:] = base[:-lag]
+        shifted[row_in_stay < lag] = np.nan
+        extra.append(base - shifted)
+    features = np.concatenate([matrix.features, *extra], axis=1)
+    return replace(matrix, features=features)
 
 
 def summarize(labels: Sequence[np.ndarray], risk: np.ndarray, margin: np.ndarray, alert: np.ndarray,
@@ -75,6 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.add_argument(flag, dest=name, type=float if types[name] in (float, "float") else int)
     p.add_argument("--fit-until-late", action="store_true",
                    help="fit the trees only on septic stays' rows up to onset + 3 h (TrainConfig.fit_until_late)")
+    p.add_argument("--score-lags", action="store_true",
+                   help="append changes of SOFA components and scores over 6 and 24 h (offline; see with_score_lags)")
     p.add_argument("--workers", type=int, default=2, help="LightGBM threads (default 2)")
     p.add_argument("--budget", type=float, default=0.35, help="page budget of the ceiling (share of stays)")
     p.add_argument("--no-cache", action="store_true", help="replay the stays even if a feature cache exists")
@@ -90,6 +124,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     files = list_patient_files(args.data)
     matrix = build_feature_matrix(files, workers=args.workers, cache_dir=None if args.no_cache else DEFAULT_CACHE_DIR,
                                   progress=False)
+
+    if args.score_lags:
+        matrix = with_score_lags(matrix)
+        changes["score_lags"] = [6, 24]
 
     def log(message: str) -> None:
         print(f"[{args.name}] {message}", file=sys.stderr, flush=True)

@@ -107,7 +107,10 @@ def fit_booster(x: np.ndarray, y: np.ndarray, config: TrainConfig,
 
     With `config.early_stopping_rounds` and `valid` (x, y), boosting stops on the validation log loss and the
     returned booster keeps only the best iteration's trees (so export and serving see exactly those)."""
-    data = lgb.Dataset(x, label=y, feature_name=list(FEATURE_NAMES), free_raw_data=True,
+    # Experiments (learning/experiment.py) may append columns after FEATURE_NAMES; such boosters are never
+    # exported (export checks the names), so their extra columns get LightGBM's generic names.
+    names = list(FEATURE_NAMES) + [f"extra_{i}" for i in range(x.shape[1] - len(FEATURE_NAMES))]
+    data = lgb.Dataset(x, label=y, feature_name=names, free_raw_data=True,
                        params={"verbosity": -1, "max_bin": 255})
     if config.early_stopping_rounds <= 0 or valid is None:
         return lgb.train(config.lgb_params(), data, num_boost_round=config.rounds)

@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from detector.core.risk.features import FEATURE_NAMES, feature_index
 from evaluation.dataset import list_patient_files
 from evaluation.metrics import onset_row
 from learning.dataset import FeatureMatrix, build_feature_matrix
-from learning.experiment import main
+from learning.experiment import LAGGED_SCORES, main, with_score_lags
 from learning.train import TrainConfig, _until_late, cross_validate, fit_booster, train
 
 DATA = Path(__file__).parent / "data" / "physionet_sample"
@@ -70,3 +71,16 @@ def test_experiment_cli_writes_results_and_oof(tmp_path: Path, capsys: pytest.Ca
     oof = np.load(tmp_path / "oof" / "tiny.npz")
     assert oof["risk"].size == oof["label"].size == oof["row"].size and np.unique(oof["patient"]).size == 50
     assert capsys.readouterr().out.startswith("| tiny |")
+
+
+def test_score_lags_are_changes_within_a_stay(matrix: FeatureMatrix) -> None:
+    wide = with_score_lags(matrix, lags=(6,))
+    n = len(FEATURE_NAMES)
+    assert wide.features.shape == (matrix.labels.size, n + len(LAGGED_SCORES))
+    assert np.array_equal(wide.features[:, :n], matrix.features, equal_nan=True)
+    sofa = feature_index("score_sofa")
+    column = n + LAGGED_SCORES.index("score_sofa")
+    for stay, (values, lagged) in enumerate(zip(matrix.per_patient(matrix.features[:, sofa]),
+                                                wide.per_patient(wide.features[:, column]), strict=True)):
+        assert np.isnan(lagged[:6]).all(), stay  # never reaches into the previous stay
+        assert np.array_equal(lagged[6:], values[6:] - values[:-6], equal_nan=True)
