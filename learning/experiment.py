@@ -107,6 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.add_argument(flag, dest=name, type=float if types[name] in (float, "float") else int)
     p.add_argument("--fit-until-late", action="store_true",
                    help="fit the trees only on septic stays' rows up to onset + 3 h (TrainConfig.fit_until_late)")
+    p.add_argument("--centred-calibration", action="store_true",
+                   help="centred isotonic calibration (TrainConfig.centred_calibration)")
     p.add_argument("--score-lags", action="store_true",
                    help="append changes of SOFA components and scores over 6 and 24 h (offline; see with_score_lags)")
     p.add_argument("--workers", type=int, default=2, help="LightGBM threads (default 2)")
@@ -120,6 +122,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     changes: dict[str, Any] = {name: getattr(args, name) for name in _FLAGS.values() if getattr(args, name) is not None}
     if args.fit_until_late:
         changes["fit_until_late"] = True
+    if args.centred_calibration:
+        changes["centred_calibration"] = True
     config = replace(TrainConfig(threads=args.workers), **changes)
     files = list_patient_files(args.data)
     matrix = build_feature_matrix(files, workers=args.workers, cache_dir=None if args.no_cache else DEFAULT_CACHE_DIR,

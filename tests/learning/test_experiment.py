@@ -14,7 +14,7 @@ from evaluation.dataset import list_patient_files
 from evaluation.metrics import onset_row
 from learning.dataset import FeatureMatrix, build_feature_matrix
 from learning.experiment import LAGGED_SCORES, main, with_score_lags
-from learning.train import TrainConfig, _until_late, cross_validate, fit_booster, train
+from learning.train import TrainConfig, _until_late, cross_validate, fit_booster, fit_isotonic, train
 
 DATA = Path(__file__).parent / "data" / "physionet_sample"
 SMALL = TrainConfig(seed=11, folds=5, rounds=20, num_leaves=7, max_depth=4, min_data_in_leaf=20, threads=1)
@@ -84,3 +84,19 @@ def test_score_lags_are_changes_within_a_stay(matrix: FeatureMatrix) -> None:
                                                 wide.per_patient(wide.features[:, column]), strict=True)):
         assert np.isnan(lagged[:6]).all(), stay  # never reaches into the previous stay
         assert np.array_equal(lagged[6:], values[6:] - values[:-6], equal_nan=True)
+
+
+def test_centred_isotonic_keeps_the_ranking_that_plain_isotonic_ties() -> None:
+    rng = np.random.default_rng(7)
+    margin = rng.normal(size=5000)
+    y = (rng.random(5000) < 1 / (1 + np.exp(-(2 * margin - 3)))).astype(np.int8)
+    plain_x, plain_y = fit_isotonic(margin, y)
+    cx, cy = fit_isotonic(margin, y, centred=True)
+    assert np.all(np.diff(cx) > 0) and np.all(np.diff(cy) > 0)  # one knot per block, blocks strictly rising
+    plain = np.interp(margin, plain_x, plain_y)
+    centred = np.interp(margin, cx, cy)
+    inside = (margin > cx[0]) & (margin < cx[-1])
+    assert np.unique(centred[inside]).size == inside.sum()  # no ties between the outer knots
+    assert np.unique(plain).size < 100
+    # same calibration level: the mean predicted probability stays close to the observed rate
+    assert abs(centred.mean() - y.mean()) < 0.01 and abs(plain.mean() - y.mean()) < 1e-9
