@@ -29,7 +29,7 @@ import numpy as np
 from learning.dataset import FeatureMatrix
 from learning.train import TrainConfig, config_dict
 
-__all__ = ["LAGGED_SCORES", "main", "summarize", "with_score_lags"]
+__all__ = ["LAGGED_SCORES", "add_config_flags", "config_changes", "main", "summarize", "with_score_lags"]
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results" / "experiments"
 OOF_DIR = Path(__file__).resolve().parent.parent / ".local" / "risk" / "experiments"
@@ -73,6 +73,28 @@ def with_score_lags(matrix: FeatureMatrix, lags: Sequence[int] = (6, 24)) -> Fea
     return replace(matrix, features=features)
 
 
+def add_config_flags(p: argparse.ArgumentParser) -> None:
+    """The TrainConfig settings an experiment may change, as flags (shared with learning/transfer.py)."""
+    types = {f.name: f.type for f in fields(TrainConfig)}
+    defaults = TrainConfig()
+    for flag, name in _FLAGS.items():
+        p.add_argument(flag, dest=name, type=float if types[name] in (float, "float") else int,
+                       help=f"TrainConfig.{name} (default {getattr(defaults, name)})")
+    p.add_argument("--fit-until-late", action="store_true",
+                   help="fit the trees only on septic stays' rows up to onset + 3 h (TrainConfig.fit_until_late)")
+    p.add_argument("--centred-calibration", action="store_true",
+                   help="centred isotonic calibration (TrainConfig.centred_calibration)")
+
+
+def config_changes(args: argparse.Namespace) -> dict[str, Any]:
+    """The TrainConfig fields the flags of `add_config_flags` set (for `dataclasses.replace`)."""
+    changes: dict[str, Any] = {name: getattr(args, name) for name in _FLAGS.values() if getattr(args, name) is not None}
+    for flag in ("fit_until_late", "centred_calibration"):
+        if getattr(args, flag):
+            changes[flag] = True
+    return changes
+
+
 def summarize(labels: Sequence[np.ndarray], risk: np.ndarray, margin: np.ndarray, alert: np.ndarray,
               budget: float = 0.35) -> dict[str, Any]:
     """The figures an experiment is judged by (rows laid end to end like `labels`)."""
@@ -102,13 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m learning.experiment", description=__doc__.splitlines()[0])
     p.add_argument("data", type=Path, metavar="DIR", help="PhysioNet 2019 folder (as for `make train`)")
     p.add_argument("--name", required=True, help="experiment name (file names of the outputs)")
-    types = {f.name: f.type for f in fields(TrainConfig)}
-    for flag, name in _FLAGS.items():
-        p.add_argument(flag, dest=name, type=float if types[name] in (float, "float") else int)
-    p.add_argument("--fit-until-late", action="store_true",
-                   help="fit the trees only on septic stays' rows up to onset + 3 h (TrainConfig.fit_until_late)")
-    p.add_argument("--centred-calibration", action="store_true",
-                   help="centred isotonic calibration (TrainConfig.centred_calibration)")
+    add_config_flags(p)
     p.add_argument("--score-lags", action="store_true",
                    help="append changes of SOFA components and scores over 6 and 24 h (offline; see with_score_lags)")
     p.add_argument("--workers", type=int, default=2, help="LightGBM threads (default 2)")
@@ -119,11 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     started = time.perf_counter()
-    changes: dict[str, Any] = {name: getattr(args, name) for name in _FLAGS.values() if getattr(args, name) is not None}
-    if args.fit_until_late:
-        changes["fit_until_late"] = True
-    if args.centred_calibration:
-        changes["centred_calibration"] = True
+    changes = config_changes(args)
     config = replace(TrainConfig(threads=args.workers), **changes)
     files = list_patient_files(args.data)
     matrix = build_feature_matrix(files, workers=args.workers, cache_dir=None if args.no_cache else DEFAULT_CACHE_DIR,
