@@ -29,7 +29,8 @@ import numpy as np
 from learning.dataset import FeatureMatrix
 from learning.train import TrainConfig, config_dict
 
-__all__ = ["LAGGED_SCORES", "add_config_flags", "config_changes", "main", "summarize", "with_score_lags"]
+__all__ = ["LAGGED_SCORES", "TABLE_HEADER", "add_config_flags", "config_changes", "main", "summarize", "table_row",
+           "with_score_lags"]
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results" / "experiments"
 OOF_DIR = Path(__file__).resolve().parent.parent / ".local" / "risk" / "experiments"
@@ -116,6 +117,24 @@ def summarize(labels: Sequence[np.ndarray], risk: np.ndarray, margin: np.ndarray
     }
 
 
+TABLE_HEADER = (
+    "| experiment | hour AUROC | utility (per-fold thresholds) | sensitivity | alerts / patient-day | "
+    "ceiling: sensitivity at <= 35 % paged (share paged) | ceiling by margin | patient AUROC | trees per fold | "
+    "wall |\n|---|---:|---:|---:|---:|---:|---:|---:|---|---:|"
+)
+
+
+def table_row(result: dict[str, Any]) -> str:
+    """One row of learning/results/model_experiments.md from an experiment's JSON result."""
+    c, cm = result["ceiling"], result["ceiling_margin"]
+    wall = result.get("seconds", {}).get("total_s")
+    return (f"| {result['name']} | {result['hour_auroc']:.4f} | {result['utility']:.4f} | "
+            f"{result['sensitivity']:.3f} | {result['alerts_per_patient_day']:.2f} | "
+            f"{c['sensitivity']:.4f} ({c['paged_share']:.3f}) | {cm['sensitivity']:.4f} | {c['patient_auroc']:.4f} | "
+            f"{' '.join(str(t) for t in result.get('fold_trees', [])) or '–'} | "
+            f"{f'{wall / 60:.1f} min' if wall is not None else '–'} |")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from evaluation.dataset import list_patient_files
     from learning.dataset import DEFAULT_CACHE_DIR, build_feature_matrix
@@ -171,11 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         alert=cv.oof_alert.astype(np.int8),
                         fold=np.repeat(cv.fold_of_patient, matrix.lengths).astype(np.int8),
                         label=matrix.labels.astype(np.int8))
-    c, cm = result["ceiling"], result["ceiling_margin"]
-    print(f"| {args.name} | {result['hour_auroc']:.4f} | {result['utility']:.4f} | {result['sensitivity']:.3f} | "
-          f"{result['alerts_per_patient_day']:.2f} | {c['sensitivity']:.4f} ({c['paged_share']:.3f}) | "
-          f"{cm['sensitivity']:.4f} | {c['patient_auroc']:.4f} | {cv.fold_trees} | "
-          f"{result['seconds']['total_s'] / 60:.1f} min |")
+    print(table_row(result))
     return 0
 
 
