@@ -146,6 +146,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_config_flags(p)
     p.add_argument("--score-lags", action="store_true",
                    help="append changes of SOFA components and scores over 6 and 24 h (offline; see with_score_lags)")
+    p.add_argument("--seed", type=int, help="seed of folds, calibration splits and LightGBM (default 2019): "
+                   "a second seed shows how much the figures move by chance")
     p.add_argument("--workers", type=int, default=2, help="LightGBM threads (default 2)")
     p.add_argument("--budget", type=float, default=0.35, help="page budget of the ceiling (share of stays)")
     p.add_argument("--no-cache", action="store_true", help="replay the stays even if a feature cache exists")
@@ -155,6 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     started = time.perf_counter()
     changes = config_changes(args)
+    if args.seed is not None:
+        changes["seed"] = args.seed
     config = replace(TrainConfig(threads=args.workers), **changes)
     files = list_patient_files(args.data)
     matrix = build_feature_matrix(files, workers=args.workers, cache_dir=None if args.no_cache else DEFAULT_CACHE_DIR,
