@@ -30,7 +30,7 @@ from learning.dataset import FeatureMatrix
 from learning.train import TrainConfig, config_dict
 
 __all__ = ["LAGGED_SCORES", "TABLE_HEADER", "add_config_flags", "config_changes", "main", "summarize", "table_row",
-           "with_score_lags"]
+           "with_score_lags", "without_features"]
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results" / "experiments"
 OOF_DIR = Path(__file__).resolve().parent.parent / ".local" / "risk" / "experiments"
@@ -96,6 +96,15 @@ def config_changes(args: argparse.Namespace) -> dict[str, Any]:
     return changes
 
 
+def without_features(matrix: FeatureMatrix, names: Sequence[str]) -> FeatureMatrix:
+    """The matrix with the named features set to missing (NaN) everywhere, so no tree can split on them."""
+    from detector.core.risk.features import feature_index
+
+    features = matrix.features.copy()
+    features[:, [feature_index(name) for name in names]] = np.nan
+    return replace(matrix, features=features)
+
+
 def summarize(labels: Sequence[np.ndarray], risk: np.ndarray, margin: np.ndarray, alert: np.ndarray,
               budget: float = 0.35) -> dict[str, Any]:
     """The figures an experiment is judged by (rows laid end to end like `labels`)."""
@@ -146,6 +155,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_config_flags(p)
     p.add_argument("--score-lags", action="store_true",
                    help="append changes of SOFA components and scores over 6 and 24 h (offline; see with_score_lags)")
+    p.add_argument("--drop-features", nargs="+", default=[], metavar="NAME",
+                   help="features set to missing for training and prediction (an ablation, as learning/transfer does)")
     p.add_argument("--seed", type=int, help="seed of folds, calibration splits and LightGBM (default 2019): "
                    "a second seed shows how much the figures move by chance")
     p.add_argument("--workers", type=int, default=2, help="LightGBM threads (default 2)")
@@ -164,6 +175,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     matrix = build_feature_matrix(files, workers=args.workers, cache_dir=None if args.no_cache else DEFAULT_CACHE_DIR,
                                   progress=False)
 
+    if args.drop_features:
+        matrix = without_features(matrix, args.drop_features)
+        changes["drop_features"] = list(args.drop_features)
     if args.score_lags:
         matrix = with_score_lags(matrix)
         changes["score_lags"] = [6, 24]

@@ -13,7 +13,7 @@ from detector.core.risk.features import FEATURE_NAMES, feature_index
 from evaluation.dataset import list_patient_files
 from evaluation.metrics import onset_row
 from learning.dataset import FeatureMatrix, build_feature_matrix
-from learning.experiment import LAGGED_SCORES, main, with_score_lags
+from learning.experiment import LAGGED_SCORES, main, with_score_lags, without_features
 from learning.train import TrainConfig, _until_late, cross_validate, fit_booster, fit_isotonic, train
 
 DATA = Path(__file__).parent / "data" / "physionet_sample"
@@ -100,3 +100,12 @@ def test_centred_isotonic_keeps_the_ranking_that_plain_isotonic_ties() -> None:
     assert np.unique(plain).size < 100
     # same calibration level: the mean predicted probability stays close to the observed rate
     assert abs(centred.mean() - y.mean()) < 0.01 and abs(plain.mean() - y.mean()) < 1e-9
+
+
+def test_without_features_hides_only_the_named_columns(matrix: FeatureMatrix) -> None:
+    hidden = without_features(matrix, ["hours_since_admission"])
+    column = feature_index("hours_since_admission")
+    assert np.isnan(hidden.features[:, column]).all()
+    rest = np.delete(np.arange(len(FEATURE_NAMES)), column)
+    assert np.array_equal(hidden.features[:, rest], matrix.features[:, rest], equal_nan=True)
+    assert np.isfinite(matrix.features[matrix.scored, column]).all()  # the original is left alone
