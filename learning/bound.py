@@ -14,6 +14,7 @@ per episode rather than per stay, and spends part of its budget on septic-shock 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
@@ -21,7 +22,8 @@ import numpy as np
 
 from evaluation.metrics import CHALLENGE, UtilityParams, onset_row
 
-__all__ = ["PatientCeiling", "patient_ceiling", "patient_peaks", "rank_auroc"]
+__all__ = ["PatientCeiling", "ceiling_of_oof", "paged_by_group", "patient_ceiling", "patient_peaks", "rank_auroc",
+           "read_oof"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,13 +117,39 @@ def patient_ceiling(labels: Sequence[np.ndarray], risks: Sequence[np.ndarray], b
     )
 
 
-def ceiling_of_oof(path: str, budget: float = 0.35) -> PatientCeiling:
-    """The ceiling of an out-of-fold predictions file in the `sepsis-alert eval --predictions` format
-    (arrays `patient`, `row`, `risk`, `label`, stays laid end to end in file order, as learning/cli.py writes)."""
+def paged_by_group(labels: Sequence[np.ndarray], risks: Sequence[np.ndarray], ceiling: PatientCeiling,
+                   edges: Sequence[float] = (0, 12, 24, 48, 72), params: UtilityParams = CHALLENGE
+                   ) -> list[dict[str, float | int | str]]:
+    """Where the ceiling's pages go: share paged of septic stays by onset hour and of non-septic stays by length
+    (hours), bins [edges[i], edges[i+1]) and a last open bin. Shows what the peak risk leans on."""
+    peaks = patient_peaks(labels, risks, params)
+    paged = peaks >= ceiling.threshold
+    onsets = np.array([onset_row(np.asarray(x), params) for x in labels])
+    lengths = np.array([len(x) for x in labels], dtype=np.float64)
+    septic = np.isfinite(onsets)
+    bounds = [*edges, np.inf]
+    rows: list[dict[str, float | int | str]] = []
+    for kind, value, mask in (("septic, onset hour", onsets, septic), ("non-septic, stay hours", lengths, ~septic)):
+        for lo, hi in itertools.pairwise(bounds):
+            m = mask & (value >= lo) & (value < hi)
+            if m.any():
+                rows.append({"group": f"{kind} {lo:g}-{hi:g}", "stays": int(m.sum()), "paged": float(paged[m].mean())})
+    return rows
+
+
+def read_oof(path: str, column: str = "risk") -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(labels, scores) per stay from an out-of-fold predictions file in the `sepsis-alert eval --predictions`
+    format (arrays `patient`, `label` and `column`, stays laid end to end in file order, as learning/cli.py
+    writes them)."""
     data = np.load(path, allow_pickle=False)
-    patient, risk, label = data["patient"], data["risk"], data["label"]
-    starts = np.flatnonzero(np.concatenate(([True], patient[1:] != patient[:-1])))
-    return patient_ceiling(np.split(label, starts[1:]), np.split(risk, starts[1:]), budget)
+    patient = data["patient"]
+    starts = np.flatnonzero(np.concatenate(([True], patient[1:] != patient[:-1])))[1:]
+    return np.split(data["label"], starts), np.split(data[column], starts)
+
+
+def ceiling_of_oof(path: str, budget: float = 0.35, column: str = "risk") -> PatientCeiling:
+    """The ceiling of an out-of-fold predictions file (see `read_oof`)."""
+    return patient_ceiling(*read_oof(path, column), budget)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -131,8 +159,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m learning.bound", description=__doc__.splitlines()[0])
     p.add_argument("oof", help="out-of-fold predictions .npz (e.g. evaluation/data/risk_model_oof_set_a.npz)")
     p.add_argument("--budget", type=float, default=0.35, help="largest share of stays paged (default 0.35)")
+    p.add_argument("--column", default="risk", help="score column: risk (calibrated, as paged) or margin")
+    p.add_argument("--groups", action="store_true", help="also the share paged by onset hour and stay length")
     args = p.parse_args(argv)
-    print(json.dumps(ceiling_of_oof(args.oof, args.budget).as_dict(), indent=2))
+    labels, scores = read_oof(args.oof, args.column)
+    ceiling = patient_ceiling(labels, scores, args.budget)
+    out: dict[str, object] = {**ceiling.as_dict()}
+    if args.groups:
+        out["groups"] = paged_by_group(labels, scores, ceiling)
+    print(json.dumps(out, indent=2))
     return 0
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from learning.bound import ceiling_of_oof, patient_ceiling, patient_peaks, rank_auroc
+from learning.bound import ceiling_of_oof, paged_by_group, patient_ceiling, patient_peaks, rank_auroc
 
 
 def septic(n: int, first_label: int) -> np.ndarray:
@@ -78,3 +78,12 @@ def test_bad_inputs_are_refused() -> None:
         patient_peaks([septic(5, 1)], [np.zeros(4)])
     with pytest.raises(ValueError, match="both"):
         rank_auroc(np.zeros(3), np.zeros(3, dtype=bool))
+
+
+def test_paged_by_group_splits_septic_stays_by_onset_and_others_by_length() -> None:
+    labels = [septic(20, 2), septic(90, 80), np.zeros(30, np.int8), np.zeros(70, np.int8)]
+    risks = [np.full(20, 0.1), np.full(90, 0.9), np.full(30, 0.05), np.full(70, 0.8)]
+    c = patient_ceiling(labels, risks, budget=0.5)  # pages the 0.9 and 0.8 stays
+    groups = {g["group"]: (g["stays"], g["paged"]) for g in paged_by_group(labels, risks, c, edges=(0, 48))}
+    assert groups == {"septic, onset hour 0-48": (1, 0.0), "septic, onset hour 48-inf": (1, 1.0),
+                      "non-septic, stay hours 0-48": (1, 0.0), "non-septic, stay hours 48-inf": (1, 1.0)}
