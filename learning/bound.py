@@ -22,8 +22,8 @@ import numpy as np
 
 from evaluation.metrics import CHALLENGE, UtilityParams, onset_row
 
-__all__ = ["PatientCeiling", "ceiling_of_oof", "paged_by_group", "patient_ceiling", "patient_peaks", "rank_auroc",
-           "read_oof"]
+__all__ = ["PatientCeiling", "ceiling_of_oof", "paged_by_group", "paired_difference", "patient_ceiling",
+           "patient_peaks", "rank_auroc", "read_oof", "sensitivity_at_budget"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +117,38 @@ def patient_ceiling(labels: Sequence[np.ndarray], risks: Sequence[np.ndarray], b
     )
 
 
+def sensitivity_at_budget(peaks: np.ndarray, septic: np.ndarray, budget: float) -> float:
+    """`patient_ceiling`'s sensitivity from precomputed peaks (same tie rule), for resampling."""
+    allowed = int(np.floor(budget * peaks.size + 1e-9))
+    ordered = np.sort(peaks[np.isfinite(peaks)])[::-1]
+    if allowed == 0 or ordered.size == 0:
+        return 0.0
+    if allowed >= ordered.size:
+        threshold = float(ordered[-1])
+    else:
+        threshold = float(ordered[allowed - 1])
+        if ordered[allowed] == threshold:
+            above = ordered[ordered > threshold]
+            threshold = float(above.min()) if above.size else np.inf
+    n_septic = int(septic.sum())
+    return float(((peaks >= threshold) & septic).sum() / n_septic) if n_septic else float("nan")
+
+
+def paired_difference(peaks_a: np.ndarray, peaks_b: np.ndarray, septic: np.ndarray, budget: float = 0.35,
+                      resamples: int = 500, seed: int = 0) -> dict[str, float]:
+    """Ceiling sensitivity of B minus A on the same stays, with a 95 % percentile interval from resampling stays
+    (both models scored on the same resampled stays, so the interval is for the difference, not each figure)."""
+    rng = np.random.default_rng(seed)
+    diffs = np.empty(resamples)
+    for i in range(resamples):
+        idx = rng.integers(0, peaks_a.size, peaks_a.size)
+        diffs[i] = (sensitivity_at_budget(peaks_b[idx], septic[idx], budget)
+                    - sensitivity_at_budget(peaks_a[idx], septic[idx], budget))
+    low, high = np.percentile(diffs, [2.5, 97.5])
+    point = sensitivity_at_budget(peaks_b, septic, budget) - sensitivity_at_budget(peaks_a, septic, budget)
+    return {"difference": point, "low": float(low), "high": float(high), "resamples": resamples}
+
+
 def paged_by_group(labels: Sequence[np.ndarray], risks: Sequence[np.ndarray], ceiling: PatientCeiling,
                    edges: Sequence[float] = (0, 12, 24, 48, 72), params: UtilityParams = CHALLENGE
                    ) -> list[dict[str, float | int | str]]:
@@ -161,12 +193,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--budget", type=float, default=0.35, help="largest share of stays paged (default 0.35)")
     p.add_argument("--column", default="risk", help="score column: risk (calibrated, as paged) or margin")
     p.add_argument("--groups", action="store_true", help="also the share paged by onset hour and stay length")
+    p.add_argument("--against", metavar="OOF", help="a second OOF file (same stays): its ceiling minus this one's, "
+                   "with a paired bootstrap interval over stays")
     args = p.parse_args(argv)
     labels, scores = read_oof(args.oof, args.column)
     ceiling = patient_ceiling(labels, scores, args.budget)
     out: dict[str, object] = {**ceiling.as_dict()}
     if args.groups:
         out["groups"] = paged_by_group(labels, scores, ceiling)
+    if args.against:
+        other_labels, other_scores = read_oof(args.against, args.column)
+        if [len(x) for x in other_labels] != [len(x) for x in labels]:
+            raise SystemExit("--against: the two files do not hold the same stays")
+        septic = np.array([np.isfinite(onset_row(np.asarray(x))) for x in labels])
+        out["against"] = {"file": args.against, **paired_difference(
+            patient_peaks(labels, scores), patient_peaks(other_labels, other_scores), septic, args.budget)}
     print(json.dumps(out, indent=2))
     return 0
 

@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from learning.bound import ceiling_of_oof, paged_by_group, patient_ceiling, patient_peaks, rank_auroc
+from learning.bound import (
+    ceiling_of_oof,
+    paged_by_group,
+    paired_difference,
+    patient_ceiling,
+    patient_peaks,
+    rank_auroc,
+    sensitivity_at_budget,
+)
 
 
 def septic(n: int, first_label: int) -> np.ndarray:
@@ -87,3 +95,16 @@ def test_paged_by_group_splits_septic_stays_by_onset_and_others_by_length() -> N
     groups = {g["group"]: (g["stays"], g["paged"]) for g in paged_by_group(labels, risks, c, edges=(0, 48))}
     assert groups == {"septic, onset hour 0-48": (1, 0.0), "septic, onset hour 48-inf": (1, 1.0),
                       "non-septic, stay hours 0-48": (1, 0.0), "non-septic, stay hours 48-inf": (1, 1.0)}
+
+
+def test_paired_difference_of_a_model_with_itself_is_zero_and_matches_the_ceiling() -> None:
+    rng = np.random.default_rng(5)
+    labels = [septic(30, 10) if i % 5 == 0 else np.zeros(30, np.int8) for i in range(200)]
+    risks = [rng.random(30) for _ in range(200)]
+    peaks = patient_peaks(labels, risks)
+    is_septic = np.array([i % 5 == 0 for i in range(200)])
+    assert sensitivity_at_budget(peaks, is_septic, 0.35) == patient_ceiling(labels, risks, 0.35).sensitivity
+    same = paired_difference(peaks, peaks, is_septic, resamples=20)
+    assert same["difference"] == same["low"] == same["high"] == 0.0
+    better = paired_difference(peaks, np.where(is_septic, peaks + 1.0, peaks), is_septic, resamples=20)
+    assert better["difference"] > 0 and better["low"] > 0
