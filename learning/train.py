@@ -27,12 +27,12 @@ import numpy as np
 from sklearn.isotonic import IsotonicRegression
 
 from detector.core.risk.features import FEATURE_NAMES, feature_index
-from evaluation.metrics import Cohort
+from evaluation.metrics import CHALLENGE, Cohort, onset_row
 from learning.assess import ThresholdChoice, choose_threshold
 from learning.dataset import FeatureMatrix
 
-__all__ = ["PartModel", "TrainConfig", "TrainResult", "assign_folds", "fit_booster", "fit_isotonic", "fit_part",
-           "news2_alerts", "predict_rows", "train"]
+__all__ = ["CrossValidation", "PartModel", "TrainConfig", "TrainResult", "assign_folds", "cross_validate",
+           "fit_booster", "fit_isotonic", "fit_part", "news2_alerts", "predict_rows", "train"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +51,20 @@ class TrainConfig:
     lambda_l2: float = 1.0
     calibration_share: float = 0.2
     threads: int = 2
+    # 0: exactly `rounds` trees. N > 0: stop when the calibration split's log loss has not improved for N rounds
+    # and keep the best iteration (`rounds` is then the cap). The calibration split also fits the isotonic map
+    # and the threshold, so it never sees a test patient either way.
+    early_stopping_rounds: int = 0
+    # Fit the booster only on rows up to onset + 3 h of septic stays (all rows of other stays). Later rows carry
+    # label 1 but no utility either way; they teach the trees what established sepsis looks like, not what
+    # precedes it. Calibration and threshold still use every row, as serving sees every row. A no-op on
+    # PhysioNet 2019 set A, whose septic stays all end by onset + 3 h; kept for data that run on.
+    fit_until_late: bool = False
+    # Centred isotonic calibration (Oron & Flournoy 2017): one knot per isotonic block at the block's mean margin,
+    # linear between knots. Same served form (knots, linear interpolation) but strictly increasing between the
+    # outer knots, so the probability keeps the trees' ranking instead of tying every hour of a block (plain
+    # isotonic ties hundreds of thousands of hours, and a paging threshold cannot split a tie).
+    centred_calibration: bool = False
 
     def lgb_params(self) -> dict[str, Any]:
         return {
@@ -93,18 +107,45 @@ def assign_folds(septic: np.ndarray, folds: int, seed: int) -> np.ndarray:
     return fold
 
 
-def fit_booster(x: np.ndarray, y: np.ndarray, config: TrainConfig) -> lgb.Booster:
-    """Gradient-boosted trees on rows x (FEATURE_NAMES order) and 0/1 labels y."""
-    data = lgb.Dataset(x, label=y, feature_name=list(FEATURE_NAMES), free_raw_data=True,
+def fit_booster(x: np.ndarray, y: np.ndarray, config: TrainConfig,
+                valid: tuple[np.ndarray, np.ndarray] | None = None) -> lgb.Booster:
+    """Gradient-boosted trees on rows x (FEATURE_NAMES order) and 0/1 labels y.
+
+    With `config.early_stopping_rounds` and `valid` (x, y), boosting stops on the validation log loss and the
+    returned booster keeps only the best iteration's trees (so export and serving see exactly those)."""
+    # Experiments (learning/experiment.py) may append columns after FEATURE_NAMES; such boosters are never
+    # exported (export checks the names), so their extra columns get LightGBM's generic names.
+    names = list(FEATURE_NAMES) + [f"extra_{i}" for i in range(x.shape[1] - len(FEATURE_NAMES))]
+    data = lgb.Dataset(x, label=y, feature_name=names, free_raw_data=True,
                        params={"verbosity": -1, "max_bin": 255})
-    return lgb.train(config.lgb_params(), data, num_boost_round=config.rounds)
+    if config.early_stopping_rounds <= 0 or valid is None:
+        return lgb.train(config.lgb_params(), data, num_boost_round=config.rounds)
+    check = lgb.Dataset(valid[0], label=valid[1], reference=data, free_raw_data=True,
+                        params={"verbosity": -1, "max_bin": 255})
+    booster = lgb.train({**config.lgb_params(), "metric": "binary_logloss"}, data, num_boost_round=config.rounds,
+                        valid_sets=[check], valid_names=["calibration"],
+                        callbacks=[lgb.early_stopping(config.early_stopping_rounds, verbose=False)])
+    # Round-trip through the model text cut at the best iteration: a booster that still holds the later trees
+    # would export them (learning/export.py walks every tree).
+    best = booster.best_iteration
+    return lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
 
 
-def fit_isotonic(margin: np.ndarray, y: np.ndarray) -> tuple[list[float], list[float]]:
-    """Knots (x, y) of a monotone map from raw margin to probability; evaluate with linear interpolation."""
+def fit_isotonic(margin: np.ndarray, y: np.ndarray, centred: bool = False) -> tuple[list[float], list[float]]:
+    """Knots (x, y) of a monotone map from raw margin to probability; evaluate with linear interpolation.
+
+    `centred`: the centred isotonic variant (see TrainConfig.centred_calibration)."""
     iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip", increasing=True)
-    iso.fit(margin.astype(np.float64), y.astype(np.float64))
-    return [float(v) for v in iso.X_thresholds_], [float(v) for v in iso.y_thresholds_]
+    x = margin.astype(np.float64)
+    iso.fit(x, y.astype(np.float64))
+    if not centred:
+        return [float(v) for v in iso.X_thresholds_], [float(v) for v in iso.y_thresholds_]
+    xs = np.sort(x)
+    fitted = iso.predict(xs)
+    starts = np.flatnonzero(np.concatenate(([True], fitted[1:] != fitted[:-1])))
+    counts = np.diff(np.concatenate((starts, [xs.size])))
+    centre = np.add.reduceat(xs, starts) / counts
+    return [float(v) for v in centre], [float(v) for v in fitted[starts]]
 
 
 def news2_alerts(matrix: FeatureMatrix) -> np.ndarray:
@@ -138,12 +179,23 @@ def _fit_calibrated(matrix: FeatureMatrix, patients: np.ndarray, config: TrainCo
     fit = np.setdiff1d(patients, calib)
     row_patient = matrix.groups
     fit_rows = np.isin(row_patient, fit) & matrix.scored
+    if config.fit_until_late:
+        fit_rows &= _until_late(matrix)
     calib_rows = np.isin(row_patient, calib) & matrix.scored
-    booster = fit_booster(matrix.features[fit_rows], matrix.labels[fit_rows], config)
+    booster = fit_booster(matrix.features[fit_rows], matrix.labels[fit_rows], config,
+                          valid=(matrix.features[calib_rows], matrix.labels[calib_rows]))
     # a dense matrix without pred_leaf/pred_contrib: LightGBM returns a 1-D ndarray (its stubs also allow sparse/list)
     margin = cast(np.ndarray, booster.predict(matrix.features[calib_rows], raw_score=True))
-    cal_x, cal_y = fit_isotonic(margin, matrix.labels[calib_rows])
+    cal_x, cal_y = fit_isotonic(margin, matrix.labels[calib_rows], centred=config.centred_calibration)
     return booster, cal_x, cal_y, calib
+
+
+def _until_late(matrix: FeatureMatrix) -> np.ndarray:
+    """Per row: False for rows of septic stays after onset + dt_late (evaluation.metrics), True otherwise."""
+    onsets = np.array([onset_row(x) for x in matrix.per_patient(matrix.labels)])
+    row_in_stay = np.arange(matrix.labels.size) - np.repeat(np.cumsum(matrix.lengths) - matrix.lengths, matrix.lengths)
+    keep: np.ndarray = row_in_stay <= np.repeat(onsets + CHALLENGE.dt_late, matrix.lengths)
+    return keep
 
 
 def _predict(booster: lgb.Booster, cal_x: list[float], cal_y: list[float], matrix: FeatureMatrix,
@@ -184,14 +236,26 @@ def predict_rows(model: PartModel, matrix: FeatureMatrix, rows: np.ndarray) -> t
     return _predict(model.booster, model.calibration_x, model.calibration_y, matrix, rows)
 
 
-def train(matrix: FeatureMatrix, config: TrainConfig = TrainConfig(),
-          log: Callable[[str], object] = print) -> TrainResult:
-    """Cross-validate, calibrate and fit the shipped model (see the module docstring)."""
+@dataclass(slots=True)
+class CrossValidation:
+    """Step 2 of the module docstring on every fold: the out-of-fold predictions and what each fold chose."""
+
+    oof_risk: np.ndarray
+    oof_margin: np.ndarray
+    oof_alert: np.ndarray
+    fold_of_patient: np.ndarray
+    fold_thresholds: list[ThresholdChoice]
+    fold_trees: list[int]
+    news2_alerts: np.ndarray
+    seconds: dict[str, float]
+
+
+def cross_validate(matrix: FeatureMatrix, config: TrainConfig, rng: np.random.Generator,
+                   log: Callable[[str], object] = print) -> CrossValidation:
+    """Patient-grouped CV (steps 1-2); `rng` is advanced exactly as `train` advances it, so an experiment that
+    calls this with a fresh generator of the same seed sees the same calibration splits as `train`."""
     timings: dict[str, float] = {}
-    started = time.perf_counter()
-    rng = np.random.default_rng(config.seed)
-    per_patient_labels = matrix.per_patient(matrix.labels)
-    septic = np.array([bool(x.any()) for x in per_patient_labels])
+    septic = np.array([bool(x.any()) for x in matrix.per_patient(matrix.labels)])
     fold_of = assign_folds(septic, config.folds, config.seed)
     row_fold = np.repeat(fold_of, matrix.lengths)
     n_rows = matrix.labels.size
@@ -200,20 +264,33 @@ def train(matrix: FeatureMatrix, config: TrainConfig = TrainConfig(),
     oof_alert = np.zeros(n_rows, dtype=bool)
     news2 = news2_alerts(matrix)
     fold_choices: list[ThresholdChoice] = []
+    fold_trees: list[int] = []
     for k in range(config.folds):
         t0 = time.perf_counter()
         part = fit_part(matrix, np.flatnonzero(fold_of != k), config, rng, news2)
         choice, cap = part.threshold, part.burden_cap
         fold_choices.append(choice)
+        fold_trees.append(part.booster.num_trees())
         test_rows = row_fold == k
         margin, risk = predict_rows(part, matrix, test_rows)
         oof_margin[test_rows], oof_risk[test_rows] = margin, risk
         oof_alert[test_rows] = np.nan_to_num(risk, nan=-1.0) >= choice.threshold
         timings[f"fold{k}_s"] = time.perf_counter() - t0
         log(f"fold {k}: threshold {choice.threshold:.4f} (calibration utility {choice.utility:.3f}, "
-            f"burden {choice.alerts_per_patient_day:.2f}/patient-day, cap {cap:.2f}) "
-            f"in {timings[f'fold{k}_s']:.0f} s")
-    cohort = Cohort(per_patient_labels)
+            f"burden {choice.alerts_per_patient_day:.2f}/patient-day, cap {cap:.2f}), "
+            f"{fold_trees[-1]} trees in {timings[f'fold{k}_s']:.0f} s")
+    return CrossValidation(oof_risk, oof_margin, oof_alert, fold_of, fold_choices, fold_trees, news2, timings)
+
+
+def train(matrix: FeatureMatrix, config: TrainConfig = TrainConfig(),
+          log: Callable[[str], object] = print) -> TrainResult:
+    """Cross-validate, calibrate and fit the shipped model (see the module docstring)."""
+    started = time.perf_counter()
+    rng = np.random.default_rng(config.seed)
+    cv = cross_validate(matrix, config, rng, log)
+    timings = dict(cv.seconds)
+    oof_risk, news2 = cv.oof_risk, cv.news2_alerts
+    cohort = Cohort(matrix.per_patient(matrix.labels))
     news2_burden = _burden(cohort, news2)
     news2_7 = np.nan_to_num(matrix.features[:, feature_index("score_news2")], nan=-1.0) >= 7
     news2_7_burden = _burden(cohort, news2_7)
@@ -224,8 +301,8 @@ def train(matrix: FeatureMatrix, config: TrainConfig = TrainConfig(),
     timings["final_fit_s"] = time.perf_counter() - t0
     timings["train_total_s"] = time.perf_counter() - started
     log(f"final model fitted in {timings['final_fit_s']:.0f} s; pooled OOF threshold {pooled.threshold:.4f}")
-    return TrainResult(booster, cal_x, cal_y, oof_risk, oof_margin, oof_alert, fold_of, fold_choices, pooled,
-                       level3, news2, news2_burden, news2_7_burden, timings, config)
+    return TrainResult(booster, cal_x, cal_y, oof_risk, cv.oof_margin, cv.oof_alert, cv.fold_of_patient,
+                       cv.fold_thresholds, pooled, level3, news2, news2_burden, news2_7_burden, timings, config)
 
 
 def _as_selective_as(cohort: Cohort, risk: np.ndarray, rule: np.ndarray, floor: float) -> ThresholdChoice:

@@ -24,6 +24,7 @@ import json
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -285,6 +286,7 @@ def markdown_table(report: dict[str, Any]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     from evaluation.dataset import list_patient_files
     from learning.dataset import DEFAULT_CACHE_DIR, build_feature_matrix
+    from learning.experiment import add_config_flags, config_changes
 
     p = argparse.ArgumentParser(prog="python -m learning.transfer", description=__doc__.split("\n\n")[0])
     p.add_argument("data", type=Path, metavar="DIR", help="folder of .psv files or with training_set*.tar.gz")
@@ -295,7 +297,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="shift splits (each with its random reference); within_unit: 2-fold inside each unit")
     p.add_argument("--ablate", nargs="*", default=["unit"], choices=["unit", "pathway", "id_order"],
                    help="split kinds refitted without the measurement-timing features (default: unit)")
-    p.add_argument("--rounds", type=int, default=TrainConfig().rounds, help="boosting rounds (default %(default)s)")
+    # the other TrainConfig settings an experiment varies (learning/experiment.py), so a candidate's transfer
+    # is checked with exactly the settings its cross-validation used
+    add_config_flags(p)
     p.add_argument("--patients", type=int, metavar="N", help="a seeded random sample of N stays (smoke runs)")
     p.add_argument("--seed", type=int, default=2019)
     p.add_argument("--workers", type=int, default=2, help="feature-replay processes and LightGBM threads")
@@ -308,7 +312,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     matrix = build_feature_matrix(files, workers=args.workers, cache_dir=None if args.no_cache else DEFAULT_CACHE_DIR,
                                   progress=not args.no_progress)
     info = read_stay_info(files, matrix.patient_keys)
-    config = TrainConfig(seed=args.seed, rounds=args.rounds, threads=args.workers)
+    config = replace(TrainConfig(seed=args.seed, threads=args.workers), **config_changes(args))
     report: dict[str, Any] = {
         "command": "python -m learning.transfer " + " ".join(sys.argv[1:] if argv is None else argv),
         "data": f"PhysioNet 2019 set A ({len(files)} stays, {matrix.labels.size} hours)",
