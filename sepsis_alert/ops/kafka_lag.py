@@ -95,7 +95,14 @@ class ConsumerLag:
         Within `min_interval_s` of the previous read, returns what that read returned.
         """
         now = self._monotonic()
-        if self._read_at is not None and now - self._read_at < self._min_interval_s:
+        try:
+            assignment = list(consumer.assignment())
+        except Exception:  # read below, where a failure is counted and reported
+            assignment = []
+        # Read again at once while the last read was incomplete (the assignment changed, or a partition's
+        # high-water mark was not known yet): the figures must not stay empty for an interval after a start.
+        complete = len(assignment) == self._assigned and len(self._last) == len(assignment)
+        if complete and self._read_at is not None and now - self._read_at < self._min_interval_s:
             return dict(self._last)
         self._read_at = now
         self._last = {}

@@ -118,3 +118,15 @@ def test_update_reads_the_consumer_at_most_once_per_interval() -> None:
     now[0] += 0.6
     lag.update(consumer)
     assert consumer.reads == 2
+
+
+def test_update_reads_again_at_once_while_the_last_read_was_incomplete() -> None:
+    now = [100.0]
+    lag = ConsumerLag("g", registry=None, min_interval_s=1.0, monotonic=lambda: now[0])
+    consumer = _CountingConsumer()
+    assigned: set[object] = set()
+    consumer.assignment = lambda: assigned  # type: ignore[method-assign]
+    assert lag.update(consumer) == {}  # before the group assigned anything
+    assigned.add(consumer.tp)
+    assert lag.update(consumer) == {("sepsis.alerts", 0): 3}  # the assignment changed: read at once
+    assert consumer.reads == 1
