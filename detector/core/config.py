@@ -214,10 +214,11 @@ class EscalationConfig(_Strict):
         "the rise (it re-pages an acknowledged episode at paging.ack_risk_multiple x the acknowledged risk: keep "
         "the two equal) [ENG]")
     feed_gap_notices: bool = Field(
-        default=True, description="the stream announces a feed gap of an open episode once (`repeated` with "
+        default=False, description="the stream announces a feed gap of an open episode once (`repeated` with "
         "cannot_rule_out, never a page) when its heart rate, respiratory rate or systolic BP is older than "
-        "timing.cannot_rule_out_hours at the partition's event-time watermark (docs/paging.md section 5); false "
-        "only where patients' event times are not aligned (stays replayed one after another by several senders)")
+        "timing.cannot_rule_out_hours at the partition's event-time watermark (docs/paging.md section 5); opt-in: "
+        "a detector killed mid-stream can announce a gap differently than an uninterrupted run, and it does not "
+        "fit patients whose event times are not aligned (stays replayed one after another by several senders)")
     incomplete_low_blocks_resolution: bool = Field(default=True, description="an incomplete NEWS2 `low` never counts "
                                                    "towards de-escalation or resolution (§3.3)")
     incomplete_low_uncharted_counts: bool = Field(

@@ -51,8 +51,8 @@ def test_the_stream_follows_the_feed_gap_setting_unless_told_otherwise() -> None
     from sepsis_alert.kafka.config import KafkaSettings
 
     settings = KafkaSettings(bootstrap_servers="127.0.0.1:9")  # never contacted: nothing is started
-    assert load_config().escalation.feed_gap_notices is True
-    assert DetectorStream(settings).feed_gaps is True
-    off = DetectorConfig(escalation=EscalationConfig(feed_gap_notices=False))
-    assert DetectorStream(settings, off).feed_gaps is False
-    assert DetectorStream(settings, feed_gaps=False).feed_gaps is False
+    assert load_config().escalation.feed_gap_notices is False  # opt-in: docs/paging.md section 5
+    assert DetectorStream(settings).feed_gaps is False
+    on = DetectorConfig(escalation=EscalationConfig(feed_gap_notices=True))
+    assert DetectorStream(settings, on).feed_gaps is True
+    assert DetectorStream(settings, on, feed_gaps=False).feed_gaps is False

@@ -332,7 +332,7 @@ def test_a_feed_that_stops_is_announced_stale_through_the_broker(kafka_settings:
     assert notices[0].event_time == at(9) + timedelta(seconds=1)
     _produce(kafka_settings, topics.observations, events)
     group = f"detector-{uuid.uuid4().hex[:8]}"
-    with _detector(kafka_settings, topics, group, max_poll_records=40) as stream:
+    with _detector(kafka_settings, topics, group, max_poll_records=40, feed_gaps=True) as stream:
         _committed_all(kafka_settings, group, topics)
         deadline = time.monotonic() + 30  # the sweep of the last batch is published with it
         while stream.engine.stats.stale_scorings < oracle.stats.stale_scorings:
