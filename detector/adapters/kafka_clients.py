@@ -15,7 +15,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 from detector.core.engine import DetectorEngine
 from schemas.dead_letter import DeadLetter
 from sepsis_alert.kafka.config import KafkaSettings
-from sepsis_alert.kafka.consumer import make_consumer
+from sepsis_alert.kafka.consumer import make_consumer, position_within
 from sepsis_alert.kafka.errors import KafkaUnavailableError
 
 __all__ = ["Rebalance", "close_producer", "dead_letter_for", "install_partition", "record_fields", "restore_partition"]
@@ -27,20 +27,26 @@ def restore_partition(settings: KafkaSettings, state_topic: str, partition: int,
                       timeout_s: float = 60.0) -> dict[str, bytes | None]:
     """Read one changelog partition from the beginning to its current end; newest value per key (None =
     tombstone). Raises KafkaUnavailableError if the end is not reached within `timeout_s` seconds."""
+    deadline = time.monotonic() + timeout_s
+
+    def remaining_ms() -> int:
+        return max(1, int((deadline - time.monotonic()) * 1000))
+
     consumer = make_consumer(settings, None, max_partition_fetch_bytes=8 * 1024 * 1024,
                              fetch_max_bytes=64 * 1024 * 1024, max_poll_records=50_000)
     try:
         tp = TopicPartition(state_topic, partition)
         consumer.assign([tp])
         consumer.seek_to_beginning(tp)
-        end = consumer.end_offsets([tp])[tp]
+        # Every call bounded by the deadline: this runs inside the rebalance callback, where a wait without
+        # a cap would stall the detector silently (issue #20); a KafkaError or the timeout restarts its clients.
+        end = consumer.end_offsets([tp], timeout_ms=remaining_ms())[tp]
         latest: dict[str, bytes | None] = {}
-        deadline = time.monotonic() + timeout_s
-        while consumer.position(tp) < end:
+        while (position := position_within(consumer, tp, min(remaining_ms(), 1_000))) is None or position < end:
             if time.monotonic() > deadline:
                 raise KafkaUnavailableError(f"restoring {state_topic}[{partition}] did not reach offset {end} "
                                             f"in {timeout_s} s")
-            for records in consumer.poll(timeout_ms=500).values():
+            for records in consumer.poll(timeout_ms=min(remaining_ms(), 500)).values():
                 for record in records:
                     if record.key is not None:
                         latest[record.key.decode()] = record.value

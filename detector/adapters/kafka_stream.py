@@ -72,8 +72,9 @@ from schemas import Alert, CareEvent, Observation, PatientEvent, Topics, decode_
 from schemas.dead_letter import DeadLetter
 from schemas.versioning import UnsupportedSchemaVersion
 from sepsis_alert.kafka.config import KafkaSettings
-from sepsis_alert.kafka.consumer import make_consumer
-from sepsis_alert.kafka.errors import KafkaPlumbingError, KafkaUnavailableError
+from sepsis_alert.kafka.consumer import group_joined, make_consumer
+from sepsis_alert.kafka.errors import GroupJoinStalledError, KafkaPlumbingError, KafkaUnavailableError
+from sepsis_alert.kafka.join_watch import JoinWatch
 from sepsis_alert.ops.kafka_lag import ConsumerLag
 from sepsis_alert.ops.readiness import ReadinessRegistry
 
@@ -116,9 +117,10 @@ class DetectorStream:
                  metrics: DetectorMetrics | None = None, clock: Callable[[], datetime] | None = None,
                  max_poll_records: int = 5000, poll_timeout_ms: int = 200, flush_timeout_s: float = 30.0,
                  readiness: ReadinessRegistry | None = None, consumer_lag: ConsumerLag | None = None,
-                 feed_gaps: bool | None = None) -> None:
+                 feed_gaps: bool | None = None, join_watch: JoinWatch | None = None) -> None:
         """`readiness` (default: a private registry) receives the READINESS_CHECKS; `consumer_lag` (default:
-        one for `group_id` on the metrics registry) is refreshed after every poll. `feed_gaps` (default:
+        one for `group_id` on the metrics registry) is refreshed after every poll; `join_watch` (default limits)
+        restarts the clients when the group join does not complete. `feed_gaps` (default:
         escalation.feed_gap_notices) False announces no feed gaps (feed_watermark.py), e.g. for a comparison with
         the offline engine, which has no watermark."""
         self.settings = settings
@@ -146,6 +148,7 @@ class DetectorStream:
                                                                                 3_000)})
         self.failures = 0
         """How many times the stream lost Kafka and restarted its clients (run())."""
+        self.join_watch = join_watch or JoinWatch()
         self.readiness = readiness if readiness is not None else ReadinessRegistry()
         self.readiness.register(*READINESS_CHECKS)
         if consumer_lag is None:
@@ -197,6 +200,8 @@ class DetectorStream:
                 if self._consumer is None:
                     self.start()
                 self.poll_once()
+                if (stalled_s := self.join_watch.overdue(group_joined(self._consumer))) is not None:
+                    raise GroupJoinStalledError(f"no completed group join for {stalled_s:.0f} s")
             except (KafkaError, KafkaPlumbingError, OSError) as exc:
                 reason = type(exc.__cause__ or exc).__name__
                 self.readiness.set("kafka_connected", False, f"{reason}; retrying in {delay:.0f} s")
@@ -214,6 +219,7 @@ class DetectorStream:
         consumer, self._consumer = self._consumer, None
         producer, self._producer = self._producer, None
         self._uncommitted = None
+        self.join_watch.restart()
         if consumer is not None:
             try:
                 consumer.close(autocommit=False, timeout_ms=CLOSE_TIMEOUT_MS)

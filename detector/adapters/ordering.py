@@ -12,6 +12,8 @@ from __future__ import annotations
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 
+from sepsis_alert.kafka.consumer import position_within
+
 __all__ = ["defer_observations_behind_control_events"]
 
 
@@ -36,7 +38,9 @@ def defer_observations_behind_control_events(
         highwater = consumer.highwater(tp)
         if highwater is None:
             highwater = end_offsets.get(tp) or 0
-        if consumer.position(tp) < highwater:
+        # Unknown within the bound (a partition just assigned, the broker slow): hold, and look again next poll.
+        position = position_within(consumer, tp, timeout_ms)
+        if position is None or position < highwater:
             held.add(tp.partition)
     to_pause = [tp for tp in assignment if tp.topic == observations and tp.partition in held]
     to_resume = [tp for tp in consumer.paused() if tp.topic == observations and tp.partition not in held]

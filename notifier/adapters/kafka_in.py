@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import CommitFailedError
 from kafka.structs import OffsetAndMetadata
 from pydantic import ValidationError
 
@@ -25,8 +26,9 @@ from schemas.base import describe_validation_error
 from schemas.codec import UnsupportedSchemaVersion, decode_event
 from schemas.topics import Topics
 from sepsis_alert.kafka.config import KafkaSettings
-from sepsis_alert.kafka.consumer import make_consumer
+from sepsis_alert.kafka.consumer import group_joined, make_consumer
 from sepsis_alert.kafka.errors import TopicNotFoundError
+from sepsis_alert.kafka.join_watch import JoinWatch
 
 __all__ = ["CLOSE_TIMEOUT_MS", "COMMIT_TIMEOUT_MS", "AlertRecord", "AlertSource"]
 
@@ -76,30 +78,59 @@ class AlertSource:
     """Consumer-group reader of Topics.ALERTS. All consumer calls run on one dedicated thread."""
 
     def __init__(self, settings: KafkaSettings, group_id: str, max_poll_records: int = 500,
-                 topic: str = Topics.ALERTS, after_poll: AfterPoll | None = None) -> None:
+                 topic: str = Topics.ALERTS, after_poll: AfterPoll | None = None,
+                 join_watch: JoinWatch | None = None) -> None:
+        self._settings, self._group_id, self._topic = settings, group_id, topic
+        self._max_poll_records = max_poll_records
         self._after_poll = after_poll
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="alerts-in")
-        consumer = make_consumer(settings, group_id, (), max_poll_records=max_poll_records,
+        self.join_watch = join_watch or JoinWatch()
+        self._consumer: KafkaConsumer | None = self._open()  # None after a rebuild that could not reconnect
+
+    def _open(self) -> KafkaConsumer:
+        consumer = make_consumer(self._settings, self._group_id, (), max_poll_records=self._max_poll_records,
                                  fetch_max_wait_ms=100, fetch_min_bytes=1)  # answered once 1 byte is there
         # Subscribe only once the topic's metadata is known: a group joined without it assigns nothing and needs
         # another rebalance, which kafka-python sometimes takes many seconds to finish.
-        deadline = time.monotonic() + settings.request_timeout_ms / 1000
-        while not consumer.partitions_for_topic(topic):
+        deadline = time.monotonic() + self._settings.request_timeout_ms / 1000
+        while not consumer.partitions_for_topic(self._topic):
             if time.monotonic() > deadline:
                 consumer.close(autocommit=False)
-                raise TopicNotFoundError(f"topic {topic!r} not found")
+                raise TopicNotFoundError(f"topic {self._topic!r} not found")
             time.sleep(0.05)
-        consumer.subscribe(topics=[topic])
-        self._consumer = consumer
+        consumer.subscribe(topics=[self._topic])
+        return consumer
 
     def _poll(self, timeout_ms: int) -> dict[Any, list[Any]]:
-        batch: dict[Any, list[Any]] = self._consumer.poll(timeout_ms=timeout_ms)
+        if self._consumer is None:  # raises while the broker is away; the caller backs off and polls again
+            self._consumer = self._open()
+            self.join_watch.restart()
+        consumer = self._consumer
+        batch: dict[Any, list[Any]] = consumer.poll(timeout_ms=timeout_ms)
         if self._after_poll is not None:
             try:
-                self._after_poll(self._consumer)
+                self._after_poll(consumer)
             except Exception as exc:  # metrics / readiness bookkeeping must never lose a polled batch
                 log.warning("after-poll hook failed: %s", type(exc).__name__)
+        if (stalled_s := self.join_watch.overdue(group_joined(consumer))) is not None:
+            self._rebuild(consumer, stalled_s)
         return batch
+
+    def _rebuild(self, consumer: KafkaConsumer, stalled_s: float) -> None:
+        """Replace a consumer whose group join never completed (sepsis_alert.kafka.join_watch). The batch in hand
+        is still processed; its commit may fail, and then it is re-delivered and de-duplicated."""
+        log.warning("alerts consumer had no completed group join for %.0f s; rebuilding it (rebuild #%d)",
+                    stalled_s, self.join_watch.rebuilds)
+        self._consumer = None
+        try:
+            consumer.close(autocommit=False, timeout_ms=CLOSE_TIMEOUT_MS)
+        except Exception as exc:  # a consumer that cannot leave its group is dropped anyway
+            log.warning("closing the stalled alerts consumer failed: %s", type(exc).__name__)
+        try:
+            self._consumer = self._open()
+        except Exception as exc:  # the broker is away: the next poll tries again
+            log.warning("rebuilding the alerts consumer failed: %s", type(exc).__name__)
+        self.join_watch.restart()
 
     async def poll(self, timeout_ms: int) -> list[AlertRecord]:
         """Records of one poll (waits at most `timeout_ms` milliseconds), decoded; malformed ones carry `error`."""
@@ -126,13 +157,18 @@ class AlertSource:
         # Bounded: with the broker down an unbounded commit would hold the consumer's only thread, and
         # with it every later poll and the shutdown (issue #20). A failed commit raises; the caller
         # keeps the records uncommitted (re-delivered and de-duplicated later).
-        await loop.run_in_executor(self._executor,
-                                   lambda: self._consumer.commit(offsets, timeout_ms=COMMIT_TIMEOUT_MS))
+        await loop.run_in_executor(self._executor, self._commit, offsets)
+
+    def _commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
+        if self._consumer is None:
+            raise CommitFailedError("the alerts consumer is being rebuilt")
+        self._consumer.commit(offsets, timeout_ms=COMMIT_TIMEOUT_MS)
 
     def close(self) -> None:
         """Leave the group and release the consumer; bounded (about CLOSE_TIMEOUT_MS) even with the broker down."""
         def _close() -> None:
-            self._consumer.close(autocommit=False, timeout_ms=CLOSE_TIMEOUT_MS)
+            if self._consumer is not None:
+                self._consumer.close(autocommit=False, timeout_ms=CLOSE_TIMEOUT_MS)
 
         try:
             self._executor.submit(_close).result(timeout=CLOSE_TIMEOUT_MS / 1000 + COMMIT_TIMEOUT_MS / 1000 + 2)

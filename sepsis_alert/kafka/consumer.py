@@ -13,12 +13,13 @@ from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, KafkaTimeoutError
+from kafka.structs import MemberState
 
 from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.kafka.errors import KafkaUnavailableError, TopicNotFoundError
 
-__all__ = ["ConsumerRecord", "assign_all", "make_consumer", "read_all"]
+__all__ = ["ConsumerRecord", "assign_all", "group_joined", "make_consumer", "position_within", "read_all"]
 
 CONSUMER_DEFAULTS: dict[str, Any] = {
     "enable_auto_commit": False,
@@ -81,6 +82,29 @@ def assign_all(consumer: KafkaConsumer, topics: Sequence[str], timeout_s: float 
             time.sleep(0.1)
     consumer.assign(partitions)
     return partitions
+
+
+def position_within(consumer: KafkaConsumer, tp: TopicPartition, timeout_ms: int) -> int | None:
+    """The consumer's position on an assigned partition, or None when it is not known within `timeout_ms`
+    (kafka-python's `position()` without a timeout waits for as long as the broker cannot answer)."""
+    try:
+        position: int | None = consumer.position(tp, timeout_ms=max(0, timeout_ms))
+    except KafkaTimeoutError:
+        return None
+    return position
+
+
+def group_joined(consumer: KafkaConsumer) -> bool:
+    """Whether a subscribed consumer is in a completed group join (sepsis_alert.kafka.join_watch); True for a
+    consumer without a group or subscription.
+
+    kafka-python has no public call for this; it is its coordinator's member state. Should a later version
+    move it, this says joined, which only turns the join watch off (tests/sepsis_alert/kafka/test_consumer.py
+    checks both answers against a real broker)."""
+    if consumer.config.get("group_id") is None or not consumer.subscription():
+        return True  # nothing to join: partitions are assigned by the caller
+    state = getattr(getattr(consumer, "_coordinator", None), "state", MemberState.STABLE)
+    return bool(state == MemberState.STABLE)
 
 
 def read_all(settings: KafkaSettings, topic: str, timeout_s: float = 30.0, expected: int | None = None,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "BrokerStartError",
+    "GroupJoinStalledError",
     "JarsUnavailableError",
     "KafkaPlumbingError",
     "KafkaRejectedError",
@@ -41,6 +42,11 @@ class KafkaUnavailableError(KafkaPlumbingError):
         super().__init__(message)
         self.acknowledged = acknowledged
         self.total = total
+
+
+class GroupJoinStalledError(KafkaPlumbingError):
+    """A consumer-group member has had no completed join for too long (sepsis_alert.kafka.join_watch): the
+    worker rebuilds its consumer."""
 
 
 class KafkaRejectedError(KafkaPlumbingError):

@@ -97,8 +97,8 @@ class ConsumerLag:
         now = self._monotonic()
         try:
             assignment = list(consumer.assignment())
-        except Exception:  # read below, where a failure is counted and reported
-            assignment = []
+        except Exception as exc:  # KafkaError, ...: keep the old figures
+            return self._failed(exc)
         # Read again at once while the last read was incomplete (the assignment changed, or a partition's
         # high-water mark was not known yet): the figures must not stay empty for an interval after a start.
         complete = len(assignment) == self._assigned and len(self._last) == len(assignment)
@@ -107,7 +107,6 @@ class ConsumerLag:
         self._read_at = now
         self._last = {}
         try:
-            assignment = list(consumer.assignment())
             positions: dict[TopicPartitionKey, int | None] = {}
             highwaters: dict[TopicPartitionKey, int | None] = {}
             for tp in assignment:
@@ -118,15 +117,20 @@ class ConsumerLag:
                 # timeout_ms=0: a lookup that is needed anyway must not hold up the poll loop.
                 positions[key] = consumer.position(tp, timeout_ms=0) if highwaters[key] is not None else None
         except Exception as exc:  # KafkaError, AssertionError on a revoked partition, ...: keep the old figures
-            self.failures += 1
-            if self.failures == 1 or self.failures % 100 == 0:
-                log.warning("consumer lag of group %s not updated (%s; %d times so far)", self.group,
-                            type(exc).__name__, self.failures)
-            return {}
+            return self._failed(exc)
         lags = lag_by_partition(positions, highwaters)
         self.set(lags, len(assignment))
         self._last = lags
         return dict(lags)
+
+    def _failed(self, exc: Exception) -> dict[TopicPartitionKey, int]:
+        """Count and (now and then) log a read the consumer could not answer; the old figures stay exported."""
+        self._last = {}
+        self.failures += 1
+        if self.failures == 1 or self.failures % 100 == 0:
+            log.warning("consumer lag of group %s not updated (%s; %d times so far)", self.group,
+                        type(exc).__name__, self.failures)
+        return {}
 
     def total(self) -> int:
         """Sum of the lag over all assigned partitions."""

@@ -172,4 +172,6 @@ def configure_logging(worker: str, level: str = "INFO", *, stream: TextIO | None
     logging.captureWarnings(True)
     for noisy in ("kafka", "urllib3", "httpx", "httpcore", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(max(numeric, logging.WARNING))
+    # Group joins, assignments and leaves are rare and are what ops need when a worker owns no partitions.
+    logging.getLogger("kafka.coordinator").setLevel(numeric)
     return redactor

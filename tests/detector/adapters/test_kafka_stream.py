@@ -32,6 +32,7 @@ from schemas import Alert, decode_event
 from schemas.topics import ALL_TOPICS, Topics
 from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.kafka.consumer import read_all
+from sepsis_alert.kafka.join_watch import JoinWatch
 from sepsis_alert.kafka.producer import EventProducer, OutboundRecord
 from tests.detector.builders import NORMAL, at, message
 
@@ -344,3 +345,37 @@ def test_a_feed_that_stops_is_announced_stale_through_the_broker(kafka_settings:
     states = {r.key.decode(): r.value for r in read_all(kafka_settings, topics.state, timeout_s=30)}
     mark = decode_state(states[stopped]).escalation.stale_mark_s
     assert mark == event_seconds(at(9)) + 1 - 4 * 3600
+
+
+def _joined_ghost(settings: KafkaSettings, group: str, topics: list[str], timeout_s: float = 60.0) -> KafkaConsumer:
+    """A group member that joins and then stops polling: a later member's join is held until the broker gives up
+    on it (its rebalance timeout), which a worker sees as a join that never completes."""
+    ghost = KafkaConsumer(**settings.client_kwargs(), group_id=group, enable_auto_commit=False,
+                          max_poll_interval_ms=120_000, session_timeout_ms=60_000, heartbeat_interval_ms=3_000)
+    ghost.subscribe(topics=topics)
+    deadline = time.monotonic() + timeout_s
+    while not ghost.assignment():
+        assert time.monotonic() < deadline, "the ghost member was never assigned a partition"
+        ghost.poll(timeout_ms=200)
+    return ghost
+
+
+def test_a_join_that_does_not_complete_restarts_the_clients_and_heals(kafka_settings: KafkaSettings,
+                                                                      topics: StreamTopics) -> None:
+    group = f"detector-{uuid.uuid4().hex[:8]}"
+    ghost = _joined_ghost(kafka_settings, group, list(topics.inputs()))
+    try:
+        with _detector(kafka_settings, topics, group, join_watch=JoinWatch(limit_s=2, max_limit_s=4)) as stream:
+            deadline = time.monotonic() + 60
+            while stream.join_watch.rebuilds < 2:
+                assert time.monotonic() < deadline, f"rebuilds: {stream.join_watch.rebuilds}"
+                time.sleep(0.1)
+            assert stream.failures >= 2 and not stream.owned
+            ghost.close(autocommit=False)  # leaves the group: the held join completes
+            deadline = time.monotonic() + 90
+            while stream.owned != set(range(6)):
+                assert time.monotonic() < deadline, f"partitions after the ghost left: {sorted(stream.owned)}"
+                time.sleep(0.1)
+            assert stream.readiness.is_ready(), stream.readiness.report()
+    finally:
+        ghost.close(autocommit=False)
