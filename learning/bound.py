@@ -22,8 +22,8 @@ import numpy as np
 
 from evaluation.metrics import CHALLENGE, UtilityParams, onset_row
 
-__all__ = ["PatientCeiling", "ceiling_of_oof", "paged_by_group", "paired_difference", "patient_ceiling",
-           "patient_peaks", "rank_auroc", "read_oof", "sensitivity_at_budget"]
+__all__ = ["PatientCeiling", "budget_threshold", "ceiling_of_oof", "paged_by_group", "paired_difference",
+           "patient_ceiling", "patient_peaks", "rank_auroc", "read_oof", "sensitivity_at_budget"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,19 +91,7 @@ def patient_ceiling(labels: Sequence[np.ndarray], risks: Sequence[np.ndarray], b
         raise ValueError(f"budget must be in (0, 1], got {budget}")
     peaks = patient_peaks(labels, risks, params)
     septic = np.array([np.isfinite(onset_row(np.asarray(x), params)) for x in labels])
-    allowed = int(np.floor(budget * peaks.size + 1e-9))
-    ordered = np.sort(peaks[np.isfinite(peaks)])[::-1]
-    if allowed == 0 or ordered.size == 0:
-        threshold = np.inf
-    elif allowed >= ordered.size:
-        threshold = float(ordered[-1])
-    else:
-        # The cut falls between ordered[allowed - 1] (paged) and ordered[allowed] (not); if they tie, move the
-        # threshold up to the next distinct value so that no more than `allowed` stays are paged.
-        threshold = float(ordered[allowed - 1])
-        if ordered[allowed] == threshold:
-            above = ordered[ordered > threshold]
-            threshold = float(above.min()) if above.size else np.inf
+    threshold = budget_threshold(peaks, budget)
     paged = peaks >= threshold
     n_septic = int(septic.sum())
     return PatientCeiling(
@@ -117,21 +105,28 @@ def patient_ceiling(labels: Sequence[np.ndarray], risks: Sequence[np.ndarray], b
     )
 
 
-def sensitivity_at_budget(peaks: np.ndarray, septic: np.ndarray, budget: float) -> float:
-    """`patient_ceiling`'s sensitivity from precomputed peaks (same tie rule), for resampling."""
+def budget_threshold(peaks: np.ndarray, budget: float) -> float:
+    """The lowest peak-risk threshold that pages at most `budget` of the stays; a threshold cannot split tied
+    peaks, so ties at the cut stay unpaged (inf when nothing may be paged)."""
     allowed = int(np.floor(budget * peaks.size + 1e-9))
     ordered = np.sort(peaks[np.isfinite(peaks)])[::-1]
     if allowed == 0 or ordered.size == 0:
-        return 0.0
+        return float(np.inf)
     if allowed >= ordered.size:
-        threshold = float(ordered[-1])
-    else:
-        threshold = float(ordered[allowed - 1])
-        if ordered[allowed] == threshold:
-            above = ordered[ordered > threshold]
-            threshold = float(above.min()) if above.size else np.inf
+        return float(ordered[-1])
+    # The cut falls between ordered[allowed - 1] (paged) and ordered[allowed] (not); if they tie, move the
+    # threshold up to the next distinct value so that no more than `allowed` stays are paged.
+    threshold = float(ordered[allowed - 1])
+    if ordered[allowed] == threshold:
+        above = ordered[ordered > threshold]
+        threshold = float(above.min()) if above.size else float(np.inf)
+    return threshold
+
+
+def sensitivity_at_budget(peaks: np.ndarray, septic: np.ndarray, budget: float) -> float:
+    """`patient_ceiling`'s sensitivity from precomputed peaks (same threshold rule), for resampling."""
     n_septic = int(septic.sum())
-    return float(((peaks >= threshold) & septic).sum() / n_septic) if n_septic else float("nan")
+    return float(((peaks >= budget_threshold(peaks, budget)) & septic).sum() / n_septic) if n_septic else float("nan")
 
 
 def paired_difference(peaks_a: np.ndarray, peaks_b: np.ndarray, septic: np.ndarray, budget: float = 0.35,
