@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 from datetime import timedelta
 
-from notifier.console.history import EpisodeBook
+from notifier.console.history import MAX_VITALS, EpisodeBook
 from notifier.console.worklist import RiskBands, ago, build_episode, build_worklist, risk_text
 from notifier.core.model import AckEvent, DeliveryOutcome, Notification, NotificationLogEntry, NotifyAction
 from notifier.core.paging import PageKind
@@ -159,3 +160,28 @@ def test_resolved_episodes_are_dropped_beyond_a_few_and_never_come_back_as_ghost
     assert book.get(opened[4].episode_id) is not None and book.get(opened[0].episode_id) is None
     book.on_alert(opened[0], NOW)  # an earlier transition's log entry, read after the resolve
     assert book.get(opened[0].episode_id) is None and build_worklist(book, NOW, POLICY, BANDS) == []
+
+
+def test_vitals_are_kept_once_oldest_first_capped_and_out_of_the_collectors_walk() -> None:
+    book = EpisodeBook()
+    alert = make_alert("P2", level=3)
+    for sequence, minutes in enumerate([(2, 0), (1, 2)]):  # the second alert repeats one reading, adds an older one
+        inputs = [ScoreInput(measure="hr", value=100.0 + m, unit="/min", effective_at=T0 + timedelta(minutes=m))
+                  for m in minutes]
+        # the same reading through two scores (SIRS and qSOFA both use it) is one vital sign
+        scores = [*alert.scores, ScoreSnapshot(name="sirs", value=2, inputs=inputs),
+                  ScoreSnapshot(name="qsofa", value=1, inputs=inputs[:1])]
+        book.on_alert(alert.model_copy(update={"sequence": sequence, "alert_id": f"a{sequence}", "scores": scores}),
+                      NOW)
+    record = book.get(alert.episode_id)
+    assert record is not None
+    assert [(v.measure, v.value, v.unit) for v in record.vitals] == [("hr", 100.0, "/min"), ("hr", 101.0, "/min"),
+                                                                      ("hr", 102.0, "/min")]
+    many = [ScoreInput(measure="rr", value=float(i % 30), effective_at=T0 + timedelta(minutes=i)) for i in range(900)]
+    book.on_alert(alert.model_copy(update={"sequence": 9, "alert_id": "a9", "scores": [
+        ScoreSnapshot(name="news2", value=5, inputs=many)]}), NOW)
+    kept = record.vitals
+    assert len(kept) == MAX_VITALS and kept[-1].at_s == (T0 + timedelta(minutes=899)).timestamp()
+    assert [v.at_s for v in kept] == sorted(v.at_s for v in kept)
+    gc.collect()  # a stored reading is a tuple of plain values: the collector stops walking it
+    assert not any(gc.is_tracked(key) or gc.is_tracked(value) for key, value in record.vital_values.items())
