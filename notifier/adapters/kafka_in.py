@@ -80,19 +80,22 @@ class AlertSource:
     def __init__(self, settings: KafkaSettings, group_id: str, max_poll_records: int = 500,
                  topic: str = Topics.ALERTS, after_poll: AfterPoll | None = None,
                  join_watch: JoinWatch | None = None) -> None:
-        self._settings, self._group_id, self._topic = settings, group_id, topic
+        self._group_id, self._topic = group_id, topic
         self._max_poll_records = max_poll_records
         self._after_poll = after_poll
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="alerts-in")
         self.join_watch = join_watch or JoinWatch()
-        self._consumer: KafkaConsumer | None = self._open()  # None after a rebuild that could not reconnect
+        # Reconnecting gives up after 3 s, so a rebuild during an outage never holds a stop up for longer.
+        self._reconnect = settings.model_copy(update={"bootstrap_timeout_ms": min(settings.bootstrap_timeout_ms,
+                                                                                  3_000)})
+        self._consumer: KafkaConsumer | None = self._open(settings)  # None after a rebuild that could not reconnect
 
-    def _open(self) -> KafkaConsumer:
-        consumer = make_consumer(self._settings, self._group_id, (), max_poll_records=self._max_poll_records,
+    def _open(self, settings: KafkaSettings) -> KafkaConsumer:
+        consumer = make_consumer(settings, self._group_id, (), max_poll_records=self._max_poll_records,
                                  fetch_max_wait_ms=100, fetch_min_bytes=1)  # answered once 1 byte is there
         # Subscribe only once the topic's metadata is known: a group joined without it assigns nothing and needs
         # another rebalance, which kafka-python sometimes takes many seconds to finish.
-        deadline = time.monotonic() + self._settings.request_timeout_ms / 1000
+        deadline = time.monotonic() + settings.request_timeout_ms / 1000
         while not consumer.partitions_for_topic(self._topic):
             if time.monotonic() > deadline:
                 consumer.close(autocommit=False)
@@ -103,7 +106,7 @@ class AlertSource:
 
     def _poll(self, timeout_ms: int) -> dict[Any, list[Any]]:
         if self._consumer is None:  # raises while the broker is away; the caller backs off and polls again
-            self._consumer = self._open()
+            self._consumer = self._open(self._reconnect)
             self.join_watch.restart()
         consumer = self._consumer
         batch: dict[Any, list[Any]] = consumer.poll(timeout_ms=timeout_ms)
@@ -127,7 +130,7 @@ class AlertSource:
         except Exception as exc:  # a consumer that cannot leave its group is dropped anyway
             log.warning("closing the stalled alerts consumer failed: %s", type(exc).__name__)
         try:
-            self._consumer = self._open()
+            self._consumer = self._open(self._reconnect)
         except Exception as exc:  # the broker is away: the next poll tries again
             log.warning("rebuilding the alerts consumer failed: %s", type(exc).__name__)
         self.join_watch.restart()
