@@ -15,7 +15,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 from detector.core.engine import DetectorEngine
 from schemas.dead_letter import DeadLetter
 from sepsis_alert.kafka.config import KafkaSettings
-from sepsis_alert.kafka.consumer import make_consumer, position_within
+from sepsis_alert.kafka.consumer import at_end, make_consumer
 from sepsis_alert.kafka.errors import KafkaUnavailableError
 
 __all__ = ["Rebalance", "close_producer", "dead_letter_for", "install_partition", "record_fields", "restore_partition"]
@@ -42,7 +42,7 @@ def restore_partition(settings: KafkaSettings, state_topic: str, partition: int,
         # a cap would stall the detector silently (issue #20); a KafkaError or the timeout restarts its clients.
         end = consumer.end_offsets([tp], timeout_ms=remaining_ms())[tp]
         latest: dict[str, bytes | None] = {}
-        while (position := position_within(consumer, tp, min(remaining_ms(), 1_000))) is None or position < end:
+        while not at_end(consumer, {tp: end}, min(remaining_ms(), 1_000)):
             if time.monotonic() > deadline:
                 raise KafkaUnavailableError(f"restoring {state_topic}[{partition}] did not reach offset {end} "
                                             f"in {timeout_s} s")

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer
 from kafka.errors import KafkaError
 from pydantic import ValidationError
 
@@ -27,7 +27,7 @@ from notifier.core.silence import SilenceAudit
 from schemas.dead_letter import DeadLetter
 from schemas.topics import Topics
 from sepsis_alert.kafka.config import KafkaSettings
-from sepsis_alert.kafka.consumer import assign_all, make_consumer, position_within
+from sepsis_alert.kafka.consumer import assign_all, at_end, make_consumer
 from sepsis_alert.kafka.errors import KafkaPlumbingError, KafkaUnavailableError
 from sepsis_alert.kafka.producer import EventProducer, OutboundRecord
 
@@ -141,12 +141,7 @@ class StateTail:
 
         end = consumer.end_offsets(partitions, timeout_ms=remaining_ms())
         records: list[StateRecord] = []
-
-        def behind(tp: TopicPartition, offset: int) -> bool:
-            position = position_within(consumer, tp, min(remaining_ms(), 1_000))  # never an unbounded wait
-            return position is None or position < offset
-
-        while any(behind(tp, offset) for tp, offset in end.items() if offset > 0):
+        while not at_end(consumer, end, min(remaining_ms(), 1_000)):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"state topics not read to their end within {timeout_s} s")
             records.extend(self._decode(consumer.poll(timeout_ms=200)))

@@ -19,7 +19,7 @@ from kafka.structs import MemberState
 from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.kafka.errors import KafkaUnavailableError, TopicNotFoundError
 
-__all__ = ["ConsumerRecord", "assign_all", "group_joined", "make_consumer", "position_within", "read_all"]
+__all__ = ["ConsumerRecord", "assign_all", "at_end", "group_joined", "make_consumer", "position_within", "read_all"]
 
 CONSUMER_DEFAULTS: dict[str, Any] = {
     "enable_auto_commit": False,
@@ -139,7 +139,7 @@ def read_all(settings: KafkaSettings, topic: str, timeout_s: float = 30.0, expec
                     break
                 raise KafkaUnavailableError(f"could not read {topic!r} to its end in {timeout_s} s "
                                             f"(read {len(records)} records)")
-            if expected is None and _at_end(consumer, end, remaining_ms):
+            if expected is None and at_end(consumer, end, remaining_ms):
                 break
             batch = consumer.poll(timeout_ms=min(remaining_ms, 500))
             for tp_records in batch.values():
@@ -149,10 +149,16 @@ def read_all(settings: KafkaSettings, topic: str, timeout_s: float = 30.0, expec
     return sorted(records, key=lambda r: (r.partition, r.offset))
 
 
-def _at_end(consumer: KafkaConsumer, end: dict[TopicPartition, int], timeout_ms: int) -> bool:
-    """True when the consumer's position reached `end` on every partition."""
+def at_end(consumer: KafkaConsumer, end: dict[TopicPartition, int], timeout_ms: int) -> bool:
+    """True when the consumer's position reached `end` on every partition; False while a position is behind or not
+    known within `timeout_ms` per partition, or the broker cannot answer (never an unbounded wait)."""
     try:
-        return all(offset == 0 or consumer.position(tp, timeout_ms=timeout_ms) >= offset
-                   for tp, offset in end.items())
+        for tp, offset in end.items():
+            if offset == 0:
+                continue
+            position = position_within(consumer, tp, timeout_ms)
+            if position is None or position < offset:
+                return False
     except KafkaError:
         return False
+    return True
