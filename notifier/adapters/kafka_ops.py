@@ -88,7 +88,11 @@ class KafkaOpsMonitor:
                 if self._clock() >= next_lag:
                     self._read_lag(admin, consumer)
                     next_lag = self._clock() + self._refresh_s
-                    if self.book.snapshot().missing_topics:  # look for them again with a new consumer
+                    missing = self.book.snapshot().missing_topics
+                    # A new consumer only once a missing topic exists: rebuilding on every refresh while one is
+                    # missing dropped each fetch the broker was still holding (FEED_FETCH_WAIT_MS), so nothing
+                    # was read on a loaded host (the CI run on 63b939b).
+                    if missing and set(missing) & set(consumer.topics()):
                         _close(consumer)
                         consumer = None
             except Exception as exc:  # an outage, a topic deleted under us, ...: report it and try again later
