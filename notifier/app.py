@@ -60,6 +60,7 @@ from notifier.core.model import (
     compact_entry,
     resend_view,
 )
+from notifier.core.packed import PackedAlert
 from notifier.core.paging import PageKind
 from notifier.core.silence import Silence, SilenceRequest
 from notifier.escalator import EscalationTracker
@@ -125,8 +126,9 @@ class NotifierApp:
         self.log_view = NotificationLogView(max_entries=settings.log_memory_max_entries)
         self.acks: OrderedDict[str, AckEvent] = OrderedDict()
         """Latest acknowledgement per episode, oldest first, at most settings.max_closed_episodes."""
-        self.open_alerts: OrderedDict[str, Alert] = OrderedDict()
-        """Latest alert (resend_view) of each open episode that paged a receiver, for the acknowledgement follow-ups."""
+        self.open_alerts: OrderedDict[str, PackedAlert] = OrderedDict()
+        """Latest alert (resend_view, packed) of each open episode that paged a receiver, for the acknowledgement
+        follow-ups."""
         self.tracker = EscalationTracker(config.policies(), self.metrics, settings.max_open_episodes,
                                          settings.max_closed_episodes)
         self.paging = PagingTracker(config.paging, self.metrics, settings.max_open_episodes)
@@ -201,15 +203,18 @@ class NotifierApp:
         if not isinstance(entry, NotificationLogEntry) or not self._is_delivered_trigger(entry):
             return
         known = self.open_alerts.get(entry.episode_id)
-        if known is None or entry.alert.sequence >= known.sequence:
-            self.open_alerts[entry.episode_id] = resend_view(entry.alert)
+        if known is None or entry.alert.sequence > known.sequence:
+            self.open_alerts[entry.episode_id] = PackedAlert.pack(resend_view(entry.alert))
         self.open_alerts.move_to_end(entry.episode_id)
         while len(self.open_alerts) > self.settings.max_open_episodes:
             self.open_alerts.popitem(last=False)
 
     def _latest_paged_alert(self, episode_id: str) -> Alert | None:
         state = self.tracker.states.get(episode_id)
-        return self.open_alerts.get(episode_id) or (state.alert if state is not None else None)
+        packed = self.open_alerts.get(episode_id)
+        if packed is not None:
+            return packed.unpack()
+        return state.alert if state is not None else None
 
     def _on_recorded(self, entry: NotificationLogEntry | LogRecord) -> None:
         self._track_open_alert(entry)

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from notifier.core.model import AckEvent, DeliveryOutcome, LogRecord, NotificationLogEntry, NotifyAction
+from notifier.core.packed import PackedAlert
 from notifier.core.paging import PageKind
 from schemas.alert import Alert, AlertTransition
 
@@ -88,8 +89,8 @@ class EpisodeRecord:
     """Everything the console holds about one episode."""
 
     episode_id: str
-    latest: Alert
-    """The latest transition (scores without inputs): location, level, reasons, markers."""
+    latest_packed: PackedAlert
+    """The latest transition (scores without inputs), packed: see `latest`."""
     first_seen_at_s: float
     points: list[AlertPoint] = field(default_factory=list)
     vital_values: dict[tuple[str, float], tuple[float, str | None]] = field(default_factory=dict)
@@ -100,6 +101,11 @@ class EpisodeRecord:
     notifications: dict[str, NotificationRecord] = field(default_factory=dict)
     actions: list[AckEvent] = field(default_factory=list)
     resolved_at_s: float | None = None
+
+    @property
+    def latest(self) -> Alert:
+        """The latest transition (scores without inputs): location, level, reasons, markers."""
+        return self.latest_packed.unpack()
 
     @property
     def vitals(self) -> list[VitalPoint]:
@@ -126,7 +132,7 @@ class EpisodeRecord:
         standing = self.standing_action
         if standing is None or standing.effective_action() != "close":
             return None
-        level_at_close = standing.level if standing.level is not None else int(self.latest.level)
+        level_at_close = standing.level if standing.level is not None else self.latest_packed.level
         worse = any(p.level > level_at_close and p.seen_at_s > standing.acked_at_s for p in self.points)
         return None if worse else standing
 
@@ -210,11 +216,11 @@ class EpisodeBook:
         if record is None and alert.episode_id in self._ended:
             return  # resolved and dropped: a late log entry of it
         if record is None:
-            record = EpisodeRecord(alert.episode_id, _slim(alert), seen_at_s)
+            record = EpisodeRecord(alert.episode_id, PackedAlert.pack(_slim(alert)), seen_at_s)
         elif any(p.alert_id == alert.alert_id for p in record.points):
             return
-        if alert.sequence >= record.latest.sequence:
-            record.latest = _slim(alert)
+        if alert.sequence > record.latest_packed.sequence:
+            record.latest_packed = PackedAlert.pack(_slim(alert))
         record.first_seen_at_s = min(record.first_seen_at_s, seen_at_s)
         record.points.append(_point(alert, seen_at_s))
         record.points.sort(key=lambda p: p.sequence)

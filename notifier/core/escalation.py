@@ -11,7 +11,7 @@ acknowledgement of "septic shock".
 State is rebuilt after a restart by folding the notification log and the acks
 topic through the same functions (`on_sent`, `on_ack`).
 
-Memory: a state keeps `resend_view(alert)` (no score inputs), and an
+Memory: a state keeps `resend_view(alert)` (no score inputs) packed (notifier.core.packed), and an
 `EscalationBook` drops a state once its episode is resolved, keeping only a
 tombstone (the episode id) so that a late log entry cannot restart its chain;
 both live states and tombstones are capped.
@@ -27,6 +27,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from notifier.core.model import AckEvent, DeliveryOutcome, NotificationLogEntry, NotifyAction, resend_view
+from notifier.core.packed import PackedAlert
 from schemas.alert import Alert, AlertTransition
 
 __all__ = [
@@ -83,14 +84,19 @@ class EpisodeEscalation:
     tier: int
     tier_notified_at_s: float
     first_notified_at_s: float
-    alert: Alert
+    packed: PackedAlert
+    """The episode's latest alert (resend_view), packed: a live notifier holds one per open episode."""
     acked_at_s: float | None = None
     acked_level: int = 0
     resolved: bool = False
 
     @property
+    def alert(self) -> Alert:
+        return self.packed.unpack()
+
+    @property
     def level(self) -> int:
-        return int(self.alert.level)
+        return self.packed.level
 
     @property
     def waiting_for_ack(self) -> bool:
@@ -122,6 +128,10 @@ class EscalationStep:
     alert: Alert
 
 
+def _pack(alert: Alert) -> PackedAlert:
+    return PackedAlert.pack(resend_view(alert))
+
+
 def on_sent(state: EpisodeEscalation | None, entry: NotificationLogEntry) -> EpisodeEscalation | None:
     """Fold a finished delivery into the episode's state (only triggers under a policy, and resolves, count).
 
@@ -136,17 +146,17 @@ def on_sent(state: EpisodeEscalation | None, entry: NotificationLogEntry) -> Epi
         if entry.escalation_policy is None:
             return None
         return EpisodeEscalation(entry.episode_id, entry.escalation_policy, entry.tier, entry.sent_at_s,
-                                 entry.sent_at_s, resend_view(entry.alert), resolved=True)
+                                 entry.sent_at_s, _pack(entry.alert), resolved=True)
     if entry.escalation_policy is None or entry.action != NotifyAction.TRIGGER:
         return state
     if state is None:
         return EpisodeEscalation(entry.episode_id, entry.escalation_policy, entry.tier, entry.sent_at_s,
-                                 entry.sent_at_s, resend_view(entry.alert))
-    alert = resend_view(entry.alert) if entry.alert.sequence >= state.alert.sequence else state.alert
+                                 entry.sent_at_s, _pack(entry.alert))
+    packed = _pack(entry.alert) if entry.alert.sequence > state.packed.sequence else state.packed
     if entry.tier > state.tier:
         # Later tiers restart the clock; a repeat at the same tier does not (the chain keeps moving).
-        return replace(state, tier=entry.tier, tier_notified_at_s=entry.sent_at_s, alert=alert)
-    return replace(state, alert=alert)
+        return replace(state, tier=entry.tier, tier_notified_at_s=entry.sent_at_s, packed=packed)
+    return replace(state, packed=packed)
 
 
 def on_ack(state: EpisodeEscalation | None, ack: AckEvent) -> tuple[EpisodeEscalation | None, EscalationReason]:
@@ -170,10 +180,10 @@ def on_alert(state: EpisodeEscalation | None, alert: Alert, policies: Mapping[st
     if state is None or alert.episode_id != state.episode_id:
         return state, EscalationDecision(EscalationReason.NONE)
     if alert.transition == AlertTransition.RESOLVED:
-        return (replace(state, resolved=True, alert=resend_view(alert)),
+        return (replace(state, resolved=True, packed=_pack(alert)),
                 EscalationDecision(EscalationReason.STOPPED_RESOLVED))
     higher = int(alert.level) > state.level
-    state = replace(state, alert=resend_view(alert))
+    state = replace(state, packed=_pack(alert))
     if not higher or state.resolved:
         return state, EscalationDecision(EscalationReason.NONE)
     policy = policies.get(state.policy)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import types
 from datetime import timedelta
 
 import pytest
@@ -172,3 +174,31 @@ def test_a_resolve_delivered_without_a_policy_still_ends_the_chain_on_rebuild() 
     resolve = entry(heavy_alert("P9", sequence=1, level=0, transition=AlertTransition.RESOLVED), receiver="pager",
                     at=1_100.0, action=NotifyAction.RESOLVE)  # a resolve fan-out entry carries no policy
     assert esc.due_steps(esc.rebuild([opened, resolve], []).values(), POLICIES, 99_999.0) == []
+
+
+def _walked(root: object) -> int:
+    """Objects the cyclic collector walks to reach everything `root` holds (classes and modules aside)."""
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen or isinstance(obj, type | types.ModuleType) or not gc.is_tracked(obj):
+            continue
+        seen.add(id(obj))
+        stack.extend(gc.get_referents(obj))
+    return len(seen)
+
+
+def test_an_open_episode_holds_its_alert_as_one_object_the_collector_walks() -> None:
+    alert = heavy_alert("P1")
+    state = esc.on_sent(None, entry(alert, policy="chain"))
+    assert state is not None
+    gc.collect()
+    assert _walked(resend_view(alert)) > 30  # parsed: each of its 4 score snapshots is several objects
+    assert _walked(state) <= 3  # the state and its packed alert (bytes and ints are not walked)
+    assert state.alert == resend_view(alert) and state.level == 3
+    later = heavy_alert("P1", sequence=1, level=4, transition=AlertTransition.ESCALATED, previous_level=3)
+    moved, _ = esc.on_alert(state, later, POLICIES, 10.0)
+    assert moved is not None and moved.level == 4 and moved.alert == resend_view(later)
+    earlier_again = esc.on_sent(moved, entry(alert, policy="chain", at=20.0))  # an older entry read late
+    assert earlier_again is not None and earlier_again.alert.sequence == 1
