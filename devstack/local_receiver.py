@@ -236,6 +236,8 @@ def verify_signature(header: str, body: bytes, secret: bytes, now_s: float, tole
 
 class _ReceiverHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
+    # the stock listen backlog (5) overflows when the notifier opens its concurrent connections at once
+    request_queue_size = 128
     allow_reuse_address = True
 
     def __init__(self, address: tuple[str, int], owner: LocalReceiver) -> None:

@@ -171,6 +171,13 @@ class ReceiverState:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
+class _BackloggedHTTPServer(ThreadingHTTPServer):
+    # the stock listen backlog is 5: a notifier opening 64 connections at once overflows it, and the overflowed
+    # connections fail (ReadError / ConnectTimeout) the way no production receiver behind a load balancer does
+    request_queue_size = 128
+    daemon_threads = True
+
+
 class HttpReceiver:
     """A webhook receiver on 127.0.0.1 that verifies `X-Sepsis-Signature` (the notifier's documented recipe),
     can answer an error status, and can be stopped and restarted on the same port (`down()` / `up()`)."""
@@ -232,8 +239,7 @@ class HttpReceiver:
         return hmac.compare_digest(expected, parts["v1"]) and abs(time.time() - int(parts["t"])) < 300
 
     def up(self) -> HttpReceiver:
-        server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
-        server.daemon_threads = True
+        server = _BackloggedHTTPServer(("127.0.0.1", self.port), self._handler())
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
         self._thread.start()
