@@ -312,7 +312,7 @@ def test_notifier_memory_stays_bounded_over_many_closed_episodes(setup: Setup) -
         start = 0
         for end in marks:
             setup.produce(alerts[start:end])
-            wait_until(lambda: settled() >= end or not notifier.alive, 600,
+            wait_until(lambda end=end: settled() >= end or not notifier.alive, 600,
                        f"episodes up to {end // 2}\n{notifier.log_tail()}")
             assert notifier.alive
             time.sleep(2.0)
