@@ -168,6 +168,7 @@ class ReceiverState:
     bad_signatures: int = 0
     delay_s: float = 0.0
     in_flight: int = 0
+    truncated: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -200,6 +201,12 @@ class HttpReceiver:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
                 state = receiver.state
+                if len(raw) < length:
+                    # the sender died mid-request (a SIGKILL test): an incomplete request, not a bad signature
+                    with state.lock:
+                        state.truncated += 1
+                    self.close_connection = True
+                    return
                 with state.lock:
                     state.in_flight += 1
                 try:
