@@ -1,6 +1,6 @@
 """Kafka client helpers of the detector stream (detector/adapters/kafka_stream.py): restoring a changelog
 partition and installing it in the engine, the rebalance listener, a bounded producer close, log fields of a
-record, a record's dead letter."""
+record, a record's dead letter, the check of a flushed batch's sends."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from datetime import datetime
 
 from kafka import ConsumerRebalanceListener, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import KafkaError
+from kafka.producer.future import FutureRecordMetadata
 
 from detector.core.engine import DetectorEngine
 from schemas.dead_letter import DeadLetter
@@ -18,7 +20,8 @@ from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.kafka.consumer import at_end, make_consumer
 from sepsis_alert.kafka.errors import KafkaUnavailableError
 
-__all__ = ["Rebalance", "close_producer", "dead_letter_for", "install_partition", "record_fields", "restore_partition"]
+__all__ = ["Rebalance", "close_producer", "dead_letter_for", "install_partition", "raise_if_any_failed",
+           "record_fields", "restore_partition"]
 
 log = logging.getLogger("detector.adapters.kafka_stream")
 
@@ -110,3 +113,10 @@ def dead_letter_for(record: ConsumerRecord, code: str, message: str, now: dateti
     log.warning("detector dead-lettered a record: %s", code, extra={**record_fields(record, key), "reason": code})
     return DeadLetter.for_payload(record.value or b"", source="detector", worker="detector", error_code=code,
                                   error_message=message[:2000], received_at=now, patient_key=key)
+
+
+def raise_if_any_failed(sent: list[FutureRecordMetadata], what: str) -> None:
+    """Raise when any of the flushed sends failed (after a flush every one of them is decided)."""
+    failed = [future for future in sent if future.failed()]
+    if failed:
+        raise KafkaError(f"{len(failed)} of {len(sent)} {what} not stored: {failed[0].exception!r}")

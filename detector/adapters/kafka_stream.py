@@ -465,26 +465,31 @@ class DetectorStream:
             self._uncommitted = None
 
     def _publish(self, producer: KafkaProducer, alerts: list[Alert], dead: list[DeadLetter]) -> None:
-        """Steps 3 and 4: alerts (and dead letters), flush; then changed states and tombstones, flush."""
+        """Steps 3 and 4: alerts (and dead letters), flush; then changed states and tombstones, flush. A flush also
+        returns when records FAILED (delivery timeout, refused): a failure raises, so the batch is read again."""
         engine = self.engine
         try:
-            for alert in alerts:
-                producer.send(self.topics.alerts, key=alert.kafka_key(), value=alert.to_json_bytes())
+            sent = [producer.send(self.topics.alerts, key=alert.kafka_key(), value=alert.to_json_bytes())
+                    for alert in alerts]
             for letter in dead:
-                producer.send(self.topics.dead_letter, key=letter.kafka_key(), value=letter.to_json_bytes())
+                sent.append(producer.send(self.topics.dead_letter, key=letter.kafka_key(),
+                                          value=letter.to_json_bytes()))
                 self.metrics.dead_letters.labels(letter.error_code).inc()
-            if alerts or dead:  # nothing sent, nothing to wait for
+            if sent:  # nothing sent, nothing to wait for
                 self._flush(producer)
+                clients.raise_if_any_failed(sent, "alerts")
+            sent = []
             for key in engine.changed_keys():
                 data = engine.export_state(key)
                 partition = self.partition_of.get(key)
                 if data is not None and partition is not None:
-                    producer.send(self.topics.state, key=key.encode(), value=data, partition=partition)
+                    sent.append(producer.send(self.topics.state, key=key.encode(), value=data, partition=partition))
             for key in engine.removed_keys():
                 partition = self.partition_of.pop(key, None)
                 if partition is not None and key not in engine.patients:
-                    producer.send(self.topics.state, key=key.encode(), value=None, partition=partition)
+                    sent.append(producer.send(self.topics.state, key=key.encode(), value=None, partition=partition))
             self._flush(producer)
+            clients.raise_if_any_failed(sent, "patient states")
         except KafkaError as exc:
             raise KafkaUnavailableError(f"detector could not publish a batch: {exc!r}") from exc
 

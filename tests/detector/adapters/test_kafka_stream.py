@@ -19,7 +19,8 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka.admin import ConfigResource, ConfigResourceType
 from kafka.partitioner.default import murmur2
 
 from detector.adapters.kafka_stream import DetectorStream, StreamTopics
@@ -379,3 +380,36 @@ def test_a_join_that_does_not_complete_restarts_the_clients_and_heals(kafka_sett
             assert stream.readiness.is_ready(), stream.readiness.report()
     finally:
         ghost.close(autocommit=False)
+
+
+def test_alerts_the_broker_refuses_are_never_committed_past(kafka_settings: KafkaSettings,
+                                                            make_topic: Callable[..., str]) -> None:
+    """A flush returns when records are decided, failed ones too (a delivery timeout through a long outage, a
+    record the broker refuses). Here the alerts topic refuses every alert (max.message.bytes too small): the
+    detector must not commit its input past them, so once the topic takes them every alert arrives. One record
+    per batch makes each alert a batch of its own, the silent case (a batch of several is split and retried by
+    kafka-python, which happens to raise)."""
+    topics = StreamTopics(observations=make_topic(), patient_events=make_topic(), care_events=make_topic(),
+                          alerts=make_topic(configs={"max.message.bytes": "256"}),
+                          state=make_topic(configs=STATE_CONFIGS), dead_letter=make_topic())
+    _await_metadata(kafka_settings, [*topics.inputs(), topics.alerts, topics.state, topics.dead_letter])
+    events = _events(4)
+    expected = _expected(events)
+    _produce(kafka_settings, topics.observations, events)
+    group = f"detector-{uuid.uuid4().hex[:8]}"
+    with _detector(kafka_settings, topics, group, max_poll_records=1) as stream:
+        deadline = time.monotonic() + 60
+        while stream.failures < 2 and stream.engine.stats.observations < len(events):
+            assert time.monotonic() < deadline, "the detector neither failed nor read its input"
+            time.sleep(0.1)
+        assert not _alerts(kafka_settings, topics.alerts)
+        admin = KafkaAdminClient(**kafka_settings.client_kwargs())
+        try:
+            admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topics.alerts,
+                                                configs={"max.message.bytes": "1048588"})])
+        finally:
+            admin.close()
+        _committed_all(kafka_settings, group, topics)
+        failures = stream.failures
+    _assert_same_alerts(_alerts(kafka_settings, topics.alerts), expected)
+    assert failures >= 2, "refused alerts went unnoticed"
