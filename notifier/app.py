@@ -27,13 +27,13 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections import OrderedDict, defaultdict
+from collections import OrderedDict
 
 import uvicorn
 from kafka import KafkaConsumer
 
 from notifier.adapters.http_api import create_api
-from notifier.adapters.kafka_in import AlertRecord, AlertSource
+from notifier.adapters.kafka_in import AlertSource
 from notifier.adapters.kafka_state import (
     KafkaDeadLetters,
     KafkaLogSink,
@@ -46,6 +46,7 @@ from notifier.clock import Clock, SystemClock
 from notifier.config import NotifierConfig, NotifierSettings
 from notifier.console.live import ConsoleState
 from notifier.console.web import console_options
+from notifier.consume import AlertConsumer
 from notifier.core.dedup import NotificationLogView
 from notifier.core.links import ack_url
 from notifier.core.model import (
@@ -88,8 +89,6 @@ STOP_LOOPS_S = 6.0
 """How long stop() lets the loops finish the batch in hand."""
 STOP_FLUSH_S = 3.0
 """How long stop() waits for buffered log writes to reach the broker."""
-COMMIT_INTERVAL_S = 0.2
-"""Longest time (monotonic seconds) between alert-offset commits while alerts keep coming."""
 
 log = logging.getLogger("notifier.app")
 
@@ -333,70 +332,8 @@ class NotifierApp:
     # ------------------------------------------------------------------ loops
     async def _alert_loop(self) -> None:
         assert self._source is not None
-        limit = asyncio.Semaphore(self.settings.max_concurrency)
-        commit: asyncio.Task[None] | None = None
-        uncommitted: list[AlertRecord] = []
-        last_commit_s = self.clock.monotonic_s()
-        while not self._stopping.is_set():
-            # Flush the log writes and commit in the background, in order, so the next poll is not delayed; at
-            # most every COMMIT_INTERVAL_S (one commit per alert would cost a broker round trip each), and at once
-            # when idle. Only records whose batches have finished are committed, so at-least-once holds.
-            if uncommitted and (self.clock.monotonic_s() - last_commit_s >= COMMIT_INTERVAL_S):
-                commit = asyncio.create_task(self._flush_and_commit(commit, uncommitted))
-                uncommitted, last_commit_s = [], self.clock.monotonic_s()
-            try:
-                records = await self._source.poll(self.settings.poll_timeout_ms)
-            except Exception as exc:  # the broker went away or a rebalance failed: report, back off, poll again
-                self.kafka_probe.report(False, f"poll failed: {type(exc).__name__}")
-                log.error("polling alerts failed: %s", type(exc).__name__)
-                await self.clock.sleep(1.0)
-                continue
-            # No kafka_connected=True here: an empty poll is what a broker outage looks like too (the probe decides).
-            if not records:
-                last_commit_s = -COMMIT_INTERVAL_S  # idle: commit what is pending now
-                continue
-            received = self.clock.now_s()
-            by_patient: dict[bytes | None, list[AlertRecord]] = defaultdict(list)
-            for record in records:
-                if record.alert is None:
-                    await self._dead_letter_invalid(record)
-                    continue
-                by_patient[record.key].append(record)
-
-            async def one_patient(items: list[AlertRecord], received_at_s: float) -> None:
-                async with limit:
-                    for item in items:  # one patient's transitions in order
-                        assert item.alert is not None
-                        await self.process_alert(item.alert, received_at_s)
-
-            await asyncio.gather(*(one_patient(v, received) for v in by_patient.values()))
-            uncommitted.extend(records)
-        if uncommitted:
-            commit = asyncio.create_task(self._flush_and_commit(commit, uncommitted))
-        if commit is not None:
-            await commit
-
-    async def _flush_and_commit(self, previous: asyncio.Task[None] | None, records: list[AlertRecord]) -> None:
-        if previous is not None:
-            await previous
-        assert self._source is not None
-        loop = asyncio.get_running_loop()
-        try:
-            self.log_sink.drain()
-            await loop.run_in_executor(None, self.producer.flush, 30.0)
-            self.log_sink.check_written()  # a log write the broker dropped: no commit past it until rewritten
-            await self._source.commit(records)
-        except Exception as exc:  # not committed: the alerts are re-read after a restart and de-duplicated
-            self.kafka_probe.report(False, f"flush/commit failed: {type(exc).__name__}")
-            log.error("OPS ALERT: commit of %d alert offsets failed: %s", len(records), type(exc).__name__)
-
-    async def _dead_letter_invalid(self, record: AlertRecord) -> None:
-        self.metrics.invalid_alerts.inc()
-        log.error("malformed alert at %s partition %d offset %d dead-lettered: %s", record.topic, record.partition,
-                  record.offset, record.error)
-        key = record.key.decode(errors="replace") if record.key else None
-        await self.dead_letters.dead_letter_raw(record.raw, "invalid_alert", record.error, key,
-                                                f"{record.topic}/{record.partition}/{record.offset}")
+        await AlertConsumer(self._source, self.settings, self.clock, self._stopping, self.process_alert,
+                            self.dead_letters, self.log_sink, self.producer, self.kafka_probe, self.metrics).run()
 
     async def process_alert(self, alert: Alert, received_at_s: float) -> list[Notification]:
         """Run one alert through the paging policy and the pipeline (plus an immediate escalation when a page

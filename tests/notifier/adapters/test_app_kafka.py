@@ -325,3 +325,32 @@ def test_topic_names_come_from_the_settings_when_none_are_passed(
         asyncio.run(scenario(rx))
     logged = [json.loads(r.value) for r in read_all(kafka_settings, topics.notification_log)]
     assert [entry["alert_id"] for entry in logged] == [alert.alert_id]
+
+
+def test_a_page_does_not_wait_behind_a_throttled_chat_channel(kafka_settings: KafkaSettings,
+                                                              topics: NotifierTopics) -> None:
+    """Chat takes one message every 2 s here; four ward messages take 6 s. A page to the pager polled meanwhile
+    goes out at once: the notifier polls again without waiting for the earlier poll's deliveries."""
+    ward = [make_alert(patient=f"P-W{n}", level=2, unit="4W") for n in range(4)]
+    urgent = make_alert(patient="P-URGENT", level=4, unit="MICU")
+
+    async def scenario(rx: Receiver) -> None:
+        doc = _doc(rx, route={"receiver": "rrt", "routes": [{"match": {"units": ["4W"]}, "receiver": "ward"}]})
+        next(r for r in doc["receivers"] if r["name"] == "ward").update(rate_per_s=0.5, burst=1)
+        app = make_app(kafka_settings, topics, doc)
+        await app.start()
+        try:
+            produce(kafka_settings, topics.alerts, *ward)
+            await eventually(lambda: len(rx.at("/ward")) >= 1, what="the first ward message")
+            produce(kafka_settings, topics.alerts, urgent)
+            await eventually(lambda: len(rx.at("/rrt")) >= 1, what="the page")
+            await eventually(lambda: len(rx.at("/ward")) == 4, timeout_s=30, what="every ward message")
+        finally:
+            await app.stop()
+
+    with running_receiver() as rx:
+        asyncio.run(scenario(rx))
+        ward_times = [r.at for r in rx.at("/ward")]
+        [page] = rx.at("/rrt")
+    assert ward_times[-1] - ward_times[0] > 5.0  # the throttle spaced them
+    assert page.at < ward_times[-1] - 1.0, "the page waited behind the throttled ward channel"
