@@ -249,7 +249,8 @@ class NotifierSettings(NotifierTopicSettings):
         default=None, description="file holding pagerduty_webhook_secret, read at start-up, surrounding "
                                   "whitespace stripped; not together with pagerduty_webhook_secret")
     poll_timeout_ms: int = Field(default=100, gt=0, le=5_000, description="Kafka poll wait, milliseconds")
-    max_poll_records: int = Field(default=500, gt=0, le=10_000, description="alerts per poll, and at most this many in flight")
+    max_poll_records: int = Field(default=500, gt=0, le=10_000,
+                                  description="alerts per poll, and at most this many in flight")
     max_concurrency: int = Field(default=64, gt=0, le=1_000, description="patients notified concurrently")
     log_memory_max_entries: int = Field(
         default=DEFAULT_MAX_LOG_ENTRIES, ge=1_000,
