@@ -1,9 +1,9 @@
 """The alerts loop of one notifier replica: poll, deliver, commit.
 
 Each poll's alerts are grouped by patient and handed to a task chained after that patient's previous one, so
-one patient's transitions stay in order while the loop polls again at once: a page must not wait behind a
-throttled chat channel (one message a second) or a slow receiver of an earlier poll. At most
-`max_poll_records` records are in flight. Offsets are committed, after the log writes are flushed, up to each
+one patient's transitions stay in order, and the loop polls again once they are delivered or after at most
+POLL_AGAIN_S: a page must not wait behind a throttled chat channel (one message a second) or a slow receiver of
+an earlier poll. At most `max_poll_records` records are in flight. Offsets are committed, after the log writes are flushed, up to each
 partition's first record still in flight (notifier.core.offsets), so a crash re-reads what was not finished
 (at least once; the notification log and the receivers' idempotency keys drop the repeats).
 """
@@ -27,10 +27,12 @@ from schemas.alert import Alert
 from sepsis_alert.kafka.producer import EventProducer
 from sepsis_alert.ops.kafka_probe import KafkaProbe
 
-__all__ = ["COMMIT_INTERVAL_S", "AlertConsumer"]
+__all__ = ["COMMIT_INTERVAL_S", "POLL_AGAIN_S", "AlertConsumer"]
 
 COMMIT_INTERVAL_S = 0.2
 """Longest time (monotonic seconds) between alert-offset commits while alerts keep coming."""
+POLL_AGAIN_S = 0.05
+"""Longest wait (seconds) for a poll's deliveries before polling again while some are still under way."""
 
 log = logging.getLogger("notifier.app")
 
@@ -90,12 +92,23 @@ class AlertConsumer:
                 last_commit_s = -COMMIT_INTERVAL_S  # idle: commit what is pending now
                 continue
             await self._start(records)
+            await self._settle(POLL_AGAIN_S)
         if self._tails:
             await asyncio.wait(list(self._tails.values()))
         if done := progress.committable():
             commit = asyncio.create_task(self._flush_and_commit(commit, done))
         if commit is not None:
             await commit
+
+    async def _settle(self, within_s: float) -> None:
+        """Wait until everything in flight finished, for at most `within_s` seconds: while deliveries are quick
+        the next poll then collects what arrived meanwhile in one batch (a poll per alert would cost more CPU
+        than the deliveries on a busy host), and a slow or throttled delivery holds the next poll only briefly."""
+        deadline = self._clock.monotonic_s() + within_s
+        while self._progress.in_flight > 0 and (left_s := deadline - self._clock.monotonic_s()) > 0:
+            self._settled.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._settled.wait(), left_s)
 
     async def _start(self, records: list[AlertRecord]) -> None:
         received = self._clock.now_s()
