@@ -3,9 +3,10 @@
 Each poll's alerts are grouped by patient and handed to a task chained after that patient's previous one, so
 one patient's transitions stay in order, and the loop polls again once they are delivered or after at most
 POLL_AGAIN_S: a page must not wait behind a throttled chat channel (one message a second) or a slow receiver of
-an earlier poll. At most `max_poll_records` records are in flight. Offsets are committed, after the log writes are flushed, up to each
-partition's first record still in flight (notifier.core.offsets), so a crash re-reads what was not finished
-(at least once; the notification log and the receivers' idempotency keys drop the repeats).
+an earlier poll. At most `max_poll_records` records are in flight. Offsets are committed, after the log writes
+are flushed, up to each partition's first record still in flight (notifier.core.offsets), so a crash re-reads
+what was not finished (at least once; the notification log and the receivers' idempotency keys drop the
+repeats).
 """
 
 from __future__ import annotations
