@@ -77,9 +77,7 @@ class AlertConsumer:
                 commit = asyncio.create_task(self._flush_and_commit(commit, done))
                 last_commit_s = self._clock.monotonic_s()
             if progress.in_flight >= self._settings.max_poll_records:  # back-pressure: wait for deliveries
-                self._settled.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._settled.wait(), COMMIT_INTERVAL_S)
+                await self._settle(COMMIT_INTERVAL_S)
                 continue
             try:
                 records = await self._source.poll(self._settings.poll_timeout_ms)
@@ -164,5 +162,7 @@ class AlertConsumer:
 
 def _forget_tail(tails: Tails, key: bytes | None, done: asyncio.Task[None]) -> None:
     """A patient's task ended: drop it unless a newer one is already chained after it."""
+    if not done.cancelled():
+        done.exception()  # retrieved: the loop raises it (AlertConsumer._failure), asyncio need not warn of it
     if tails.get(key) is done:
         del tails[key]

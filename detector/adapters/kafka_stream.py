@@ -445,13 +445,9 @@ class DetectorStream:
         return consumed
 
     def _commit(self, consumer: KafkaConsumer, commits: dict[TopicPartition, OffsetAndMetadata]) -> None:
-        """Step 5: commit the input offsets of the batch, asynchronously.
-
-        Only called after the batch's alerts and states were flushed, so a commit that is lost (crash, rebalance)
-        just re-delivers records that the restored state then skips (module docstring): waiting for the broker
-        here would only add a round trip per batch. The request completes during the next polls; `close()`
-        commits the last batch synchronously (best effort).
-        """
+        """Step 5: commit the batch's input offsets asynchronously (waiting would add a round trip per batch). Its
+        alerts and states are flushed, so a lost commit (crash, rebalance) only re-delivers records the restored
+        state skips (module docstring); `close()` commits the last batch synchronously (best effort)."""
         self._uncommitted = commits
         consumer.commit_async(commits, callback=self._committed)
 
@@ -472,8 +468,7 @@ class DetectorStream:
             sent = [producer.send(self.topics.alerts, key=alert.kafka_key(), value=alert.to_json_bytes())
                     for alert in alerts]
             for letter in dead:
-                sent.append(producer.send(self.topics.dead_letter, key=letter.kafka_key(),
-                                          value=letter.to_json_bytes()))
+                sent.append(producer.send(self.topics.dead_letter, letter.to_json_bytes(), letter.kafka_key()))
                 self.metrics.dead_letters.labels(letter.error_code).inc()
             if sent:  # nothing sent, nothing to wait for
                 self._flush(producer)
