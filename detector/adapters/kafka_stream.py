@@ -66,7 +66,7 @@ from detector.core.config import DetectorConfig
 from detector.core.engine import DetectorEngine
 from detector.core.fast_decode import observation_fields
 from detector.core.window import event_seconds, seconds_to_datetime
-from detector.gc_tuning import tune_gc
+from detector.gc_tuning import BatchCollector, tune_gc
 from detector.metrics import DetectorMetrics
 from schemas import Alert, CareEvent, Observation, PatientEvent, Topics, decode_event, describe_validation_error
 from schemas.dead_letter import DeadLetter
@@ -144,10 +144,9 @@ class DetectorStream:
         self._producer: KafkaProducer | None = None
         self._stop = threading.Event()
         # Reconnection attempts give up after 3 s, so a stop request is never held up longer by a bootstrap.
-        self._connect = settings.model_copy(update={"bootstrap_timeout_ms": min(settings.bootstrap_timeout_ms,
-                                                                                3_000)})
-        self.failures = 0
-        """How many times the stream lost Kafka and restarted its clients (run())."""
+        self._connect = settings.model_copy(update={"bootstrap_timeout_ms": min(settings.bootstrap_timeout_ms, 3_000)})
+        self.failures = 0  # how many times the stream lost Kafka and restarted its clients (run())
+        self._collector = BatchCollector()  # garbage collections at batch boundaries (detector/gc_tuning.py)
         self.join_watch = join_watch or JoinWatch()
         self.readiness = readiness if readiness is not None else ReadinessRegistry()
         self.readiness.register(*READINESS_CHECKS)
@@ -199,7 +198,8 @@ class DetectorStream:
             try:
                 if self._consumer is None:
                     self.start()
-                self.poll_once()
+                if self.poll_once():
+                    self._collector.after_batch()
                 if (stalled_s := self.join_watch.overdue(group_joined(self._consumer))) is not None:
                     raise GroupJoinStalledError(f"no completed group join for {stalled_s:.0f} s")
             except (KafkaError, KafkaPlumbingError, OSError) as exc:

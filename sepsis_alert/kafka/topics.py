@@ -24,10 +24,13 @@ from sepsis_alert.kafka.errors import KafkaUnavailableError, TopicConfigError, T
 __all__ = [
     "TopicStatus",
     "admin_client",
+    "close_admin_client",
     "create_topic",
     "describe_topic_configs",
     "ensure_topics",
     "list_topics",
+    "list_topics_with",
+    "open_admin_client",
     "topic_partitions",
 ]
 
@@ -36,26 +39,36 @@ log = logging.getLogger(__name__)
 TopicStatus = Literal["created", "exists"]
 
 
-@contextmanager
-def admin_client(settings: KafkaSettings) -> Iterator[KafkaAdminClient]:
-    """A connected KafkaAdminClient, closed on exit.
+def open_admin_client(settings: KafkaSettings) -> KafkaAdminClient:
+    """A connected KafkaAdminClient; the caller closes it (`close_admin_client`).
 
     Raises KafkaUnavailableError if no broker answers within
     `settings.bootstrap_timeout_ms` milliseconds.
     """
     try:
-        admin = KafkaAdminClient(**settings.client_kwargs())
+        return KafkaAdminClient(**settings.client_kwargs())
     except (KafkaError, OSError) as exc:
         raise KafkaUnavailableError(
             f"cannot reach Kafka at {settings.bootstrap_servers} "
             f"(waited {settings.bootstrap_timeout_ms} ms): {exc}") from exc
+
+
+def close_admin_client(admin: KafkaAdminClient) -> None:
+    """Close `admin`, never raising: closing must never hide the real outcome."""
+    try:
+        admin.close()
+    except Exception:
+        log.debug("closing the admin client failed", exc_info=True)
+
+
+@contextmanager
+def admin_client(settings: KafkaSettings) -> Iterator[KafkaAdminClient]:
+    """A connected KafkaAdminClient (`open_admin_client`), closed on exit."""
+    admin = open_admin_client(settings)
     try:
         yield admin
     finally:
-        try:
-            admin.close()
-        except Exception:  # closing must never hide the real outcome
-            log.debug("closing the admin client failed", exc_info=True)
+        close_admin_client(admin)
 
 
 def _partition_counts(admin: KafkaAdminClient, names: Sequence[str] | None = None) -> dict[str, int]:
@@ -182,10 +195,15 @@ def describe_topic_configs(settings: KafkaSettings, name: str, *, only_overrides
 def list_topics(settings: KafkaSettings) -> dict[str, int]:
     """{name: partition count} of every non-internal topic on the cluster, sorted by name."""
     with admin_client(settings) as admin:
-        try:
-            return dict(sorted(_partition_counts(admin).items()))
-        except KafkaError as exc:
-            raise KafkaUnavailableError(f"listing topics failed: {exc}") from exc
+        return list_topics_with(admin)
+
+
+def list_topics_with(admin: KafkaAdminClient) -> dict[str, int]:
+    """`list_topics` through an admin client the caller keeps open (one metadata request, no new connection)."""
+    try:
+        return dict(sorted(_partition_counts(admin).items()))
+    except KafkaError as exc:
+        raise KafkaUnavailableError(f"listing topics failed: {exc}") from exc
 
 
 def topic_partitions(settings: KafkaSettings, name: str) -> int:

@@ -10,6 +10,13 @@ A cluster that answers metadata requests is not enough: issue #20 saw an ingest
 worker whose producer was wedged report ready for minutes. So a worker may pass
 `writer`, a cheap callable returning why its own client cannot store right now
 (e.g. EventProducer.stuck), or None; the check passes only when both are fine.
+
+The probe keeps one admin client open between probes and builds a new one only after a failed probe. A
+client built and closed every probe (every 2 s in ingest and the detector) cost ~6 ms CPU, a new broker
+connection and ~130 objects of cyclic garbage (its network thread, coroutines, sockets); a kept client costs
+one metadata request, ~2 ms CPU and no garbage (measured on the local broker, 20 probes each way). A killed
+broker still fails the next probe at once, and a probe of a broker that stays down still ends within the bound
+of `probe_settings`.
 """
 
 from __future__ import annotations
@@ -18,9 +25,11 @@ import logging
 import threading
 from collections.abc import Callable
 
+from kafka.admin import KafkaAdminClient
+
 from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.kafka.errors import KafkaPlumbingError
-from sepsis_alert.kafka.topics import list_topics
+from sepsis_alert.kafka.topics import close_admin_client, list_topics_with, open_admin_client
 from sepsis_alert.ops.readiness import ReadinessRegistry
 
 __all__ = ["KafkaProbe", "probe_settings"]
@@ -56,6 +65,7 @@ class KafkaProbe:
         self._check = check
         self._interval_s = interval_s
         self._writer = writer
+        self._admin: KafkaAdminClient | None = None  # only the probe's thread (or probe_once's caller) uses it
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="kafka-probe", daemon=True)
         readiness.register(check)
@@ -70,6 +80,8 @@ class KafkaProbe:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=timeout_s)
+        if not self._thread.is_alive():
+            self._drop_admin()
 
     def report(self, ok: bool, detail: str = "") -> None:
         """Record what a real send just showed (True after an acknowledged write)."""
@@ -78,11 +90,15 @@ class KafkaProbe:
     def probe_once(self) -> bool:
         """One probe now (normally done by the thread); returns whether the check passes."""
         try:
-            list_topics(self._settings)
+            if self._admin is None:
+                self._admin = open_admin_client(self._settings)
+            list_topics_with(self._admin)
         except KafkaPlumbingError as exc:
+            self._drop_admin()
             self.report(False, f"cannot reach {self._settings.bootstrap_servers}: {type(exc).__name__}")
             return False
         except Exception as exc:  # a probe must never kill the worker
+            self._drop_admin()
             log.warning("kafka readiness probe failed unexpectedly: %s", type(exc).__name__)
             self.report(False, type(exc).__name__)
             return False
@@ -95,7 +111,14 @@ class KafkaProbe:
         self.report(problem is None, problem or "")
         return problem is None
 
+    def _drop_admin(self) -> None:
+        """Close the kept client: the next probe connects afresh (a client that failed once is not trusted)."""
+        admin, self._admin = self._admin, None
+        if admin is not None:
+            close_admin_client(admin)
+
     def _loop(self) -> None:
         while not self._stop.is_set():
             self.probe_once()
             self._stop.wait(self._interval_s)
+        self._drop_admin()
