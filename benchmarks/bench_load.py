@@ -1,6 +1,7 @@
 """Sustained load through the whole pipeline: MLLP -> ingest-hl7 -> Kafka -> detect -> notify -> webhook.
 
-Real processes (`sepsis-alert ingest-hl7`, `detect`, `notify`) on a private Kafka broker, fed with
+Real processes (`sepsis-alert ingest-hl7`, `detect`, `notify`, and the webhook receiver,
+benchmarks/load_receiver.py) on a private Kafka broker, fed with
 PhysioNet 2019 ICU stays converted to HL7 v2 (ADT^A01 + one ORU^R01 per patient-hour), paced at
 `SEPSIS_BENCH_LOAD_OBS_PER_S` observations/s (default 2,000) for `SEPSIS_BENCH_LOAD_S` seconds
 (default 600, the 10 minutes the reliability issue asks for; set e.g. 60 for a quick run). Several
@@ -39,7 +40,6 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -84,42 +84,48 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-class _ReceiverServer(ThreadingHTTPServer):
-    # A webhook endpoint as deployed (nginx, uvicorn) queues 100+ pending connections; the stdlib default of 5
-    # drops SYNs when the notifier opens a burst of connections, and each dropped SYN costs a 1 s retransmit.
-    request_queue_size = 128
-    daemon_threads = True
-
-
 class _Receiver:
-    """Webhook receiver on 127.0.0.1 (HTTP/1.1 keep-alive): records (alert id, arrival wall time) of every delivery."""
+    """The webhook receiver (benchmarks/load_receiver.py) in a process of its own, as a deployed endpoint is: in a
+    thread of this process it shared the GIL with the senders (see that module). `arrivals` reads its journal."""
 
-    def __init__(self) -> None:
-        self.arrivals: list[tuple[str, float]] = []
-        self.lock = threading.Lock()
-        receiver = self
+    def __init__(self, workdir: Path) -> None:
+        self.port = _free_port()
+        self.journal = workdir / "receiver.journal"
+        self.journal.touch()
+        self.proc: subprocess.Popen[bytes] | None = None
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+    def start(self, timeout_s: float = 30.0) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "benchmarks.load_receiver", str(self.port),
+                                      str(self.journal)], cwd=REPO, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise RuntimeError("the load receiver did not listen") from None
+                time.sleep(0.1)
 
-            def log_message(self, *_args: Any) -> None:
-                return None
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
 
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                arrived = time.time()
-                with contextlib.suppress(ValueError, KeyError), receiver.lock:
-                    receiver.arrivals.append((json.loads(body)["alert_id"], arrived))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        self.server = _ReceiverServer(("127.0.0.1", _free_port()), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+    @property
+    def arrivals(self) -> list[tuple[str, float]]:
+        """(alert id, arrival wall time) of every delivery so far, in arrival order."""
+        rows: list[tuple[str, float]] = []
+        for line in self.journal.read_text(encoding="utf-8").splitlines():
+            parts = line.split()
+            if len(parts) == 2:  # a line being written has no time yet
+                with contextlib.suppress(ValueError):
+                    rows.append((parts[0], float(parts[1])))
+        return rows
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/pager"
+        return f"http://127.0.0.1:{self.port}/pager"
 
 
 def _messages(target_obs: int) -> list[tuple[str, bytes, int, list[tuple[str, str]]]]:
@@ -226,9 +232,9 @@ def run() -> dict[str, float | int | str]:
     # receiver's clocks and show up in the latency they measure.
     gc.collect()
     gc.freeze()
-    receiver = _Receiver()
-    receiver.thread.start()
     workdir = Path(tempfile.mkdtemp(prefix="bench-load-"))
+    receiver = _Receiver(workdir)
+    receiver.start()
     broker = LocalBroker(workdir / "kafka")
     procs: dict[str, subprocess.Popen[bytes]] = {}
     rss: dict[str, list[tuple[float, float]]] = {}
@@ -321,7 +327,7 @@ def run() -> dict[str, float | int | str]:
             if proc.poll() is None:
                 proc.kill()
         broker.stop()
-        receiver.server.shutdown()
+        receiver.stop()
 
     by_id = {a["alert_id"]: a for a in alerts}
     first_arrival: dict[str, float] = {}
