@@ -172,6 +172,7 @@ def _ingest_hl7_command(args: argparse.Namespace) -> int:
 async def _run_listener(args: argparse.Namespace, redactor: Redactor | None = None) -> int:
     from ingest.adapters.dedup import RetransmissionIndex, load_from_kafka
     from ingest.adapters.kafka_sink import KafkaEventSink, ingest_producer_settings
+    from ingest.adapters.landed import KafkaLandedCheck
     from ingest.hl7_worker import Hl7Worker, Hl7WorkerSettings
     from ingest.metrics_hl7 import Hl7Metrics
     from sepsis_alert.kafka.config import KafkaSettings
@@ -206,7 +207,8 @@ async def _run_listener(args: argparse.Namespace, redactor: Redactor | None = No
     metrics = Hl7Metrics()
     ops = (start_ops_server_from_settings(ops_settings, readiness=readiness, registry=metrics.registry,
                                           worker="ingest-hl7") if ops_settings.enabled else None)
-    sink = KafkaEventSink(producer, raw_topic=worker_settings.raw_topic, timeout_s=ingest.send_timeout_s)
+    sink = KafkaEventSink(producer, raw_topic=worker_settings.raw_topic, timeout_s=ingest.send_timeout_s,
+                          landed=KafkaLandedCheck(kafka))
     worker = Hl7Worker(ingest, worker_settings, sink, metrics=metrics, dedup=dedup, on_unavailable=probe.report)
     await worker.start()
     readiness.set("listener_bound", True)

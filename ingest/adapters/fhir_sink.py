@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from ingest.adapters.dedup import FHIR_KEY_PREFIX
 from ingest.adapters.kafka_sink import KafkaEventSink
+from ingest.adapters.landed import KafkaLandedCheck
 from ingest.core.result import ClinicalEvent
 from schemas.dead_letter import DeadLetter
 from schemas.topics import Topics
@@ -42,7 +43,8 @@ class KafkaFhirSink:
     patient key, the raw body on sepsis.raw.fhir, dead letters; one acks=all batch per request."""
 
     def __init__(self, producer: EventProducer, timeout_s: float) -> None:
-        self._sink = KafkaEventSink(producer, raw_topic=Topics.RAW_FHIR, timeout_s=timeout_s, source="fhir")
+        self._sink = KafkaEventSink(producer, raw_topic=Topics.RAW_FHIR, timeout_s=timeout_s, source="fhir",
+                                    landed=KafkaLandedCheck(producer.settings))
 
     async def store(self, raw: bytes, message_id: str, events: list[ClinicalEvent], received_at: datetime,
                     dedup_key: str | None = None) -> None:

@@ -25,9 +25,11 @@ API (shared by the HL7 v2 and FHIR workers):
   `timeout_s`) for the earlier futures to settle, then writes ONLY the records whose earlier
   attempt did not land; if all landed, nothing is written and the message counts as stored.
   If the earlier attempt is still undecided, the retransmission fails again ("not stored",
-  the sender retries) instead of risking a second copy. Residual risk: a record the broker
-  wrote but whose acknowledgement was lost AND whose retries then expired is reported
-  failed by the producer and is written again (consumers still de-duplicate by `source_id`).
+  the sender retries) instead of risking a second copy. A record the producer reports failed
+  may still be on the broker (it appended the batch, then crashed before acknowledging): with
+  a `landed` check (ingest/adapters/landed.py, what the workers use) such records are read
+  back from Kafka before anything is written again; without one they are written again
+  (consumers still de-duplicate by `source_id`).
 * Raw and dead-letter records carry headers: source, source_message_id, sender, received_at.
 """
 
@@ -36,12 +38,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from ingest.adapters.landed import LandedCheck
 from ingest.core.result import ClinicalEvent
 from schemas.dead_letter import DeadLetter
 from schemas.topics import Topics
@@ -55,6 +59,8 @@ from sepsis_alert.kafka.producer import (
 )
 
 __all__ = ["TOPIC_BY_KIND", "KafkaEventSink", "accepted_records", "dedup_record", "ingest_producer_settings"]
+
+log = logging.getLogger(__name__)
 
 _MAX_FAILED_ATTEMPTS = 10_000
 """Failed writes remembered for retransmission (oldest forgotten first; bounded memory)."""
@@ -84,6 +90,8 @@ class _FailedWrite:
     records: list[OutboundRecord]
     futures: list[FutureRecordMetadata | None]
     """None for a record that never reached the producer's buffer (it cannot land)."""
+    first_sent_ms: int
+    """Wall-clock epoch ms of the first attempt: where a read-back of what landed starts."""
 
 TOPIC_BY_KIND = {
     "observation": Topics.OBSERVATIONS,
@@ -117,8 +125,9 @@ class KafkaEventSink:
     """Writes accepted messages and dead letters, waiting for acks=all (see the module docstring)."""
 
     def __init__(self, producer: EventProducer, *, raw_topic: str, timeout_s: float, source: str = "hl7v2",
-                 dead_letter_topic: str = Topics.DEAD_LETTER) -> None:
+                 dead_letter_topic: str = Topics.DEAD_LETTER, landed: LandedCheck | None = None) -> None:
         self.producer = producer
+        self._landed = landed
         self.raw_topic = raw_topic
         self.timeout_s = timeout_s
         self.source = source
@@ -158,6 +167,7 @@ class KafkaEventSink:
             if not todo:
                 return  # the earlier attempt landed after all: stored, write nothing again
         futures: list[FutureRecordMetadata | None] = [None] * len(records)
+        sent_ms = time.time_ns() // 1_000_000
         sent, error = await loop.run_in_executor(None, self._enqueue, [records[i] for i in todo], deadline)
         for i, future in zip(todo, sent, strict=False):
             futures[i] = future
@@ -169,7 +179,7 @@ class KafkaEventSink:
             if not w.done():
                 w.cancel()
         if error is not None or acked < len(todo):
-            self._remember_failure(key, records, futures, earlier, todo)
+            self._remember_failure(key, records, futures, earlier, todo, sent_ms)
             acknowledged = len(records) - len(todo) + acked
             raise KafkaUnavailableError(
                 f"{len(records) - acknowledged} of {len(records)} records not acknowledged within "
@@ -207,6 +217,22 @@ class KafkaEventSink:
             raise KafkaUnavailableError("an earlier attempt to store this message is still undecided; retransmit",
                                         total=len(records))
         landed = [f is not None and _succeeded(f) for f in earlier.futures]
+        unsure = [i for i, f in enumerate(earlier.futures) if f is not None and not landed[i]]
+        if unsure and self._landed is not None:
+            check = self._landed
+            try:
+                found = await asyncio.get_running_loop().run_in_executor(
+                    None, check, [earlier.records[i] for i in unsure], earlier.first_sent_ms,
+                    max(0.1, deadline - time.monotonic()))
+            except KafkaPlumbingError as exc:
+                self._remember(key, earlier)
+                raise KafkaUnavailableError("cannot yet tell whether an earlier attempt to store this message "
+                                            "landed; retransmit", total=len(records)) from exc
+            for i, there in zip(unsure, found, strict=True):
+                landed[i] = there
+            if any(found):
+                log.info("%d of %d records the producer reported failed were on the broker after all; not "
+                         "written again", sum(found), len(unsure))
         same_layout = len(earlier.records) == len(records) and all(
             (a.topic, a.key) == (b.topic, b.key) for a, b in zip(earlier.records, records, strict=True))
         if not same_layout:  # normalised differently this time: all or nothing
@@ -214,12 +240,16 @@ class KafkaEventSink:
         return [i for i, ok in enumerate(landed) if not ok]
 
     def _remember_failure(self, key: str, records: list[OutboundRecord], futures: list[FutureRecordMetadata | None],
-                          earlier: _FailedWrite | None, todo: list[int]) -> None:
-        if earlier is not None:  # records the earlier attempt stored keep its (successful) futures
-            for i in range(len(records)):
-                if i not in todo:
-                    futures[i] = earlier.futures[i]
-        self._remember(key, _FailedWrite(records, futures))
+                          earlier: _FailedWrite | None, todo: list[int], sent_ms: int) -> None:
+        if earlier is None:
+            self._remember(key, _FailedWrite(records, futures, sent_ms))
+            return
+        # Records the earlier attempt stored keep its futures (a read-back finds them again: it starts at the
+        # first attempt).
+        for i in range(len(records)):
+            if i not in todo:
+                futures[i] = earlier.futures[i]
+        self._remember(key, _FailedWrite(records, futures, earlier.first_sent_ms))
 
     def _remember(self, key: str, attempt: _FailedWrite) -> None:
         self._failed[key] = attempt

@@ -8,6 +8,8 @@ The real-broker behaviour is covered by test_hl7_kafka_outage.py and tests/fault
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import pytest
@@ -18,6 +20,7 @@ from ingest.adapters.kafka_sink import KafkaEventSink, ingest_producer_settings
 from schemas.topics import Topics
 from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.kafka.errors import KafkaUnavailableError
+from sepsis_alert.kafka.producer import OutboundRecord
 
 RECEIVED = datetime(2024, 3, 1, 10, tzinfo=UTC)
 
@@ -77,6 +80,65 @@ def test_only_the_records_that_did_not_land_are_written_again() -> None:
         assert [t for t, _k, _v in producer.sent[2:]] == [Topics.INGEST_DEDUP]
         producer.futures[2].success(object())
         assert await write == 2
+
+    asyncio.run(scenario())
+
+
+class FakeLandedCheck:
+    """Stands in for the read-back from Kafka (ingest/adapters/landed.py): says which asked records are there."""
+
+    def __init__(self, there: set[str] | None = None, fails: bool = False) -> None:
+        self.there = there or set()
+        self.fails = fails
+        self.asked: list[tuple[list[str], int]] = []
+
+    def __call__(self, records: Sequence[OutboundRecord], since_ms: int, timeout_s: float) -> list[bool]:
+        self.asked.append(([r.topic for r in records], since_ms))
+        if self.fails:
+            raise KafkaUnavailableError("broker away again")
+        return [r.topic in self.there for r in records]
+
+
+def test_records_the_broker_stored_before_it_crashed_are_read_back_not_written_again() -> None:
+    # The broker appended the raw record and crashed before acknowledging it: the producer reports both records
+    # failed, the read-back finds the raw one, and only the marker is written again.
+    async def scenario() -> None:
+        producer = FakeProducer()
+        check = FakeLandedCheck(there={"raw"})
+        sink = KafkaEventSink(producer, raw_topic="raw", timeout_s=0.3, landed=check)  # type: ignore[arg-type]
+        before_ms = time.time_ns() // 1_000_000
+        with pytest.raises(KafkaUnavailableError):
+            await _write(sink)
+        for future in producer.futures:
+            future.failure(KafkaTimeoutError())
+        write = asyncio.ensure_future(_write(sink))
+        await asyncio.sleep(0.05)
+        assert [t for t, _k, _v in producer.sent[2:]] == [Topics.INGEST_DEDUP]
+        assert check.asked[0][0] == ["raw", Topics.INGEST_DEDUP]
+        assert before_ms <= check.asked[0][1] <= time.time_ns() // 1_000_000
+        producer.futures[2].success(object())
+        assert await write == 2
+
+    asyncio.run(scenario())
+
+
+def test_when_the_read_back_cannot_tell_nothing_is_written_and_the_next_retransmission_asks_again() -> None:
+    async def scenario() -> None:
+        producer = FakeProducer()
+        check = FakeLandedCheck(fails=True)
+        sink = KafkaEventSink(producer, raw_topic="raw", timeout_s=0.3, landed=check)  # type: ignore[arg-type]
+        with pytest.raises(KafkaUnavailableError):
+            await _write(sink)
+        for future in producer.futures:
+            future.failure(KafkaTimeoutError())
+        with pytest.raises(KafkaUnavailableError, match="cannot yet tell"):
+            await _write(sink)
+        assert len(producer.sent) == 2, "wrote again without knowing whether the first attempt landed"
+        check.fails = False
+        check.there = {"raw", Topics.INGEST_DEDUP}
+        assert await _write(sink) == 2
+        assert len(producer.sent) == 2
+        assert check.asked[0][1] == check.asked[-1][1]  # every read-back starts at the first attempt
 
     asyncio.run(scenario())
 
