@@ -40,7 +40,7 @@ from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.kafka.errors import KafkaPlumbingError
 from sepsis_alert.kafka.topics import ensure_topics
 
-__all__ = ["RunOptions", "WorkerPlan", "plan_workers", "register", "run_stack"]
+__all__ = ["RunOptions", "WorkerPlan", "plan_workers", "register", "run_stack", "stop_outcome"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PHYSIONET = REPO_ROOT.parent / "shared" / "data" / "physionet2019"
@@ -200,6 +200,24 @@ class _Stop:
         self.event.set()
 
 
+WORKER_STOP_WAIT_S = 20.0
+
+
+def stop_outcome(code: int | None) -> str:
+    """How a worker ended after the runner's SIGTERM, for the stop summary."""
+    if code == 0:
+        return "stopped"
+    if code == -signal.SIGTERM:
+        # uvicorn (ingest-fhir) shuts down cleanly on SIGTERM and then re-raises it, so its exit status is the
+        # signal the runner sent, not a failure.
+        return "stopped on SIGTERM"
+    if code == -signal.SIGKILL:
+        return f"killed: it did not stop within {WORKER_STOP_WAIT_S:.0f} s of SIGTERM"
+    if code is None:
+        return "still running after SIGKILL"
+    return f"stopped with exit status {code}"
+
+
 def _say(text: str) -> None:
     print(text, flush=True)
 
@@ -284,8 +302,7 @@ def run_stack(options: RunOptions, commands: dict[str, set[str]]) -> int:
         if replay is not None:
             replay.stop(5.0)
         for plan, proc in started:
-            code = proc.stop(20.0)
-            _say(f"  {plan.name:<12} stopped (exit {code})")
+            _say(f"  {plan.name:<12} {stop_outcome(proc.stop(WORKER_STOP_WAIT_S))}")
         pages = len(receiver.pages()) if receiver is not None else 0
         summary = pages_summary(receiver.pages()) if receiver is not None else ""
         if receiver is not None:

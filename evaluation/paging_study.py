@@ -34,8 +34,7 @@ __all__ = ["VARIANTS", "main"]
 SHOCK_AT_ONCE = {"ladder": {"shock_index_confirm_sets": 1}}
 SPEC_LADDER = {"ladder": {"shock_index_confirm_sets": 1, "trigger_levels": {"news2_emergency": 3}}}
 VARIANTS: dict[str, dict[str, Any]] = {
-    "§3.4 ladder + model at its artifact thresholds (2: 0.0295, 3: 0.069)":
-        {**SPEC_LADDER, "risk_model": {"thresholds": {2: 0.0295, 3: 0.069}}},
+    "§3.4 ladder + model at its artifact thresholds": {**SPEC_LADDER, "risk_model": {"thresholds": None}},
     "level-4 shock signs alone (shock index at once)": {**SHOCK_AT_ONCE, "risk_model": {"enabled": False},
                                                         "ladder": {"shock_index_confirm_sets": 1,
                                                                    "trigger_levels": {"news2_emergency": 2}}},
@@ -65,6 +64,15 @@ def _config_file(folder: Path, name: str, overrides: dict[str, Any]) -> Path:
     path = folder / f"{abs(hash(name))}.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
+
+
+def _default_level_2() -> float:
+    """The shipped level-2 (console flag) threshold, kept while the paging threshold is swept."""
+    from detector.core.config import load_config
+
+    thresholds = load_config().risk_model.thresholds
+    assert thresholds is not None and 2 in thresholds, "the packaged default sets the model's level 2"
+    return thresholds[2]
 
 
 def _figures(series: HourlySeries, index: list[int]) -> dict[str, Any]:
@@ -125,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
             series = run(name, overrides)
             everyone = list(range(len(series.paging)))
             results["variants"][name] = _figures(series, everyone)
-        sweep = {t: run(f"defaults, model level 3 at {t}", {"risk_model": {"thresholds": {2: 0.0295, 3: t}}})
+        level_2 = _default_level_2()
+        sweep = {t: run(f"defaults, model level 3 at {t}", {"risk_model": {"thresholds": {2: level_2, 3: t}}})
                  for t in SWEEP}
         assert everyone is not None
         results["sweep"] = {str(t): _figures(s, everyone) for t, s in sweep.items()}

@@ -43,12 +43,19 @@ class PatientCeiling:
 
 
 def patient_peaks(labels: Sequence[np.ndarray], risks: Sequence[np.ndarray],
-                  params: UtilityParams = CHALLENGE) -> np.ndarray:
+                  params: UtilityParams = CHALLENGE, hold_hours: int = 1, discount: float = 0.0) -> np.ndarray:
     """Per stay, the highest finite risk in rows up to onset + dt_late (every row of a non-septic stay).
 
     -inf for a stay without a finite risk in that span (never scored, or onset before the first scoring): such
     a stay can never be paged in time.
+
+    Two policy variants that could rank stays differently from the plain peak (docs/paging.md section 4):
+    `hold_hours` K > 1 counts a risk only once it has held for K consecutive rows (the peak of the rolling
+    minimum, dated at the window's last row); `discount` D > 0 lowers the score of row r by D * ln(1 + r), so a
+    long stay's peak must be higher to be paged (meant for the log-odds `margin` column).
     """
+    if hold_hours < 1:
+        raise ValueError(f"hold_hours must be at least 1, got {hold_hours}")
     if len(labels) != len(risks):
         raise ValueError(f"{len(labels)} label arrays but {len(risks)} risk arrays")
     peaks = np.full(len(labels), -np.inf)
@@ -59,9 +66,16 @@ def patient_peaks(labels: Sequence[np.ndarray], risks: Sequence[np.ndarray],
         # rows 0..floor(onset + dt_late) inclusive, as the rewarded window counts whole rows
         end = len(risk) if not np.isfinite(onset) else max(0, min(len(risk), int(np.floor(onset + params.dt_late)) + 1))
         span = np.asarray(risk[:end], dtype=np.float64)
-        span = span[np.isfinite(span)]
-        if span.size:
-            peaks[i] = float(span.max())
+        span = np.where(np.isfinite(span), span, -np.inf)
+        if span.size < hold_hours:
+            continue
+        if hold_hours > 1:
+            span = np.lib.stride_tricks.sliding_window_view(span, hold_hours).min(axis=1)
+        if discount:
+            span = span - discount * np.log1p(np.arange(span.size) + hold_hours - 1)
+        finite = span[np.isfinite(span)]
+        if finite.size:
+            peaks[i] = float(finite.max())
     return peaks
 
 
@@ -84,12 +98,13 @@ def rank_auroc(scores: np.ndarray, positive: np.ndarray) -> float:
 
 
 def patient_ceiling(labels: Sequence[np.ndarray], risks: Sequence[np.ndarray], budget: float = 0.35,
-                    params: UtilityParams = CHALLENGE) -> PatientCeiling:
+                    params: UtilityParams = CHALLENGE, hold_hours: int = 1, discount: float = 0.0
+                    ) -> PatientCeiling:
     """Page the stays whose peak risk (see `patient_peaks`) is at or above the lowest threshold that pages at
     most `budget` of them; a threshold cannot split tied peaks, so ties at the cut stay unpaged."""
     if not 0.0 < budget <= 1.0:
         raise ValueError(f"budget must be in (0, 1], got {budget}")
-    peaks = patient_peaks(labels, risks, params)
+    peaks = patient_peaks(labels, risks, params, hold_hours, discount)
     septic = np.array([np.isfinite(onset_row(np.asarray(x), params)) for x in labels])
     threshold = budget_threshold(peaks, budget)
     paged = peaks >= threshold
@@ -145,11 +160,11 @@ def paired_difference(peaks_a: np.ndarray, peaks_b: np.ndarray, septic: np.ndarr
 
 
 def paged_by_group(labels: Sequence[np.ndarray], risks: Sequence[np.ndarray], ceiling: PatientCeiling,
-                   edges: Sequence[float] = (0, 12, 24, 48, 72), params: UtilityParams = CHALLENGE
-                   ) -> list[dict[str, float | int | str]]:
+                   edges: Sequence[float] = (0, 12, 24, 48, 72), params: UtilityParams = CHALLENGE,
+                   hold_hours: int = 1, discount: float = 0.0) -> list[dict[str, float | int | str]]:
     """Where the ceiling's pages go: share paged of septic stays by onset hour and of non-septic stays by length
     (hours), bins [edges[i], edges[i+1]) and a last open bin. Shows what the peak risk leans on."""
-    peaks = patient_peaks(labels, risks, params)
+    peaks = patient_peaks(labels, risks, params, hold_hours, discount)
     paged = peaks >= ceiling.threshold
     onsets = np.array([onset_row(np.asarray(x), params) for x in labels])
     lengths = np.array([len(x) for x in labels], dtype=np.float64)
@@ -187,22 +202,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("oof", help="out-of-fold predictions .npz (e.g. evaluation/data/risk_model_oof_set_a.npz)")
     p.add_argument("--budget", type=float, default=0.35, help="largest share of stays paged (default 0.35)")
     p.add_argument("--column", default="risk", help="score column: risk (calibrated, as paged) or margin")
+    p.add_argument("--hold-hours", type=int, default=1, metavar="K",
+                   help="count a risk only once it held for K consecutive hours (default 1: the plain peak)")
+    p.add_argument("--discount", type=float, default=0.0, metavar="D",
+                   help="lower hour r's score by D * ln(1 + r) before taking the peak (use with --column margin)")
     p.add_argument("--groups", action="store_true", help="also the share paged by onset hour and stay length")
     p.add_argument("--against", metavar="OOF", help="a second OOF file (same stays): its ceiling minus this one's, "
                    "with a paired bootstrap interval over stays")
     args = p.parse_args(argv)
     labels, scores = read_oof(args.oof, args.column)
-    ceiling = patient_ceiling(labels, scores, args.budget)
+    ceiling = patient_ceiling(labels, scores, args.budget, hold_hours=args.hold_hours, discount=args.discount)
     out: dict[str, object] = {**ceiling.as_dict()}
     if args.groups:
-        out["groups"] = paged_by_group(labels, scores, ceiling)
+        out["groups"] = paged_by_group(labels, scores, ceiling, hold_hours=args.hold_hours, discount=args.discount)
     if args.against:
         other_labels, other_scores = read_oof(args.against, args.column)
         if [len(x) for x in other_labels] != [len(x) for x in labels]:
             raise SystemExit("--against: the two files do not hold the same stays")
         septic = np.array([np.isfinite(onset_row(np.asarray(x))) for x in labels])
         out["against"] = {"file": args.against, **paired_difference(
-            patient_peaks(labels, scores), patient_peaks(other_labels, other_scores), septic, args.budget)}
+            patient_peaks(labels, scores, hold_hours=args.hold_hours, discount=args.discount),
+            patient_peaks(other_labels, other_scores, hold_hours=args.hold_hours, discount=args.discount),
+            septic, args.budget)}
     print(json.dumps(out, indent=2))
     return 0
 

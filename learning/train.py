@@ -41,20 +41,20 @@ class TrainConfig:
 
     seed: int = 2019
     folds: int = 5
-    rounds: int = 250
-    learning_rate: float = 0.06
+    rounds: int = 600
+    learning_rate: float = 0.03
     num_leaves: int = 31
     max_depth: int = 8
-    min_data_in_leaf: int = 200
-    feature_fraction: float = 0.5
+    min_data_in_leaf: int = 1000
+    feature_fraction: float = 0.3
     bagging_fraction: float = 0.5
-    lambda_l2: float = 1.0
+    lambda_l2: float = 10.0
     calibration_share: float = 0.2
     threads: int = 2
     # 0: exactly `rounds` trees. N > 0: stop when the calibration split's log loss has not improved for N rounds
     # and keep the best iteration (`rounds` is then the cap). The calibration split also fits the isotonic map
     # and the threshold, so it never sees a test patient either way.
-    early_stopping_rounds: int = 0
+    early_stopping_rounds: int = 30
     # Fit the booster only on rows up to onset + 3 h of septic stays (all rows of other stays). Later rows carry
     # label 1 but no utility either way; they teach the trees what established sepsis looks like, not what
     # precedes it. Calibration and threshold still use every row, as serving sees every row. A no-op on
@@ -64,7 +64,7 @@ class TrainConfig:
     # linear between knots. Same served form (knots, linear interpolation) but strictly increasing between the
     # outer knots, so the probability keeps the trees' ranking instead of tying every hour of a block (plain
     # isotonic ties hundreds of thousands of hours, and a paging threshold cannot split a tie).
-    centred_calibration: bool = False
+    centred_calibration: bool = True
 
     def lgb_params(self) -> dict[str, Any]:
         return {

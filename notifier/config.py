@@ -289,10 +289,11 @@ class NotifierSettings(NotifierTopicSettings):
         default=0.02, gt=0, lt=1, description="the learned risk's baseline in 'x4 baseline': the share of "
                                               "labelled sepsis hours in the model's training data (about 2 %, "
                                               "docs/model-card.md)")
-    console_risk_raised: float = Field(default=0.0295, gt=0, lt=1,
+    console_risk_raised: float = Field(default=0.03, gt=0, lt=1,
                                        description="risk worded 'raised' from here (the model's level-2 threshold)")
-    console_risk_high: float = Field(default=0.069, gt=0, lt=1,
-                                     description="risk worded 'high' from here (the model's level-3 threshold)")
+    console_risk_high: float = Field(default=0.05, gt=0, lt=1,
+                                     description="risk worded 'high' from here (the model's level-3 threshold, "
+                                                 "the one that pages)")
     console_phi_allow: list[PhiField] = Field(
         default_factory=lambda: [*DEFAULT_ALLOWED, "treatment_started"],
         description="what the console shows of a patient (notifier.core.phi fields); never a name")

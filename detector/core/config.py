@@ -251,7 +251,7 @@ class RiskModelConfig(_Strict):
                        "a relative path is resolved against the folder holding the `detector` package, so the "
                        "shipped default works from any working directory")
     thresholds: dict[int, float] | None = Field(
-        default_factory=lambda: {2: 0.0295, 3: 0.055},
+        default_factory=lambda: {2: 0.03, 3: 0.05},
         description="ladder level -> calibrated probability at or above which the model triggers it; default: "
         "level 2 (console flag) at the artifact's utility threshold, level 3 (pages) at the threshold chosen by "
         "patient-grouped cross-validation for the page budget (docs/paging.md) [ENG]; null = the artifact's "

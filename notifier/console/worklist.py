@@ -45,8 +45,8 @@ class RiskBands:
     """How a learned risk is worded: the training baseline and the cut-offs of "raised" and "high"."""
 
     baseline: float = 0.02
-    raised: float = 0.0295
-    high: float = 0.069
+    raised: float = 0.03
+    high: float = 0.05
 
 
 def risk_text(risk: float | None, bands: RiskBands) -> str:

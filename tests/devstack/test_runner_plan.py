@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from devstack.runner import WORKER_ORDER, available_commands, notifier_config, plan_workers
+from devstack.runner import WORKER_ORDER, available_commands, notifier_config, plan_workers, stop_outcome
 from sepsis_alert.cli import build_parser
 
 
@@ -51,3 +51,11 @@ def test_run_and_local_receiver_are_registered() -> None:
     commands = available_commands(subparsers)
     assert {"--duration", "--patients", "--speed", "--no-replay"} <= commands["run"]
     assert "local-receiver" in commands
+
+
+def test_the_stop_summary_tells_a_clean_stop_from_a_kill() -> None:
+    assert stop_outcome(0) == "stopped"
+    assert stop_outcome(-15) == "stopped on SIGTERM"  # uvicorn re-raises the SIGTERM it handled
+    assert stop_outcome(-9).startswith("killed")
+    assert stop_outcome(None) == "still running after SIGKILL"
+    assert stop_outcome(3) == "stopped with exit status 3"

@@ -108,3 +108,21 @@ def test_paired_difference_of_a_model_with_itself_is_zero_and_matches_the_ceilin
     assert same["difference"] == same["low"] == same["high"] == 0.0
     better = paired_difference(peaks, np.where(is_septic, peaks + 1.0, peaks), is_septic, resamples=20)
     assert better["difference"] > 0 and better["low"] > 0
+
+
+def test_a_held_risk_counts_only_its_lowest_hour_and_a_discount_favours_early_peaks() -> None:
+    quiet = np.zeros(12, dtype=np.int8)
+    spike = np.array([0.1, 0.9, 0.1, 0.2, 0.5, 0.6, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1])
+    # plain peak: the one-hour spike; held 2 h: the best pair is (0.5, 0.6) -> 0.5; held 3 h: 0.2 (0.2, 0.5, 0.6)
+    assert patient_peaks([quiet], [spike]).tolist() == [pytest.approx(0.9)]
+    assert patient_peaks([quiet], [spike], hold_hours=2).tolist() == [pytest.approx(0.5)]
+    assert patient_peaks([quiet], [spike], hold_hours=3).tolist() == [pytest.approx(0.2)]
+    # a stay shorter than the hold can never be paged
+    assert patient_peaks([quiet[:2]], [spike[:2]], hold_hours=3).tolist() == [-np.inf]
+    # the discount lowers row r by D * ln(1 + r): 2.0 at row 0 beats 2.5 at row 11 once D > 0.5 / ln(12)
+    early_late = np.full(12, -5.0)
+    early_late[0], early_late[11] = 2.0, 2.5
+    assert patient_peaks([quiet], [early_late]).tolist() == [pytest.approx(2.5)]
+    assert patient_peaks([quiet], [early_late], discount=0.3).tolist() == [pytest.approx(2.0)]
+    with pytest.raises(ValueError, match="hold_hours"):
+        patient_peaks([quiet], [spike], hold_hours=0)

@@ -17,7 +17,9 @@ from learning.experiment import LAGGED_SCORES, main, with_score_lags, without_fe
 from learning.train import TrainConfig, _until_late, cross_validate, fit_booster, fit_isotonic, train
 
 DATA = Path(__file__).parent / "data" / "physionet_sample"
-SMALL = TrainConfig(seed=11, folds=5, rounds=20, num_leaves=7, max_depth=4, min_data_in_leaf=20, threads=1)
+# Exactly `rounds` trees (no early stopping), so the tree counts are known.
+SMALL = TrainConfig(seed=11, folds=5, rounds=20, num_leaves=7, max_depth=4, min_data_in_leaf=20, threads=1,
+                    early_stopping_rounds=0)
 
 
 @pytest.fixture(scope="module")
@@ -58,12 +60,13 @@ def test_cross_validate_is_what_train_does(matrix: FeatureMatrix) -> None:
 
 def test_experiment_cli_writes_results_and_oof(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     args = [str(DATA), "--name", "tiny", "--rounds", "20", "--num-leaves", "7", "--max-depth", "4",
-            "--min-data-in-leaf", "20", "--learning-rate", "0.1", "--fit-until-late", "--workers", "1", "--no-cache",
+            "--min-data-in-leaf", "20", "--learning-rate", "0.1", "--early-stopping", "0", "--fit-until-late",
+            "--workers", "1", "--no-cache",
             "--results-dir", str(tmp_path / "res"), "--oof-dir", str(tmp_path / "oof")]
     assert main(args) == 0
     result = json.loads((tmp_path / "res" / "tiny.json").read_text())
     assert result["changes"] == {"rounds": 20, "num_leaves": 7, "max_depth": 4, "min_data_in_leaf": 20,
-                                 "learning_rate": 0.1, "fit_until_late": True}
+                                 "learning_rate": 0.1, "early_stopping_rounds": 0, "fit_until_late": True}
     assert result["settings"]["fit_until_late"] is True and result["fold_trees"] == [20] * 5
     for key in ("hour_auroc", "utility", "sensitivity"):
         assert isinstance(result[key], float)

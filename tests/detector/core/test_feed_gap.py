@@ -114,8 +114,10 @@ def test_a_scoring_alert_that_says_cannot_rule_out_counts_as_the_notice() -> Non
     # vitals stop, labs still arrive: a normal lactate is scored stale without an alert, so the sweep says it
     assert feed(engine, message("p1", at(OPEN_UNTIL_HOUR + 5), tag="labs", lactate=1.1)) == []
     assert len(engine.sweep(_w(OPEN_UNTIL_HOUR + 5))) == 1
-    engine, _ = _open_episode()
-    # a lactate of 5 raises the learned risk past twice the last alert's: that alert carries the list itself
+    # a lab raises the learned risk (5.7 % at the last alert, 11.4 % with this lactate) past 1.5 times the last
+    # alert's: that `repeated` alert carries the list itself (the multiple is lowered from the default 2 so that
+    # the test does not hang on the shipped model's exact probabilities)
+    engine, _ = _open_episode(config=DetectorConfig.model_validate({"escalation": {"risk_rise_multiple": 1.5}}))
     said = feed(engine, message("p1", at(OPEN_UNTIL_HOUR + 6), tag="labs", lactate=5.0))
     assert [a.transition.value for a in said] == ["repeated"] and said[0].cannot_rule_out
     assert engine.sweep(_w(OPEN_UNTIL_HOUR + 7)) == []
