@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from learning.dataset import FeatureMatrix
-from learning.train import TrainConfig, config_dict
+from learning.train import CLINICAL_MONOTONE, TrainConfig, config_dict
 
 __all__ = ["LAGGED_SCORES", "TABLE_HEADER", "add_config_flags", "config_changes", "main", "summarize", "table_row",
            "with_score_lags", "without_features"]
@@ -81,18 +81,24 @@ def add_config_flags(p: argparse.ArgumentParser) -> None:
     for flag, name in _FLAGS.items():
         p.add_argument(flag, dest=name, type=float if types[name] in (float, "float") else int,
                        help=f"TrainConfig.{name} (default {getattr(defaults, name)})")
-    p.add_argument("--fit-until-late", action="store_true",
-                   help="fit the trees only on septic stays' rows up to onset + 3 h (TrainConfig.fit_until_late)")
-    p.add_argument("--centred-calibration", action="store_true",
-                   help="centred isotonic calibration (TrainConfig.centred_calibration)")
+    p.add_argument("--fit-until-late", action=argparse.BooleanOptionalAction, default=None,
+                   help="fit the trees only on septic stays' rows up to onset + 3 h (TrainConfig.fit_until_late, "
+                        f"default {defaults.fit_until_late})")
+    p.add_argument("--centred-calibration", action=argparse.BooleanOptionalAction, default=None,
+                   help=f"centred isotonic calibration (TrainConfig.centred_calibration, default "
+                        f"{defaults.centred_calibration})")
+    p.add_argument("--monotone-clinical", action="store_true",
+                   help="the trees may only raise the risk with learning.train.CLINICAL_MONOTONE's inputs")
 
 
 def config_changes(args: argparse.Namespace) -> dict[str, Any]:
     """The TrainConfig fields the flags of `add_config_flags` set (for `dataclasses.replace`)."""
     changes: dict[str, Any] = {name: getattr(args, name) for name in _FLAGS.values() if getattr(args, name) is not None}
     for flag in ("fit_until_late", "centred_calibration"):
-        if getattr(args, flag):
-            changes[flag] = True
+        if getattr(args, flag) is not None:
+            changes[flag] = getattr(args, flag)
+    if getattr(args, "monotone_clinical", False):
+        changes["monotone_increasing"] = CLINICAL_MONOTONE
     return changes
 
 

@@ -35,6 +35,20 @@ __all__ = ["CrossValidation", "PartModel", "TrainConfig", "TrainResult", "assign
            "fit_booster", "fit_isotonic", "fit_part", "news2_alerts", "predict_rows", "train"]
 
 
+# Inputs whose higher value means worse physiology by the definition of the score or the guideline they come from
+# (lactate, the classic scores and their per-parameter points, the shock index, SOFA's organ labs): a model that
+# lowers the risk as one of them rises is learning this site's treatment and charting patterns, not sepsis.
+CLINICAL_MONOTONE: tuple[str, ...] = (
+    "lactate_last", "bilirubin_last", "creatinine_last", "shock_index_last",
+    "score_news2", "score_mews", "score_sirs", "score_qsofa", "score_sofa", "score_shock_index", "score_sofa_rise",
+    "news2_pts_rr", "news2_pts_spo2", "news2_pts_on_oxygen", "news2_pts_sbp", "news2_pts_hr",
+    "news2_pts_consciousness", "news2_pts_temp_c",
+    "sofa_pts_respiration", "sofa_pts_coagulation", "sofa_pts_liver", "sofa_pts_cardiovascular", "sofa_pts_cns",
+    "sofa_pts_renal",
+    "sirs_pts_temperature", "sirs_pts_heart_rate", "sirs_pts_respiration", "sirs_pts_white_cells",
+)
+
+
 @dataclass(frozen=True, slots=True)
 class TrainConfig:
     """Training settings (LightGBM parameter names where they map one to one)."""
@@ -65,6 +79,9 @@ class TrainConfig:
     # outer knots, so the probability keeps the trees' ranking instead of tying every hour of a block (plain
     # isotonic ties hundreds of thousands of hours, and a paging threshold cannot split a tie).
     centred_calibration: bool = True
+    # Features the trees may only raise the risk with (LightGBM monotone constraints), named from FEATURE_NAMES;
+    # empty: unconstrained. An experiment (learning/experiment.py --monotone-clinical), not a shipped setting.
+    monotone_increasing: tuple[str, ...] = ()
 
     def lgb_params(self) -> dict[str, Any]:
         return {
@@ -118,11 +135,17 @@ def fit_booster(x: np.ndarray, y: np.ndarray, config: TrainConfig,
     names = list(FEATURE_NAMES) + [f"extra_{i}" for i in range(x.shape[1] - len(FEATURE_NAMES))]
     data = lgb.Dataset(x, label=y, feature_name=names, free_raw_data=True,
                        params={"verbosity": -1, "max_bin": 255})
+    params = config.lgb_params()
+    if config.monotone_increasing:
+        unknown = sorted(set(config.monotone_increasing) - set(names))
+        if unknown:
+            raise ValueError(f"monotone_increasing names unknown features: {unknown}")
+        params["monotone_constraints"] = [1 if name in config.monotone_increasing else 0 for name in names]
     if config.early_stopping_rounds <= 0 or valid is None:
-        return lgb.train(config.lgb_params(), data, num_boost_round=config.rounds)
+        return lgb.train(params, data, num_boost_round=config.rounds)
     check = lgb.Dataset(valid[0], label=valid[1], reference=data, free_raw_data=True,
                         params={"verbosity": -1, "max_bin": 255})
-    booster = lgb.train({**config.lgb_params(), "metric": "binary_logloss"}, data, num_boost_round=config.rounds,
+    booster = lgb.train({**params, "metric": "binary_logloss"}, data, num_boost_round=config.rounds,
                         valid_sets=[check], valid_names=["calibration"],
                         callbacks=[lgb.early_stopping(config.early_stopping_rounds, verbose=False)])
     # Round-trip through the model text cut at the best iteration: a booster that still holds the later trees

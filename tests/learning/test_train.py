@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -90,3 +91,23 @@ def test_cli_writes_artifact_metrics_and_oof_the_evaluation_can_read(tmp_path: P
     assert len(predictions) == 50
     first = read_psv(list_patient_files(DATA)[0])
     assert predictions[first.patient_key].size == first.n_hours
+
+
+def test_a_monotone_constraint_keeps_the_risk_from_falling_as_the_input_rises() -> None:
+    from learning.train import CLINICAL_MONOTONE, fit_booster
+
+    assert set(CLINICAL_MONOTONE) <= set(FEATURE_NAMES)
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(4000, len(FEATURE_NAMES))).astype(np.float32)
+    lactate = FEATURE_NAMES.index("lactate_last")
+    # risk high in a middle band only: an unconstrained model learns to lower the risk as lactate keeps rising
+    y = (np.abs(x[:, lactate]) < 0.5).astype(np.int8)
+    config = replace(SMALL, rounds=30, early_stopping_rounds=0)
+    grid = np.repeat(x[:1], 41, axis=0)
+    grid[:, lactate] = np.linspace(-3, 3, 41)
+    free = fit_booster(x, y, config).predict(grid, raw_score=True)
+    assert np.any(np.diff(free) < -1e-9), "the unconstrained trees should fall somewhere"
+    bound = fit_booster(x, y, replace(config, monotone_increasing=("lactate_last",))).predict(grid, raw_score=True)
+    assert np.all(np.diff(bound) >= -1e-9)
+    with pytest.raises(ValueError, match="unknown features"):
+        fit_booster(x, y, replace(config, monotone_increasing=("no_such_feature",)))
