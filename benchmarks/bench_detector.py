@@ -35,8 +35,10 @@ norepinephrine.
 Through Kafka (`detector_kafka_*`): 86,400 observations (400 patients x 24 h) pre-produced to a private broker,
 one DetectorStream with the shipped config (model on) polling in the main thread as `run` does. The rate is the
 steady state after the consumer group assigned the partitions; the join itself is `detector_kafka_join_s`.
-`detector_kafka_obs_per_process_cpu_s` is the figure of the target (>= 20,000); the same observations are then
-consumed again by a fresh detector with the model in plain Python (`detector_kafka_python_risk_reference_*`).
+`detector_kafka_obs_per_process_cpu_s` is the figure of the target (>= 20,000); the same observations are also
+consumed by fresh detectors with the model in plain Python (`detector_kafka_python_risk_reference_*`). Each is
+run `_KAFKA_PASSES` times, alternating, and the figures are those of the median pass (`*_passes` lists every
+pass): single passes of the same build varied from 19,772 to 27,468 on the shared host.
 
 Memory: `detector_state_memory_bytes_per_patient_24h` is the patient's state (window array and lengths, ring,
 care log; what the changelog carries); `detector_derived_memory_bytes_per_patient_24h` is what the engine keeps
@@ -173,6 +175,7 @@ def care_workload(patients: int, hours: int, seed: int = 11) -> list[Observation
 
 NO_MODEL = DetectorConfig(risk_model=RiskModelConfig(enabled=False))
 _RUNS = 3
+_KAFKA_PASSES = 3
 
 
 def _timed_run(events: list[Observation] | list[Observation | CareEvent], config: DetectorConfig | None,
@@ -309,7 +312,7 @@ class _PythonRiskReference(RiskScorer):
         return self.score_reference(window, scores, sofa_baseline, context, now_s)
 
 
-def _kafka(patients_state: int = 10_000) -> dict[str, float | int]:
+def _kafka(patients_state: int = 10_000) -> dict[str, float | int | str]:
     """Start a private broker; time the changelog restore of 10 000 patients and one detector's throughput, with the
     learned model served as shipped (numba kernels) and, in the same run, by its plain-Python reference."""
 
@@ -321,12 +324,13 @@ def _kafka(patients_state: int = 10_000) -> dict[str, float | int]:
     from sepsis_alert.kafka.topics import create_topic
 
     ensure_jars()
-    out: dict[str, float | int] = {}
+    out: dict[str, float | int | str] = {}
     with tempfile.TemporaryDirectory() as tmp, LocalBroker(tmp) as broker:
         settings = KafkaSettings(bootstrap_servers=broker.bootstrap, client_id="bench-detector")
         state_configs = next(t.configs for t in ALL_TOPICS if t.name == Topics.DETECTOR_STATE)
-        names = {n: f"bench.{n}" for n in ("obs", "pe", "ce", "alerts", "state", "dead", "restore", "alerts_ref",
-                                           "state_ref", "dead_ref")}
+        outputs = [f"{kind}_{model}{i}" for kind in ("alerts", "state", "dead") for model in ("shipped", "ref")
+                   for i in range(_KAFKA_PASSES)]
+        names = {n: f"bench.{n}" for n in ("obs", "pe", "ce", "restore", *outputs)}
         for n, topic in names.items():
             create_topic(settings, topic, 6, state_configs if n.startswith(("state", "restore")) else None)
 
@@ -364,13 +368,26 @@ def _kafka(patients_state: int = 10_000) -> dict[str, float | int]:
         expected = len(events)
         del events  # a production detector does not hold 86,400 pydantic objects: do not make its GC scan them
         gc.collect()
-        served = StreamTopics(names["obs"], names["pe"], names["ce"], names["alerts"], names["state"], names["dead"])
-        out.update(_consume(settings, served, expected, "bench-detector", "detector_kafka", python_risk=False))
-        # the same observations again, fresh state and outputs, with the model in plain Python
-        reference = StreamTopics(names["obs"], names["pe"], names["ce"], names["alerts_ref"], names["state_ref"],
-                                 names["dead_ref"])
-        out.update(_consume(settings, reference, expected, "bench-detector-reference",
-                            "detector_kafka_python_risk_reference", python_risk=True))
+        # The same observations, each pass by a fresh detector (new group, empty state, own output topics); the
+        # shipped and the plain-Python passes alternate so that a noisy minute of the shared host hits both.
+        passes: dict[str, list[dict[str, float | int]]] = {"shipped": [], "ref": []}
+        for i in range(_KAFKA_PASSES):
+            for model, prefix in (("shipped", "detector_kafka"), ("ref", "detector_kafka_python_risk_reference")):
+                topics = StreamTopics(names["obs"], names["pe"], names["ce"], names[f"alerts_{model}{i}"],
+                                      names[f"state_{model}{i}"], names[f"dead_{model}{i}"])
+                passes[model].append(_consume(settings, topics, expected, f"bench-detector-{model}-{i}", prefix,
+                                              python_risk=model == "ref"))
+        out.update(_median_pass(passes["shipped"], "detector_kafka"))
+        out.update(_median_pass(passes["ref"], "detector_kafka_python_risk_reference"))
+    return out
+
+
+def _median_pass(passes: list[dict[str, float | int]], prefix: str) -> dict[str, float | int | str]:
+    """The figures of the pass with the median CPU rate (one pass's figures, not a mix), and every pass's rate."""
+    key = f"{prefix}_obs_per_process_cpu_s"
+    ranked = sorted(passes, key=lambda p: p[key])
+    out: dict[str, float | int | str] = dict(ranked[len(ranked) // 2])
+    out[f"{key}_passes"] = " / ".join(f"{p[key]:,}" for p in passes)
     return out
 
 

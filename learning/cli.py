@@ -90,7 +90,8 @@ def _run(args: argparse.Namespace) -> int:
         "data": f"PhysioNet 2019 ({len(files)} stays, {matrix.labels.size} hours)",
         "settings": config_dict(config),
         "cv": f"{config.folds}-fold, patient-grouped, stratified by septic status",
-        "calibration": "isotonic, fitted on a 20% patient split of each training set",
+        "calibration": ("centred isotonic (one knot per block at its mean margin)" if config.centred_calibration
+                        else "isotonic") + ", fitted on a 20% patient split of each training set",
     }
     artifact = build_artifact(result.booster, calibration_x=result.calibration_x,
                               calibration_y=result.calibration_y, alert_threshold=result.threshold.threshold,

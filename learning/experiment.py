@@ -87,8 +87,9 @@ def add_config_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--centred-calibration", action=argparse.BooleanOptionalAction, default=None,
                    help=f"centred isotonic calibration (TrainConfig.centred_calibration, default "
                         f"{defaults.centred_calibration})")
-    p.add_argument("--monotone-clinical", action="store_true",
-                   help="the trees may only raise the risk with learning.train.CLINICAL_MONOTONE's inputs")
+    p.add_argument("--monotone-clinical", action=argparse.BooleanOptionalAction, default=None,
+                   help="the trees may only raise the risk with learning.train.CLINICAL_MONOTONE's inputs "
+                        f"(TrainConfig.monotone_increasing, default {'on' if defaults.monotone_increasing else 'off'})")
 
 
 def config_changes(args: argparse.Namespace) -> dict[str, Any]:
@@ -97,8 +98,9 @@ def config_changes(args: argparse.Namespace) -> dict[str, Any]:
     for flag in ("fit_until_late", "centred_calibration"):
         if getattr(args, flag) is not None:
             changes[flag] = getattr(args, flag)
-    if getattr(args, "monotone_clinical", False):
-        changes["monotone_increasing"] = CLINICAL_MONOTONE
+    monotone = getattr(args, "monotone_clinical", None)
+    if monotone is not None:
+        changes["monotone_increasing"] = CLINICAL_MONOTONE if monotone else ()
     return changes
 
 

@@ -102,7 +102,7 @@ def test_a_monotone_constraint_keeps_the_risk_from_falling_as_the_input_rises() 
     lactate = FEATURE_NAMES.index("lactate_last")
     # risk high in a middle band only: an unconstrained model learns to lower the risk as lactate keeps rising
     y = (np.abs(x[:, lactate]) < 0.5).astype(np.int8)
-    config = replace(SMALL, rounds=30, early_stopping_rounds=0)
+    config = replace(SMALL, rounds=30, early_stopping_rounds=0, monotone_increasing=())
     grid = np.repeat(x[:1], 41, axis=0)
     grid[:, lactate] = np.linspace(-3, 3, 41)
     free = fit_booster(x, y, config).predict(grid, raw_score=True)

@@ -198,3 +198,46 @@ def test_committed_model_contributions_are_the_tree_walk_exactly() -> None:
         row[rng.random(F) < 0.4] = np.nan
         rows.append([float(v) for v in row])
     _contributions_match_the_walk(model, rows)
+
+
+def test_the_committed_model_never_lowers_the_risk_as_a_clinical_input_worsens() -> None:
+    """The shipped trees are monotone in learning.train.CLINICAL_MONOTONE: from many base vectors (every feature at
+    one of the model's own split values, or missing), raising one of those inputs, or a lone lab's last value,
+    24 h minimum and maximum together, never lowers the margin."""
+    from learning.train import CLINICAL_MONOTONE
+
+    artifact = json.loads(COMMITTED.read_text())
+    model = RiskModel.from_artifact(artifact)
+    splits: dict[int, list[float]] = {}
+    for tree in artifact["trees"]:
+        for feature, threshold in zip(tree["feature"], tree["threshold"], strict=True):
+            splits.setdefault(feature, []).append(threshold)
+    rng = np.random.default_rng(5)
+    bases = []
+    for _ in range(40):
+        x = np.full(F, np.nan)
+        for feature, values in splits.items():
+            if rng.random() < 0.8:
+                x[feature] = rng.choice(values) + rng.choice([-1e-3, 1e-3])
+        bases.append(x)
+
+    def grid(feature: int) -> np.ndarray:
+        cuts = np.unique(splits.get(feature, [0.0]))
+        return np.unique(np.concatenate([cuts - 1e-3, cuts + 1e-3, [cuts.min() - 10, cuts.max() + 10]]))
+
+    for name in CLINICAL_MONOTONE:
+        i = feature_index(name)
+        for x in bases[:10]:
+            margins = [model.margin(np.where(np.arange(F) == i, v, x).tolist()) for v in grid(i)]
+            assert np.all(np.diff(margins) >= -1e-9), name
+    for lab in ("lactate", "bilirubin", "creatinine"):
+        idx = [feature_index(f"{lab}_{part}") for part in ("last", "min_24h", "max_24h")]
+        values = np.unique(np.concatenate([grid(i) for i in idx]))
+        for x in bases:
+            x = x.copy()
+            x[feature_index(f"{lab}_delta_prev")] = np.nan  # one value in 24 h: no previous to change from
+            margins = []
+            for v in values:
+                x[idx] = v
+                margins.append(model.margin(x.tolist()))
+            assert np.all(np.diff(margins) >= -1e-9), lab
