@@ -72,7 +72,7 @@ from schemas import Alert, CareEvent, Observation, PatientEvent, Topics, decode_
 from schemas.dead_letter import DeadLetter
 from schemas.versioning import UnsupportedSchemaVersion
 from sepsis_alert.kafka.config import KafkaSettings
-from sepsis_alert.kafka.consumer import group_joined, make_consumer
+from sepsis_alert.kafka.consumer import group_joined, make_consumer, subscribe_when_known
 from sepsis_alert.kafka.errors import GroupJoinStalledError, KafkaPlumbingError, KafkaUnavailableError
 from sepsis_alert.kafka.join_watch import JoinWatch
 from sepsis_alert.ops.kafka_lag import ConsumerLag
@@ -172,11 +172,12 @@ class DetectorStream:
                                  partition_assignment_strategy=[RangePartitionAssignor],
                                  max_poll_interval_ms=300_000, fetch_max_bytes=32 * 1024 * 1024,
                                  max_partition_fetch_bytes=4 * 1024 * 1024,
-                                 # a detector that joined before its topics' metadata reached it was assigned
-                                 # nothing; refreshing metadata often makes it rejoin within seconds, not 5 min
+                                 # should a member still join before a topic's metadata reached it (the topic
+                                 # created after this start), the refresh makes it rejoin within seconds, not 5 min
                                  metadata_max_age_ms=10_000)
-        consumer.subscribe(topics=list(self.topics.inputs()), listener=Rebalance(self._revoke, self._assign))
-        self._consumer = consumer
+        self._consumer = consumer  # _reset closes it should the subscription below raise
+        subscribe_when_known(consumer, list(self.topics.inputs()), self.settings.request_timeout_ms / 1000,
+                             listener=Rebalance(self._revoke, self._assign))
         # The producer's bootstrap answered (the constructor raises NoBrokersAvailable otherwise).
         self.readiness.set("kafka_connected", True, self.settings.bootstrap_servers)
         self.readiness.set("partitions_assigned", False, "waiting for the consumer group to assign partitions")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,8 +25,7 @@ from schemas.base import describe_validation_error
 from schemas.codec import UnsupportedSchemaVersion, decode_event
 from schemas.topics import Topics
 from sepsis_alert.kafka.config import KafkaSettings
-from sepsis_alert.kafka.consumer import group_joined, make_consumer
-from sepsis_alert.kafka.errors import TopicNotFoundError
+from sepsis_alert.kafka.consumer import group_joined, make_consumer, subscribe_when_known
 from sepsis_alert.kafka.join_watch import JoinWatch
 
 __all__ = ["CLOSE_TIMEOUT_MS", "COMMIT_TIMEOUT_MS", "AlertRecord", "AlertSource"]
@@ -93,15 +91,11 @@ class AlertSource:
     def _open(self, settings: KafkaSettings) -> KafkaConsumer:
         consumer = make_consumer(settings, self._group_id, (), max_poll_records=self._max_poll_records,
                                  fetch_max_wait_ms=100, fetch_min_bytes=1)  # answered once 1 byte is there
-        # Subscribe only once the topic's metadata is known: a group joined without it assigns nothing and needs
-        # another rebalance, which kafka-python sometimes takes many seconds to finish.
-        deadline = time.monotonic() + settings.request_timeout_ms / 1000
-        while not consumer.partitions_for_topic(self._topic):
-            if time.monotonic() > deadline:
-                consumer.close(autocommit=False)
-                raise TopicNotFoundError(f"topic {self._topic!r} not found")
-            time.sleep(0.05)
-        consumer.subscribe(topics=[self._topic])
+        try:
+            subscribe_when_known(consumer, [self._topic], settings.request_timeout_ms / 1000)
+        except BaseException:
+            consumer.close(autocommit=False)
+            raise
         return consumer
 
     def _poll(self, timeout_ms: int) -> dict[Any, list[Any]]:

@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError, KafkaTimeoutError
 from kafka.structs import MemberState
@@ -19,7 +19,8 @@ from kafka.structs import MemberState
 from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.kafka.errors import KafkaUnavailableError, TopicNotFoundError
 
-__all__ = ["ConsumerRecord", "assign_all", "at_end", "group_joined", "make_consumer", "position_within", "read_all"]
+__all__ = ["ConsumerRecord", "assign_all", "at_end", "group_joined", "make_consumer", "partitions_of",
+           "position_within", "read_all", "subscribe_when_known"]
 
 CONSUMER_DEFAULTS: dict[str, Any] = {
     "enable_auto_commit": False,
@@ -51,7 +52,7 @@ def make_consumer(settings: KafkaSettings, group_id: str | None, topics: Sequenc
     if topics:
         try:
             if group_id is not None:
-                consumer.subscribe(topics=list(topics))
+                subscribe_when_known(consumer, topics, timeout_s=settings.request_timeout_ms / 1000)
             else:
                 assign_all(consumer, topics, timeout_s=settings.request_timeout_ms / 1000)
         except BaseException:
@@ -60,12 +61,9 @@ def make_consumer(settings: KafkaSettings, group_id: str | None, topics: Sequenc
     return consumer
 
 
-def assign_all(consumer: KafkaConsumer, topics: Sequence[str], timeout_s: float = 15.0) -> list[TopicPartition]:
-    """Assign every partition of `topics` to a group-less consumer; returns them.
-
-    Waits up to `timeout_s` seconds for the topics' metadata, then raises
-    TopicNotFoundError naming the missing topics.
-    """
+def partitions_of(consumer: KafkaConsumer, topics: Sequence[str], timeout_s: float = 15.0) -> list[TopicPartition]:
+    """Every partition of `topics` as the consumer's own metadata knows them, waiting up to `timeout_s` seconds
+    for that metadata; raises TopicNotFoundError naming a topic still unknown then."""
     deadline = time.monotonic() + timeout_s
     partitions: list[TopicPartition] = []
     for topic in topics:
@@ -80,8 +78,29 @@ def assign_all(consumer: KafkaConsumer, topics: Sequence[str], timeout_s: float 
             if time.monotonic() > deadline:
                 raise TopicNotFoundError(f"topic {topic!r} not found (waited {timeout_s} s)")
             time.sleep(0.1)
+    return partitions
+
+
+def assign_all(consumer: KafkaConsumer, topics: Sequence[str], timeout_s: float = 15.0) -> list[TopicPartition]:
+    """Assign every partition of `topics` to a group-less consumer (`partitions_of`); returns them."""
+    partitions = partitions_of(consumer, topics, timeout_s)
     consumer.assign(partitions)
     return partitions
+
+
+def subscribe_when_known(consumer: KafkaConsumer, topics: Sequence[str], timeout_s: float = 15.0,
+                         listener: ConsumerRebalanceListener | None = None) -> None:
+    """Subscribe a group consumer to `topics` once its own metadata knows their partitions.
+
+    A member that joins first and leads the group assigns from whatever metadata it has: topics it does not
+    know yet get no partitions, and it reads nothing until a metadata refresh makes it rejoin (up to
+    metadata.max.age.ms). A detector restarting its clients after a broker blip on a busy host did exactly
+    that (tests/detector/adapters/test_kafka_stream.py). Raises TopicNotFoundError after `timeout_s`."""
+    partitions_of(consumer, topics, timeout_s)
+    if listener is None:
+        consumer.subscribe(topics=list(topics))
+    else:
+        consumer.subscribe(topics=list(topics), listener=listener)
 
 
 def position_within(consumer: KafkaConsumer, tp: TopicPartition, timeout_ms: int) -> int | None:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 
+import pytest
 from kafka import TopicPartition
 
 from sepsis_alert.kafka.config import KafkaSettings
-from sepsis_alert.kafka.consumer import group_joined, make_consumer, position_within
+from sepsis_alert.kafka.consumer import group_joined, make_consumer, position_within, subscribe_when_known
+from sepsis_alert.kafka.errors import TopicNotFoundError
 
 
 def test_group_joined_is_false_until_the_join_completes(kafka_settings: KafkaSettings, unique_topic: str) -> None:
@@ -36,5 +39,33 @@ def test_position_within_gives_up_at_its_bound_instead_of_waiting(kafka_settings
         while (position := position_within(consumer, tp, 1_000)) is None:
             assert time.monotonic() < deadline, "no position within 30 s"
         assert position == 0  # an empty partition, read from the beginning
+    finally:
+        consumer.close(autocommit=False)
+
+
+def test_a_member_subscribed_once_its_metadata_is_known_gets_every_partition_on_its_first_join(
+        kafka_settings: KafkaSettings, make_topic: Callable[..., str]) -> None:
+    """Topics created a moment ago, joined at once by a lone member that leads the group: it must assign itself
+    all of them in that first join. Metadata is refreshed only every 5 min here, so a join made on partial
+    metadata would show as missing partitions (the detector's stall after restarting its clients)."""
+    topics = [make_topic() for _ in range(3)]
+    consumer = make_consumer(kafka_settings, f"first-join-{uuid.uuid4().hex[:8]}", metadata_max_age_ms=300_000)
+    try:
+        subscribe_when_known(consumer, topics, timeout_s=30)
+        deadline = time.monotonic() + 60
+        while not group_joined(consumer):
+            assert time.monotonic() < deadline, "the group join never completed"
+            consumer.poll(timeout_ms=200)
+        assert consumer.assignment() == {TopicPartition(t, p) for t in topics for p in range(6)}
+    finally:
+        consumer.close(autocommit=False)
+
+
+def test_subscribing_to_a_topic_that_does_not_exist_says_so(kafka_settings: KafkaSettings) -> None:
+    consumer = make_consumer(kafka_settings, f"missing-{uuid.uuid4().hex[:8]}")
+    try:
+        with pytest.raises(TopicNotFoundError, match="t.never-created"):
+            subscribe_when_known(consumer, ["t.never-created"], timeout_s=1)
+        assert not consumer.subscription()
     finally:
         consumer.close(autocommit=False)
