@@ -10,6 +10,11 @@ whatever the budget).
 
 It is a ceiling, not an estimate: the real policy also needs the page inside [onset - 12 h, onset + 3 h], pages
 per episode rather than per stay, and spends part of its budget on septic-shock signs.
+
+`hourly_at_budget` (`--hourly`) answers the question beside it: what the model alone, flagging every hour at or
+above one threshold with no hysteresis and no septic-shock signs, scores on the challenge utility when that
+threshold flags at most the budget's share of stays. The paged utility target of issue #17 compares with the
+model alone at its own best threshold, which flags far more stays than the budget allows.
 """
 
 from __future__ import annotations
@@ -22,8 +27,8 @@ import numpy as np
 
 from evaluation.metrics import CHALLENGE, UtilityParams, onset_row
 
-__all__ = ["PatientCeiling", "budget_threshold", "ceiling_of_oof", "paged_by_group", "paired_difference",
-           "patient_ceiling", "patient_peaks", "rank_auroc", "read_oof", "sensitivity_at_budget"]
+__all__ = ["PatientCeiling", "budget_threshold", "ceiling_of_oof", "hourly_at_budget", "paged_by_group",
+           "paired_difference", "patient_ceiling", "patient_peaks", "rank_auroc", "read_oof", "sensitivity_at_budget"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +184,27 @@ def paged_by_group(labels: Sequence[np.ndarray], risks: Sequence[np.ndarray], ce
     return rows
 
 
+def hourly_at_budget(labels: Sequence[np.ndarray], risks: Sequence[np.ndarray], budget: float = 0.35,
+                     params: UtilityParams = CHALLENGE) -> dict[str, float]:
+    """The model alone, hour by hour, at the lowest threshold that flags at most `budget` of the stays in any
+    hour: the challenge utility, sensitivity, share of stays and of hours flagged (evaluation.metrics.Cohort)."""
+    from evaluation.metrics import Cohort
+
+    if not 0.0 < budget <= 1.0:
+        raise ValueError(f"budget must be in (0, 1], got {budget}")
+    if len(labels) != len(risks):
+        raise ValueError(f"{len(labels)} label arrays but {len(risks)} risk arrays")
+    values = [np.where(np.isfinite(r), np.asarray(r, dtype=np.float64), -np.inf) for r in risks]
+    peaks = np.array([float(v.max()) if v.size else -np.inf for v in values])
+    threshold = budget_threshold(peaks, budget)
+    flags = np.concatenate(values) >= threshold
+    m = Cohort(list(labels), params).evaluate(flags)
+    nan = float("nan")
+    return {"budget": budget, "threshold": threshold, "utility": nan if m.utility is None else m.utility,
+            "sensitivity": nan if m.sensitivity is None else m.sensitivity,
+            "flagged_share": m.alerted_share, "hour_positive_rate": m.hour_positive_rate}
+
+
 def read_oof(path: str, column: str = "risk") -> tuple[list[np.ndarray], list[np.ndarray]]:
     """(labels, scores) per stay from an out-of-fold predictions file in the `sepsis-alert eval --predictions`
     format (arrays `patient`, `label` and `column`, stays laid end to end in file order, as learning/cli.py
@@ -207,6 +233,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--discount", type=float, default=0.0, metavar="D",
                    help="lower hour r's score by D * ln(1 + r) before taking the peak (use with --column margin)")
     p.add_argument("--groups", action="store_true", help="also the share paged by onset hour and stay length")
+    p.add_argument("--hourly", action="store_true",
+                   help="also the model alone, hour by hour, at the threshold that flags at most the budget")
     p.add_argument("--against", metavar="OOF", help="a second OOF file (same stays): its ceiling minus this one's, "
                    "with a paired bootstrap interval over stays")
     args = p.parse_args(argv)
@@ -215,6 +243,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     out: dict[str, object] = {**ceiling.as_dict()}
     if args.groups:
         out["groups"] = paged_by_group(labels, scores, ceiling, hold_hours=args.hold_hours, discount=args.discount)
+    if args.hourly:
+        out["hourly_at_budget"] = hourly_at_budget(labels, scores, args.budget)
     if args.against:
         other_labels, other_scores = read_oof(args.against, args.column)
         if [len(x) for x in other_labels] != [len(x) for x in labels]:

@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from evaluation.metrics import Cohort
 from learning.bound import (
     ceiling_of_oof,
+    hourly_at_budget,
     paged_by_group,
     paired_difference,
     patient_ceiling,
@@ -126,3 +128,21 @@ def test_a_held_risk_counts_only_its_lowest_hour_and_a_discount_favours_early_pe
     assert patient_peaks([quiet], [early_late], discount=0.3).tolist() == [pytest.approx(2.0)]
     with pytest.raises(ValueError, match="hold_hours"):
         patient_peaks([quiet], [spike], hold_hours=0)
+
+
+def test_the_model_alone_at_the_budget_flags_hours_at_the_stays_threshold() -> None:
+    late = np.full(24, np.nan)
+    late[20] = 0.9  # septic onset at row 11: row 20 is past onset + 3 h, flagged but too late to count
+    dips = np.full(24, 0.2)
+    dips[3] = np.nan  # not scored in that hour: never flagged
+    labels = [septic(24, 5), np.zeros(24, np.int8), np.zeros(24, np.int8), np.zeros(24, np.int8)]
+    risks = [late, np.full(24, 0.8), np.full(24, 0.1), dips]
+    half = hourly_at_budget(labels, risks, budget=0.5)  # 2 of 4 stays: the late septic one and the 0.8 one
+    flags = np.concatenate([np.nan_to_num(r, nan=-1.0) >= 0.8 for r in risks])
+    assert (half["threshold"], half["flagged_share"], half["sensitivity"]) == (0.8, 0.5, 0.0)
+    assert half["hour_positive_rate"] == 25 / 96
+    assert half["utility"] == Cohort(labels).normalized_utility(flags) < 0
+    everyone = hourly_at_budget(labels, risks, budget=1.0)
+    assert (everyone["threshold"], everyone["flagged_share"], everyone["hour_positive_rate"]) == (0.1, 1.0, 72 / 96)
+    with pytest.raises(ValueError, match="budget"):
+        hourly_at_budget(labels, risks, budget=0.0)

@@ -64,7 +64,7 @@ def test_a_member_subscribed_once_its_metadata_is_known_gets_every_partition_on_
 def test_subscribing_to_a_topic_that_does_not_exist_says_so(kafka_settings: KafkaSettings) -> None:
     consumer = make_consumer(kafka_settings, f"missing-{uuid.uuid4().hex[:8]}")
     try:
-        with pytest.raises(TopicNotFoundError, match="t.never-created"):
+        with pytest.raises(TopicNotFoundError, match="never-created"):
             subscribe_when_known(consumer, ["t.never-created"], timeout_s=1)
         assert not consumer.subscription()
     finally:
