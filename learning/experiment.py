@@ -40,6 +40,7 @@ _FLAGS: dict[str, str] = {
     "--rounds": "rounds", "--learning-rate": "learning_rate", "--num-leaves": "num_leaves",
     "--max-depth": "max_depth", "--min-data-in-leaf": "min_data_in_leaf", "--feature-fraction": "feature_fraction",
     "--bagging-fraction": "bagging_fraction", "--lambda-l2": "lambda_l2", "--early-stopping": "early_stopping_rounds",
+    "--fit-label-lead-h": "fit_label_lead_h",
 }
 
 

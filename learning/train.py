@@ -32,7 +32,8 @@ from learning.assess import ThresholdChoice, choose_threshold
 from learning.dataset import FeatureMatrix
 
 __all__ = ["CLINICAL_MONOTONE", "CrossValidation", "PartModel", "TrainConfig", "TrainResult", "assign_folds",
-           "cross_validate", "fit_booster", "fit_isotonic", "fit_part", "news2_alerts", "predict_rows", "train"]
+           "cross_validate", "earlier_labels", "fit_booster", "fit_isotonic", "fit_part", "news2_alerts",
+           "predict_rows", "train"]
 
 
 # Inputs whose higher value means worse physiology by the definition of the score or the guideline they come from
@@ -79,6 +80,10 @@ class TrainConfig:
     # precedes it. Calibration and threshold still use every row, as serving sees every row. A no-op on
     # PhysioNet 2019 set A, whose septic stays all end by onset + 3 h; kept for data that run on.
     fit_until_late: bool = False
+    # Fit the trees to a label that turns 1 this many hours before SepsisLabel does (which is onset - 6 h), so
+    # they learn what precedes the rewarded window's start (onset - 12 h) too. Early stopping uses the same
+    # target; calibration and the threshold use SepsisLabel, so the probability still means what it says.
+    fit_label_lead_h: int = 0
     # Centred isotonic calibration (Oron & Flournoy 2017): one knot per isotonic block at the block's mean margin,
     # linear between knots. Same served form (knots, linear interpolation) but strictly increasing between the
     # outer knots, so the probability keeps the trees' ranking instead of tying every hour of a block (plain
@@ -212,12 +217,29 @@ def _fit_calibrated(matrix: FeatureMatrix, patients: np.ndarray, config: TrainCo
     if config.fit_until_late:
         fit_rows &= _until_late(matrix)
     calib_rows = np.isin(row_patient, calib) & matrix.scored
-    booster = fit_booster(matrix.features[fit_rows], matrix.labels[fit_rows], config,
-                          valid=(matrix.features[calib_rows], matrix.labels[calib_rows]))
+    target = earlier_labels(matrix.labels, matrix.lengths, config.fit_label_lead_h)
+    booster = fit_booster(matrix.features[fit_rows], target[fit_rows], config,
+                          valid=(matrix.features[calib_rows], target[calib_rows]))
     # a dense matrix without pred_leaf/pred_contrib: LightGBM returns a 1-D ndarray (its stubs also allow sparse/list)
     margin = cast(np.ndarray, booster.predict(matrix.features[calib_rows], raw_score=True))
     cal_x, cal_y = fit_isotonic(margin, matrix.labels[calib_rows], centred=config.centred_calibration)
     return booster, cal_x, cal_y, calib
+
+
+def earlier_labels(labels: np.ndarray, lengths: np.ndarray, lead_h: int) -> np.ndarray:
+    """Stays' 0/1 labels laid end to end, each septic stay's first 1 moved `lead_h` rows earlier (not before its
+    first row); `labels` itself when `lead_h` is 0."""
+    if lead_h < 0:
+        raise ValueError(f"lead_h must be >= 0, got {lead_h}")
+    if lead_h == 0:
+        return labels
+    out = labels.copy()
+    starts = np.cumsum(lengths) - lengths
+    for start, length in zip(starts.tolist(), lengths.tolist(), strict=True):
+        ones = np.flatnonzero(labels[start:start + length])
+        if ones.size:
+            out[start + max(0, int(ones[0]) - lead_h):start + int(ones[0])] = 1
+    return out
 
 
 def _until_late(matrix: FeatureMatrix) -> np.ndarray:

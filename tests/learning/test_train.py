@@ -17,7 +17,7 @@ from evaluation.metrics import Cohort
 from evaluation.physionet import read_psv
 from learning.dataset import FeatureMatrix, build_feature_matrix
 from learning.export import build_artifact
-from learning.train import TrainConfig, assign_folds, train
+from learning.train import TrainConfig, assign_folds, earlier_labels, train
 from sepsis_alert.cli import main
 
 DATA = Path(__file__).parent / "data" / "physionet_sample"
@@ -111,3 +111,15 @@ def test_a_monotone_constraint_keeps_the_risk_from_falling_as_the_input_rises() 
     assert np.all(np.diff(bound) >= -1e-9)
     with pytest.raises(ValueError, match="unknown features"):
         fit_booster(x, y, replace(config, monotone_increasing=("no_such_feature",)))
+
+
+def test_an_earlier_fit_label_moves_each_septic_stays_first_one_back_and_leaves_the_rest() -> None:
+    labels = np.array([0, 0, 0, 1, 1,  0, 0, 0,  1, 1,  0, 0, 0, 0, 0, 0, 1], dtype=np.int8)
+    lengths = np.array([5, 3, 2, 7])
+    moved = earlier_labels(labels, lengths, 2)
+    assert moved.tolist() == [0, 1, 1, 1, 1,  0, 0, 0,  1, 1,  0, 0, 0, 0, 1, 1, 1]
+    assert labels[1] == 0  # the input is left as it was
+    assert earlier_labels(labels, lengths, 10)[:5].tolist() == [1] * 5  # never before a stay's first row
+    assert earlier_labels(labels, lengths, 0) is labels
+    with pytest.raises(ValueError, match="lead_h"):
+        earlier_labels(labels, lengths, -1)
