@@ -73,7 +73,12 @@ from schemas.dead_letter import DeadLetter
 from schemas.versioning import UnsupportedSchemaVersion
 from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.kafka.consumer import group_joined, make_consumer, subscribe_when_known
-from sepsis_alert.kafka.errors import GroupJoinStalledError, KafkaPlumbingError, KafkaUnavailableError
+from sepsis_alert.kafka.errors import (
+    GroupJoinStalledError,
+    KafkaPlumbingError,
+    KafkaUnavailableError,
+    TopicNotFoundError,
+)
 from sepsis_alert.kafka.join_watch import JoinWatch
 from sepsis_alert.ops.kafka_lag import ConsumerLag
 from sepsis_alert.ops.readiness import ReadinessRegistry
@@ -205,6 +210,8 @@ class DetectorStream:
                     raise GroupJoinStalledError(f"no completed group join for {stalled_s:.0f} s")
             except (KafkaError, KafkaPlumbingError, OSError) as exc:
                 reason = type(exc.__cause__ or exc).__name__
+                if isinstance(exc, TopicNotFoundError):  # our own message: it names the topic, never a record
+                    reason = f"{reason}: {exc}"
                 self.readiness.set("kafka_connected", False, f"{reason}; retrying in {delay:.0f} s")
                 self.failures += 1
                 log.warning("detector lost Kafka (%s); restarting its clients in %.1f s (failure #%d)", reason,

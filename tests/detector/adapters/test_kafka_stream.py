@@ -35,6 +35,7 @@ from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.kafka.consumer import read_all
 from sepsis_alert.kafka.join_watch import JoinWatch
 from sepsis_alert.kafka.producer import EventProducer, OutboundRecord
+from sepsis_alert.kafka.topics import create_topic
 from tests.detector.builders import NORMAL, at, message
 
 pytestmark = pytest.mark.integration
@@ -413,3 +414,31 @@ def test_alerts_the_broker_refuses_are_never_committed_past(kafka_settings: Kafk
         failures = stream.failures
     _assert_same_alerts(_alerts(kafka_settings, topics.alerts), expected)
     assert failures >= 2, "refused alerts went unnoticed"
+
+
+def test_a_missing_input_topic_is_named_and_the_detector_reads_it_once_it_exists(
+        kafka_settings: KafkaSettings, make_topic: Callable[..., str], caplog: pytest.LogCaptureFixture) -> None:
+    """A topic name set wrong (or a topic not created yet) is not a silent empty assignment: readiness and the
+    log name the topic, the detector retries, and once the topic exists it reads it from the start."""
+    missing = f"t.missing-observations.{uuid.uuid4().hex[:8]}"
+    topics = StreamTopics(observations=missing, patient_events=make_topic(), care_events=make_topic(),
+                          alerts=make_topic(), state=make_topic(configs=STATE_CONFIGS), dead_letter=make_topic())
+    _await_metadata(kafka_settings, [topics.patient_events, topics.care_events, topics.alerts, topics.state,
+                                     topics.dead_letter])
+    events = _events(4)
+    group = f"detector-{uuid.uuid4().hex[:8]}"
+    with caplog.at_level("WARNING", logger="detector.adapters.kafka_stream"), \
+            _detector(kafka_settings, topics, group) as stream:
+        deadline = time.monotonic() + 90
+        while stream.failures < 1:
+            assert time.monotonic() < deadline, "the detector never gave up waiting for the missing topic"
+            time.sleep(0.2)
+        assert missing in stream.readiness.report().as_dict()["checks"]["kafka_connected"]["detail"]
+        assert not stream.readiness.is_ready()
+        assert any(missing in r.getMessage() for r in caplog.records)
+        create_topic(kafka_settings, missing, 6)
+        _await_metadata(kafka_settings, [missing])
+        _produce(kafka_settings, missing, events)
+        _committed_all(kafka_settings, group, topics)
+        assert stream.engine.stats.observations == len(events)
+    _assert_same_alerts(_alerts(kafka_settings, topics.alerts), _expected(events))
