@@ -268,6 +268,12 @@ class NotifierApp:
                        asyncio.create_task(self._escalation_loop(), name="escalation"),
                        asyncio.create_task(self._tail_loop(), name="state-tail")]
 
+    @property
+    def loops(self) -> list[asyncio.Task[None]]:
+        """The long-running loops (alerts, escalation, state tail) once started: one that ends before `stop` is a
+        failure the worker turns into an exit (notifier.worker.serve)."""
+        return list(self._tasks)
+
     async def _start_api(self) -> None:
         api = create_api(self, self.settings.link_secret, self.settings.api_token,
                          self.settings.pagerduty_webhook_secret,
