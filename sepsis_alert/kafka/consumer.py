@@ -90,17 +90,26 @@ def assign_all(consumer: KafkaConsumer, topics: Sequence[str], timeout_s: float 
 
 def subscribe_when_known(consumer: KafkaConsumer, topics: Sequence[str], timeout_s: float = 15.0,
                          listener: ConsumerRebalanceListener | None = None) -> None:
-    """Subscribe a group consumer to `topics` once its own metadata knows their partitions.
+    """Subscribe a group consumer to `topics` and return once its own metadata knows their partitions.
 
     A member that joins first and leads the group assigns from whatever metadata it has: topics it does not
     know yet get no partitions, and it reads nothing until a metadata refresh makes it rejoin (up to
     metadata.max.age.ms). A detector restarting its clients after a broker blip on a busy host did exactly
-    that (tests/detector/adapters/test_kafka_stream.py). Raises TopicNotFoundError after `timeout_s`."""
-    partitions_of(consumer, topics, timeout_s)
+    that (tests/detector/adapters/test_kafka_stream.py). The metadata is fetched after subscribing, because
+    kafka-python's coordinator takes its snapshot of the subscribed topics from the next metadata update: one
+    fetched before would leave the snapshot empty, and the first periodic refresh would then trigger a second,
+    needless rebalance (for the detector, a second restore of every partition's state). The group is joined at
+    the first poll. Raises TopicNotFoundError after `timeout_s`, unsubscribed."""
     if listener is None:
         consumer.subscribe(topics=list(topics))
     else:
         consumer.subscribe(topics=list(topics), listener=listener)
+    try:
+        consumer.topics()  # a metadata update with the subscription in place (see above)
+        partitions_of(consumer, topics, timeout_s)
+    except BaseException:
+        consumer.unsubscribe()
+        raise
 
 
 def position_within(consumer: KafkaConsumer, tp: TopicPartition, timeout_ms: int) -> int | None:

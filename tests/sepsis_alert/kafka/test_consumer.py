@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Callable
 
 import pytest
-from kafka import TopicPartition
+from kafka import ConsumerRebalanceListener, TopicPartition
 
 from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.kafka.consumer import group_joined, make_consumer, position_within, subscribe_when_known
@@ -56,6 +56,40 @@ def test_a_member_subscribed_once_its_metadata_is_known_gets_every_partition_on_
         while not group_joined(consumer):
             assert time.monotonic() < deadline, "the group join never completed"
             consumer.poll(timeout_ms=200)
+        assert consumer.assignment() == {TopicPartition(t, p) for t in topics for p in range(6)}
+    finally:
+        consumer.close(autocommit=False)
+
+
+class CountingListener(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python ships no type hints
+    def __init__(self) -> None:
+        self.assigned = 0
+
+    def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        pass
+
+    def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        self.assigned += 1
+
+
+def test_metadata_refreshes_after_the_first_join_do_not_rebalance_the_group(
+        kafka_settings: KafkaSettings, make_topic: Callable[..., str]) -> None:
+    """kafka-python compares each metadata update with its snapshot of the subscribed topics at the join; a
+    snapshot left empty (metadata fetched before subscribing) makes the first refresh rejoin the group, which for
+    the detector is a second restore of all its state."""
+    topics = [make_topic() for _ in range(3)]
+    consumer = make_consumer(kafka_settings, f"one-join-{uuid.uuid4().hex[:8]}", metadata_max_age_ms=1_000)
+    listener = CountingListener()
+    try:
+        subscribe_when_known(consumer, topics, timeout_s=30, listener=listener)
+        deadline = time.monotonic() + 60
+        while not group_joined(consumer):
+            assert time.monotonic() < deadline, "the group join never completed"
+            consumer.poll(timeout_ms=200)
+        settle = time.monotonic() + 5  # five metadata refreshes
+        while time.monotonic() < settle:
+            consumer.poll(timeout_ms=200)
+        assert listener.assigned == 1
         assert consumer.assignment() == {TopicPartition(t, p) for t in topics for p in range(6)}
     finally:
         consumer.close(autocommit=False)
