@@ -69,12 +69,10 @@ class KafkaLandedCheck:
 
         wanted: dict[TopicPartition, list[int]] = {}
         for i, record in enumerate(records):
-            partitions = None
-            while partitions is None:
-                partitions = consumer.partitions_for_topic(record.topic)
-                if partitions is None:
-                    remaining_ms()
-                    time.sleep(0.05)
+            # kafka-python 3 answers an unknown topic with an empty set (not None): wait, bounded by the deadline
+            while not (partitions := consumer.partitions_for_topic(record.topic)):
+                remaining_ms()
+                time.sleep(0.05)
             ordered = sorted(partitions)
             candidates = ordered if record.key is None else [
                 ordered[partition_of(record.key.encode(), len(ordered))]]

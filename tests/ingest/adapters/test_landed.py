@@ -71,3 +71,14 @@ def test_a_broker_that_cannot_be_reached_raises_unavailable() -> None:
     settings = KafkaSettings(bootstrap_servers="127.0.0.1:1", bootstrap_timeout_ms=1_000)
     with pytest.raises(KafkaUnavailableError):
         KafkaLandedCheck(settings)([OutboundRecord("t", "k", b"v")], _now_ms(), 3.0)
+
+
+def test_a_topic_the_broker_does_not_know_is_unavailable_not_a_crash(kafka_settings: KafkaSettings) -> None:
+    """kafka-python answers an unknown topic with no partitions: the check waits for it until its deadline, then
+    says it cannot tell (the sink then answers the sender with a negative acknowledgement), never dividing by
+    zero partitions."""
+    started = time.monotonic()
+    with pytest.raises(KafkaUnavailableError):
+        KafkaLandedCheck(kafka_settings)([OutboundRecord("t.never-created-landed", "patient-1", b"x")],
+                                         _now_ms(), 2.0)
+    assert time.monotonic() - started < 15
