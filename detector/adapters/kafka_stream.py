@@ -73,12 +73,7 @@ from schemas.dead_letter import DeadLetter
 from schemas.versioning import UnsupportedSchemaVersion
 from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.kafka.consumer import group_joined, make_consumer, subscribe_when_known
-from sepsis_alert.kafka.errors import (
-    GroupJoinStalledError,
-    KafkaPlumbingError,
-    KafkaUnavailableError,
-    TopicNotFoundError,
-)
+from sepsis_alert.kafka.errors import GroupJoinStalledError, KafkaPlumbingError, KafkaUnavailableError
 from sepsis_alert.kafka.join_watch import JoinWatch
 from sepsis_alert.ops.kafka_lag import ConsumerLag
 from sepsis_alert.ops.readiness import ReadinessRegistry
@@ -177,9 +172,7 @@ class DetectorStream:
                                  partition_assignment_strategy=[RangePartitionAssignor],
                                  max_poll_interval_ms=300_000, fetch_max_bytes=32 * 1024 * 1024,
                                  max_partition_fetch_bytes=4 * 1024 * 1024,
-                                 # should a member still join before a topic's metadata reached it (the topic
-                                 # created after this start), the refresh makes it rejoin within seconds, not 5 min
-                                 metadata_max_age_ms=10_000)
+                                 metadata_max_age_ms=10_000)  # topics created later are seen within 10 s
         self._consumer = consumer  # _reset closes it should the subscription below raise
         subscribe_when_known(consumer, list(self.topics.inputs()), self.settings.request_timeout_ms / 1000,
                              listener=Rebalance(self._revoke, self._assign))
@@ -210,7 +203,7 @@ class DetectorStream:
                     raise GroupJoinStalledError(f"no completed group join for {stalled_s:.0f} s")
             except (KafkaError, KafkaPlumbingError, OSError) as exc:
                 reason = type(exc.__cause__ or exc).__name__
-                if isinstance(exc, TopicNotFoundError):  # our own message: it names the topic, never a record
+                if isinstance(exc, KafkaPlumbingError):  # our own messages: a topic or a broker, never a record
                     reason = f"{reason}: {exc}"
                 self.readiness.set("kafka_connected", False, f"{reason}; retrying in {delay:.0f} s")
                 self.failures += 1
