@@ -162,9 +162,8 @@ class DetectorStream:
     def start(self) -> None:
         """Connect and join the group (partitions arrive with the first polls)."""
         tune_gc()  # benchmarks/bench_detector.py Kafka figure: about 7 % more observations per second
-        # Not idempotent: kafka-python 3.0.12's idempotent producer can wedge after an outage
-        # (sepsis_alert/kafka/producer.py); alerts carry deterministic ids and states are keyed, so a
-        # retried duplicate is harmless. One request in flight keeps each partition in order.
+        # Not idempotent (kafka-python 3.0.12's can wedge after an outage, sepsis_alert/kafka/producer.py): alert
+        # ids are deterministic and states keyed, so a retried duplicate is harmless; 1 in flight keeps order.
         self._producer = KafkaProducer(**self._connect.producer_kwargs(), acks="all", enable_idempotence=False,
                                        max_in_flight_requests_per_connection=1, linger_ms=5,
                                        batch_size=256 * 1024, allow_auto_create_topics=False)
