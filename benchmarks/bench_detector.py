@@ -354,7 +354,7 @@ def _kafka(patients_state: int = 10_000) -> dict[str, float | int | str]:
         for partition in range(6):  # the changelog read alone (reference for the full restore below)
             restore_partition(settings, names["restore"], partition)
         out["detector_restore_10k_fetch_only_s"] = round(time.perf_counter() - started, 3)
-        # the production path: the rebalance callback of a detector that was assigned all 6 partitions
+        # the production path: the restore of a detector that was assigned all 6 partitions
         restorer = DetectorStream(settings, topics=StreamTopics(state=names["restore"]))
         started = time.perf_counter()
         restorer._assign(set(range(6)))

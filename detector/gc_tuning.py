@@ -29,9 +29,10 @@ from __future__ import annotations
 import gc
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
-__all__ = ["DETECTOR_GC_THRESHOLDS", "FULL_COLLECTION_EVERY_S", "BatchCollector", "tune_gc"]
+__all__ = ["DETECTOR_GC_THRESHOLDS", "FULL_COLLECTION_EVERY_S", "BatchCollector", "loading_long_lived", "tune_gc"]
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,21 @@ DETECTOR_GC_THRESHOLDS = (5_000, 20, 20)
 def tune_gc() -> None:
     """Apply DETECTOR_GC_THRESHOLDS to this process (the collector stays enabled: cycles are still freed)."""
     gc.set_threshold(*DETECTOR_GC_THRESHOLDS)
+
+
+@contextmanager
+def loading_long_lived() -> Iterator[None]:
+    """No cyclic collection while the block loads objects that live for hours (a changelog restore: thousands of
+    small acyclic states, whose generation scans would dominate the load), then freeze everything loaded so far,
+    so later full collections do not traverse it again and again. Refcounting still frees a dropped state."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if was_enabled:
+            gc.enable()
 
 
 FULL_COLLECTION_EVERY_S = 3600.0

@@ -11,7 +11,9 @@ flag, setting or file); 3 a service it needs (Kafka) cannot be reached.
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import importlib
+import signal
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
@@ -94,6 +96,8 @@ def _register_missing_extra(sub: argparse._SubParsersAction[OneLineErrorParser],
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if hasattr(signal, "SIGUSR1"):  # `kill -USR1 PID` writes every thread's stack (code locations only) to stderr
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

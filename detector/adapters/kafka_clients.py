@@ -5,13 +5,15 @@ record, a record's dead letter, the check of a flushed batch's sends."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
 
-from kafka import ConsumerRebalanceListener, KafkaProducer, TopicPartition
+from kafka import AsyncConsumerRebalanceListener, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
+from kafka.net.selector import KernelEvent
 from kafka.producer.future import FutureRecordMetadata
 
 from detector.core.engine import DetectorEngine
@@ -20,8 +22,8 @@ from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.kafka.consumer import at_end, make_consumer
 from sepsis_alert.kafka.errors import KafkaUnavailableError
 
-__all__ = ["Rebalance", "close_producer", "dead_letter_for", "install_partition", "raise_if_any_failed",
-           "record_fields", "restore_partition"]
+__all__ = ["Rebalance", "beside_the_loop", "close_producer", "dead_letter_for", "install_partition",
+           "raise_if_any_failed", "record_fields", "restore_partition"]
 
 log = logging.getLogger("detector.adapters.kafka_stream")
 
@@ -41,8 +43,8 @@ def restore_partition(settings: KafkaSettings, state_topic: str, partition: int,
         tp = TopicPartition(state_topic, partition)
         consumer.assign([tp])
         consumer.seek_to_beginning(tp)
-        # Every call bounded by the deadline: this runs inside the rebalance callback, where a wait without
-        # a cap would stall the detector silently (issue #20); a KafkaError or the timeout restarts its clients.
+        # Every call bounded by the deadline: a wait without a cap would stall the detector silently (issue #20);
+        # a KafkaError or the timeout restarts its clients.
         end = consumer.end_offsets([tp], timeout_ms=remaining_ms())[tp]
         latest: dict[str, bytes | None] = {}
         while not at_end(consumer, {tp: end}, min(remaining_ms(), 1_000)):
@@ -73,19 +75,44 @@ def install_partition(engine: DetectorEngine, partition_of: dict[str, int], late
     return installed, newest
 
 
-class Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python ships no type hints
-    """Tells the stream which partitions it lost and got: it forgets revoked partitions' patients and restores an
-    assigned partition's state before its input is fetched (the stream's `_revoke` / `_assign`)."""
+class Rebalance(AsyncConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python ships no type hints
+    """Tells the stream which partitions it lost and got (the stream's `_revoke` / `_assign`).
+
+    kafka-python 3 runs rebalance listeners on its network loop, which also sends the heartbeats: a plain listener
+    that restores for longer than the session timeout gets the member evicted, and each rejoin restores again.
+    `_assign` therefore runs in a worker thread while this listener waits in the loop's own short sleeps, so the
+    heartbeats go on; the partitions are still not fetched before it returns. `_revoke` only drops state: inline."""
 
     def __init__(self, revoke: Callable[[set[int]], None], assign: Callable[[set[int]], None]) -> None:
         self.revoke = revoke
         self.assign = assign
 
-    def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         self.revoke({tp.partition for tp in revoked})
 
-    def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        self.assign({tp.partition for tp in assigned})
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        await beside_the_loop(self.assign, {tp.partition for tp in assigned})
+
+
+async def beside_the_loop(work: Callable[[set[int]], None], partitions: set[int], tick_s: float = 0.02) -> None:
+    """Run `work(partitions)` in a worker thread and wait for it inside kafka-python's network loop without
+    blocking it; re-raise what it raised. The wait is the loop's sleep event (kafka-python 3.0.12 has no public
+    way to await a thread; tests/detector/adapters/test_kafka_stream.py holds a restore longer than the session
+    timeout through the broker to catch a change)."""
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            work(partitions)
+        except BaseException as exc:  # re-raised in the listener, where kafka-python reports it from poll()
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, name="detector-restore", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        await KernelEvent("_sleep", tick_s)
+    if failure:
+        raise failure[0]
 
 
 def close_producer(producer: KafkaProducer, timeout_s: float = 2.0) -> None:

@@ -26,9 +26,11 @@ window first checks the gap it may end: a patient whose core vital signs stopped
 out' notice, published with the batch's alerts.
 
 Restore on partition assignment: the assigned partitions are not fetched until the rebalance callback
-returns, so they are effectively paused while the callback reads the changelog partition from the beginning
-to its end offset, keeps the newest record per key and installs it; then fetching resumes from the committed
-input offsets.
+returns, so they are effectively paused while it reads each changelog partition from the beginning to its end
+offset, keeps the newest record per key and installs it; then fetching resumes from the committed input offsets.
+The reading runs in a worker thread that the callback awaits (kafka_clients.Rebalance): kafka-python runs the
+callback on its network loop, which also sends the heartbeats, and a restore there that outlasted the session
+timeout got the member evicted, and every rejoin restored again.
 
 Why this is correct even though the newest changelog record may be NEWER than the committed input offset
 (a crash between step 4 and step 5): every state records, per input topic, the offset of the last input
@@ -44,7 +46,6 @@ re-delivered input and may emit a new, immediately resolved episode for a patien
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 import time
@@ -66,7 +67,7 @@ from detector.core.config import DetectorConfig
 from detector.core.engine import DetectorEngine
 from detector.core.fast_decode import observation_fields
 from detector.core.window import event_seconds, seconds_to_datetime
-from detector.gc_tuning import BatchCollector, tune_gc
+from detector.gc_tuning import BatchCollector, loading_long_lived, tune_gc
 from detector.metrics import DetectorMetrics
 from schemas import Alert, CareEvent, Observation, PatientEvent, Topics, decode_event, describe_validation_error
 from schemas.dead_letter import DeadLetter
@@ -272,19 +273,23 @@ class DetectorStream:
         log.info("detector revoked partitions %s", sorted(partitions))
 
     def _assign(self, partitions: set[int]) -> None:
-        """Restore each newly assigned partition's state before any of its input is fetched."""
+        """Restore each newly assigned partition's state before any of its input is fetched (readiness says how far
+        it got). Called from a worker thread while the rebalance callback awaits it (kafka_clients.Rebalance)."""
         self._end_offsets.clear()
-        gc_was_enabled = gc.isenabled()
-        gc.disable()  # thousands of small acyclic objects: generation scans would dominate the restore time
-        try:
-            self._restore(partitions - self.owned)
-        finally:
-            # The restored states live until their patients leave: move them (and everything loaded so far)
-            # out of the collected generations, so later full collections do not traverse them again and again.
-            # Refcounting still frees a dropped state (states hold no reference cycles).
-            gc.freeze()
-            if gc_was_enabled:
-                gc.enable()
+        todo = sorted(partitions - self.owned)
+        with loading_long_lived():
+            for done, partition in enumerate(todo):
+                self.readiness.set("state_restored", False, f"restoring {done} of {len(todo)} partitions")
+                started = time.perf_counter()
+                latest = restore_partition(self.settings, self.topics.state, partition)
+                restored, newest = clients.install_partition(self.engine, self.partition_of, latest, partition)
+                if newest is not None:
+                    self.watermarks.restored(partition, newest)
+                elapsed = time.perf_counter() - started
+                self.metrics.restore_seconds.observe(elapsed)
+                self.metrics.restored_patients.inc(restored)
+                log.info("detector restored %d patients of partition %d in %.3f s", restored, partition, elapsed,
+                         extra={"topic": self.topics.state, "partition": partition})
         self.owned |= partitions
         self.engine.changed_keys()  # restored states are already in the changelog
         self.engine.removed_keys()
@@ -296,21 +301,6 @@ class DetectorStream:
         owned = len(self.owned)
         self.readiness.set("partitions_assigned", owned > 0, f"{owned} partitions" if owned else
                            "no partitions assigned (more detectors than partitions, or a rebalance is running)")
-
-    def _restore(self, partitions: set[int]) -> None:
-        total = len(partitions)
-        for done, partition in enumerate(sorted(partitions)):
-            self.readiness.set("state_restored", False, f"restoring {done} of {total} partitions")
-            started = time.perf_counter()
-            latest = restore_partition(self.settings, self.topics.state, partition)
-            restored, newest = clients.install_partition(self.engine, self.partition_of, latest, partition)
-            if newest is not None:
-                self.watermarks.restored(partition, newest)
-            elapsed = time.perf_counter() - started
-            self.metrics.restore_seconds.observe(elapsed)
-            self.metrics.restored_patients.inc(restored)
-            log.info("detector restored %d patients of partition %d in %.3f s", restored, partition, elapsed,
-                     extra={"topic": self.topics.state, "partition": partition})
 
     def _set_gauges(self) -> None:
         self.metrics.patients.set(len(self.engine.patients))

@@ -442,3 +442,32 @@ def test_a_missing_input_topic_is_named_and_the_detector_reads_it_once_it_exists
         _committed_all(kafka_settings, group, topics)
         assert stream.engine.stats.observations == len(events)
     _assert_same_alerts(_alerts(kafka_settings, topics.alerts), _expected(events))
+
+
+def test_a_restore_longer_than_the_session_timeout_keeps_the_member_in_the_group(
+        kafka_settings: KafkaSettings, topics: StreamTopics, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Restoring six partitions takes 15 s here (each changelog read slowed by 2.5 s), longer than the 10 s
+    session timeout. Heartbeats must go on meanwhile: the member keeps its partitions, restores each once, and
+    reads its input. (A restore inside the rebalance callback blocked kafka-python's network thread, so the
+    member was evicted and every rejoin restored again: nothing was ever committed.)"""
+    from detector.adapters import kafka_stream
+
+    real_restore = kafka_stream.restore_partition
+    restores: list[int] = []
+
+    def slow_restore(settings: KafkaSettings, state_topic: str, partition: int) -> dict[str, bytes | None]:
+        restores.append(partition)
+        time.sleep(2.5)
+        return real_restore(settings, state_topic, partition)
+
+    monkeypatch.setattr(kafka_stream, "restore_partition", slow_restore)
+    events = _events(6)
+    _produce(kafka_settings, topics.observations, events)
+    group = f"detector-{uuid.uuid4().hex[:8]}"
+    with _detector(kafka_settings, topics, group) as stream:
+        _committed_all(kafka_settings, group, topics, timeout_s=120)
+        assert stream.readiness.is_ready()
+        failures = stream.failures
+    assert sorted(restores) == list(range(6)), restores
+    assert failures == 0
+    _assert_same_alerts(_alerts(kafka_settings, topics.alerts), _expected(events))
