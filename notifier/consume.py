@@ -148,8 +148,10 @@ class AlertConsumer:
             self._log_sink.check_written()  # a log write the broker dropped: no commit past it until rewritten
             await self._source.commit(records)
         except Exception as exc:  # not committed: the alerts are re-read after a restart and de-duplicated
-            self._probe.report(False, f"flush/commit failed: {type(exc).__name__}")
+            self._probe.hold("commit", f"flush/commit failed: {type(exc).__name__}")
             log.error("OPS ALERT: commit of %d alert offsets failed: %s", len(records), type(exc).__name__)
+        else:
+            self._probe.release("commit")
 
     async def _dead_letter_invalid(self, record: AlertRecord) -> None:
         self._metrics.invalid_alerts.inc()

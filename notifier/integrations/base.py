@@ -7,6 +7,7 @@ holds the token) or the body (it holds PHI): only the status or the exception ty
 
 from __future__ import annotations
 
+import asyncio
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,7 +76,9 @@ class ReceiverBase(BaseModel):
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$",
                       description="unique receiver name, referenced by routes, escalation tiers and fallback_receiver")
     phi: PhiPolicy = Field(default_factory=PhiPolicy, description="what messages to this receiver may carry")
-    timeout_s: float = Field(default=5.0, gt=0, le=60, description="seconds for one HTTP attempt")
+    timeout_s: float = Field(default=5.0, gt=0, le=60, description=(
+        "seconds for each step of one HTTP attempt (a pooled connection, connecting, sending, each read); the whole "
+        "attempt ends after ATTEMPT_TIMEOUTS times this, however slowly an answer trickles in"))
     rate_per_s: float | None = Field(default=None, gt=0, description="throttle; None = integration default")
     burst: float | None = Field(default=None, ge=1, description="token-bucket size; None = integration default")
     group: GroupPolicy | None = Field(
@@ -163,6 +166,12 @@ HTTP_KEEPALIVE_EXPIRY_S = 4.0
 load balancers (5 s and up), so a request is rarely written to a connection the receiver is just closing (which
 would leave its delivery uncertain)."""
 
+ATTEMPT_TIMEOUTS = 3
+"""One attempt ends after this many `timeout_s`: httpx's timeouts are per step (waiting for a pooled connection,
+connecting, each write and each read), so a receiver trickling its answer a byte at a time would hold an attempt,
+and the alerts behind it, without end. Three: the pool wait and the connect (each up to `timeout_s`, failing as
+not sent) always end before it, so a request it cuts off had left, and its delivery is uncertain."""
+
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError)
 """Raised before any byte of the request reached the receiver: always safe to send again."""
 
@@ -187,7 +196,11 @@ async def post_request(client: httpx.AsyncClient, request: OutgoingRequest, time
     answer) is marked `maybe_delivered`. `now_s` (wall-clock epoch s) is only used to read an HTTP-date Retry-After.
     """
     try:
-        response = await client.post(request.url, content=request.body, headers=request.headers, timeout=timeout_s)
+        async with asyncio.timeout(ATTEMPT_TIMEOUTS * timeout_s):
+            response = await client.post(request.url, content=request.body, headers=request.headers,
+                                         timeout=timeout_s)
+    except TimeoutError:  # the whole-attempt limit (ATTEMPT_TIMEOUTS): the request had left
+        return AttemptResult(False, True, FailureKind.TIMEOUT, detail="AttemptTimeout", maybe_delivered=True)
     except _NOT_SENT as exc:
         kind = FailureKind.TIMEOUT if isinstance(exc, httpx.TimeoutException) else FailureKind.CONNECTION
         return AttemptResult(False, True, kind, detail=type(exc).__name__)

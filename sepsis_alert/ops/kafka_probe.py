@@ -65,6 +65,7 @@ class KafkaProbe:
         self._check = check
         self._interval_s = interval_s
         self._writer = writer
+        self._held: dict[str, str] = {}  # what a worker's own path reported failing, until it reports success
         self._admin: KafkaAdminClient | None = None  # only the probe's thread (or probe_once's caller) uses it
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="kafka-probe", daemon=True)
@@ -87,6 +88,16 @@ class KafkaProbe:
         """Record what a real send just showed (True after an acknowledged write)."""
         self._readiness.set(self._check, ok, detail)
 
+    def hold(self, what: str, detail: str) -> None:
+        """A step of the worker's own write path failed (e.g. its offset commit): not ready now, and the probes
+        keep saying so, however well the cluster answers metadata, until `release(what)` after a success."""
+        self._held[what] = detail
+        self.report(False, detail)
+
+    def release(self, what: str) -> None:
+        """`what` succeeded again: the next probe decides (no request here; callers may be on an event loop)."""
+        self._held.pop(what, None)
+
     def probe_once(self) -> bool:
         """One probe now (normally done by the thread); returns whether the check passes."""
         try:
@@ -102,8 +113,9 @@ class KafkaProbe:
             log.warning("kafka readiness probe failed unexpectedly: %s", type(exc).__name__)
             self.report(False, type(exc).__name__)
             return False
-        problem = None
-        if self._writer is not None:
+        held = list(self._held.values())  # one C-level copy: the worker's thread may change it meanwhile
+        problem = held[0] if held else None
+        if problem is None and self._writer is not None:
             try:
                 problem = self._writer()
             except Exception as exc:

@@ -15,6 +15,7 @@ import socket
 import ssl
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -242,6 +243,66 @@ class ClosingServer:
 
     def close(self) -> None:
         self.sock.close()
+
+
+class TricklingServer:
+    """Reads a whole request, then answers one byte of a status line and headers that never end every 0.1 s:
+    each read of the client gets a byte well within its timeout, so only a limit on the whole attempt ends it."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self._stop = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._trickle, args=(conn,), daemon=True).start()
+
+    def _trickle(self, conn: socket.socket) -> None:
+        with conn:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += conn.recv(65536)
+            self.requests += 1
+            answer = b"HTTP/1.1 200 OK\r\n" + b"X-Slow: " + b"a" * 10_000
+            for byte in answer:
+                if self._stop.wait(0.1):
+                    return
+                try:
+                    conn.sendall(bytes([byte]))
+                except OSError:
+                    return
+
+    def close(self) -> None:
+        self._stop.set()
+        self.sock.close()
+
+
+@pytest.mark.parametrize(("receiver", "sent"), [("slack", 1), ("hook", 2)])
+def test_an_answer_trickling_in_ends_the_attempt_after_three_timeouts(receiver: str, sent: int) -> None:
+    server = TricklingServer()
+    try:
+        url = f"http://127.0.0.1:{server.port}/x"
+        with running_receiver() as rx:
+            primary = _slack(url, timeout_s=0.3) if receiver == "slack" else _hook(url, timeout_s=0.3)
+            harness = make_harness(_doc(primary, rx.url(FALLBACK_PATH), retry=fast_retry(2)))
+            started = time.monotonic()
+            [item] = asyncio.run(harness.send(make_alert()))
+            elapsed = time.monotonic() - started
+            assert len(rx.at(FALLBACK_PATH)) == 1
+    finally:
+        server.close()
+    assert server.requests == sent  # the request had left: repeated only to a receiver that drops repeats by key
+    expected = DeliveryOutcome.UNCERTAIN if receiver == "slack" else DeliveryOutcome.FAILED
+    assert item.outcome == expected
+    assert elapsed < 30, f"{sent} attempts took {elapsed:.0f} s (the answer would trickle for 1,000 s)"
+    assert harness.metric("sepsis_notifier_delivery_attempts_total", receiver=receiver, kind="timeout") == sent
 
 
 @pytest.mark.parametrize(("receiver", "sent"), [("slack", 1), ("hook", 3)])

@@ -67,3 +67,23 @@ def test_a_killed_broker_turns_the_probe_false_and_its_return_true_again_with_a_
         assert len(opened) >= 2  # the client that failed was dropped, not reused
     finally:
         probe.stop()
+
+
+def test_a_held_write_failure_outlasts_probes_of_a_healthy_cluster_until_released(
+        kafka_settings: KafkaSettings) -> None:
+    """A notifier whose offset commits fail is not ready even though the cluster answers metadata: the next probe
+    (every 5 s) must not turn it green again. A later successful commit releases it."""
+    readiness = ReadinessRegistry()
+    probe = KafkaProbe(kafka_settings, readiness, interval_s=2.0)
+    try:
+        assert probe.probe_once()
+        probe.hold("commit", "flush/commit failed: CommitFailedError")
+        assert not readiness.is_ready()
+        assert not probe.probe_once()
+        assert readiness.report().as_dict()["checks"]["kafka_connected"]["detail"] == \
+            "flush/commit failed: CommitFailedError"
+        probe.release("commit")
+        assert not readiness.is_ready()  # releasing makes no request: the next probe decides
+        assert probe.probe_once() and readiness.is_ready()
+    finally:
+        probe.stop()
