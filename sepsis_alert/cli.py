@@ -11,6 +11,7 @@ flag, setting or file); 3 a service it needs (Kafka) cannot be reached.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import faulthandler
 import importlib
 import signal
@@ -96,8 +97,7 @@ def _register_missing_extra(sub: argparse._SubParsersAction[OneLineErrorParser],
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    if hasattr(signal, "SIGUSR1"):  # `kill -USR1 PID` writes every thread's stack (code locations only) to stderr
-        faulthandler.register(signal.SIGUSR1, all_threads=True)
+    _dump_stacks_on_sigusr1()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -119,6 +119,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"sepsis-alert {args.command}: {line}", file=sys.stderr)
         return code
     return int(result or 0)
+
+
+def _dump_stacks_on_sigusr1() -> None:
+    """`kill -USR1 PID` writes every thread's stack (code locations only, no data) to stderr: how a stuck worker
+    is looked at. Not where stderr is no file (a test capturing it, an embedding host)."""
+    if hasattr(signal, "SIGUSR1"):
+        # io.UnsupportedOperation (stderr without a fileno) is both an OSError and a ValueError
+        with contextlib.suppress(AttributeError, OSError, ValueError):
+            faulthandler.register(signal.SIGUSR1, all_threads=True)
 
 
 def _silence_stdout() -> None:
