@@ -25,6 +25,7 @@ from kafka.admin import KafkaAdminClient
 from notifier.console.ops import DeadLetterMeta, OpsBook, PartitionKey
 from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.kafka.consumer import assign_all, make_consumer
+from sepsis_alert.kafka.topics import open_admin_client
 
 __all__ = ["KafkaOpsMonitor"]
 
@@ -78,7 +79,7 @@ class KafkaOpsMonitor:
                 if consumer is None:
                     consumer = self._tail_consumer()  # again after an outage, or to look for missing topics
                 if admin is None:
-                    admin = KafkaAdminClient(**self._kafka.client_kwargs())
+                    admin = open_admin_client(self._kafka)  # no network thread left behind when down
                 if consumer.assignment():
                     for records in consumer.poll(timeout_ms=500, max_records=500).values():
                         for record in records:

@@ -16,6 +16,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError, KafkaTimeoutError
 from kafka.structs import MemberState
 
+from sepsis_alert.kafka.clients import closed_on_failure
 from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.kafka.errors import KafkaUnavailableError, TopicNotFoundError
 
@@ -46,7 +47,8 @@ def make_consumer(settings: KafkaSettings, group_id: str | None, topics: Sequenc
     """
     config: dict[str, Any] = {**settings.client_kwargs(), **CONSUMER_DEFAULTS, "group_id": group_id, **overrides}
     try:
-        consumer = KafkaConsumer(**config)
+        with closed_on_failure() as kafka_client:
+            consumer = KafkaConsumer(**config, kafka_client=kafka_client)
     except (KafkaError, OSError) as exc:
         raise KafkaUnavailableError(f"cannot reach Kafka at {settings.bootstrap_servers}: {exc!r}") from exc
     if topics:

@@ -18,6 +18,7 @@ from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from schemas.topics import ALL_TOPICS, TopicSpec
+from sepsis_alert.kafka.clients import closed_on_failure
 from sepsis_alert.kafka.config import KafkaSettings
 from sepsis_alert.kafka.errors import KafkaUnavailableError, TopicConfigError, TopicNotFoundError
 
@@ -46,7 +47,8 @@ def open_admin_client(settings: KafkaSettings) -> KafkaAdminClient:
     `settings.bootstrap_timeout_ms` milliseconds.
     """
     try:
-        return KafkaAdminClient(**settings.client_kwargs())
+        with closed_on_failure() as kafka_client:
+            return KafkaAdminClient(**settings.client_kwargs(), kafka_client=kafka_client)
     except (KafkaError, OSError) as exc:
         raise KafkaUnavailableError(
             f"cannot reach Kafka at {settings.bootstrap_servers} "
